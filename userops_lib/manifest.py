@@ -1,0 +1,310 @@
+"""Reading ``dataset.yml``: how a folder of files (or a database) maps onto the canonical tables.
+
+A manifest names, for each canonical table, where its rows are and which source column feeds each
+canonical column. Files are never edited: the manifest describes them as they are. The format is
+documented in the README ("Dataset format"); in brief::
+
+    name: telco_churn
+    timezone: UTC                 # zone of timestamps written without an offset
+    snapshot_at: 2024-12-31       # optional "as of" time; default: the latest event not in the future
+    tables:
+      users:
+        path: telco_churn.csv
+        null_values: ["", " "]
+        columns:                  # canonical name: source column, or a mapping with options
+          user_id: customerID
+          duration: {column: tenure, unit: months}
+          churned: {column: Churn, true_values: ["Yes"], false_values: ["No"]}
+
+A folder without ``dataset.yml`` is read by convention: files named ``users``, ``events`` and
+``assignments`` (``.csv``, ``.parquet``) whose columns already carry canonical names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from userops_lib import schema
+from userops_lib.errors import DataError, Problem
+
+MANIFEST_NAME = "dataset.yml"
+FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
+FILE_FORMATS = ("csv", "parquet", "whitespace")
+EPOCH_FORMATS = ("epoch_seconds", "epoch_milliseconds")
+
+_DATASET_KEYS = {"name", "description", "timezone", "snapshot_at", "connection", "tables"}
+_TABLE_KEYS = {
+    "path", "table", "format", "delimiter", "header", "names", "null_values", "columns",
+    "attributes", "control_arm",
+}
+_COLUMN_KEYS = {"column", "format", "unit", "true_values", "false_values", "row_number", "value"}
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """Where one canonical column comes from.
+
+    Exactly one of ``source`` (a source column), ``row_number`` (the 1-based row number in file
+    order, for files without an id) or ``value`` (a constant, e.g. a campaign name) is set.
+    """
+
+    canonical: str
+    source: str | None = None
+    format: str | None = None
+    unit: str | None = None
+    true_values: tuple | None = None
+    false_values: tuple | None = None
+    row_number: bool = False
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    path: Path | None = None
+    table: str | None = None
+    format: str | None = None
+    delimiter: str | None = None
+    header: bool = True
+    names: tuple[str, ...] | None = None
+    null_values: tuple[str, ...] = ("",)
+    columns: dict[str, ColumnSpec] = field(default_factory=dict)
+    attributes: tuple[str, ...] | None = None
+    control_arm: str | None = None
+
+    @property
+    def location(self) -> str:
+        return str(self.path) if self.path is not None else f"table {self.table}"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    name: str
+    root: Path | None
+    tables: dict[str, TableSpec]
+    timezone: str = "UTC"
+    snapshot_at: dt.datetime | None = None
+    connection: str | None = None
+    description: str = ""
+
+
+def _fail(message: str, fix: str, *, column: str | None = None, example: object = None) -> DataError:
+    return DataError(Problem("dataset", message, fix, column=column, example=example))
+
+
+def _check_keys(where: str, given: dict, allowed: set[str]) -> None:
+    unknown = sorted(set(given) - allowed)
+    if unknown:
+        raise _fail(
+            f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} in {where}",
+            f"use only {', '.join(sorted(allowed))}",
+            example=unknown[0],
+        )
+
+
+def _as_datetime(value: object, what: str) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time())
+    try:
+        return dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        raise _fail(f"{what} is not a date or time", "write it as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS",
+                    example=value) from None
+
+
+def _column_spec(table: str, canonical: str, raw: object) -> ColumnSpec:
+    col = schema.column(table, canonical)
+    if col is None:
+        raise _fail(
+            f"'{canonical}' is not a canonical column of table '{table}'",
+            f"map source columns onto {', '.join(schema.canonical_names(table))}; other columns are kept as they are",
+            column=canonical,
+        )
+    if isinstance(raw, str):
+        if col.kind == "duration":
+            raise _fail(f"the duration in table '{table}' needs its unit",
+                        f"write {{column: {raw}, unit: ...}} with one of {', '.join(schema.DURATION_UNITS)}",
+                        column=canonical, example=raw)
+        return ColumnSpec(canonical, source=raw)
+    if not isinstance(raw, dict):
+        raise _fail(f"the mapping of '{canonical}' in table '{table}' must be a column name or a mapping",
+                    "write e.g. 'user_id: customer_id' or 'event_at: {column: date, format: \"%Y%m%d\"}'",
+                    column=canonical, example=raw)
+    _check_keys(f"tables.{table}.columns.{canonical}", raw, _COLUMN_KEYS)
+    sources = [k for k in ("column", "row_number", "value") if k in raw and raw[k] not in (None, False)]
+    if len(sources) != 1:
+        raise _fail(f"'{canonical}' in table '{table}' needs exactly one of column, row_number or value",
+                    "give the source column with 'column: NAME'", column=canonical, example=raw)
+    if raw.get("row_number") and col.kind != "id":
+        raise _fail("row_number can only make an id", "use row_number for user_id only", column=canonical)
+    unit = raw.get("unit")
+    if col.kind == "duration":
+        if unit not in schema.DURATION_UNITS:
+            raise _fail(f"the duration in table '{table}' needs its unit",
+                        f"add 'unit:' with one of {', '.join(schema.DURATION_UNITS)}",
+                        column=canonical, example=unit)
+    elif unit is not None:
+        raise _fail(f"'unit' applies to durations only, not '{canonical}'", "remove 'unit'", column=canonical)
+    fmt = raw.get("format")
+    if fmt is not None and col.kind != "timestamp":
+        raise _fail(f"'format' applies to timestamps only, not '{canonical}'", "remove 'format'", column=canonical)
+    if fmt is not None and fmt not in EPOCH_FORMATS and "%" not in str(fmt):
+        raise _fail(f"timestamp format of '{canonical}' has no % code",
+                    f"use strptime codes such as '%Y-%m-%d %H:%M', or one of {', '.join(EPOCH_FORMATS)}",
+                    column=canonical, example=fmt)
+
+    def values(key: str) -> tuple | None:
+        given = raw.get(key)
+        if given is None:
+            return None
+        if col.kind != "flag":
+            raise _fail(f"'{key}' applies to flags only, not '{canonical}'", f"remove '{key}'", column=canonical)
+        return tuple(given) if isinstance(given, (list, tuple)) else (given,)
+
+    return ColumnSpec(
+        canonical,
+        source=raw.get("column"),
+        format=fmt,
+        unit=unit,
+        true_values=values("true_values"),
+        false_values=values("false_values"),
+        row_number=bool(raw.get("row_number")),
+        value=raw.get("value"),
+    )
+
+
+def _table_spec(name: str, raw: object, root: Path | None, has_connection: bool) -> TableSpec:
+    if name not in schema.TABLES:
+        raise _fail(f"unknown table '{name}'", f"name tables {', '.join(schema.TABLES)}", example=name)
+    if not isinstance(raw, dict):
+        raise _fail(f"table '{name}' must be a mapping", "give at least 'path: FILE'", example=raw)
+    _check_keys(f"tables.{name}", raw, _TABLE_KEYS)
+    path = raw.get("path")
+    table = raw.get("table")
+    if (path is None) == (table is None):
+        raise _fail(f"table '{name}' needs exactly one of 'path' (a file) or 'table' (a table in the connection)",
+                    "add 'path: FILE' relative to the dataset folder", example=raw)
+    if table is not None and not has_connection:
+        raise _fail(f"table '{name}' names a database table but the dataset has no 'connection'",
+                    "add 'connection: URL' at the top of dataset.yml, or use 'path: FILE'", example=table)
+    resolved = None
+    fmt = raw.get("format")
+    if path is not None:
+        resolved = Path(path) if root is None or Path(path).is_absolute() else root / path
+        if fmt is None:
+            fmt = FORMATS.get(resolved.suffix.lower())
+            if fmt is None:
+                raise _fail(f"cannot tell the format of '{path}' from its name",
+                            f"add 'format:' with one of {', '.join(FILE_FORMATS)}", example=path)
+        if fmt not in FILE_FORMATS:
+            raise _fail(f"unknown format '{fmt}' for table '{name}'", f"use one of {', '.join(FILE_FORMATS)}",
+                        example=fmt)
+    if fmt == "csv" and resolved is not None and resolved.suffix.lower() == ".tsv" and "delimiter" not in raw:
+        raw = {**raw, "delimiter": "\t"}
+    names = raw.get("names")
+    header = bool(raw.get("header", names is None))
+    if fmt == "whitespace" and not header and not names:
+        raise _fail(f"the whitespace-separated file of table '{name}' has no header and no column names",
+                    "add 'names: [col1, col2, ...]' in file order", example=path)
+    columns_raw = raw.get("columns") or {}
+    if not isinstance(columns_raw, dict):
+        raise _fail(f"'columns' of table '{name}' must map canonical names to source columns",
+                    "write e.g. 'columns: {user_id: customer_id}'", example=columns_raw)
+    columns = {canonical: _column_spec(name, canonical, spec) for canonical, spec in columns_raw.items()}
+    nulls = raw.get("null_values", [""])
+    attributes = raw.get("attributes")
+    control = raw.get("control_arm")
+    if control is not None and name != "assignments":
+        raise _fail("'control_arm' belongs to the assignments table", "move it under tables.assignments")
+    return TableSpec(
+        name=name,
+        path=resolved,
+        table=table,
+        format=fmt,
+        delimiter=raw.get("delimiter"),
+        header=header,
+        names=tuple(names) if names else None,
+        null_values=tuple(str(v) for v in (nulls if isinstance(nulls, list) else [nulls])),
+        columns=columns,
+        attributes=tuple(attributes) if attributes is not None else None,
+        control_arm=None if control is None else str(control),
+    )
+
+
+def parse_manifest(raw: object, *, root: Path | None = None, default_name: str = "dataset") -> Manifest:
+    """Check a manifest (already loaded from YAML) and return it as a :class:`Manifest`."""
+    if not isinstance(raw, dict):
+        raise _fail("dataset.yml must be a mapping with a 'tables' key", "see the README, 'Dataset format'",
+                    example=raw)
+    _check_keys("dataset.yml", raw, _DATASET_KEYS)
+    tz = str(raw.get("timezone", "UTC"))
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise _fail("unknown time zone", "use an IANA name such as 'UTC' or 'Europe/Berlin'", example=tz) from None
+    tables_raw = raw.get("tables") or {}
+    if not isinstance(tables_raw, dict) or not tables_raw:
+        raise _fail("dataset.yml lists no tables", "add 'tables:' with at least one of users, events, assignments")
+    connection = raw.get("connection")
+    tables = {name: _table_spec(name, spec, root, connection is not None) for name, spec in tables_raw.items()}
+    snapshot = raw.get("snapshot_at")
+    return Manifest(
+        name=str(raw.get("name", default_name)),
+        root=root,
+        tables=tables,
+        timezone=tz,
+        snapshot_at=None if snapshot is None else _as_datetime(snapshot, "snapshot_at"),
+        connection=None if connection is None else str(connection),
+        description=str(raw.get("description", "")),
+    )
+
+
+def read_manifest(folder: Path) -> Manifest:
+    """The manifest of a dataset folder: its ``dataset.yml``, or the naming convention without one."""
+    path = folder / MANIFEST_NAME
+    if path.exists():
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise _fail(f"dataset.yml is not valid YAML{where}", "fix the YAML syntax",
+                        example=str(getattr(exc, "problem", exc))) from None
+        return parse_manifest(raw, root=folder, default_name=folder.name)
+    return conventional_manifest(folder)
+
+
+def conventional_manifest(folder: Path) -> Manifest:
+    """A manifest for a folder of ``users``/``events``/``assignments`` files with canonical columns."""
+    tables: dict[str, TableSpec] = {}
+    problems = []
+    for file in sorted(folder.iterdir()):
+        if file.name.startswith(".") or file.suffix.lower() in {".md", ".yml", ".yaml", ".json"}:
+            continue
+        if file.is_dir() and file.suffix.lower() not in FORMATS:
+            continue
+        if file.stem in schema.TABLES and file.suffix.lower() in FORMATS:
+            if file.stem in tables:
+                problems.append(Problem("dataset", f"two files for table '{file.stem}'", "keep one of them",
+                                        example=file.name))
+                continue
+            tables[file.stem] = TableSpec(name=file.stem, path=file, format=FORMATS[file.suffix.lower()])
+        else:
+            problems.append(Problem(
+                "dataset", f"unknown file '{file.name}' in a folder without {MANIFEST_NAME}",
+                f"name data files users, events or assignments (.csv or .parquet), "
+                f"or describe them in {MANIFEST_NAME}", example=file.name))
+    if problems:
+        raise DataError(problems, source=str(folder))
+    if not tables:
+        raise _fail(f"no {MANIFEST_NAME} and no users, events or assignments file",
+                    f"add {MANIFEST_NAME} (see the README, 'Dataset format')", example=str(folder))
+    return Manifest(name=folder.name, root=folder, tables=tables)

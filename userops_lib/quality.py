@@ -1,0 +1,102 @@
+"""The data-quality summary every report shows: what was read, what was kept, what was set aside."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from dataclasses import dataclass
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """Rows of one table left out of the analysis for one reason (never dropped silently)."""
+
+    table: str
+    reason: str
+    rows: int
+    example: object = None
+
+
+@dataclass(frozen=True)
+class TableSummary:
+    name: str
+    source: str
+    rows_read: int
+    rows_kept: int
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DataQuality:
+    """What a dataset held and what the analyses will use.
+
+    ``snapshot_at`` is the "as of" time (UTC) that censors every analysis: events after it are set
+    aside, and users still active at it are censored, not churned.
+    """
+
+    dataset: str
+    source: str
+    timezone: str
+    snapshot_at: dt.datetime | None
+    tables: tuple[TableSummary, ...]
+    users: int
+    first_event_at: dt.datetime | None
+    last_event_at: dt.datetime | None
+    set_aside: tuple[SetAside, ...]
+    duration_unit: str | None = None
+
+    @property
+    def rows_set_aside(self) -> int:
+        return sum(item.rows for item in self.set_aside)
+
+    def table_frame(self) -> pd.DataFrame:
+        """One row per table: rows read, kept and set aside."""
+        return pd.DataFrame(
+            [
+                {"table": t.name, "source": t.source, "rows_read": t.rows_read, "rows_kept": t.rows_kept,
+                 "rows_set_aside": t.rows_read - t.rows_kept, "columns": len(t.columns)}
+                for t in self.tables
+            ]
+        )
+
+    def set_aside_frame(self) -> pd.DataFrame:
+        """One row per table and reason with the count and an example."""
+        return pd.DataFrame(
+            [{"table": s.table, "reason": s.reason, "rows": s.rows, "example": s.example} for s in self.set_aside],
+            columns=["table", "reason", "rows", "example"],
+        )
+
+    def lines(self) -> list[str]:
+        """The summary as plain text lines, for the terminal."""
+        out = [f"dataset   {self.dataset}  ({self.source})"]
+        for t in self.tables:
+            kept = "" if t.rows_kept == t.rows_read else f", {t.rows_kept:,} kept"
+            out.append(f"table     {t.name:<12} {t.rows_read:>12,} rows{kept}, {len(t.columns)} columns")
+        out.append(f"users     {self.users:,}")
+        if self.first_event_at is not None:
+            out.append(f"events    {_day(self.first_event_at)} to {_day(self.last_event_at)} (UTC)")
+        if self.snapshot_at is not None:
+            out.append(f"snapshot  {self.snapshot_at:%Y-%m-%d %H:%M:%S} UTC")
+        if self.duration_unit:
+            out.append(f"durations in {self.duration_unit}")
+        if self.set_aside:
+            out.append(f"set aside {self.rows_set_aside:,} rows:")
+            for s in self.set_aside:
+                example = "" if s.example is None else f"  e.g. {s.example!r}"
+                out.append(f"  {s.table:<12} {s.rows:>10,}  {s.reason}{example}")
+        else:
+            out.append("set aside 0 rows")
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def _repr_html_(self) -> str:
+        items = "".join(f"<li>{html.escape(line.strip())}</li>" for line in self.lines())
+        return f"<div class='userops-quality'><strong>Data quality</strong><ul>{items}</ul></div>"
+
+
+def _day(value: dt.datetime | None) -> str:
+    return "-" if value is None else f"{value:%Y-%m-%d}"
