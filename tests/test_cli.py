@@ -14,9 +14,12 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize(("dataset", "expected"), [
-    ("sample", ["table     users              10,000 rows", "snapshot  2026-01-01 00:00:00 UTC"]),
-    ("hillstrom", ["table     assignments        64,000 rows, 14 columns", "users     64,000"]),
-    ("telco_churn", ["table     users               7,043 rows, 21 columns", "durations in months"]),
+    ("sample", ["table     users              10,000 rows", "snapshot  2026-01-01 00:00:00 UTC",
+                "campaign  autumn_promo: control 1,231 · discount 1,287 · reminder 1,310"]),
+    ("hillstrom", ["table     assignments        64,000 rows, 14 columns", "users     64,000",
+                   "campaign  hillstrom_2008: Mens E-Mail 21,307 · No E-Mail 21,306 (control) · Womens E-Mail 21,387"]),
+    ("telco_churn", ["table     users               7,043 rows, 21 columns", "durations in months",
+                     "churned   1,869 of 7,043 users (26.5%)"]),
 ])
 def test_validate_prints_the_summary_of_each_bundled_dataset(dataset, expected, capsys):
     assert cli.main(["validate", str(DATA / dataset)]) == 0

@@ -33,7 +33,8 @@ class DataQuality:
     """What a dataset held and what the analyses will use.
 
     ``snapshot_at`` is the "as of" time (UTC) that censors every analysis: events after it are set
-    aside, and users still active at it are censored, not churned.
+    aside, and users still active at it are censored, not churned. ``facts`` are short lines on what
+    the data holds (campaign arms and sizes, churned share).
     """
 
     dataset: str
@@ -46,6 +47,7 @@ class DataQuality:
     last_event_at: dt.datetime | None
     set_aside: tuple[SetAside, ...]
     duration_unit: str | None = None
+    facts: tuple[str, ...] = ()
 
     @property
     def rows_set_aside(self) -> int:
@@ -81,6 +83,7 @@ class DataQuality:
             out.append(f"snapshot  {self.snapshot_at:%Y-%m-%d %H:%M:%S} UTC")
         if self.duration_unit:
             out.append(f"durations in {self.duration_unit}")
+        out.extend(self.facts)
         if self.set_aside:
             out.append(f"set aside {self.rows_set_aside:,} rows:")
             for s in self.set_aside:
