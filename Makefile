@@ -8,15 +8,18 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SAMPLE := data/sample
 
-## Set up .venv (if missing) and build the reports from the bundled data
+## Set up .venv (if missing) and build the reports from the bundled sample into reports/latest/
 report: $(STAMP) $(SAMPLE)/dataset.yml
+	$(BIN)/userops report $(SAMPLE) --jobs 2
+
+## Reports for every bundled dataset (sample, Hillstrom, Telco), one run each
+reports-all: $(STAMP) $(SAMPLE)/dataset.yml
 	@for dataset in data/sample data/hillstrom data/telco_churn; do \
-		echo "== $$dataset"; $(BIN)/userops validate $$dataset || exit $$?; done
-	@echo "The report runner (userops report) arrives with issue 3; the datasets above are valid."
+		$(BIN)/userops report $$dataset --jobs 2 || exit $$?; done
 
 ## Set up .venv (if missing) and run the linter and the test suite
 test: $(STAMP)
-	$(BIN)/ruff check userops_lib tests
+	$(BIN)/ruff check userops_lib tests notebooks
 	$(BIN)/pytest
 
 ## Create .venv and install the package with its dev tools (re-runs when pyproject.toml changes)
@@ -46,6 +49,6 @@ clean:
 
 ## Show this help
 help:
-	@awk '/^## /{doc=substr($$0,4); next} /^[a-z][a-zA-Z_-]*:/{ if (doc) { split($$0,t,":"); printf "  make %-8s %s\n", t[1], doc }; doc="" }' $(MAKEFILE_LIST)
+	@awk '/^## /{doc=substr($$0,4); next} /^[a-z][a-zA-Z_-]*:/{ if (doc) { split($$0,t,":"); printf "  make %-12s %s\n", t[1], doc }; doc="" }' $(MAKEFILE_LIST)
 
-.PHONY: report test install sample lab clean help
+.PHONY: report reports-all test install sample lab clean help

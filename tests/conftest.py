@@ -50,3 +50,29 @@ EVENTS_CSV = """user_id,event_at,event,revenue
 2,2024-01-02 10:05:00,session,
 3,2024-01-04 08:00:00,purchase,20
 """
+
+
+def write_notebook(path: Path, body: str, *, parameters: str = "") -> Path:
+    """A minimal report notebook: a title, the runner's parameters, and ``body`` as one code cell."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    cell = nbformat.v4.new_code_cell(
+        'dataset: str = "data/sample"  # dataset\nartifacts_dir: str = ""  # set by the runner\n' + parameters)
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# Fixture {path.stem}"), cell, nbformat.v4.new_code_cell(body)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory):
+    """One `userops report` run of every notebook on the bundled sample: (exit code, run folder, reports root)."""
+    from userops_lib import report
+
+    out = tmp_path_factory.mktemp("reports")
+    code, folder = report.execute(report.plan_run(), out=str(out), jobs=2)
+    return code, folder, out

@@ -90,8 +90,8 @@ def _timestamp(value: ir.Value, spec: ColumnSpec, timezone: str) -> tuple[ir.Val
     return None, f"holds {vtype} values, not timestamps"
 
 
-def _flag(value: ir.Value, spec: ColumnSpec) -> tuple[ir.Value, ir.BooleanValue]:
-    """The boolean column and the condition marking values that are neither true nor false."""
+def _flag(value: ir.Value, spec: ColumnSpec) -> tuple[ir.Value, ir.BooleanValue | None]:
+    """The boolean column and the condition marking values that are neither true nor false (if any can be)."""
     if spec.true_values is not None:
         text = value.cast("string").strip()
         trues = [str(v) for v in spec.true_values]
@@ -99,9 +99,9 @@ def _flag(value: ir.Value, spec: ColumnSpec) -> tuple[ir.Value, ir.BooleanValue]
         if spec.false_values is not None:
             recognised = text.isin(trues + [str(v) for v in spec.false_values])
             return flag, value.notnull() & ~recognised
-        return flag, ibis.literal(False)
+        return flag, None
     if value.type().is_boolean():
-        return value, ibis.literal(False)
+        return value, None
     text = value.cast("string").strip().lower()
     flag = text.isin(_TRUE_WORDS)
     return flag, value.notnull() & ~text.isin(_TRUE_WORDS + _FALSE_WORDS)
@@ -213,10 +213,11 @@ def build(raw: ir.Table, spec: TableSpec, *, timezone: str, row_number: ir.Integ
         elif col.kind == "flag":
             flag, bad = _flag(value, cspec)
             mutations[_prefixed(name)] = flag
-            checks.append(Check(
-                table, label, "values that are neither a 'true' nor a 'false' value",
-                f"list them in dataset.yml: {{column: {label}, true_values: [...], false_values: [...]}}",
-                bad, value))
+            if bad is not None:
+                checks.append(Check(
+                    table, label, "values that are neither a 'true' nor a 'false' value",
+                    f"list them in dataset.yml: {{column: {label}, true_values: [...], false_values: [...]}}",
+                    bad, value))
         else:
             mutations[_prefixed(name)] = value.cast("string")
     work = raw.mutate(**mutations) if mutations else raw

@@ -32,6 +32,27 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parameter(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    name, value = text.split("=", 1)
+    return name.strip(), value
+
+
+def _report(args: argparse.Namespace) -> int:
+    from userops_lib import report
+
+    parameters: dict[str, str] = {}
+    for name, value in args.parameter or []:
+        parameters[name] = value
+    plan = report.plan_run(dataset=args.dataset, only=args.only, parameters=parameters, config=args.config,
+                           notebooks_dir=args.notebooks)
+    code, folder = report.execute(plan, out=args.out, jobs=args.jobs, timeout_minutes=args.timeout_minutes)
+    state = "all reports OK" if code == 0 else "some reports FAILED (see the index)"
+    print(f"{state}: {folder / 'index.html'}")
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="userops", description="User-operations analytics workbench: datasets, analyses and reports.")
@@ -54,6 +75,23 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--users", type=int, default=10_000, help="number of users (default 10000)")
     synth.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     synth.set_defaults(run=_synth)
+
+    report = commands.add_parser(
+        "report", help="run the analysis notebooks and publish HTML reports",
+        description="Execute each notebook in notebooks/ with papermill against a dataset and render "
+                    "self-contained HTML, CSV artifacts and a manifest into reports/<run-id>/ "
+                    "(reports/latest points at the newest fully successful run). Exit 0 all OK, 1 a report "
+                    "failed, 2 bad dataset, parameters or config (before any kernel starts).")
+    report.add_argument("dataset", nargs="?", help="dataset folder or connection URL (default: data/sample)")
+    report.add_argument("--only", nargs="+", metavar="NAME", help="run only these notebooks (by file name stem)")
+    report.add_argument("-p", "--parameter", action="append", type=_parameter, metavar="NAME=VALUE",
+                        help="set a notebook parameter (checked against each notebook's declared type)")
+    report.add_argument("--config", help="YAML batch file: dataset, parameters, per-notebook parameters, grid")
+    report.add_argument("--out", help="folder for runs (default: reports/)")
+    report.add_argument("--jobs", type=int, help="notebooks run at once, each in its own process (default 1)")
+    report.add_argument("--timeout-minutes", type=float, help="whole-run limit per notebook (default 20)")
+    report.add_argument("--notebooks", help="folder of notebooks (default: the project's notebooks/)")
+    report.set_defaults(run=_report)
     return parser
 
 

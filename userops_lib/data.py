@@ -13,6 +13,7 @@ kept, with their reason, in ``Dataset.set_aside(table)``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import zoneinfo
 from collections.abc import Mapping
@@ -59,7 +60,36 @@ class Dataset:
     duration_unit: str | None = None
     control_arm: str | None = None
     manifest: Manifest | None = None
+    restriction: str | None = None
     _set_aside: dict[str, ir.Table] = field(default_factory=dict, repr=False)
+
+    @property
+    def currency(self) -> str:
+        """How revenue is labelled (``$``, ``EUR ``...); empty when the manifest does not say."""
+        return self.manifest.currency if self.manifest is not None else ""
+
+    def restrict(self, column: str, value: object) -> Dataset:
+        """The same dataset limited to users whose attribute ``column`` equals ``value``.
+
+        The attribute is looked up in ``users`` (or, without one, in ``assignments``); every table is
+        then limited to those users. Used for one report per segment (a grid run).
+        """
+        owner = "users" if "users" in self.tables else "assignments" if "assignments" in self.tables else None
+        if owner is None or column not in self.tables[owner].columns:
+            raise DataError.single(owner or "users", f"no attribute '{column}' to restrict the dataset by",
+                                   f"use an attribute of {owner or 'users'}: "
+                                   f"{', '.join(self.attributes(owner)) if owner else 'none'}", column=column)
+        table = self.tables[owner]
+        matched = table.filter(table[column].cast("string") == str(value))
+        if matched.count().execute() == 0:
+            sample = table.select(column).distinct().limit(5).execute()[column].astype(str).tolist()
+            raise DataError.single(owner, f"no user has {column} = {value!r}", "choose a value that occurs",
+                                   column=column, example=", ".join(sample))
+        ids = matched.select("user_id")
+        tables = {name: (matched if name == owner else t.filter(t.user_id.isin(ids.user_id)))
+                  for name, t in self.tables.items()}
+        label = f"{column} = {value}"
+        return dataclasses.replace(self, tables=tables, restriction=label)
 
     def has(self, table: str) -> bool:
         return table in self.tables

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+_TABLES = ("users", "events", "assignments")
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -39,9 +41,12 @@ class Problem:
     example: object = None
 
     def render(self) -> str:
-        where = f"table '{self.table}'"
-        if self.column is not None:
-            where += f", column '{self.column}'"
+        if self.table in _TABLES:
+            where = f"table '{self.table}'" + (f", column '{self.column}'" if self.column is not None else "")
+        elif self.table == "parameters":
+            where = "parameters" + (f", '{self.column}'" if self.column is not None else "")
+        else:
+            where = self.table + (f", '{self.column}'" if self.column is not None else "")
         head = f"{where}: {self.message}"
         details = []
         if self.rows is not None:

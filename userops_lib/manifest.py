@@ -7,6 +7,7 @@ documented in the README ("Dataset format"); in brief::
     name: telco_churn
     timezone: UTC                 # zone of timestamps written without an offset
     snapshot_at: 2024-12-31       # optional "as of" time; default: the latest event not in the future
+    currency: "$"                 # optional: how revenue is labelled
     tables:
       users:
         path: telco_churn.csv
@@ -38,7 +39,7 @@ FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", "
 FILE_FORMATS = ("csv", "parquet", "whitespace")
 EPOCH_FORMATS = ("epoch_seconds", "epoch_milliseconds")
 
-_DATASET_KEYS = {"name", "description", "timezone", "snapshot_at", "connection", "tables"}
+_DATASET_KEYS = {"name", "description", "timezone", "snapshot_at", "connection", "tables", "currency"}
 _TABLE_KEYS = {
     "path", "table", "format", "delimiter", "header", "names", "null_values", "columns",
     "attributes", "control_arm",
@@ -92,6 +93,7 @@ class Manifest:
     snapshot_at: dt.datetime | None = None
     connection: str | None = None
     description: str = ""
+    currency: str = ""
 
 
 def _fail(message: str, fix: str, *, column: str | None = None, example: object = None) -> DataError:
@@ -264,6 +266,7 @@ def parse_manifest(raw: object, *, root: Path | None = None, default_name: str =
         snapshot_at=None if snapshot is None else _as_datetime(snapshot, "snapshot_at"),
         connection=None if connection is None else str(connection),
         description=str(raw.get("description", "")),
+        currency=str(raw.get("currency", "")),
     )
 
 

@@ -1,0 +1,36 @@
+"""Every notebook follows the conventions the runner and reviewers rely on."""
+
+import nbformat
+import pytest
+
+from tests.conftest import ROOT
+from userops_lib.params import notebook_parameters
+from userops_lib.report import REQUIRED_PARAMETERS
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def test_the_analysis_notebooks_are_there():
+    assert "overview" in [p.stem for p in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, path.name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_cell_first_typed_and_commented(path):
+    nb = nbformat.read(path, as_version=4)
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    assert "parameters" in first_code.metadata.get("tags", [])
+    params = notebook_parameters(path)
+    for name in REQUIRED_PARAMETERS:
+        assert name in params
+    for param in params.values():
+        assert param.help, f"{path.name}: parameter '{param.name}' needs a comment"
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")

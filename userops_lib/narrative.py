@@ -1,0 +1,82 @@
+"""Findings as sentences with numbers, and the HTML they are shown in: every data string escaped."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import math
+
+import pandas as pd
+
+
+def escape(value: object) -> str:
+    """HTML-escape any value (quotes included)."""
+    return html.escape(str(value), quote=True)
+
+
+def count(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def percent(value: float, digits: int = 1) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value * 100:.{digits}f}%"
+
+
+def money(value: float, currency: str = "") -> str:
+    if value is None or math.isnan(value):
+        return "n/a"
+    text = f"{value:,.2f}"
+    return f"{currency}{text}" if currency else text
+
+
+def interval(low: float, high: float, digits: int = 1) -> str:
+    """A percentage interval such as '30.1–32.4%'."""
+    return f"{low * 100:.{digits}f}–{high * 100:.{digits}f}%"
+
+
+def day(value) -> str:
+    if value is None or pd.isna(value):
+        return "n/a"
+    return pd.Timestamp(value).strftime("%-d %b %Y")
+
+
+def findings_html(sentences: list[str], *, title: str = "Findings") -> str:
+    """A findings box: each sentence escaped, as a list."""
+    items = "".join(f"<li>{escape(s)}</li>" for s in sentences)
+    return f"<div class='userops-findings'><h2>{escape(title)}</h2><ul>{items}</ul></div>"
+
+
+def headlines_html(headlines: list[tuple[str, str]]) -> str:
+    """Headline figures as label/value tiles."""
+    tiles = "".join(f"<div class='userops-tile'><div class='value'>{escape(v)}</div>"
+                    f"<div class='label'>{escape(k)}</div></div>" for k, v in headlines)
+    return f"<div class='userops-tiles'>{tiles}</div>"
+
+
+def table_html(frame: pd.DataFrame, *, max_rows: int = 30, caption: str | None = None,
+               formats: dict | None = None) -> str:
+    """A DataFrame as an escaped HTML table (pandas escapes cell values and headers).
+
+    ``formats`` maps column names to functions that turn a value into display text.
+    """
+    shown = frame.head(max_rows).copy()
+    for column, formatter in (formats or {}).items():
+        if column in shown.columns:
+            shown[column] = shown[column].map(formatter)
+    body = shown.to_html(index=False, escape=True, border=0, classes="userops-table", na_rep="–",
+                         float_format=lambda v: f"{v:,.4g}")
+    note = f"<p class='userops-note'>Showing {max_rows:,} of {len(frame):,} rows.</p>" if len(frame) > max_rows else ""
+    head = f"<p class='userops-caption'>{escape(caption)}</p>" if caption else ""
+    return head + body + note
+
+
+def yes_no(value: object) -> str:
+    return "yes" if bool(value) else "no"
+
+
+def month(value) -> str:
+    return pd.Timestamp(value).strftime("%b %Y")
+
+
+def timestamp(value: dt.datetime | None) -> str:
+    return "n/a" if value is None else f"{value:%Y-%m-%d %H:%M} UTC"

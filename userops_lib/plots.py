@@ -1,0 +1,40 @@
+"""One look for every chart: the seaborn theme, and helpers that insist on titles, labels and units."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
+import seaborn as sns
+
+PALETTE = "colorblind"
+INCOMPLETE_COLOR = "#bbbbbb"
+
+
+def apply_theme() -> None:
+    """The workbench theme: white grid, colour-blind palette, readable sizes."""
+    sns.set_theme(style="whitegrid", palette=PALETTE, context="notebook",
+                  rc={"figure.figsize": (9, 4.2), "figure.dpi": 100, "savefig.dpi": 100,
+                      "axes.titleweight": "bold", "axes.titlesize": 13, "axes.titlelocation": "left"})
+
+
+def axes(ax=None, *, size: tuple[float, float] | None = None):
+    """The axes to draw on: ``ax`` if given, else a new figure's."""
+    if ax is not None:
+        return ax
+    _, ax = plt.subplots(figsize=size)
+    return ax
+
+
+def finish(ax, *, title: str, xlabel: str, ylabel: str, percent: bool = False, legend: bool | None = None):
+    """Set the title and axis labels (with units) every chart must have."""
+    if not title or not xlabel or not ylabel:
+        raise ValueError("every chart needs a title and both axis labels")
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if percent:
+        ax.yaxis.set_major_formatter(mticker.PercentFormatter(xmax=1.0, decimals=0))
+    if legend is False and ax.get_legend() is not None:
+        ax.get_legend().remove()
+    ax.figure.tight_layout()
+    return ax

@@ -1,0 +1,351 @@
+"""The batch runner behind ``userops report``: plan, check, execute in processes, publish atomically.
+
+A run executes each selected notebook (once per grid value) with papermill in its own process, at
+most ``jobs`` at a time, each under a whole-run timeout. Everything is written to
+``reports/.running-<run-id>/`` and renamed to ``reports/<run-id>/`` when done; ``reports/latest``
+then points at it if every report succeeded, so a failed run never replaces a good one. Bad
+datasets and parameters stop the run before any kernel starts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import nbformat
+import yaml
+
+from userops_lib import params as params_module
+from userops_lib import render
+from userops_lib.data import load_dataset
+from userops_lib.errors import DataError, Problem
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_TIMEOUT_MINUTES = 20.0
+REQUIRED_PARAMETERS = ("dataset", "artifacts_dir")
+_CONFIG_KEYS = {"dataset", "parameters", "notebooks", "grid", "jobs", "timeout_minutes", "out"}
+_PACKAGES = ("userops", "pandas", "numpy", "ibis-framework", "duckdb", "pyarrow", "lifelines", "statsmodels",
+             "scipy", "matplotlib", "seaborn", "papermill", "nbconvert", "nbclient", "ipykernel")
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    notebook: Path
+    title: str
+    parameters: dict
+    grid_values: dict = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    dataset: str
+    dataset_name: str
+    jobs: list[Job]
+    quality_lines: list[str]
+    settings: dict
+
+
+def _fail(message: str, fix: str, **details) -> DataError:
+    return DataError.single("report", message, fix, **details)
+
+
+def discover(notebooks_dir: Path) -> dict[str, Path]:
+    """Notebooks by name, the overview first."""
+    found = {p.stem: p for p in sorted(notebooks_dir.glob("*.ipynb"))}
+    if not found:
+        raise _fail(f"no notebooks in {notebooks_dir}", "give --notebooks DIR with .ipynb files")
+    order = sorted(found, key=lambda name: (name != "overview", name))
+    return {name: found[name] for name in order}
+
+
+def read_config(path: Path) -> dict:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise _fail("the config file does not exist", "give the path of a YAML batch file", example=str(path)) from None
+    except yaml.YAMLError as exc:
+        raise _fail("the config file is not valid YAML", "fix its syntax", example=str(exc).splitlines()[0]) from None
+    if not isinstance(raw, dict):
+        raise _fail("the config file must be a mapping", "see the README, 'Batch runs'", example=raw)
+    unknown = sorted(set(raw) - _CONFIG_KEYS)
+    if unknown:
+        raise _fail(f"unknown key '{unknown[0]}' in the config file", f"use only {', '.join(sorted(_CONFIG_KEYS))}",
+                    example=unknown[0])
+    grid = raw.get("grid") or {}
+    if not isinstance(grid, dict) or any(not isinstance(v, list) or not v for v in grid.values()):
+        raise _fail("'grid' must map parameter names to non-empty lists of values",
+                    "write e.g. grid: {filter_value: [US, GB]}", example=grid)
+    return raw
+
+
+def _resolve_path(text: str, *bases: Path) -> str:
+    if "://" in text or Path(text).is_absolute():
+        return text
+    for base in (Path.cwd(), *bases):
+        if (base / text).exists():
+            return str((base / text).resolve())
+    return text
+
+
+def _slug(values: dict) -> str:
+    text = "--".join(f"{k}-{v}" for k, v in values.items())
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:80]
+
+
+def plan_run(*, dataset: str | None = None, only: list[str] | None = None, parameters: dict[str, str] | None = None,
+             config: str | None = None, notebooks_dir: str | None = None) -> Plan:
+    """Check everything that can be checked before a kernel starts, and list the jobs."""
+    settings = read_config(Path(config)) if config else {}
+    config_dir = Path(config).resolve().parent if config else Path.cwd()
+    folder = Path(notebooks_dir) if notebooks_dir else PROJECT_ROOT / "notebooks"
+    available = discover(folder)
+    names = list(only or settings.get("notebooks") or available)
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise _fail(f"unknown notebook '{unknown[0]}'", f"choose from {', '.join(available)}", example=unknown[0])
+    declared = {name: params_module.notebook_parameters(available[name]) for name in names}
+    problems = [Problem("report", f"notebook '{n}' does not declare the parameter '{r}'",
+                        f"add '{r}: str = ...' to its parameters cell", column=r)
+                for n, d in declared.items() for r in REQUIRED_PARAMETERS if r not in d]
+    if problems:
+        raise DataError(problems)
+
+    given = dict(settings.get("parameters") or {})
+    for key in ("dataset",):
+        if key in given:
+            raise _fail(f"give '{key}' as the top-level key or the DATASET argument, not as a parameter",
+                        f"move it to '{key}:' at the top of the config", column=key)
+    resolved = params_module.resolve(declared, given, per_notebook={k: v for k, v in (settings.get("notebooks") or {})
+                                                                  .items() if k in names} or None)
+    from_cli = params_module.resolve(declared, dict(parameters or {}), from_text=True)
+    grid = settings.get("grid") or {}
+    for name in grid:
+        missing = [n for n in names if name not in declared[n]]
+        if missing:
+            raise _fail(f"grid parameter '{name}' is not declared by notebook '{missing[0]}'",
+                        "use parameters every selected notebook declares (e.g. filter_value), or --only",
+                        column=name)
+
+    dataset_text = dataset or settings.get("dataset") or str(PROJECT_ROOT / "data" / "sample")
+    dataset_path = _resolve_path(str(dataset_text), config_dir, PROJECT_ROOT)
+    ds = load_dataset(dataset_path)
+    combos = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())] if grid else [{}]
+    jobs = []
+    for combo in combos:
+        checked = params_module.resolve(declared, combo) if combo else {n: {} for n in names}
+        for name in names:
+            defaults = {p.name: p.default for p in declared[name].values() if p.name not in REQUIRED_PARAMETERS}
+            values = {**defaults, **resolved[name], **from_cli[name], **checked[name]}
+            column, value = values.get("filter_column", ""), values.get("filter_value", "")
+            if column and value:
+                ds.restrict(column, value)
+            job_name = name if not combo else f"{name}--{_slug(combo)}"
+            notebook = nbformat.read(available[name], as_version=4)
+            title = render.notebook_title(notebook, name)
+            if combo:
+                title += " (" + ", ".join(f"{k} = {v}" for k, v in combo.items()) + ")"
+            jobs.append(Job(job_name, available[name], title, {**values, "dataset": dataset_path}, combo))
+    return Plan(dataset_path, ds.name, jobs, [line.strip() for line in ds.quality.lines()], settings)
+
+
+def new_run_id() -> str:
+    return f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def fingerprint(dataset: str) -> dict:
+    """sha256 over the dataset folder's files (names and bytes); URLs have none."""
+    path = Path(dataset)
+    if "://" in dataset or not path.is_dir():
+        return {"sha256": None, "note": "not a folder: no content fingerprint"}
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in
+                                                                         p.relative_to(path).parts))
+    for file in files:
+        digest.update(str(file.relative_to(path)).encode() + b"\0")
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return {"sha256": digest.hexdigest(), "files": len(files), "bytes": sum(f.stat().st_size for f in files)}
+
+
+def _versions() -> dict:
+    out = {"python": sys.version.split()[0]}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _git() -> dict:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                                timeout=10)
+        if commit.returncode != 0:
+            return {"commit": None}
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
+                               capture_output=True, text=True, timeout=10)
+        return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None}
+
+
+class _Progress:
+    """One updating line on a terminal; plain lines otherwise."""
+
+    def __init__(self, total: int, stream=None):
+        self.stream = stream or sys.stderr
+        self.total = total
+        self.tty = self.stream.isatty()
+        self.started = time.monotonic()
+
+    def _elapsed(self) -> str:
+        seconds = int(time.monotonic() - self.started)
+        return f"{seconds // 60:02d}:{seconds % 60:02d}"
+
+    def event(self, text: str, done: int, running: list[str]) -> None:
+        if self.tty:
+            line = f"[{done}/{self.total} done, {self._elapsed()}] {text}; running: {', '.join(running) or '-'}"
+            self.stream.write("\r\033[K" + line[:160])
+            if done == self.total:
+                self.stream.write("\n")
+        else:
+            self.stream.write(f"[{done}/{self.total} done, {self._elapsed()}] {text}\n")
+        self.stream.flush()
+
+    def tick(self, done: int, running: list[str]) -> None:
+        if self.tty:
+            self.event("working", done, running)
+
+
+def _kill(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait()
+
+
+def execute(plan: Plan, *, out: str | None = None, jobs: int | None = None, timeout_minutes: float | None = None,
+            progress_stream=None) -> tuple[int, Path]:
+    """Run the plan; returns the exit code (0 all OK, 1 some report failed) and the run folder."""
+    settings = plan.settings
+    out_root = Path(out or settings.get("out") or PROJECT_ROOT / "reports")
+    workers = max(1, int(jobs or settings.get("jobs") or 1))
+    timeout = float(timeout_minutes or settings.get("timeout_minutes") or DEFAULT_TIMEOUT_MINUTES) * 60
+    run_id = new_run_id()
+    out_root.mkdir(parents=True, exist_ok=True)
+    staging = out_root / f".running-{run_id}"
+    internal = staging / ".jobs"
+    internal.mkdir(parents=True)
+    started_at = dt.datetime.now(dt.UTC)
+    progress = _Progress(len(plan.jobs), progress_stream)
+    pending = list(plan.jobs)
+    running: dict[str, tuple[subprocess.Popen, float, Job]] = {}
+    results: dict[str, dict] = {}
+    try:
+        while pending or running:
+            while pending and len(running) < workers:
+                job = pending.pop(0)
+                running[job.name] = (_start(job, staging, internal), time.monotonic(), job)
+                progress.event(f"started {job.name}", len(results), list(running))
+            time.sleep(0.2)
+            for name, (process, begun, job) in list(running.items()):
+                if process.poll() is None and time.monotonic() - begun <= timeout:
+                    continue
+                if process.poll() is None:
+                    _kill(process)
+                    status = {"name": name, "status": "failed", "error_name": "Timeout",
+                              "error_message": f"the notebook ran longer than {timeout / 60:g} minutes and was stopped",
+                              "seconds": round(time.monotonic() - begun, 2)}
+                else:
+                    status = _read_status(internal / f"{name}.status.json", process.returncode, begun)
+                results[name] = {**status, "notebook": job.notebook.name, "title": job.title,
+                                 "parameters": job.parameters, "grid": job.grid_values}
+                del running[name]
+                word = "OK" if status["status"] == "ok" else f"FAILED ({status.get('error_name')})"
+                progress.event(f"finished {name}: {word} in {status.get('seconds', 0):.0f} s", len(results),
+                               list(running))
+            progress.tick(len(results), list(running))
+    except BaseException:
+        for process, _, _ in running.values():
+            _kill(process)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    reports = [_publishable(results[job.name], job, staging) for job in plan.jobs]
+    ok = all(r["status"] == "ok" for r in reports)
+    run = {
+        "run_id": run_id, "status": "ok" if ok else "failed",
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "dataset": plan.dataset, "dataset_name": plan.dataset_name, "dataset_fingerprint": fingerprint(plan.dataset),
+        "quality": plan.quality_lines, "grid": settings.get("grid") or {}, "jobs": workers,
+        "timeout_minutes": timeout / 60, "versions": _versions(), "git": _git(),
+        "command": sys.argv, "reports": reports,
+    }
+    shutil.rmtree(internal, ignore_errors=True)
+    (staging / "manifest.json").write_text(json.dumps(run, indent=1, default=str), encoding="utf-8")
+    (staging / "index.html").write_text(render.index_html(run, reports), encoding="utf-8")
+    final = out_root / run_id
+    staging.rename(final)
+    if ok:
+        _point_latest(out_root, run_id)
+    return (0 if ok else 1), final
+
+
+def _start(job: Job, staging: Path, internal: Path) -> subprocess.Popen:
+    artifacts = staging / job.name
+    spec = {
+        "name": job.name, "notebook": str(job.notebook.resolve()), "cwd": str(job.notebook.resolve().parent),
+        "ipynb": str(staging / f"{job.name}.ipynb"), "html": str(staging / f"{job.name}.html"),
+        "status": str(internal / f"{job.name}.status.json"), "title": job.title,
+        "subtitle": f"Dataset: {Path(job.parameters['dataset']).name}",
+        "parameters": {**job.parameters, "artifacts_dir": str(artifacts)},
+    }
+    spec_path = internal / f"{job.name}.spec.json"
+    spec_path.write_text(json.dumps(spec, default=str), encoding="utf-8")
+    log = (internal / f"{job.name}.log").open("w")
+    return subprocess.Popen([sys.executable, "-m", "userops_lib.report_job", str(spec_path)], stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True, cwd=spec["cwd"])
+
+
+def _read_status(path: Path, returncode: int, begun: float) -> dict:
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    return {"status": "failed", "error_name": "WorkerDied", "error_message": f"the job process exited with code "
+            f"{returncode} before recording a result", "seconds": round(time.monotonic() - begun, 2)}
+
+
+def _publishable(result: dict, job: Job, staging: Path) -> dict:
+    """The index/manifest entry; files of a failed report that could pass for success are removed."""
+    entry = {**result, "ipynb": f"{job.name}.ipynb"}
+    artifacts = staging / job.name
+    if result["status"] == "ok":
+        entry["html"] = f"{job.name}.html"
+        entry["artifacts"] = sorted(p.name for p in artifacts.iterdir()) if artifacts.is_dir() else []
+    else:
+        (staging / f"{job.name}.html").unlink(missing_ok=True)
+        entry["artifacts"] = []
+    return entry
+
+
+def _point_latest(out_root: Path, run_id: str) -> None:
+    """Swap ``latest`` to the new run atomically (a symlink renamed over the old one)."""
+    temporary = out_root / f".latest-{run_id}"
+    temporary.symlink_to(run_id)
+    os.replace(temporary, out_root / "latest")

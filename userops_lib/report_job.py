@@ -1,0 +1,66 @@
+"""One report job, run in its own process by :mod:`userops_lib.report`: execute, then render.
+
+``python -m userops_lib.report_job SPEC.json`` executes one notebook with papermill (explicit
+kernel), writes the executed ``.ipynb``, renders the stakeholder HTML only if every cell ran, and
+records the outcome in the status file named by the spec. A failure is recorded, never raised.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+KERNEL = "python3"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
+def run(spec: dict) -> dict:
+    import nbformat
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    from userops_lib import render
+
+    started = time.monotonic()
+    status: dict = {"name": spec["name"], "status": "failed"}
+    try:
+        papermill.execute_notebook(
+            spec["notebook"], spec["ipynb"], parameters=spec["parameters"], kernel_name=KERNEL,
+            cwd=spec["cwd"], progress_bar=False, log_output=False, report_mode=False,
+        )
+        notebook = nbformat.read(spec["ipynb"], as_version=4)
+        html = render.notebook_html(notebook, title=spec["title"], subtitle=spec.get("subtitle", ""))
+        _write_atomically(Path(spec["html"]), html)
+        headline = Path(spec["parameters"].get("artifacts_dir", "")) / "headline.json"
+        status.update(status="ok", headlines=json.loads(headline.read_text()) if headline.is_file() else [])
+    except PapermillExecutionError as error:
+        status.update(error_name=error.ename, error_message=_shorten(error.evalue),
+                      error_cell=error.exec_count)
+    except Exception as error:  # the kernel died, the notebook is unreadable...: record, don't raise
+        status.update(error_name=type(error).__name__, error_message=_shorten(str(error)))
+    status["seconds"] = round(time.monotonic() - started, 2)
+    return status
+
+
+def _shorten(text: str, limit: int = 600) -> str:
+    text = (text or "").strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    status = run(spec)
+    _write_atomically(Path(spec["status"]), json.dumps(status, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
