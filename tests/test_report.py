@@ -254,3 +254,30 @@ def test_papermill_runs_a_notebook_directly_with_and_without_parameters(tmp_path
     papermill.execute_notebook(str(ROOT / "notebooks" / "overview.ipynb"), str(tmp_path / "b.ipynb"),
                                kernel_name="python3", progress_bar=False, cwd=str(ROOT / "notebooks"))
     assert (tmp_path / "b.ipynb").stat().st_size > 10_000
+
+
+class _Stream:
+    def __init__(self, tty: bool):
+        self.text, self.tty = "", tty
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return self.tty
+
+
+def test_progress_is_plain_lines_off_a_terminal_and_a_status_line_on_one():
+    plain = _Stream(tty=False)
+    progress = report._Progress(2, plain)
+    progress.event("started a", 0, ["a"])
+    progress.tick(0, ["a"])
+    progress.event("finished a: OK in 3 s", 1, [])
+    assert plain.text.splitlines() == ["[0/2 done, 00:00] started a", "[1/2 done, 00:00] finished a: OK in 3 s"]
+    terminal = _Stream(tty=True)
+    progress = report._Progress(2, terminal)
+    progress.event("started a", 0, ["a", "b"])
+    assert terminal.text.endswith("\r\033[K[0/2 done, 00:00] running: a, b")

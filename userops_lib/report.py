@@ -219,18 +219,20 @@ class _Progress:
         return f"{seconds // 60:02d}:{seconds % 60:02d}"
 
     def event(self, text: str, done: int, running: list[str]) -> None:
+        """A lasting line (a notebook started or finished); on a terminal the status line follows it."""
         if self.tty:
-            line = f"[{done}/{self.total} done, {self._elapsed()}] {text}; running: {', '.join(running) or '-'}"
-            self.stream.write("\r\033[K" + line[:160])
-            if done == self.total:
-                self.stream.write("\n")
-        else:
-            self.stream.write(f"[{done}/{self.total} done, {self._elapsed()}] {text}\n")
-        self.stream.flush()
+            self.stream.write("\r\033[K")
+        self.stream.write(f"[{done}/{self.total} done, {self._elapsed()}] {text}\n")
+        self.tick(done, running)
 
     def tick(self, done: int, running: list[str]) -> None:
-        if self.tty:
-            self.event("working", done, running)
+        """Redraw the status line on a terminal: how many done, elapsed time, what is running."""
+        if self.tty and running:
+            line = f"[{done}/{self.total} done, {self._elapsed()}] running: {', '.join(running)}"
+            self.stream.write("\r\033[K" + line[:160])
+        elif self.tty:
+            self.stream.write("\r\033[K")
+        self.stream.flush()
 
 
 def _kill(process: subprocess.Popen) -> None:
