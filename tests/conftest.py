@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import importlib.util
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -76,3 +78,18 @@ def sample_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
     code, folder = report.execute(report.plan_run(), out=str(out), jobs=2)
     return code, folder, out
+
+
+@pytest.fixture(scope="session")
+def cdnow(tmp_path_factory) -> Path:
+    """The CDNOW log as shipped in the lifetimes wheel, described only by a dataset.yml."""
+    spec = importlib.util.find_spec("lifetimes")
+    assert spec is not None, "the dev extra installs lifetimes, which carries the CDNOW log"
+    source = Path(spec.origin).parent / "datasets" / "CDNOW_master.txt"
+    folder = tmp_path_factory.mktemp("cdnow")
+    shutil.copy(source, folder / "CDNOW_master.txt")
+    (folder / "dataset.yml").write_text(
+        "name: cdnow\ncurrency: $\ntables:\n  events:\n    path: CDNOW_master.txt\n    format: whitespace\n"
+        "    columns:\n      user_id: customer_id\n      event_at: {column: date, format: '%Y%m%d'}\n"
+        "      revenue: dollar_value\n")
+    return folder

@@ -102,7 +102,8 @@ def test_stakeholder_html_has_no_code_no_scripts_and_embedded_figures(sample_run
 def test_the_index_lists_each_report_with_status_and_headlines(sample_run):
     _, folder, _ = sample_run
     html = (folder / "index.html").read_text()
-    assert "1 of 1 reports succeeded" in html
+    notebooks = len(list((ROOT / "notebooks").glob("*.ipynb")))
+    assert f"{notebooks} of {notebooks} reports succeeded" in html
     assert "href='overview.html'" in html
     assert "10,000</strong> users" in html
 
@@ -281,3 +282,34 @@ def test_progress_is_plain_lines_off_a_terminal_and_a_status_line_on_one():
     progress = report._Progress(2, terminal)
     progress.event("started a", 0, ["a", "b"])
     assert terminal.text.endswith("\r\033[K[0/2 done, 00:00] running: a, b")
+
+
+def test_no_report_shows_python_reprs(sample_run):
+    _, folder, _ = sample_run
+    for page in folder.glob("*.html"):
+        text = page.read_text()
+        assert "&lt;Axes" not in text and "<Figure size" not in text, page.name
+
+
+def test_the_cohort_report_artifact_and_findings(sample_run):
+    _, folder, _ = sample_run
+    retention = pd.read_csv(folder / "cohort_retention" / "retention.csv")
+    assert list(retention.columns) == ["cohort", "period", "cohort_size", "active_users", "retention", "ci_low",
+                                       "ci_high"]
+    assert retention.retention.isna().any()  # recent cohorts have not reached late weeks
+    average = pd.read_csv(folder / "cohort_retention" / "average.csv").set_index("period")
+    html = (folder / "cohort_retention.html").read_text()
+    assert f"Week 1 retention is {average.loc[1, 'retention'] * 100:.1f}%" in html
+    assert html.index("Findings") < html.index("<img")
+
+
+def test_the_cohort_report_on_a_real_log_reads_sensibly(cdnow, tmp_path):
+    out = tmp_path / "reports"
+    result = _cli("report", str(cdnow), "--only", "cohort_retention", "-p", "period=month", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    run = (out / "latest").resolve()
+    html = (run / "cohort_retention.html").read_text()
+    average = pd.read_csv(run / "cohort_retention" / "average.csv").set_index("period")
+    assert f"Month 1 retention is {average.loc[1, 'retention'] * 100:.1f}%" in html
+    assert "from 23,570 users in 3 cohorts that have reached it" in html
+    assert "Revenue per cohort member adds up to $" in html

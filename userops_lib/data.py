@@ -523,13 +523,22 @@ def _control_arm(assignments: ir.Table | None, manifest: Manifest) -> str | None
 
 
 def _default_snapshot(tables: dict[str, ir.Table]) -> dt.datetime | None:
-    """The latest event that is not in the future; without events, no snapshot."""
+    """The latest event that is not in the future; without events, no snapshot.
+
+    When every event time is midnight the data is dated, not timed: its last day is whole, so the
+    snapshot is the end of that day.
+    """
     events = tables.get("events")
     if events is None:
         return None
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    latest = events.filter(events.event_at <= now).event_at.max().execute()
-    return None if latest is None or pd.isna(latest) else pd.Timestamp(latest).to_pydatetime()
+    past = events.filter(events.event_at <= now)
+    row = past.aggregate(latest=past.event_at.max(),
+                         timed=(past.event_at != past.event_at.truncate("D")).any()).execute().iloc[0]
+    if row["latest"] is None or pd.isna(row["latest"]):
+        return None
+    latest = pd.Timestamp(row["latest"]).to_pydatetime()
+    return latest if bool(row["timed"]) else latest + dt.timedelta(days=1)
 
 
 def _summary(manifest, label, kept, rows_read, set_aside, snapshot) -> DataQuality:

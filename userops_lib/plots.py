@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
 import seaborn as sns
@@ -23,6 +24,13 @@ def axes(ax=None, *, size: tuple[float, float] | None = None):
         return ax
     _, ax = plt.subplots(figsize=size)
     return ax
+
+
+def date_axis(ax) -> None:
+    """Concise date ticks (no overlapping full dates)."""
+    locator = mdates.AutoDateLocator(maxticks=8)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
 def finish(ax, *, title: str, xlabel: str, ylabel: str, percent: bool = False, legend: bool | None = None):

@@ -322,3 +322,48 @@ The model is described in the docstring of `userops_lib/synth.py`.
 ## Licence
 Generated data; no rights restrictions.
 """
+
+
+def implied_retention(truth: dict, *, period: str = "day", periods=range(1, 31)) -> pd.Series:
+    """The 'on' retention curve the model implies for first-time cohorts: P(active in period k).
+
+    Averages over the attribute mix (``truth['attributes']`` shares) and, for weeks, over the signup
+    weekday (uniform within a complete week). Day k (k >= 1) is active when the user is alive
+    (k < lifetime) and active that day; a week is active when any of its days is. The campaign's
+    extra visits (a few hundred user-days) are left out.
+    """
+    if period not in ("day", "week"):
+        raise ValueError("implied retention is worked out for day and week periods")
+    shape, scale = truth["churn"]["shape"], truth["churn"]["scale"]
+    p = truth["activity"]["daily_probability"]
+    multiplier = np.array([truth["activity"]["weekday_multiplier"][d] for d in WEEKDAYS])
+    mix = [(1.0, 1.0)]
+    for attribute in truth["churn"]["hazard_ratio_is_product_of"]:
+        spec = truth["attributes"][attribute]
+        mix = [(w * spec["share"][level], hr * spec["hazard_ratio"][level]) for w, hr in mix for level in spec["share"]]
+    weights = np.array([w for w, _ in mix])
+    ratios = np.array([hr for _, hr in mix])
+
+    def alive_beyond(days: np.ndarray) -> np.ndarray:
+        """P(lifetime > d) for each day d, averaged over the mix (rows: days)."""
+        days = np.maximum(days, 0.0)
+        return np.exp(-np.outer((days / scale) ** shape, ratios)) @ weights
+
+    out = {}
+    for k in periods:
+        if period == "day":
+            # Signup weekdays are near uniform, and the multipliers average 1.
+            out[k] = p * multiplier.mean() * alive_beyond(np.array([float(k)]))[0]
+            continue
+        total = 0.0
+        for signup_weekday in range(7):
+            days = np.arange(7 * k - signup_weekday, 7 * k - signup_weekday + 7, dtype=float)
+            quiet = 1 - p * multiplier[(signup_weekday + days.astype(int)) % 7]
+            survival = np.exp(-np.outer((days / scale) ** shape, ratios))  # P(T > d) per class
+            # P(no activity) = sum over j of P(exactly the first j days alive) * prod of their quiet chances.
+            alive = np.vstack([np.ones(len(ratios)), survival, np.zeros(len(ratios))])
+            prefix = np.concatenate([[1.0], np.cumprod(quiet)])
+            no_activity = ((alive[:-1] - alive[1:]) * prefix[:, None]).sum(axis=0) @ weights
+            total += (1 - no_activity) / 7
+        out[k] = total
+    return pd.Series(out, name="retention").rename_axis("period")
