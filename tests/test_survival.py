@@ -1,0 +1,216 @@
+"""Churn survival against lifelines on one row per user, the synthetic truth and Telco's published facts."""
+
+import json
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from lifelines import CoxPHFitter, KaplanMeierFitter
+from lifelines.statistics import multivariate_logrank_test, proportional_hazard_test
+from lifelines.utils import median_survival_times, restricted_mean_survival_time
+
+from tests.conftest import DATA
+from userops_lib import hazards, survival
+from userops_lib.data import load_dataset
+
+warnings.simplefilter("ignore", category=UserWarning)
+
+
+@pytest.fixture(scope="module")
+def telco():
+    return load_dataset(DATA / "telco_churn")
+
+
+@pytest.fixture(scope="module")
+def telco_rows(telco):
+    table, *_ = survival.user_durations(telco)
+    return table.select("duration", "churned", "Contract", "InternetService", "OnlineSecurity").execute()
+
+
+def test_kaplan_meier_on_aggregated_rows_equals_lifelines_per_user(telco, telco_rows):
+    table, *_ = survival.user_durations(telco)
+    frame = survival.aggregate(table, ["Contract"])
+    assert len(frame) < len(telco_rows) / 10  # the point of aggregating
+    result = survival.kaplan_meier_by_segment(frame, "Contract", horizons=(6, 12, 24))
+    for segment in ("Month-to-month", "One year", "Two year"):
+        raw = telco_rows[telco_rows.Contract == segment]
+        reference = KaplanMeierFitter().fit(raw.duration, raw.churned)
+        km = result.km[result.km.segment == segment].set_index("time")
+        assert np.allclose(km.survival, reference.survival_function_.iloc[:, 0].loc[km.index], atol=1e-6)
+        ci = reference.confidence_interval_survival_function_.loc[km.index]
+        assert np.allclose(km.ci_low, ci.iloc[:, 0], atol=1e-6) and np.allclose(km.ci_high, ci.iloc[:, 1], atol=1e-6)
+        assert np.array_equal(km.at_risk.to_numpy(), reference.event_table.at_risk.loc[km.index].to_numpy())
+        median = result.medians.set_index("segment").loc[segment]
+        bounds = median_survival_times(reference.confidence_interval_)
+        assert median["median"] == reference.median_survival_time_
+        assert median.ci_low == bounds.iloc[0, 0] and median.ci_high == bounds.iloc[0, 1]
+        expected, variance = restricted_mean_survival_time(reference, t=24, return_variance=True)
+        assert result.rmst.set_index("segment").loc[segment, "rmst"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_log_rank_on_aggregated_rows_equals_lifelines_per_user(telco, telco_rows):
+    table, *_ = survival.user_durations(telco)
+    tests = survival.logrank(survival.aggregate(table, ["Contract"]), "Contract").set_index("comparison")
+    overall = multivariate_logrank_test(telco_rows.duration, telco_rows.Contract, telco_rows.churned)
+    assert tests.loc["all segments", "test_statistic"] == pytest.approx(overall.test_statistic, abs=1e-6)
+    pair = telco_rows[telco_rows.Contract.isin(["One year", "Two year"])]
+    expected = multivariate_logrank_test(pair.duration, pair.Contract, pair.churned)
+    name = next(c for c in tests.index if "One year" in c and "Two year" in c)
+    assert tests.loc[name, "test_statistic"] == pytest.approx(expected.test_statistic, abs=1e-6)
+    assert tests.loc[name, "p_adjusted"] >= tests.loc[name, "p_value"]
+
+
+def _raw_design(rows):
+    X = pd.get_dummies(rows[["Contract", "InternetService"]]).astype(float)
+    X = X.drop(columns=["Contract_Month-to-month", "InternetService_Fiber optic"])
+    return pd.concat([rows[["duration"]], rows.churned.astype(int).rename("event"), X], axis=1)
+
+
+def test_cox_exact_path_equals_lifelines_per_user(telco, telco_rows):
+    table, *_ = survival.user_durations(telco)
+    frame = survival.aggregate(table, ["Contract", "InternetService"])
+    result = hazards.fit_cox(frame, ["Contract", "InternetService"])
+    assert result.exact
+    raw = _raw_design(telco_rows)
+    reference = CoxPHFitter().fit(raw, "duration", "event")
+    names = {"Contract=One year": "Contract_One year", "Contract=Two year": "Contract_Two year",
+             "InternetService=DSL": "InternetService_DSL", "InternetService=No": "InternetService_No"}
+    summary = result.summary.set_index("covariate")
+    for ours, theirs in names.items():
+        assert summary.loc[ours, "coef"] == pytest.approx(reference.params_[theirs], abs=1e-6)
+        assert summary.loc[ours, "se"] == pytest.approx(reference.standard_errors_[theirs], abs=1e-6)
+        assert summary.loc[ours, "p_value"] == pytest.approx(reference.summary.p[theirs], abs=1e-6)
+    assert result.concordance == pytest.approx(reference.concordance_index_, abs=1e-6)
+    ph = proportional_hazard_test(reference, raw, time_transform="km").summary
+    ours_ph = result.ph_test.set_index("covariate")
+    for ours, theirs in names.items():
+        assert ours_ph.loc[ours, "test_statistic"] == pytest.approx(ph.test_statistic[theirs], abs=1e-6)
+
+
+def test_cox_weighted_path_is_close_and_says_so(telco):
+    table, *_ = survival.user_durations(telco)
+    frame = survival.aggregate(table, ["Contract", "InternetService"])
+    exact = hazards.fit_cox(frame, ["Contract", "InternetService"]).summary.set_index("covariate")
+    weighted = hazards.fit_cox(frame, ["Contract", "InternetService"], exact_max_users=5_000)
+    assert not weighted.exact
+    # Ties in whole months are handled the weighted (R survival) way: close, not identical.
+    difference = (weighted.summary.set_index("covariate").coef - exact.coef).abs()
+    assert 1e-6 < difference.max() < 0.02
+
+
+def _true_ratios(truth):
+    out = {}
+    for name, spec in truth["attributes"].items():
+        for level, ratio in spec["hazard_ratio"].items():
+            if level != spec["reference"]:
+                out[f"{name}={level}"] = ratio / spec["hazard_ratio"][spec["reference"]]
+    return out
+
+
+def test_synthetic_hazard_ratios_lie_inside_their_intervals():
+    ds = load_dataset(DATA / "sample")
+    truth = json.loads((DATA / "sample" / "truth.json").read_text())
+    references = {name: spec["reference"] for name, spec in truth["attributes"].items()}
+    true = _true_ratios(truth)
+    # Nine intervals at once: family-wise 95% (each at 1 - 0.05/9), as for any set of simultaneous claims.
+    result = survival.analyse(ds, segment_by="channel", covariates=list(references), references=references,
+                              alpha=0.05 / len(true))
+    summary = result.cox.summary.set_index("covariate")
+    assert set(summary.index) == set(true)
+    for covariate, ratio in true.items():
+        row = summary.loc[covariate]
+        assert row.ci_low <= ratio <= row.ci_high, (covariate, ratio, row.ci_low, row.ci_high)
+
+
+def test_hazard_ratio_intervals_cover_the_truth_at_their_stated_rate():
+    """Across eight independent worlds, 95% intervals from event-derived durations cover the truth ~95% of the time."""
+    from userops_lib.synth import make_world
+
+    covered = total = 0
+    for seed in range(100, 108):
+        world = make_world(users=3000, seed=seed)
+        ds = load_dataset({"users": world["users"], "events": world["events"]},
+                          snapshot_at=world["truth"]["snapshot_at"])
+        references = {name: spec["reference"] for name, spec in world["truth"]["attributes"].items()}
+        table, *_ = survival.user_durations(ds)
+        frame = survival.aggregate(table, list(references))
+        summary = hazards.fit_cox(frame, list(references), references=references).summary.set_index("covariate")
+        for covariate, ratio in _true_ratios(world["truth"]).items():
+            covered += summary.loc[covariate, "ci_low"] <= ratio <= summary.loc[covariate, "ci_high"]
+            total += 1
+    assert total == 72
+    # Expected 68.4 of 72; 62 is 3.5 standard deviations below.
+    assert covered >= 62, covered
+
+
+def test_telco_month_to_month_with_internet_has_median_34_months(telco):
+    users = telco.users
+    subset = survival.aggregate(users.filter((users.Contract == "Month-to-month") & (users.InternetService != "No")),
+                                [])
+    fitter = survival.kaplan_meier(subset)
+    assert fitter.median_survival_time_ == 34
+
+
+def test_telco_churn_rates_by_contract_match_the_source_note(telco):
+    text = (DATA / "telco_churn" / "SOURCE.md").read_text()
+    table = {m[0]: (int(m[1].replace(",", "")), int(m[2].replace(",", "")), float(m[3]))
+             for m in re.findall(r"\| (Month-to-month|One year|Two year) \| ([\d,]+) \| ([\d,]+) \| ([\d.]+)% \|", text)}
+    assert len(table) == 3
+    users = telco.users
+    counts = users.group_by("Contract").aggregate(n=users.count(), churned=users.churned.cast("int64").sum()).execute()
+    for _, row in counts.iterrows():
+        customers, churned, rate = table[row.Contract]
+        assert (row.n, row.churned) == (customers, churned)
+        assert round(100 * row.churned / row.n, 1) == rate
+
+
+def test_event_log_durations_by_hand():
+    day = pd.Timestamp("2024-01-01")
+    events = pd.DataFrame({
+        "user_id": ["a", "a", "b", "b", "c", "d"],
+        "event_at": [day, day + pd.Timedelta(days=10), day, day + pd.Timedelta(days=55), day + pd.Timedelta(days=5),
+                     day + pd.Timedelta(days=50)],
+    })
+    ds = load_dataset({"events": events}, snapshot_at="2024-03-01")  # day 60
+    table, unit, used, _ = survival.user_durations(ds, churn_after_days=30)
+    rows = table.execute().set_index("user_id").sort_index()
+    assert (unit, used) == ("days", "events")
+    # a: last seen day 10 < day 30: churned, duration 10. b: seen day 55: censored at day 30 (60 - 30).
+    # c: one visit on day 5: churned at duration 0. d: first seen day 50, too new to judge: left out.
+    assert rows.churned.to_dict() == {"a": True, "b": False, "c": True}
+    assert rows.duration.to_dict() == {"a": 10.0, "b": 30.0, "c": 0.0}
+    assert rows.seen.to_dict() == {"a": 10.0, "b": 55.0, "c": 0.0}
+
+
+def test_risk_now_is_the_conditional_kaplan_meier_probability():
+    rng = np.random.default_rng(5)
+    n = 400
+    users = pd.DataFrame({"user_id": np.arange(n), "duration": rng.integers(1, 40, n).astype(float),
+                          "churned": rng.random(n) < 0.6})
+    ds = load_dataset({"users": users}, columns={"users": {"duration": {"column": "duration", "unit": "months"}}})
+    result = survival.analyse(ds, segment_by=None, covariates=None, risk_horizon=3)
+    assert result.cox is None
+    fitter = KaplanMeierFitter().fit(users.duration, users.churned)
+    at_risk = result.at_risk.set_index("user_id")
+    assert set(at_risk.index) == set(users.user_id[~users.churned])
+    for user in at_risk.index[:20]:
+        t = users.duration[user]
+        if t + 3 > users.duration.max():
+            assert np.isnan(at_risk.loc[user, "churn_probability"])
+            continue
+        expected = 1 - fitter.survival_function_at_times(t + 3).iloc[0] / fitter.survival_function_at_times(
+            t - 1e-6).iloc[0]
+        assert at_risk.loc[user, "churn_probability"] == pytest.approx(expected, abs=1e-9)
+    ranked = result.at_risk.churn_probability.dropna().to_numpy()
+    assert (np.diff(ranked) <= 0).all()
+    assert result.calibration is None and "event log" in result.calibration_note
+
+
+def test_the_sample_report_has_a_holdout_calibration():
+    result = survival.analyse(load_dataset(DATA / "sample"))
+    assert result.calibration is not None
+    assert result.calibration.users.sum() > 1000
+    # Ranking works: the riskiest tenth churns more than the safest tenth.
+    assert result.calibration.observed.iloc[-1] > result.calibration.observed.iloc[0]
