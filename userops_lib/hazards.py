@@ -175,13 +175,12 @@ def ph_sentences(result: CoxResult) -> list[str]:
     return out
 
 
-def conditional_churn(result: CoxResult, rows: pd.DataFrame, starts: np.ndarray, ends: np.ndarray,
-                      last_time: float) -> np.ndarray:
-    """P(T <= end | T >= start) for each row under the Cox model; NaN where ``end`` is beyond the data.
+def survival_steps(result: CoxResult, rows: pd.DataFrame):
+    """A function ``S(points, side)`` giving each row's fitted survival at its own point.
 
-    ``T >= start`` takes the baseline just before ``start`` (its left limit), so a churn at ``start``
-    counts. The fitted step function is read directly (lifelines' predict_* interpolate linearly between
-    event times). Uses the stratified model when the PH check failed.
+    ``side='right'`` is S(t) (right-continuous), ``side='left'`` the value just before t. The fitted step
+    function is read directly (lifelines' predict_* interpolate linearly between event times). Uses the
+    stratified model when the PH check failed.
     """
     model, columns = (result.stratified_model, result.stratified_columns) if result.stratified_model is not None \
         else (result.model, result.columns)
@@ -198,18 +197,14 @@ def conditional_churn(result: CoxResult, rows: pd.DataFrame, starts: np.ndarray,
         table = np.column_stack([cumulative[k].to_numpy(float) if k in cumulative.columns else
                                  np.full(len(times), np.nan) for k in keys])
     else:
-        table = np.repeat(cumulative.iloc[:, [0]].to_numpy(float), len(starts), axis=1)
+        table = np.repeat(cumulative.iloc[:, [0]].to_numpy(float), len(rows), axis=1)
 
-    def at(points: np.ndarray, side: str) -> np.ndarray:
+    def survival(points: np.ndarray, side: str) -> np.ndarray:
         position = np.searchsorted(times, points, side=side) - 1
-        values = table[np.clip(position, 0, None), np.arange(len(points))]
-        return np.where(position >= 0, values, 0.0)
+        hazard = np.where(position >= 0, table[np.clip(position, 0, None), np.arange(len(points))], 0.0)
+        return np.exp(-hazard * partial)
 
-    before = at(starts, "left")
-    after = at(ends, "right")
-    probability = np.where(ends < starts, 0.0, 1 - np.exp(-np.maximum(after - before, 0.0) * partial))
-    probability[ends > last_time] = np.nan
-    return probability
+    return survival
 
 
 def plot_forest(result: CoxResult, ax=None, *, table: pd.DataFrame | None = None, title: str | None = None):
@@ -237,4 +232,4 @@ def hazard_sentence(row: pd.Series, references: dict[str, str]) -> str:
             f"{who.capitalize()} multiplies the churn hazard by {ratio:.3f} (95% CI {row.ci_low:.3f}–{row.ci_high:.3f}).")
 
 
-__all__ = ["CoxResult", "conditional_churn", "design", "fit_cox", "hazard_sentence", "ph_sentences", "plot_forest"]
+__all__ = ["CoxResult", "survival_steps", "design", "fit_cox", "hazard_sentence", "ph_sentences", "plot_forest"]

@@ -292,8 +292,10 @@ DEFINITIONS_COMMON = [
     "Cox regression: hazard ratios of churn against each covariate's reference level; the proportional-hazards "
     "check tests scaled Schoenfeld residuals against the Kaplan–Meier transform of time, as R's cox.zph does "
     "(p < 0.01 flags a violation).",
-    "Churn risk now: for users still active, P(churn within the horizon | stayed this long) = 1 - S(t + h) / S(t) "
-    "from the Cox model (or the segment's Kaplan–Meier curve without covariates); blank where t + h is beyond the data.",
+    "Churn risk now: for users still active, the probability of churning within the horizon given that they stayed "
+    "until their last activity (Cox model, or the segment's Kaplan–Meier curve without covariates) and, on event "
+    "logs, how long they have been silent since (Bayes' rule with the gaps between returning users' active days); "
+    "blank where the horizon reaches beyond the data.",
 ]
 
 
@@ -402,7 +404,9 @@ def analyse(ds: Dataset, *, source: str = "auto", churn_after_days: int = 30, se
                               covariates, references=references, alpha=alpha,
                               exact_max_users=exact_max_users or hazards.EXACT_MAX_USERS)
     last_time = float(frame.duration.max())
-    at_risk = _risk_now(table, frame, columns, cox, km, segment_by, risk_horizon, last_time, max_levels)
+    gaps = gap_survival(ds, snapshot=ds.snapshot_at, churn_after_days=churn_after_days,
+                        active_events=active_events) if used == "events" else None
+    at_risk = _risk_now(table, frame, columns, cox, km, segment_by, risk_horizon, last_time, max_levels, gaps)
     calibration, calibration_note = _calibrate(ds, used, churn_after_days, active_events, columns, covariates,
                                                references, segment_by, risk_horizon, max_levels, alpha)
     result = ChurnSurvival(unit, used, definition, users, churned, segment_by, horizons, risk_horizon, km, cox,
@@ -435,38 +439,91 @@ def _segment_frame(frame: pd.DataFrame, segment_by: str | None) -> pd.DataFrame:
     return frame.groupby(keys, as_index=False)["count"].sum()
 
 
-def _risk_now(table, frame, columns, cox, km, segment_by, horizon, last_time, max_levels) -> pd.DataFrame:
+def _risk_now(table, frame, columns, cox, km, segment_by, horizon, last_time, max_levels, gaps) -> pd.DataFrame:
     """Users still active, ranked by their probability of churning within the horizon.
 
     For a user censored at s who was last seen at t_L >= s (time from first activity), the risk is
     P(T <= s + horizon | T >= t_L) under the fitted model: the last activity is known, the future is not.
     """
     users = with_patterns(table.filter(~table.churned), columns, max_levels=max_levels)
-    combos = users.group_by(["duration", "seen", *columns]).aggregate(users=users.count()).execute()
-    combos["churn_probability"] = _conditional(combos, columns, cox, km, segment_by, horizon, last_time)
-    lookup = ibis.memtable(combos[["duration", "seen", *columns, "churn_probability"]])
-    joined = users.join(lookup, ["duration", "seen", *columns])
+    users = users.mutate(silence=users.tenure - users.seen)
+    combos = users.group_by(["duration", "seen", "silence", *columns]).aggregate(users=users.count()).execute()
+    combos["churn_probability"] = _conditional(combos, columns, cox, km, segment_by, horizon, last_time, gaps)
+    lookup = ibis.memtable(combos[["duration", "seen", "silence", *columns, "churn_probability"]])
+    joined = users.join(lookup, ["duration", "seen", "silence", *columns])
     ranked = joined.select(user_id=joined.user_id, tenure=joined.tenure, churn_probability=joined.churn_probability,
                            horizon=ibis.literal(horizon)).order_by([ibis.desc("churn_probability"), "user_id"])
     return ranked.execute()
 
 
-def _conditional(combos, columns, cox, km, segment_by, horizon, last_time) -> np.ndarray:
+def _conditional(combos, columns, cox, km, segment_by, horizon, last_time, gaps=None) -> np.ndarray:
+    """P(churn within the horizon) for rows ``(duration s, seen t_L, silence d, pattern)``.
+
+    Known: the user stayed until their last activity (T >= t_L) and has been silent d days since.
+    From the survival model, h = P(T = t_L | T >= t_L) (that activity was their last) and
+    q = P(T <= s + horizon | T > t_L); from the gaps between returning users' active days,
+    g = P(gap > d). Bayes' rule on the silence (written here: no library combines the two):
+
+        risk = (h + (1 - h) g q) / (h + (1 - h) g)
+
+    Without silence (d = 0, g = 1, as for a users table) this is P(T <= s + horizon | T >= t_L).
+    """
     from userops_lib import hazards
 
-    starts = combos.seen.to_numpy(dtype=float)
+    seen = combos.seen.to_numpy(dtype=float)
     ends = combos.duration.to_numpy(dtype=float) + horizon
+    silence = combos.silence.to_numpy(dtype=float) if "silence" in combos else np.zeros(len(combos))
     if cox is not None:
-        return hazards.conditional_churn(cox, combos, starts, ends, last_time)
-    probability = np.full(len(combos), np.nan)
-    for segment, fitter in km.fitters.items():
-        mask = (combos[segment_by].astype(str) == segment).to_numpy() if segment_by else np.ones(len(combos), bool)
-        now = fitter.survival_function_at_times(starts[mask] - hazards.LEFT).to_numpy()
-        later = fitter.survival_function_at_times(ends[mask]).to_numpy()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            value = np.where(ends[mask] < starts[mask], 0.0, 1 - later / now)
-        probability[mask] = np.where(ends[mask] > last_time, np.nan, value)
-    return probability
+        steps = hazards.survival_steps(cox, combos)
+
+        def survival(points, side):
+            return steps(points, side)
+    else:
+        def survival(points, side):
+            out = np.full(len(points), np.nan)
+            for segment, fitter in km.fitters.items():
+                mask = (combos[segment_by].astype(str) == segment).to_numpy() if segment_by else \
+                    np.ones(len(points), bool)
+                shifted = points[mask] - (hazards.LEFT if side == "left" else 0.0)
+                out[mask] = fitter.survival_function_at_times(shifted).to_numpy()
+            return out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        before, at_last, at_end = survival(seen, "left"), survival(seen, "right"), survival(ends, "right")
+        final = np.nan_to_num(1 - at_last / before, nan=1.0)
+        later = np.where(ends >= seen, 1 - at_end / at_last, 0.0)
+        quiet = gaps(silence) if gaps is not None else np.ones(len(seen))
+        risk = (final + (1 - final) * quiet * later) / (final + (1 - final) * quiet)
+    risk = np.where(ends < seen, 0.0, risk)
+    risk[ends > last_time] = np.nan
+    return risk
+
+
+def gap_survival(ds: Dataset, *, snapshot, churn_after_days: int, active_events=None):
+    """P(gap > d): days between consecutive active days of users who came back (engine), as a function.
+
+    Only gaps that start at least 2 x churn_after_days before the snapshot count, so that every gap up
+    to that length could have been seen to end.
+    """
+    events = ds.table("events")
+    if active_events:
+        events = events.filter(events.event.isin(list(active_events)))
+    snapshot = pd.Timestamp(snapshot).to_pydatetime()
+    days = events.filter(events.event_at < snapshot).select("user_id", day=events.event_at.date()).distinct()
+    window = ibis.window(group_by="user_id", order_by="day")
+    days = days.mutate(gap=days.day.lead().over(window).delta(days.day, unit="day"))
+    limit = (pd.Timestamp(snapshot) - pd.Timedelta(days=2 * churn_after_days)).date()
+    counted = days.filter(days.gap.notnull() & (days.day <= limit))
+    frame = counted.group_by("gap").aggregate(n=counted.count()).order_by("gap").execute()
+    if frame.empty:
+        return None
+    gaps = frame.gap.to_numpy(dtype=float)
+    share_over = 1 - np.cumsum(frame.n.to_numpy(dtype=float)) / frame.n.sum()
+
+    def over(d: np.ndarray) -> np.ndarray:
+        position = np.searchsorted(gaps, d, side="right") - 1
+        return np.where(position >= 0, share_over[np.clip(position, 0, None)], 1.0)
+
+    return over
 
 
 def _calibrate(ds, used, churn_after_days, active_events, columns, covariates, references, segment_by, horizon,
@@ -491,9 +548,12 @@ def _calibrate(ds, used, churn_after_days, active_events, columns, covariates, r
     km, cox = analyse_frame(frame, columns, covariates, references, segment_by, alpha)
     holdout = early.filter(~early.churned).join(late.select("user_id", outcome=late.churned), "user_id")
     grouped = with_patterns(holdout, columns, max_levels=max_levels)
-    counts = grouped.group_by(["duration", "seen", *columns]).aggregate(
+    grouped = grouped.mutate(silence=grouped.tenure - grouped.seen)
+    counts = grouped.group_by(["duration", "seen", "silence", *columns]).aggregate(
         users=grouped.count(), churned=grouped.outcome.cast("int64").sum()).execute()
-    counts["predicted"] = _conditional(counts, columns, cox, km, segment_by, horizon, float(frame.duration.max()))
+    gaps = gap_survival(ds, snapshot=cutoff, churn_after_days=churn_after_days, active_events=active_events)
+    counts["predicted"] = _conditional(counts, columns, cox, km, segment_by, horizon, float(frame.duration.max()),
+                                       gaps)
     counts = counts.dropna(subset=["predicted"])
     if counts.users.sum() < 100:
         return None, "Too few holdout users to check calibration."
@@ -541,6 +601,26 @@ def hazards_sentences(result: ChurnSurvival) -> list[str]:
     return out + hazards.ph_sentences(result.cox)
 
 
+def _calibration_sentence(calibration: pd.DataFrame) -> str:
+    """How the holdout predictions compare with what happened, in words."""
+    users = calibration.users.sum()
+    predicted = (calibration.predicted * calibration.users).sum() / users
+    observed = (calibration.observed * calibration.users).sum() / users
+    top, bottom = calibration.iloc[-1], calibration.iloc[0]
+    sentence = (f"On a holdout, the riskiest tenth churned at {narrative.percent(top.observed)} (predicted "
+                f"{narrative.percent(top.predicted)}) and the safest tenth at {narrative.percent(bottom.observed)}, "
+                f"so the ranking separates users; overall {narrative.percent(observed)} churned against "
+                f"{narrative.percent(predicted)} predicted")
+    se = np.sqrt(max(observed * (1 - observed), 1e-12) / users)
+    if observed - predicted > 2 * se:
+        sentence += ": the probabilities are too low; use the list to rank, not as exact odds"
+    elif predicted - observed > 2 * se:
+        sentence += ": the probabilities are too high; use the list to rank, not as exact odds"
+    else:
+        sentence += ", in line"
+    return sentence + f" (Brier score {calibration.attrs.get('brier', float('nan')):.3f})."
+
+
 def _findings(result: ChurnSurvival) -> tuple[list[str], list[tuple[str, str]]]:
     from userops_lib import hazards
 
@@ -576,8 +656,6 @@ def _findings(result: ChurnSurvival) -> tuple[list[str], list[tuple[str, str]]]:
                         f"{format_unit(result.risk_horizon, unit)} (all users: "
                         f"{narrative.percent(risky.churn_probability.mean())}); the list is in at_risk_users.csv.")
     if result.calibration is not None:
-        brier = result.calibration.attrs.get("brier", float("nan"))
-        findings.append(f"On a holdout, predicted and observed churn line up as shown in the calibration chart "
-                        f"(Brier score {brier:.3f}).")
+        findings.append(_calibration_sentence(result.calibration))
     del overall
     return findings, headlines
