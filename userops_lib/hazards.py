@@ -223,13 +223,13 @@ def plot_forest(result: CoxResult, ax=None, *, table: pd.DataFrame | None = None
 
 def hazard_sentence(row: pd.Series, references: dict[str, str]) -> str:
     column, _, level = row.covariate.partition("=")
-    who = f"{column} = '{level}'" if level else f"each unit of {column}"
-    against = f" than {column} = '{references[column]}'" if level and column in references else ""
+    if not level:
+        return (f"Each unit of {column} multiplies the churn hazard by {row.hazard_ratio:.3f} "
+                f"(95% CI {row.ci_low:.3f}–{row.ci_high:.3f}, p = {row.p_value:.2g}).")
     ratio = row.hazard_ratio
-    size = f"{ratio:.2f}×" if ratio >= 1 else f"{ratio:.2f}× (i.e. {1 / ratio:.1f}× lower)"
-    return (f"Users with {who} churn at {size} the hazard{against} (95% CI {row.ci_low:.2f}–{row.ci_high:.2f}, "
-            f"p = {row.p_value:.2g}).") if level else (
-            f"{who.capitalize()} multiplies the churn hazard by {ratio:.3f} (95% CI {row.ci_low:.3f}–{row.ci_high:.3f}).")
+    size = f"{ratio:.2f}× the hazard" if ratio >= 1 else f"{ratio:.2f}× the hazard (1/{1 / ratio:.1f})"
+    return (f"Users with {column} = '{level}' churn at {size} of those with {column} = '{references.get(column, '?')}' "
+            f"(95% CI {row.ci_low:.2f}–{row.ci_high:.2f}, p = {row.p_value:.2g}).")
 
 
 __all__ = ["CoxResult", "survival_steps", "design", "fit_cox", "hazard_sentence", "ph_sentences", "plot_forest"]

@@ -235,14 +235,17 @@ def kaplan_meier_by_segment(frame: pd.DataFrame, segment_by: str | None, *, hori
     rmst_horizon = rmst_horizon or max(horizons)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # lifelines notes that weights are not integers when they are floats
-        for segment, part in _segments(frame, segment_by):
+        parts = _segments(frame, segment_by)
+        if segment_by:
+            parts = [("all users", frame), *parts]
+        for segment, part in parts:
             fitter = kaplan_meier(part, label=segment, alpha=alpha)
             fitters[segment] = fitter
             km.append(km_table(fitter, segment))
             meds.append(medians(fitter, segment))
             hz.extend(at_horizons(fitter, segment, horizons))
             rm.append(rmst(fitter, segment, rmst_horizon, alpha))
-    tests = logrank(frame, segment_by, alpha=alpha) if segment_by and len(fitters) > 1 else pd.DataFrame()
+    tests = logrank(frame, segment_by, alpha=alpha) if segment_by and len(fitters) > 2 else pd.DataFrame()
     return KaplanMeierResult(pd.concat(km, ignore_index=True), pd.DataFrame(meds), pd.DataFrame(hz),
                              pd.DataFrame(rm), tests, fitters)
 
@@ -251,17 +254,21 @@ def plot_km(result: KaplanMeierResult, *, unit: str, segment_by: str | None, ax=
     from lifelines.plotting import add_at_risk_counts
 
     ax = plots.axes(ax, size=(9, 5.2))
-    for i, fitter in enumerate(result.fitters.values()):
+    shown = [f for name, f in result.fitters.items() if not (segment_by and name == "all users")]
+    if segment_by:
+        result.fitters["all users"].plot_survival_function(ax=ax, ci_show=False, color="black", linestyle="--",
+                                                           linewidth=1.2)
+    for i, fitter in enumerate(shown):
         fitter.plot_survival_function(ax=ax, ci_show=True, color=f"C{i % 10}", linewidth=1.6)
     ax.set_ylim(0, 1.02)
     if segment_by:
         ax.legend(title=segment_by, loc="lower left")
     elif ax.get_legend() is not None:
         ax.get_legend().remove()
-    if at_risk and len(result.fitters) <= 6:
+    if at_risk and len(shown) <= 6:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            add_at_risk_counts(*result.fitters.values(), ax=ax, rows_to_show=["At risk"], fontsize=8)
+            add_at_risk_counts(*shown, ax=ax, rows_to_show=["At risk"], fontsize=8)
     by = f" by {segment_by}" if segment_by else ""
     return plots.finish(ax, title=f"Share of users still active (Kaplan–Meier{by}, 95% bands)",
                         xlabel=f"time since start ({unit})", ylabel="still active (% of users)", percent=True)
