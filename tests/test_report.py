@@ -313,3 +313,15 @@ def test_the_cohort_report_on_a_real_log_reads_sensibly(cdnow, tmp_path):
     assert f"Month 1 retention is {average.loc[1, 'retention'] * 100:.1f}%" in html
     assert "from 23,570 users in 3 cohorts that have reached it" in html
     assert "Revenue per cohort member adds up to $" in html
+
+
+def test_notebooks_that_do_not_apply_to_a_dataset_are_skipped_or_refused():
+    from userops_lib.errors import DataError
+
+    plan = report.plan_run(dataset=str(DATA / "telco_churn"))
+    ran = {job.name for job in plan.jobs}
+    skipped = {s["name"]: s["reason"] for s in plan.skipped}
+    assert ran == {"overview", "churn_survival"}
+    assert skipped == {"cohort_retention": "needs events", "segment_profiling": "needs events"}
+    with pytest.raises(DataError, match="notebook 'cohort_retention' needs events"):
+        report.plan_run(dataset=str(DATA / "hillstrom"), only=["cohort_retention"])

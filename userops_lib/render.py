@@ -99,6 +99,9 @@ def index_html(run: dict, reports: list[dict]) -> str:
                       f"<div>Executed notebook kept for debugging: {escape(report.get('ipynb', ''))}</div>")
         rows.append(f"<tr><td>{link}<div class='userops-note'>{name}</div></td><td>{status}</td>"
                     f"<td style='text-align:left'>{detail}</td><td>{report.get('seconds', 0):.0f} s</td></tr>")
+    for skip in run.get("skipped", []):
+        rows.append(f"<tr><td>{escape(skip['name'])}</td><td>skipped</td><td style='text-align:left'>"
+                    f"{escape(skip['reason'])}: not applicable to this dataset</td><td></td></tr>")
     ok = sum(r["status"] == "ok" for r in reports)
     summary = (f"<p>{ok} of {len(reports)} reports succeeded. Dataset <strong>{escape(run['dataset_name'])}</strong> "
                f"({escape(run['dataset'])}), run {escape(run['run_id'])}.</p>")

@@ -57,6 +57,26 @@ class Plan:
     jobs: list[Job]
     quality_lines: list[str]
     settings: dict
+    skipped: list[dict] = field(default_factory=list)
+
+
+def requirements(notebook: nbformat.NotebookNode) -> list[list[str]]:
+    """What a notebook needs, from its metadata ``userops.requires``: alternatives of table or table.column names."""
+    return notebook.metadata.get("userops", {}).get("requires", [])
+
+
+def unmet(requires: list[list[str]], ds) -> str | None:
+    """None when one alternative is met, else what the dataset lacks, in words."""
+    if not requires:
+        return None
+
+    def has(item: str) -> bool:
+        table, _, column = item.partition(".")
+        return ds.has(table) and (not column or column in ds.tables[table].columns)
+
+    if any(all(has(item) for item in alternative) for alternative in requires):
+        return None
+    return " or ".join(" and ".join(alternative) for alternative in requires)
 
 
 def _fail(message: str, fix: str, **details) -> DataError:
@@ -143,6 +163,19 @@ def plan_run(*, dataset: str | None = None, only: list[str] | None = None, param
     dataset_text = dataset or settings.get("dataset") or str(PROJECT_ROOT / "data" / "sample")
     dataset_path = _resolve_path(str(dataset_text), config_dir, PROJECT_ROOT)
     ds = load_dataset(dataset_path)
+    skipped = []
+    for name in list(names):
+        lacking = unmet(requirements(nbformat.read(available[name], as_version=4)), ds)
+        if lacking is None:
+            continue
+        if only:
+            raise _fail(f"notebook '{name}' needs {lacking}, which the dataset '{ds.name}' does not have",
+                        "choose another dataset or notebook", example=", ".join(ds.tables))
+        skipped.append({"name": name, "notebook": available[name].name, "reason": f"needs {lacking}"})
+        names.remove(name)
+    if not names:
+        raise _fail(f"no selected notebook applies to the dataset '{ds.name}'", "choose another dataset",
+                    example=", ".join(ds.tables))
     combos = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())] if grid else [{}]
     jobs = []
     for combo in combos:
@@ -159,7 +192,7 @@ def plan_run(*, dataset: str | None = None, only: list[str] | None = None, param
             if combo:
                 title += " (" + ", ".join(f"{k} = {v}" for k, v in combo.items()) + ")"
             jobs.append(Job(job_name, available[name], title, {**values, "dataset": dataset_path}, combo))
-    return Plan(dataset_path, ds.name, jobs, [line.strip() for line in ds.quality.lines()], settings)
+    return Plan(dataset_path, ds.name, jobs, [line.strip() for line in ds.quality.lines()], settings, skipped)
 
 
 def new_run_id() -> str:
@@ -298,7 +331,7 @@ def execute(plan: Plan, *, out: str | None = None, jobs: int | None = None, time
         "dataset": plan.dataset, "dataset_name": plan.dataset_name, "dataset_fingerprint": fingerprint(plan.dataset),
         "quality": plan.quality_lines, "grid": settings.get("grid") or {}, "jobs": workers,
         "timeout_minutes": timeout / 60, "versions": _versions(), "git": _git(),
-        "command": sys.argv, "reports": reports,
+        "command": sys.argv, "reports": reports, "skipped": plan.skipped,
     }
     shutil.rmtree(internal, ignore_errors=True)
     (staging / "manifest.json").write_text(json.dumps(run, indent=1, default=str), encoding="utf-8")

@@ -1,0 +1,168 @@
+"""Segments: hand-worked scores and segments (ties included), a real log against SQL, the synthetic truth."""
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import DATA
+from userops_lib import segments
+from userops_lib.data import load_dataset
+
+
+def test_scores_by_average_rank_keep_ties_together():
+    values = pd.Series([10, 20, 20, 30, 40, 40, 40, 50, 60, 70], dtype=float)
+    # average ranks 1, 2.5, 2.5, 4, 6, 6, 6, 8, 9, 10 -> 1 + floor(5 (rank - 0.5) / 10)
+    assert segments.scores(values).tolist() == [1, 2, 2, 2, 3, 3, 3, 4, 5, 5]
+    # Reversed, the average ranks are 10, 8.5, 8.5, 7, 5, 5, 5, 3, 2, 1: not a mirror image of the above.
+    assert segments.scores(values, reverse=True).tolist() == [5, 5, 5, 4, 3, 3, 3, 2, 1, 1]
+
+
+def test_scores_on_skewed_few_valued_data():
+    # Six one-time buyers, three two-time, one five-time: average ranks 3.5, 8 and 10.
+    values = pd.Series([1] * 6 + [2] * 3 + [5], dtype=float)
+    assert segments.scores(values).tolist() == [2] * 6 + [4] * 3 + [5]
+
+
+def test_value_tiers_by_revenue_share():
+    equal = pd.Series([10.0] * 10)
+    assert segments.tiers(equal, high_share=0.2, mid_share=0.3).tolist() == ["high"] * 2 + ["mid"] * 3 + ["low"] * 5
+    skewed = pd.Series([5.0, 50.0, 0.0, 30.0, 10.0, 5.0])
+    # 50 alone is half of revenue: high. Everyone after it starts at 50% or more: low.
+    assert segments.tiers(skewed, high_share=0.2, mid_share=0.3).tolist() == ["low", "high", "low", "low", "low",
+                                                                              "low"]
+
+
+@pytest.fixture(scope="module")
+def shop():
+    """Eight customers with purchases on known days; snapshot 2024-04-01 (day 91 from 1 Jan)."""
+    day = pd.Timestamp("2024-01-01")
+    buys = {"a": [(85, 100), (80, 100), (70, 100), (60, 100)], "b": [(88, 20)], "c": [(10, 300), (20, 300)],
+            "d": [(40, 30), (45, 30)], "e": [(89, 15), (5, 15), (30, 15)], "f": [(2, 5)], "g": [(50, 60)],
+            "h": [(75, 40), (76, 40)]}
+    rows = [{"user_id": u, "event_at": day + pd.Timedelta(days=d, hours=12), "revenue": r}
+            for u, items in buys.items() for d, r in items]
+    rows.append({"user_id": "i", "event_at": day + pd.Timedelta(days=89), "revenue": 0.0})  # visits, never buys
+    return load_dataset({"events": pd.DataFrame(rows)}, snapshot_at="2024-04-01")
+
+
+def test_rfm_features_scores_and_segments_by_hand(shop):
+    users = segments.assign(segments.features(shop).execute()).set_index("user_id").sort_index()
+    assert users.recency_days.drop("i").to_dict() == {"a": 6, "b": 3, "c": 71, "d": 46, "e": 2, "f": 89, "g": 41,
+                                                      "h": 15}
+    assert np.isnan(users.recency_days["i"])  # never bought
+    assert users.frequency.to_dict() == {"a": 4, "b": 1, "c": 2, "d": 2, "e": 3, "f": 1, "g": 1, "h": 2, "i": 0}
+    assert users.monetary.to_dict() == {"a": 400, "b": 20, "c": 600, "d": 60, "e": 45, "f": 5, "g": 60, "h": 80,
+                                        "i": 0}
+    # Eight buyers, score = 1 + floor(5 (rank - 0.5) / 8), so ranks 1..8 give scores 1 1 2 3 3 4 5 5.
+    # Recency, most recent ranked highest: f 89 (1), c 71 (2), d 46 (3), g 41 (4), h 15 (5), a 6 (6), b 3 (7), e 2 (8).
+    assert users.r_score.drop("i").to_dict() == {"f": 1, "c": 1, "d": 2, "g": 3, "h": 3, "a": 4, "b": 5, "e": 5}
+    # Frequency 1 (b f g: average rank 2), 2 (c d h: rank 5), 3 (e: 7), 4 (a: 8).
+    assert users.f_score.drop("i").to_dict() == {"b": 1, "f": 1, "g": 1, "c": 3, "d": 3, "h": 3, "e": 5, "a": 5}
+    # Monetary 5 f (1), 20 b (2), 45 e (3), 60 and 60 d g (4.5 each), 80 h (6), 400 a (7), 600 c (8).
+    assert users.m_score.drop("i").to_dict() == {"f": 1, "b": 1, "e": 2, "d": 3, "g": 3, "h": 4, "a": 5, "c": 5}
+    assert (users.loc["i", ["r_score", "f_score", "m_score"]] == 0).all()
+    # First match in DEFAULT_SEGMENTS: a 4/5/5 Champions; b 5/1/1 New; c 1/3/5 and d 2/3/3 At Risk;
+    # e 5/5/2 Loyal (M too low for Champions); f 1/1/1 Lost; g 3/1/3 Need Attention; h 3/3/4 Loyal.
+    assert users.rfm_segment.to_dict() == {
+        "a": "Champions", "b": "New", "c": "At Risk", "d": "At Risk", "e": "Loyal", "f": "Lost",
+        "g": "Need Attention", "h": "Loyal", "i": "No purchase"}
+
+
+def test_the_default_map_names_every_score_combination():
+    import itertools
+
+    for r, f, m in itertools.product(range(1, 6), repeat=3):
+        matched = [name for name, R, F, M, *_ in segments.DEFAULT_SEGMENTS
+                   if R[0] <= r <= R[1] and F[0] <= f <= F[1] and M[0] <= m <= M[1]]
+        assert matched, (r, f, m)
+
+
+def test_lifecycle_stage_thresholds():
+    frame = pd.DataFrame({"user_id": list("abcde"), "recency_days": 1, "frequency": 1, "monetary": 1.0,
+                          "since_seen": [5, 5, 5, 40, 100], "age_days": [10, 100, 400, 400, 400]})
+    stages = segments.assign(frame).lifecycle_stage.tolist()
+    assert stages == ["new", "active", "mature", "dormant", "churned"]
+
+
+def test_lifecycle_counts_by_hand():
+    monday = pd.Timestamp("2024-01-01")
+    weeks = {"a": [0, 1, 2], "b": [0, 2], "c": [1], "d": [3]}
+    rows = [{"user_id": u, "event_at": monday + pd.Timedelta(weeks=w, days=1)} for u, ws in weeks.items() for w in ws]
+    ds = load_dataset({"events": pd.DataFrame(rows)}, snapshot_at="2024-01-29")
+    counts = segments.lifecycle_counts(ds, period="week").set_index("period_start")
+    w = [monday + pd.Timedelta(weeks=k) for k in range(5)]
+    # week 0: a, b new. week 1: a returning, c new; b dormant. week 2: a returning, b resurrecting; c dormant.
+    # week 3: d new; a and b dormant. week 4 (after the snapshot): d dormant.
+    assert counts.loc[w[0], ["new", "returning", "resurrecting", "dormant"]].tolist() == [2, 0, 0, 0]
+    assert counts.loc[w[1], ["new", "returning", "resurrecting", "dormant"]].tolist() == [1, 1, 0, 1]
+    assert counts.loc[w[2], ["new", "returning", "resurrecting", "dormant"]].tolist() == [0, 1, 1, 1]
+    assert counts.loc[w[3], ["new", "returning", "resurrecting", "dormant"]].tolist() == [1, 0, 0, 2]
+    assert counts.loc[w[4], "dormant"] == 1
+    assert bool(counts.loc[w[3], "complete"]) and not bool(counts.loc[w[4], "complete"])
+
+
+def test_a_real_log_matches_independent_sql_and_every_user_has_one_segment(cdnow):
+    ds = load_dataset(cdnow)
+    result = segments.analyse(ds)
+    users = result.users.set_index("user_id").sort_index()
+    sql = """
+        WITH raw AS (
+            SELECT string_split(trim(regexp_replace(line, '\\s+', ' ', 'g')), ' ') AS f
+            FROM read_csv(?, columns = {'line': 'VARCHAR'}, header = true, delim = '|', quote = '', auto_detect = false)
+        ), tx AS (
+            SELECT CAST(f[1] AS BIGINT) AS customer, CAST(strptime(f[2], '%Y%m%d') AS DATE) AS day,
+                   CAST(f[4] AS DOUBLE) AS amount FROM raw
+        )
+        SELECT customer,
+               DATE '1998-07-01' - max(day) FILTER (WHERE amount > 0) AS recency_days,
+               count(*) FILTER (WHERE amount > 0) AS frequency,
+               sum(amount) AS monetary
+        FROM tx GROUP BY customer ORDER BY customer
+    """
+    expected = duckdb.execute(sql, [str(cdnow / "CDNOW_master.txt")]).df().set_index("customer")
+    assert len(users) == len(expected) == 23_570
+    assert (users.frequency == expected.frequency).all()
+    assert np.allclose(users.monetary, expected.monetary)
+    buyers = expected.frequency > 0
+    assert (users.recency_days[buyers] == expected.recency_days[buyers]).all()
+    for column in ("rfm_segment", "value_tier", "lifecycle_stage"):
+        assert users[column].notna().all() and (users[column] != "").all()
+    assert users.index.is_unique
+    assert set(users.rfm_segment) <= {s[0] for s in segments.DEFAULT_SEGMENTS} | {segments.OTHERS,
+                                                                                  segments.NO_PURCHASE}
+
+
+def test_high_value_users_reach_the_top_tier_at_the_rate_the_truth_implies(tmp_path):
+    from userops_lib.synth import write_world
+
+    def recall(folder):
+        result = segments.analyse(load_dataset(folder))
+        truth = pd.read_parquet(folder / "truth_users.parquet")
+        merged = result.users.merge(truth, on="user_id")
+        high = merged[merged.value_class == "high"]
+        return (high.value_tier == "high").mean(), len(high), (merged[merged.value_tier == "high"].value_class ==
+                                                               "high").mean()
+
+    observed, n, precision = recall(DATA / "sample")
+    # What the truth implies, by simulating the same parameters with another seed and three times the users.
+    implied, m, _ = recall(write_world(tmp_path / "reference", users=30_000, seed=2024))
+    se = np.sqrt(implied * (1 - implied) / n + implied * (1 - implied) / m)
+    assert abs(observed - implied) < 3 * se, (observed, implied)
+    assert precision > 0.95  # the top tier is made of the generator's high-value users
+
+
+def test_profiles_migration_and_validation_on_the_sample():
+    result = segments.analyse(load_dataset(DATA / "sample"))
+    for name, frame in result.profiles.items():
+        assert frame.users.sum() == 10_000, name
+        assert frame.share_of_users.sum() == pytest.approx(1.0)
+        assert (frame.suggested_action != "").all()
+    migration = result.migration
+    assert np.allclose(migration.groupby("from_segment").share_of_from.sum(), 1.0)
+    validation = result.validation.set_index("segment")
+    # Champions spend more in the next period than the lapsed, and churn less.
+    assert validation.loc["Champions", "revenue_next_per_user"] > validation.loc["Hibernating",
+                                                                                 "revenue_next_per_user"]
+    assert validation.loc["Champions", "churn_next"] < validation.loc["Hibernating", "churn_next"]
+    assert result.validation_tests["revenue_kruskal_p"] < 1e-6

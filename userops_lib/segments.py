@@ -1,0 +1,474 @@
+"""Segments users act on: RFM, value tiers, lifecycle stages and core users, with profiles that are checked.
+
+Definitions (all as of the snapshot, UTC days):
+
+* **Recency**: days from the last purchase (``frequency_basis='purchases'``: events with revenue > 0)
+  or last activity (``'active_days'``) to the snapshot. **Frequency**: number of purchase events, or
+  of distinct active days. **Monetary**: total revenue.
+* **Scores 1–5**: each user's position among users with at least one purchase (or activity), by the
+  *average rank* of their value (tied values share one rank, so ties always share a score):
+  ``score = 1 + floor(5 * (average_rank - 0.5) / n)``. Recency is scored in reverse (recent = 5). The
+  rule needs no distinct quantile edges, so it works on skewed and few-valued data (most users buying
+  once all get the same frequency score).
+* **RFM segments** from a map of score ranges, first match wins (``DEFAULT_SEGMENTS``); users without
+  a purchase are "No purchase".
+* **Value tiers**: users sorted by revenue; *high* are those making the top ``high_share`` of revenue,
+  *mid* the next ``mid_share``, *low* everyone else (no revenue included).
+* **Lifecycle stage**: *new* (first seen within ``new_days``), *active* (seen within ``dormant_days``,
+  first seen less than ``mature_days`` ago), *mature* (seen within ``dormant_days``, older), *dormant*
+  (last seen ``dormant_days`` to ``churn_days`` ago), *churned* (longer).
+
+Per-user features are computed in the engine; pandas sees one row per user.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
+
+from userops_lib import narrative, plots
+from userops_lib.data import Dataset
+from userops_lib.errors import DataError
+
+NO_PURCHASE = "No purchase"
+OTHERS = "Others"
+
+# name, (recency, frequency, monetary) inclusive score ranges, description, action. First match wins.
+DEFAULT_SEGMENTS: list[tuple[str, tuple, tuple, tuple, str, str]] = [
+    ("Champions", (4, 5), (4, 5), (4, 5), "bought recently, often and for the most", "reward; ask for referrals"),
+    ("Can't Lose Them", (1, 2), (4, 5), (4, 5), "used to buy often and for a lot, not lately", "win back now, personally"),
+    ("Loyal", (3, 5), (3, 5), (1, 5), "buy regularly", "upsell; loyalty programme"),
+    ("At Risk", (1, 2), (3, 5), (1, 5), "bought regularly before, quiet for a while", "win back with a tailored offer"),
+    ("Potential Loyalist", (4, 5), (2, 3), (1, 5), "recent, a few purchases", "membership; second-purchase offer"),
+    ("New", (5, 5), (1, 1), (1, 5), "first purchase very recently", "onboard; build the habit"),
+    ("Promising", (4, 4), (1, 1), (1, 5), "recent one-time buyers", "nurture with relevant offers"),
+    ("Need Attention", (3, 3), (1, 3), (1, 5), "middling on every count", "limited-time reactivation offer"),
+    ("About to Sleep", (2, 2), (1, 2), (1, 5), "below average and fading", "reactivate before they lapse"),
+    ("Hibernating", (1, 1), (2, 3), (1, 5), "last bought long ago, a few times", "low-cost win-back"),
+    ("Lost", (1, 1), (1, 1), (1, 5), "bought once, long ago", "ignore or cheapest win-back"),
+]
+TIER_ACTIONS = {"high": ("the users making most of the revenue", "retain; protect the relationship"),
+                "mid": ("steady contributors", "upsell towards high value"),
+                "low": ("little or no revenue", "activate cheaply; automate")}
+STAGE_ACTIONS = {"new": ("first seen recently", "onboard"), "active": ("recently active, still growing", "build habits"),
+                 "mature": ("long-standing and active", "retain; upsell"),
+                 "dormant": ("quiet for a while", "reactivate"), "churned": ("gone", "win back or let go")}
+STAGES = ("new", "active", "mature", "dormant", "churned")
+TIERS = ("high", "mid", "low")
+
+DEFINITIONS = [
+    "Recency: days from the last purchase (or activity) to the snapshot. Frequency: purchases (or active days). "
+    "Monetary: total revenue.",
+    "Scores 1-5 by average rank among users with a purchase: score = 1 + floor(5 x (average rank - 0.5) / n); tied "
+    "values share a rank and so a score. Recency is scored in reverse (most recent = 5).",
+    "RFM segments come from score ranges, first match wins; the map is in the segment table.",
+    "Value tiers: high = users making the top share of revenue, mid = the next share, low = the rest.",
+    "Lifecycle: new (first seen within new_days), active (seen within dormant_days, younger than mature_days), "
+    "mature (seen within dormant_days, older), dormant (last seen dormant_days to churn_days ago), churned (longer).",
+    "Validation: segments computed one period before the snapshot, then that period's revenue and churn (no "
+    "activity in it) per segment, with 95% Wilson intervals; Kruskal-Wallis and chi-square tests across segments.",
+]
+
+
+def scores(values: pd.Series, *, reverse: bool = False) -> pd.Series:
+    """Scores 1-5 by average rank (ties share a score); ``reverse`` gives 5 to the smallest values."""
+    ranks = (-values if reverse else values).rank(method="average")
+    return (1 + np.floor(5 * (ranks - 0.5) / len(values))).clip(1, 5).astype(int)
+
+
+def features(ds: Dataset, *, snapshot: dt.datetime | None = None, basis: str = "purchases") -> ir.Table:
+    """One row per user (engine): recency_days, frequency, monetary, first/last seen, active days."""
+    events = ds.table("events")
+    snapshot = pd.Timestamp(snapshot or ds.snapshot_at).to_pydatetime()
+    events = events.filter(events.event_at < snapshot)
+    has_revenue = "revenue" in events.columns
+    if basis == "purchases" and not has_revenue:
+        raise DataError.single("events", "no revenue column, so purchases cannot be told apart",
+                               "map revenue in dataset.yml, or use frequency_basis=active_days", column="revenue")
+    revenue = events.revenue.fill_null(0) if has_revenue else ibis.literal(0.0)
+    bought = revenue > 0
+    day = events.event_at.date()
+    last_key = events.event_at.max(where=bought) if basis == "purchases" else events.event_at.max()
+    per_user = events.group_by("user_id").aggregate(
+        first_at=events.event_at.min(), last_at=events.event_at.max(), last_key=last_key,
+        frequency=(bought.cast("int64").sum() if basis == "purchases" else day.nunique()),
+        monetary=revenue.sum(), active_days=day.nunique())
+    end = ibis.literal(snapshot).date()
+    return per_user.mutate(
+        recency_days=end.delta(per_user.last_key.date(), unit="day"),
+        since_seen=end.delta(per_user.last_at.date(), unit="day"),
+        age_days=end.delta(per_user.first_at.date(), unit="day"))
+
+
+def assign(frame: pd.DataFrame, *, segment_map=None, high_share: float = 0.2, mid_share: float = 0.3,
+           new_days: int = 30, dormant_days: int = 30, churn_days: int = 90, mature_days: int = 180) -> pd.DataFrame:
+    """Scores, RFM segment, value tier and lifecycle stage for each user row of :func:`features`."""
+    segment_map = segment_map or DEFAULT_SEGMENTS
+    out = frame.copy()
+    scored = out.frequency > 0
+    for column, name, reverse in (("recency_days", "r_score", True), ("frequency", "f_score", False),
+                                  ("monetary", "m_score", False)):
+        out[name] = 0
+        if scored.any():
+            out.loc[scored, name] = scores(out.loc[scored, column].astype(float), reverse=reverse)
+    out["rfm_segment"] = np.where(scored, OTHERS, NO_PURCHASE)
+    unassigned = scored.copy()
+    for name, r, f, m, *_ in segment_map:
+        match = unassigned & out.r_score.between(*r) & out.f_score.between(*f) & out.m_score.between(*m)
+        out.loc[match, "rfm_segment"] = name
+        unassigned &= ~match
+    out["value_tier"] = tiers(out.monetary, high_share=high_share, mid_share=mid_share)
+    out["lifecycle_stage"] = np.select(
+        [out.since_seen >= churn_days, out.since_seen >= dormant_days, out.age_days < new_days,
+         out.age_days < mature_days],
+        ["churned", "dormant", "new", "active"], default="mature")
+    return out
+
+
+def tiers(monetary: pd.Series, *, high_share: float, mid_share: float) -> pd.Series:
+    """high: the users making the top ``high_share`` of revenue; mid: the next ``mid_share``; low: the rest.
+
+    A user is in a tier when the revenue of everyone ranked above them is below the tier's bound, so
+    the tier's users make at least that share of revenue (ties broken by user order, stated in the report).
+    """
+    total = monetary.sum()
+    order = monetary.sort_values(ascending=False, kind="stable")
+    before = (order.cumsum() - order) / total if total > 0 else order * 0 + 1
+    tier = pd.Series("low", index=order.index)
+    tier[(before < high_share + mid_share) & (order > 0)] = "mid"
+    tier[(before < high_share) & (order > 0)] = "high"
+    return tier.reindex(monetary.index)
+
+
+@dataclasses.dataclass(frozen=True)
+class Segments:
+    users: pd.DataFrame                 # one row per user: features, scores and segments
+    profiles: dict[str, pd.DataFrame]   # per segmentation
+    pareto: pd.DataFrame
+    lifecycle: pd.DataFrame             # per period: new, returning, resurrecting, dormant
+    core: dict
+    migration: pd.DataFrame | None
+    validation: pd.DataFrame | None
+    validation_tests: dict
+    basis: str
+    currency: str
+    period_days: int
+    findings: list[str]
+    headlines: list[tuple[str, str]]
+
+    def artifact(self) -> pd.DataFrame:
+        return self.users[["user_id", "recency_days", "frequency", "monetary", "r_score", "f_score", "m_score",
+                           "rfm_segment", "value_tier", "lifecycle_stage"]]
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        out = {"user_segments": self.artifact(),
+               "segment_profile": pd.concat([p.assign(segmentation=k) for k, p in self.profiles.items()],
+                                            ignore_index=True),
+               "pareto": self.pareto, "lifecycle": self.lifecycle, "core_attributes": self.core["attributes"]}
+        if self.migration is not None:
+            out["migration"] = self.migration
+        if self.validation is not None:
+            out["validation"] = self.validation
+        return out
+
+    def plot_pareto(self, ax=None):
+        ax = plots.axes(ax, size=(7, 4.5))
+        ax.plot(self.pareto.user_share, self.pareto.revenue_share, color="C0")
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="equal spend")
+        ax.xaxis.set_major_formatter(plots.mticker.PercentFormatter(1.0, 0))
+        ax.legend(loc="lower right")
+        return plots.finish(ax, title="Pareto curve: share of revenue from the top users", xlabel="users, highest "
+                            "revenue first (% of users)", ylabel="cumulative revenue (% of total)", percent=True)
+
+    def plot_segments(self, ax=None):
+        profile = self.profiles["rfm_segment"]
+        ax = plots.axes(ax, size=(9, 4.8))
+        y = np.arange(len(profile))
+        ax.barh(y - 0.2, profile.share_of_users, height=0.4, label="share of users")
+        ax.barh(y + 0.2, profile.share_of_revenue, height=0.4, label="share of revenue")
+        ax.set_yticks(y, profile.segment)
+        ax.invert_yaxis()
+        ax.legend(loc="lower right")
+        ax.xaxis.set_major_formatter(plots.mticker.PercentFormatter(1.0, 0))
+        return plots.finish(ax, title="RFM segments: users and revenue", xlabel="share (%)", ylabel="segment")
+
+    def plot_lifecycle(self, ax=None):
+        frame = self.lifecycle[self.lifecycle.complete]
+        ax = plots.axes(ax)
+        x = frame.period_start
+        width = 0.8 * self.period_days
+        ax.bar(x, frame.new, width=width, label="new", color="C2")
+        ax.bar(x, frame.returning, bottom=frame.new, width=width, label="returning", color="C0")
+        ax.bar(x, frame.resurrecting, bottom=frame.new + frame.returning, width=width, label="resurrecting", color="C4")
+        ax.bar(x, -frame.dormant, width=width, label="dormant (negative)", color="C3")
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.legend(loc="upper left", ncols=4, fontsize=8)
+        plots.date_axis(ax)
+        return plots.finish(ax, title="Lifecycle: who makes up each period's active users (complete periods)",
+                            xlabel="period starting (UTC)", ylabel="users (count)")
+
+
+def _period_days(period: str) -> int:
+    return {"day": 1, "week": 7, "month": 30}[period]
+
+
+def lifecycle_counts(ds: Dataset, *, period: str = "week", dormant_after_periods: int = 1) -> pd.DataFrame:
+    """New / returning / resurrecting / dormant users per calendar period (engine).
+
+    A user is dormant in period p when their last active period was p - k (k = dormant_after_periods)
+    and they are not active in p - k + 1 .. p; resurrecting when active again after such a gap.
+    """
+    events = ds.table("events")
+    truncate = {"day": "D", "week": "W", "month": "M"}[period]
+    periods = events.select("user_id", p=events.event_at.truncate(truncate)).distinct()
+    index = _index(periods.p, period)
+    periods = periods.mutate(i=index)
+    window = ibis.window(group_by="user_id", order_by="i")
+    periods = periods.mutate(prev=periods.i.lag().over(window), nxt=periods.i.lead().over(window))
+    kind = ibis.cases((periods.prev.isnull(), "new"), (periods.i - periods.prev <= dormant_after_periods, "returning"),
+                      else_="resurrecting")
+    active = periods.group_by(["i", "p"]).aggregate(
+        new=(kind == "new").cast("int64").sum(), returning=(kind == "returning").cast("int64").sum(),
+        resurrecting=(kind == "resurrecting").cast("int64").sum()).execute()
+    gone = periods.filter(periods.nxt.isnull() | (periods.nxt - periods.i > dormant_after_periods))
+    dormant = gone.group_by(i=gone.i + dormant_after_periods).aggregate(dormant=gone.count()).execute()
+    frame = active.merge(dormant, on="i", how="outer").sort_values("i")
+    step = {"day": pd.DateOffset(days=1), "week": pd.DateOffset(weeks=1), "month": pd.DateOffset(months=1)}[period]
+    frame["period_start"] = [_start_of(int(i), period) for i in frame.i]
+    frame = frame.fillna({"new": 0, "returning": 0, "resurrecting": 0, "dormant": 0})
+    start_day = pd.Timestamp(events.event_at.min().execute()).floor("D")
+    frame["complete"] = (frame.period_start >= start_day) & (frame.period_start + step <= pd.Timestamp(ds.snapshot_at))
+    for column in ("new", "returning", "resurrecting", "dormant"):
+        frame[column] = frame[column].astype("int64")
+    return frame[["period_start", "new", "returning", "resurrecting", "dormant", "complete"]].reset_index(drop=True)
+
+
+_MONDAY = pd.Timestamp("2000-01-03")
+
+
+def _start_of(i: int, period: str) -> pd.Timestamp:
+    if period == "month":
+        return pd.Timestamp(year=(i - 1) // 12, month=(i - 1) % 12 + 1, day=1)
+    return _MONDAY + pd.Timedelta(days=i * (7 if period == "week" else 1))
+
+
+def _index(p: ir.Value, period: str) -> ir.IntegerValue:
+    if period == "month":
+        return p.year() * 12 + p.month()
+    days = p.date().delta(ibis.literal(_MONDAY.date()), unit="day")
+    return days // 7 if period == "week" else days
+
+
+def core_users(ds: Dataset, users: pd.DataFrame, *, window_days: int = 28, share: float = 0.2) -> dict:
+    """The users active on the most days in the last ``window_days``: who they are and what they carry."""
+    events = ds.table("events")
+    snapshot = pd.Timestamp(ds.snapshot_at).to_pydatetime()
+    recent = events.filter((events.event_at < snapshot) &
+                           (events.event_at >= snapshot - dt.timedelta(days=window_days)))
+    revenue = recent.revenue.fill_null(0) if "revenue" in recent.columns else ibis.literal(0.0)
+    days = recent.group_by("user_id").aggregate(days=recent.event_at.date().nunique(), events=recent.count(),
+                                                revenue=revenue.sum()).execute()
+    if days.empty:
+        return {"threshold": None, "users": 0, "share": 0.0, "activity_share": np.nan, "revenue_share": np.nan,
+                "attributes": pd.DataFrame(columns=["attribute", "value", "core_share", "others_share",
+                                                    "difference"])}
+    threshold = float(np.quantile(days.days, 1 - share, method="higher"))
+    core = days[days.days >= threshold]
+    result = {"threshold": threshold, "users": len(core), "share": len(core) / len(days),
+              "activity_share": core.events.sum() / days.events.sum(),
+              "revenue_share": core.revenue.sum() / days.revenue.sum() if days.revenue.sum() > 0 else np.nan}
+    rows = []
+    if ds.users is not None:
+        attributes = [c for c, t in ds.users.schema().items() if t.is_string() and c != "user_id"]
+        table = ds.users.select("user_id", *attributes).execute()
+        table["core"] = table.user_id.isin(core.user_id)
+        for attribute in attributes:
+            if table[attribute].nunique() > 20:
+                continue
+            mix = pd.crosstab(table[attribute], table.core, normalize="columns")
+            for value in mix.index:
+                rows.append({"attribute": attribute, "value": value, "core_share": mix.loc[value].get(True, 0.0),
+                             "others_share": mix.loc[value].get(False, 0.0)})
+    frame = pd.DataFrame(rows, columns=["attribute", "value", "core_share", "others_share"])
+    frame["difference"] = frame.core_share - frame.others_share
+    result["attributes"] = frame.sort_values("difference", key=abs, ascending=False).reset_index(drop=True)
+    return result
+
+
+def profile(users: pd.DataFrame, column: str, attributes: list[str], *, churn_next: pd.Series | None = None,
+            order=None) -> pd.DataFrame:
+    """One row per segment: size, shares, ARPU, mean recency/frequency, next-period churn, top attribute mix."""
+    total_users, total_revenue = len(users), users.monetary.sum()
+    rows = []
+    levels = order or list(users[column].value_counts().index)
+    for level in [lvl for lvl in levels if (users[column] == lvl).any()]:
+        part = users[users[column] == level]
+        row = {"segment": level, "users": len(part), "share_of_users": len(part) / total_users,
+               "share_of_revenue": part.monetary.sum() / total_revenue if total_revenue > 0 else np.nan,
+               "arpu": part.monetary.mean(), "mean_recency_days": part.recency_days.mean(),
+               "mean_frequency": part.frequency.mean()}
+        if churn_next is not None:
+            known = churn_next.reindex(part.user_id).dropna()
+            row["churn_next_period"] = known.mean() if len(known) else np.nan
+        for attribute in attributes:
+            mix = part[attribute].value_counts(normalize=True)
+            row[f"top_{attribute}"] = f"{mix.index[0]} ({mix.iloc[0]:.0%})" if len(mix) else ""
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _describe(frame: pd.DataFrame, column: str, segment_map) -> pd.DataFrame:
+    if column == "rfm_segment":
+        text = {name: (description, action) for name, _, _, _, description, action in segment_map}
+        text[NO_PURCHASE] = ("active but never bought", "first-purchase offer")
+        text[OTHERS] = ("scores outside every range of the map", "review the segment map")
+    else:
+        text = TIER_ACTIONS if column == "value_tier" else STAGE_ACTIONS
+    frame["description"] = [text.get(s, ("", ""))[0] for s in frame.segment]
+    frame["suggested_action"] = [text.get(s, ("", ""))[1] for s in frame.segment]
+    return frame
+
+
+def analyse(ds: Dataset, *, basis: str | None = None, period_days: int = 30, high_share: float = 0.2,
+            mid_share: float = 0.3, new_days: int = 30, dormant_days: int = 30, churn_days: int = 90,
+            mature_days: int = 180, core_window_days: int = 28, core_share: float = 0.2, lifecycle_period: str = "week",
+            dormant_after_periods: int = 1, segment_map=None) -> Segments:
+    """Every segmentation, its profiles, migration over the last period and a holdout validation."""
+    if basis is None:
+        basis = "purchases" if "revenue" in ds.table("events").columns else "active_days"
+    if basis not in ("purchases", "active_days"):
+        raise DataError.single("parameters", f"unknown frequency basis '{basis}'", "use purchases or active_days",
+                               column="frequency_basis", example=basis)
+    if not (0 < high_share < 1 and 0 < mid_share < 1 and high_share + mid_share < 1):
+        raise DataError.single("parameters", "tier shares must be between 0 and 1 and add up to less than 1",
+                               "e.g. high_share=0.2, mid_share=0.3", column="high_share", example=(high_share, mid_share))
+    segment_map = segment_map or DEFAULT_SEGMENTS
+    options = dict(segment_map=segment_map, high_share=high_share, mid_share=mid_share, new_days=new_days,
+                   dormant_days=dormant_days, churn_days=churn_days, mature_days=mature_days)
+    current = features(ds, basis=basis)
+    if ds.users is not None:
+        attributes = [c for c, t in ds.users.schema().items() if t.is_string() and c != "user_id"]
+        current = current.left_join(ds.users.select("user_id", *attributes), "user_id")
+    else:
+        attributes = []
+    users = assign(current.execute(), **options)
+    attributes = [a for a in attributes if users[a].nunique() <= 20]
+    earlier = pd.Timestamp(ds.snapshot_at) - pd.Timedelta(days=period_days)
+    before = assign(features(ds, snapshot=earlier, basis=basis).execute(), **options)
+    migration = validation = None
+    tests: dict = {}
+    churn_next = None
+    if len(before) >= 50:
+        after = users.set_index("user_id")
+        revenue_next = (after.monetary.reindex(before.user_id).fillna(0).to_numpy() - before.monetary.to_numpy())
+        active_next = after.since_seen.reindex(before.user_id).to_numpy() < period_days
+        before = before.assign(revenue_next=revenue_next, churned_next=~active_next)
+        churn_next = pd.Series(before.churned_next.to_numpy(), index=before.user_id).astype(float)
+        migration = _migration(before, users)
+        validation, tests = _validate(before)
+    profiles = {}
+    for column, order in (("rfm_segment", [s[0] for s in segment_map] + [OTHERS, NO_PURCHASE]),
+                          ("value_tier", list(TIERS)), ("lifecycle_stage", list(STAGES))):
+        frame = profile(users, column, attributes, churn_next=churn_next if column != "lifecycle_stage" else None,
+                        order=order)
+        profiles[column] = _describe(frame, column, segment_map)
+    result = Segments(users, profiles, _pareto(users.monetary), lifecycle_counts(
+        ds, period=lifecycle_period, dormant_after_periods=dormant_after_periods),
+        core_users(ds, users, window_days=core_window_days, share=core_share), migration, validation, tests, basis,
+        ds.currency, _period_days(lifecycle_period), [], [])
+    findings, headlines = _findings(result, period_days)
+    return dataclasses.replace(result, findings=findings, headlines=headlines)
+
+
+def _pareto(monetary: pd.Series, points: int = 200) -> pd.DataFrame:
+    ordered = np.sort(monetary.to_numpy(float))[::-1]
+    share = np.cumsum(ordered) / ordered.sum() if ordered.sum() > 0 else np.zeros(len(ordered))
+    index = np.unique(np.linspace(0, len(ordered) - 1, min(points, len(ordered))).astype(int))
+    return pd.DataFrame({"user_share": (index + 1) / len(ordered), "revenue_share": share[index]})
+
+
+def _migration(before: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
+    """RFM segment one period ago against now, for users present then (counts and row shares)."""
+    now = users.set_index("user_id").rfm_segment
+    pairs = pd.DataFrame({"from_segment": before.rfm_segment.to_numpy(),
+                          "to_segment": now.reindex(before.user_id).fillna(NO_PURCHASE).to_numpy()})
+    counts = pairs.value_counts().rename("users").reset_index()
+    counts["share_of_from"] = counts.users / counts.groupby("from_segment").users.transform("sum")
+    return counts.sort_values(["from_segment", "users"], ascending=[True, False]).reset_index(drop=True)
+
+
+def _validate(before: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Do segments one period ago predict that period's revenue and churn? (holdout)"""
+    rows = []
+    for segment, part in before.groupby("rfm_segment"):
+        churned = int(part.churned_next.sum())
+        low, high = proportion_confint(churned, len(part), method="wilson")
+        rows.append({"segment": segment, "users": len(part), "revenue_next_per_user": part.revenue_next.mean(),
+                     "churn_next": churned / len(part), "churn_ci_low": low, "churn_ci_high": high})
+    frame = pd.DataFrame(rows).sort_values("revenue_next_per_user", ascending=False).reset_index(drop=True)
+    groups = [g.revenue_next.to_numpy() for _, g in before.groupby("rfm_segment") if len(g) >= 5]
+    tests = {}
+    if len(groups) >= 2:
+        tests["revenue_kruskal_p"] = float(stats.kruskal(*groups).pvalue)
+        table = pd.crosstab(before.rfm_segment, before.churned_next)
+        if table.shape[1] == 2:
+            tests["churn_chi2_p"] = float(stats.chi2_contingency(table)[1])
+    scored = before[before.frequency > 0]
+    if len(scored) > 10:
+        tests["rfm_sum_spearman"] = float(stats.spearmanr(scored.r_score + scored.f_score + scored.m_score,
+                                                          scored.revenue_next).statistic)
+    return frame, tests
+
+
+def _findings(result: Segments, period_days: int) -> tuple[list[str], list[tuple[str, str]]]:
+    users, currency = result.users, result.currency
+    rfm = result.profiles["rfm_segment"].set_index("segment")
+    tiers_ = result.profiles["value_tier"].set_index("segment")
+    findings = []
+    if "high" in tiers_.index:
+        findings.append(f"{narrative.percent(tiers_.loc['high', 'share_of_users'])} of users make "
+                        f"{narrative.percent(tiers_.loc['high', 'share_of_revenue'])} of revenue (the high-value tier); "
+                        f"their ARPU is {narrative.money(tiers_.loc['high', 'arpu'], currency)}.")
+    buyers = rfm.drop(index=[NO_PURCHASE], errors="ignore")
+    if len(buyers):
+        top = buyers.sort_values("share_of_revenue", ascending=False).iloc[0]
+        findings.append(f"'{top.name}' is the most valuable RFM segment: {narrative.percent(top.share_of_users)} of "
+                        f"users and {narrative.percent(top.share_of_revenue)} of revenue.")
+        for name in ("At Risk", "Can't Lose Them"):
+            if name in rfm.index and rfm.loc[name, "users"] > 0:
+                findings.append(f"{narrative.count(rfm.loc[name, 'users'])} users are '{name}' "
+                                f"({narrative.percent(rfm.loc[name, 'share_of_revenue'])} of revenue): "
+                                f"{rfm.loc[name, 'suggested_action']}.")
+                break
+    stages = result.profiles["lifecycle_stage"].set_index("segment")
+    findings.append("Lifecycle now: " + ", ".join(f"{s} {narrative.percent(stages.loc[s, 'share_of_users'])}"
+                                                  for s in STAGES if s in stages.index) + ".")
+    core = result.core
+    if core["users"] and core["share"] >= 0.99:
+        findings.append("Recent activity is too even to single out core users: almost everyone active in the window "
+                        f"was active on {core['threshold']:g} day(s).")
+    elif core["users"]:
+        findings.append(f"Core users (active on at least {core['threshold']:g} of the last days in the window) are "
+                        f"{narrative.percent(core['share'])} of recently active users and carry "
+                        f"{narrative.percent(core['activity_share'])} of events and "
+                        f"{narrative.percent(core['revenue_share'])} of revenue.")
+    if result.validation is not None and result.validation_tests:
+        t = result.validation_tests
+        findings.append(f"Segments mean something: set {period_days} days before the snapshot, they predicted the "
+                        f"next {period_days} days (revenue differs across segments, Kruskal-Wallis p = "
+                        f"{t.get('revenue_kruskal_p', np.nan):.2g}; churn differs, chi-square p = "
+                        f"{t.get('churn_chi2_p', np.nan):.2g}; RFM score sum vs next revenue Spearman "
+                        f"{t.get('rfm_sum_spearman', np.nan):.2f}).")
+    headlines = [("users", narrative.count(len(users)))]
+    if "high" in tiers_.index:
+        headlines.append(("revenue from the high tier", narrative.percent(tiers_.loc["high", "share_of_revenue"])))
+    if len(buyers) and "Champions" in rfm.index:
+        headlines.append(("Champions", narrative.percent(rfm.loc["Champions", "share_of_users"])))
+    return findings, headlines
