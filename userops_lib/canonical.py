@@ -140,6 +140,11 @@ def build(raw: ir.Table, spec: TableSpec, *, timezone: str, row_number: ir.Integ
             continue
         specs[col.name] = given
 
+    for name in spec.outcomes:
+        if name not in available:
+            problems.append(Problem(table, f"outcome column '{name}' is not in the source",
+                                    "list only columns the source has under 'outcomes'", column=name,
+                                    example=_columns_preview(available)))
     used = {s.source for s in specs.values() if s.source is not None}
     if spec.attributes is not None:
         missing = [a for a in spec.attributes if a not in available]

@@ -42,7 +42,7 @@ EPOCH_FORMATS = ("epoch_seconds", "epoch_milliseconds")
 _DATASET_KEYS = {"name", "description", "timezone", "snapshot_at", "connection", "tables", "currency"}
 _TABLE_KEYS = {
     "path", "table", "format", "delimiter", "header", "names", "null_values", "columns",
-    "attributes", "control_arm",
+    "attributes", "control_arm", "outcomes",
 }
 _COLUMN_KEYS = {"column", "format", "unit", "true_values", "false_values", "row_number", "value"}
 
@@ -78,6 +78,7 @@ class TableSpec:
     columns: dict[str, ColumnSpec] = field(default_factory=dict)
     attributes: tuple[str, ...] | None = None
     control_arm: str | None = None
+    outcomes: tuple[str, ...] = ()
 
     @property
     def location(self) -> str:
@@ -226,6 +227,9 @@ def _table_spec(name: str, raw: object, root: Path | None, has_connection: bool)
     control = raw.get("control_arm")
     if control is not None and name != "assignments":
         raise _fail("'control_arm' belongs to the assignments table", "move it under tables.assignments")
+    outcomes = raw.get("outcomes") or []
+    if outcomes and name != "assignments":
+        raise _fail("'outcomes' belongs to the assignments table", "move it under tables.assignments")
     return TableSpec(
         name=name,
         path=resolved,
@@ -238,6 +242,7 @@ def _table_spec(name: str, raw: object, root: Path | None, has_connection: bool)
         columns=columns,
         attributes=tuple(attributes) if attributes is not None else None,
         control_arm=None if control is None else str(control),
+        outcomes=tuple(str(o) for o in (outcomes if isinstance(outcomes, list) else [outcomes])),
     )
 
 

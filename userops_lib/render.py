@@ -22,7 +22,8 @@ margin:0 auto;padding:24px 28px 60px;line-height:1.5;background:#fff}
 h1{font-size:1.9em;margin:.2em 0 .3em}h2{font-size:1.35em;margin-top:1.6em;border-bottom:1px solid #e3e3e3;
 padding-bottom:.2em}h3{font-size:1.1em;margin-top:1.2em}
 img{max-width:100%;height:auto;display:block;margin:.6em 0}
-table.userops-table,table.dataframe{border-collapse:collapse;font-size:.9em;margin:.6em 0}
+table.userops-table,table.dataframe{border-collapse:collapse;font-size:.9em;margin:.6em 0;display:block;
+overflow-x:auto;max-width:100%}
 .userops-table th,.userops-table td,.dataframe th,.dataframe td{border-bottom:1px solid #e6e6e6;padding:4px 10px;
 text-align:right}.userops-table th:first-child,.userops-table td:first-child{text-align:left}
 .userops-findings{background:#f5f8fc;border-left:4px solid #2a6fb0;padding:6px 18px 10px;margin:1em 0}

@@ -61,8 +61,8 @@ class WorldParameters:
     arms: dict = field(default_factory=lambda: {"control": 1 / 3, "discount": 1 / 3, "reminder": 1 / 3})
     control_conversion: dict = field(default_factory=lambda: {"high": 0.40, "regular": 0.06})
     conversion_lift: dict = field(default_factory=lambda: {
-        "discount": {"ios": 0.06, "android": 0.04, "web": 0.02},
-        "reminder": {"ios": 0.02, "android": 0.01, "web": 0.0}})
+        "discount": {"ios": 0.09, "android": 0.04, "web": 0.0},
+        "reminder": {"ios": 0.03, "android": 0.01, "web": 0.0}})
 
     @property
     def snapshot_at(self) -> dt.datetime:

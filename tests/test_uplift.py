@@ -1,0 +1,123 @@
+"""Campaign readouts against Hillstrom's published figures and the synthetic world's true lifts."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import DATA
+from userops_lib import targeting, uplift
+from userops_lib.data import load_dataset
+from userops_lib.synth import make_world
+
+
+@pytest.fixture(scope="module")
+def hillstrom():
+    return uplift.experiment(load_dataset(DATA / "hillstrom"))
+
+
+def test_hillstrom_arm_means_and_lifts_equal_the_published_figures(hillstrom):
+    assert hillstrom.metrics == ["visit", "conversion", "spend"]  # from 'outcomes' in its dataset.yml
+    table = uplift.readout(hillstrom).set_index(["arm", "metric"])
+    assert table.loc[("No E-Mail", "visit"), "mean"] == pytest.approx(0.106167, abs=5e-7)
+    assert table.loc[("Mens E-Mail", "visit"), "mean"] == pytest.approx(0.182757, abs=5e-7)
+    assert table.loc[("Womens E-Mail", "visit"), "mean"] == pytest.approx(0.151400, abs=5e-7)
+    assert table.loc[("Mens E-Mail", "spend"), "abs_lift"] == pytest.approx(0.7698, abs=5e-5)
+    assert table.loc[("Mens E-Mail", "visit"), "p_adjusted"] < 1e-10
+    assert table.loc[("No E-Mail", "visit"), "n"] == 21_306
+
+
+def test_hillstrom_health_passes(hillstrom):
+    checks = uplift.health(hillstrom).set_index("check")
+    assert checks.loc["sample ratio", "status"] == "pass"
+    assert checks.loc["sample ratio", "value"] == pytest.approx(0.9037, abs=1e-3)
+    assert checks.loc["covariate balance", "status"] == "pass"
+
+
+def test_a_broken_split_fails_the_sample_ratio_check():
+    assignments = pd.DataFrame({"user_id": range(2200), "campaign": "c", "arm": ["control"] * 1000 + ["treat"] * 1200,
+                                "converted": 0})
+    ds = load_dataset({"assignments": assignments}, control_arm="control")
+    exp = uplift.experiment(ds, metrics=["converted"])
+    checks = uplift.health(exp).set_index("check")
+    assert checks.loc["sample ratio", "status"] == "fail"
+    # A planned 1:1.2 split is what happened: pass.
+    assert uplift.health(exp, expected_split=[1, 1.2]).set_index("check").loc["sample ratio", "status"] == "pass"
+
+
+def test_holm_and_benjamini_hochberg_adjust_across_arms_and_metrics(hillstrom):
+    holm = uplift.readout(hillstrom, correction="holm").dropna(subset=["p_value"])
+    holm = holm[~holm.metric.str.endswith("(CUPED)")]
+    raw = holm.p_value.to_numpy()
+    order = np.argsort(raw)
+    expected = np.maximum.accumulate(np.minimum(1, raw[order] * (len(raw) - np.arange(len(raw)))))
+    assert np.allclose(holm.p_adjusted.to_numpy()[order], expected)
+    bh = uplift.readout(hillstrom, correction="bh").dropna(subset=["p_value"])
+    assert (bh.p_adjusted.to_numpy() <= holm.p_adjusted.to_numpy() + 1e-15).all()
+
+
+def test_every_true_lift_lies_inside_its_interval():
+    ds = load_dataset(DATA / "sample")
+    truth = json.loads((DATA / "sample" / "truth.json").read_text())["campaign"]
+    claims = 2 + 6
+    alpha = 0.05 / claims  # family-wise 95% over the eight intervals
+    result = targeting.analyse(ds, metrics=["converted"], segment_by="platform", alpha=alpha)
+    overall = result.readout.set_index(["arm", "metric"])
+    for arm, lift in truth["conversion_lift_overall"].items():
+        row = overall.loc[(arm, "converted")]
+        assert row.ci_low <= lift <= row.ci_high, (arm, lift, row.ci_low, row.ci_high)
+    segments = result.segments.set_index(["arm", "segment"])
+    for arm, by_platform in truth["conversion_lift"].items():
+        for platform, lift in by_platform.items():
+            row = segments.loc[(arm, platform)]
+            assert row.ci_low <= lift <= row.ci_high, (arm, platform, lift, row.ci_low, row.ci_high)
+
+
+def test_the_uplift_model_beats_random_targeting(tmp_path):
+    world = make_world(users=40_000, seed=77)
+    ds = load_dataset({k: world[k] for k in ("users", "events", "assignments")}, control_arm="control",
+                      snapshot_at=world["truth"]["snapshot_at"])
+    result = targeting.analyse(ds, metrics=["converted"], segment_by="platform", features=["platform", "channel"])
+    assert result.model.arm == "discount"
+    assert result.model.qini_coefficient > 0
+    deciles = result.model.deciles
+    # The users the model ranks first gain more from the e-mail than those it ranks last.
+    assert deciles.observed_uplift.iloc[:3].mean() > deciles.observed_uplift.iloc[-3:].mean()
+
+
+def test_cuped_narrows_the_interval_and_stays_unbiased():
+    """Across ten worlds: the CUPED interval is narrower every time and its errors average to zero."""
+    errors, plain_errors, narrower = [], [], 0
+    for seed in range(300, 310):
+        world = make_world(users=4000, seed=seed)
+        ds = load_dataset({k: world[k] for k in ("users", "events", "assignments")}, control_arm="control",
+                          snapshot_at=world["truth"]["snapshot_at"])
+        table = uplift.readout(uplift.experiment(ds, metrics=["revenue"])).set_index(["arm", "metric"])
+        plain, adjusted = table.loc[("discount", "revenue")], table.loc[("discount", "revenue (CUPED)")]
+        narrower += (adjusted.ci_high - adjusted.ci_low) < (plain.ci_high - plain.ci_low)
+        shares = pd.Series(world["truth"]["campaign"]["revenue_lift_per_user"]["discount"])
+        platform = world["assignments"].merge(world["users"], on="user_id").platform.value_counts(normalize=True)
+        true = float((shares * platform.reindex(shares.index)).sum())
+        errors.append((adjusted.abs_lift - true) / ((adjusted.ci_high - adjusted.ci_low) / 3.92))
+        plain_errors.append(adjusted.abs_lift - plain.abs_lift)
+    assert narrower == 10
+    # Standardised errors of an unbiased estimator average ~N(0, 1/10): within 3 of their standard error.
+    assert abs(np.mean(errors)) < 3 / np.sqrt(10)
+
+
+def test_ratio_metrics_use_the_delta_method():
+    ds = load_dataset(DATA / "sample")
+    exp = uplift.experiment(ds, metrics=["revenue/active_days"])
+    row = uplift.readout(exp).set_index(["arm", "metric"]).loc[("discount", "revenue/active_days")]
+    frame = exp.frame
+    treated, control = frame[frame.arm == "discount"], frame[frame.arm == "control"]
+    assert row["mean"] == pytest.approx(treated.revenue.sum() / treated.active_days.sum())
+    rng = np.random.default_rng(0)
+    draws = []
+    for _ in range(300):
+        t = treated.iloc[rng.integers(0, len(treated), len(treated))]
+        c = control.iloc[rng.integers(0, len(control), len(control))]
+        draws.append(t.revenue.sum() / t.active_days.sum() - c.revenue.sum() / c.active_days.sum())
+    delta_se = (row.ci_high - row.ci_low) / (2 * 1.959963984540054)
+    assert delta_se == pytest.approx(np.std(draws), rel=0.15)  # against a bootstrap
