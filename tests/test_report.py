@@ -322,6 +322,7 @@ def test_notebooks_that_do_not_apply_to_a_dataset_are_skipped_or_refused():
     ran = {job.name for job in plan.jobs}
     skipped = {s["name"]: s["reason"] for s in plan.skipped}
     assert ran == {"overview", "churn_survival"}
-    assert skipped == {"cohort_retention": "needs events", "segment_profiling": "needs events"}
+    assert skipped == {"cohort_retention": "needs events", "segment_profiling": "needs events",
+                       "campaign_uplift": "needs assignments"}
     with pytest.raises(DataError, match="notebook 'cohort_retention' needs events"):
         report.plan_run(dataset=str(DATA / "hillstrom"), only=["cohort_retention"])
