@@ -302,9 +302,14 @@ def core_users(ds: Dataset, users: pd.DataFrame, *, window_days: int = 28, share
     return result
 
 
-def profile(users: pd.DataFrame, column: str, attributes: list[str], *, churn_next: pd.Series | None = None,
+def profile(users: pd.DataFrame, column: str, attributes: list[str], *, churn_next: dict | None = None,
             order=None) -> pd.DataFrame:
-    """One row per segment: size, shares, ARPU, mean recency/frequency, next-period churn, top attribute mix."""
+    """One row per segment: size, shares, ARPU, mean recency/frequency, next-period churn, top attribute mix.
+
+    ``churn_next`` maps a segment to the share of its users who churned in the period after the
+    segment was last measured (segments set one period before the snapshot): the best available
+    estimate of how this segment churns next.
+    """
     total_users, total_revenue = len(users), users.monetary.sum()
     rows = []
     levels = order or list(users[column].value_counts().index)
@@ -315,8 +320,7 @@ def profile(users: pd.DataFrame, column: str, attributes: list[str], *, churn_ne
                "arpu": part.monetary.mean(), "mean_recency_days": part.recency_days.mean(),
                "mean_frequency": part.frequency.mean()}
         if churn_next is not None:
-            known = churn_next.reindex(part.user_id).dropna()
-            row["churn_next_period"] = known.mean() if len(known) else np.nan
+            row["churn_next_period"] = churn_next.get(level, np.nan)
         for attribute in attributes:
             mix = part[attribute].value_counts(normalize=True)
             row[f"top_{attribute}"] = f"{mix.index[0]} ({mix.iloc[0]:.0%})" if len(mix) else ""
@@ -364,20 +368,20 @@ def analyse(ds: Dataset, *, basis: str | None = None, period_days: int = 30, hig
     before = assign(features(ds, snapshot=earlier, basis=basis).execute(), **options)
     migration = validation = None
     tests: dict = {}
-    churn_next = None
+    measured = False
     if len(before) >= 50:
         after = users.set_index("user_id")
         revenue_next = (after.monetary.reindex(before.user_id).fillna(0).to_numpy() - before.monetary.to_numpy())
         active_next = after.since_seen.reindex(before.user_id).to_numpy() < period_days
         before = before.assign(revenue_next=revenue_next, churned_next=~active_next)
-        churn_next = pd.Series(before.churned_next.to_numpy(), index=before.user_id).astype(float)
+        measured = True
         migration = _migration(before, users)
         validation, tests = _validate(before)
     profiles = {}
     for column, order in (("rfm_segment", [s[0] for s in segment_map] + [OTHERS, NO_PURCHASE]),
                           ("value_tier", list(TIERS)), ("lifecycle_stage", list(STAGES))):
-        frame = profile(users, column, attributes, churn_next=churn_next if column != "lifecycle_stage" else None,
-                        order=order)
+        rates = before.groupby(column).churned_next.mean().to_dict() if measured else None
+        frame = profile(users, column, attributes, churn_next=rates, order=order)
         profiles[column] = _describe(frame, column, segment_map)
     result = Segments(users, profiles, _pareto(users.monetary), lifecycle_counts(
         ds, period=lifecycle_period, dormant_after_periods=dormant_after_periods),
