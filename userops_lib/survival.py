@@ -399,6 +399,11 @@ def analyse(ds: Dataset, *, source: str = "auto", churn_after_days: int = 30, se
     columns = list(dict.fromkeys([c for c in [segment_by, *covariates] if c]))
     frame = aggregate(table, columns, max_levels=max_levels)
     users, churned = int(frame["count"].sum()), int(frame.loc[frame.churned, "count"].sum())
+    if used == "events":
+        seen = int(ds.events.filter(ds.events.event_at < ds.snapshot_at).user_id.nunique().execute())
+        if seen > users:
+            notes.append(f"{seen - users:,} users first seen in the last {churn_after_days} days are too new to judge "
+                         "and are not in these figures.")
     if churned == 0:
         raise DataError.single("users", "no user has churned, so there is no survival curve to estimate",
                                "check the churn flag or churn_after_days", rows=users)
@@ -634,6 +639,7 @@ def _findings(result: ChurnSurvival) -> tuple[list[str], list[tuple[str, str]]]:
     unit = result.unit
     findings = [f"{narrative.count(result.churned)} of {narrative.count(result.users)} users have churned "
                 f"({narrative.percent(result.churned / result.users)}); the rest are censored."]
+    findings.extend(note for note in result.notes if "too new" in note)
     headlines = [("users", narrative.count(result.users)), ("churned", narrative.percent(result.churned / result.users))]
     if result.cox is not None:
         strongest = result.cox.summary.assign(size=np.abs(np.log(result.cox.summary.hazard_ratio)))
