@@ -248,16 +248,22 @@ def _active_users(events: ir.Table, start_day: pd.Timestamp, snapshot: pd.Timest
     days = events.select("user_id", day=events.event_at.truncate("D")).distinct()
     window = ibis.window(group_by="user_id", order_by="day")
     days = days.mutate(next_day=days.day.lead().over(window))
-    starts = days.group_by("day").aggregate(dau=days.count()).execute()
-    out = pd.DataFrame({"day": pd.date_range(start_day, snapshot.ceil("D") - pd.Timedelta(days=1), freq="D")})
-    out = out.merge(starts.assign(day=pd.to_datetime(starts.day)), on="day", how="left").fillna({"dau": 0})
+    one, zero = ibis.literal(1), ibis.literal(0)
+    streams = [days.select(day=days.day, dau=one, wau=one, mau=one)]
     for name, width in (("wau", 7), ("mau", 30)):
         horizon = days.day + ibis.interval(days=width)
         end = ibis.least(horizon, ibis.coalesce(days.next_day, horizon))
-        ends = days.group_by(day=end).aggregate(ends=days.count()).execute()
-        ends["day"] = pd.to_datetime(ends.day)
-        merged = out[["day"]].merge(ends, on="day", how="left").fillna({"ends": 0})
-        out[name] = (out.dau - merged.ends.to_numpy()).cumsum()
+        streams.append(days.select(day=end, dau=zero, wau=-one if name == "wau" else zero,
+                                   mau=-one if name == "mau" else zero))
+    # One pass: interval starts and both kinds of ends, summed per day, then running sums here.
+    stream = ibis.union(*streams, distinct=False)
+    changes = stream.group_by("day").aggregate(dau=stream.dau.sum(), wau=stream.wau.sum(),
+                                               mau=stream.mau.sum()).execute()
+    changes["day"] = pd.to_datetime(changes.day)
+    out = pd.DataFrame({"day": pd.date_range(start_day, snapshot.ceil("D") - pd.Timedelta(days=1), freq="D")})
+    out = out.merge(changes, on="day", how="left").fillna({"dau": 0, "wau": 0, "mau": 0})
+    for name, width in (("wau", 7), ("mau", 30)):
+        out[name] = out[name].cumsum()
         out[f"{name}_complete"] = out.day >= start_day + pd.Timedelta(days=width - 1)
     out["dau_complete"] = True
     day_complete = out.day + pd.Timedelta(days=1) <= snapshot
