@@ -653,7 +653,6 @@ def _findings(result: ChurnSurvival) -> tuple[list[str], list[tuple[str, str]]]:
     meds = result.km.medians
     described = describe_medians(meds.head(4), unit)
     findings.append("Median time to churn — " + "; ".join(described) + ".")
-    overall = result.km.horizons.groupby("horizon").survival.mean()
     if result.segment_by is None:
         h = result.km.horizons.iloc[0]
         headlines.append((f"still active after {format_unit(h.horizon, unit)}", narrative.percent(h.survival)))
@@ -670,5 +669,4 @@ def _findings(result: ChurnSurvival) -> tuple[list[str], list[tuple[str, str]]]:
                         f"{narrative.percent(risky.churn_probability.mean())}); the list is in at_risk_users.csv.")
     if result.calibration is not None:
         findings.append(_calibration_sentence(result.calibration))
-    del overall
     return findings, headlines
