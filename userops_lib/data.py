@@ -389,6 +389,11 @@ class _Loader:
             for reason, rows in zip(counted[_REASON], counted["rows"], strict=True):
                 example = tagged.filter(tagged[_REASON] == reason).drop(_REASON).limit(1).execute().iloc[0]
                 records.append(SetAside(name, reason, int(rows), _describe(example)))
+            if counted.empty and f"canonical_{name}" not in self.stored:
+                # Nothing set aside: analyses read the table as it is, without re-running the checks' join
+                # on every query (they would filter nothing).
+                kept[name] = table
+                continue
             kept[name] = tagged.filter(tagged[_REASON].isnull()).drop(_REASON)
             aside[name] = tagged.filter(tagged[_REASON].notnull())
         return kept, aside, records
