@@ -30,14 +30,12 @@ import pandas as pd
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint, proportions_ztest
 
-from userops_lib import narrative, plots
+from userops_lib import narrative, periods, plots
 from userops_lib.data import Dataset
 from userops_lib.errors import DataError
 
-PERIODS = ("day", "week", "month")
+PERIODS = periods.NAMES
 MODES = ("on", "on_or_after", "brackets")
-_TRUNCATE = {"day": "D", "week": "W", "month": "M"}
-_OFFSET = {"day": pd.DateOffset(days=1), "week": pd.DateOffset(weeks=1), "month": pd.DateOffset(months=1)}
 TREND_PERIODS = {"day": (1, 7, 30), "week": (1, 4, 12), "month": (1, 3, 6)}
 MISSING_GROUP = "(missing)"
 
@@ -211,7 +209,7 @@ def retention(
     snapshot = pd.Timestamp(ds.snapshot_at)
     members = _memberships(ds, events, period, cohort_type, start_event, cohort_by)
     active = events if not active_events else events.filter(events.event.isin(list(active_events)))
-    activity = active.select("user_id", active_at=active.event_at.truncate(_TRUNCATE[period])).distinct()
+    activity = active.select("user_id", active_at=active.event_at.truncate(periods.TRUNCATE[period])).distinct()
     pairs = members.join(activity, "user_id")
     pairs = pairs.mutate(k=_offset(pairs.active_at, pairs.cohort, period)).filter(lambda t: t.k >= 0)
 
@@ -289,7 +287,7 @@ def _offset(later: ir.Value, earlier: ir.Value, period: str) -> ir.IntegerValue:
 
 def _memberships(ds, events, period, cohort_type, start_event, cohort_by) -> ir.Table:
     """One row per user and cohort (several per user for recurring cohorts), with the group value."""
-    truncate = _TRUNCATE[period]
+    truncate = periods.TRUNCATE[period]
     starts = events if not start_event else events.filter(events.event == start_event)
     if cohort_type == "recurring":
         members = starts.select("user_id", cohort=starts.event_at.truncate(truncate)).distinct()
@@ -324,21 +322,21 @@ def _grid(sizes, counts, period, snapshot, brackets) -> pd.DataFrame:
     """Every cohort x period up to the last period any cohort reached; censored cells are NaN."""
     sizes = sizes.assign(cohort=pd.to_datetime(sizes.cohort))
     counts = counts.assign(cohort=pd.to_datetime(counts.cohort))
-    offset = _OFFSET[period]
+    offset = periods.OFFSET[period]
 
     def reached(cohort: pd.Timestamp, k: int) -> bool:
         end = (brackets[k][1] + 1) if brackets else k + 1
         return cohort + end * offset <= snapshot
 
     if brackets:
-        periods = list(range(len(brackets)))
+        grid_periods = list(range(len(brackets)))
     else:
         oldest = sizes.cohort.min()
         horizon = 0
         while reached(oldest, horizon + 1):
             horizon += 1
-        periods = list(range(horizon + 1)) if reached(oldest, 0) else []
-    grid = sizes.merge(pd.DataFrame({"period": periods}), how="cross")
+        grid_periods = list(range(horizon + 1)) if reached(oldest, 0) else []
+    grid = sizes.merge(pd.DataFrame({"period": grid_periods}), how="cross")
     grid = grid.merge(counts.rename(columns={"k": "period"}), on=["cohort", "group_value", "period"], how="left")
     grid["active_users"] = grid.active_users.fillna(0)
     grid["reached"] = [reached(c, int(k)) for c, k in zip(grid.cohort, grid.period, strict=True)]
@@ -400,7 +398,7 @@ def _value(events, members, period, cells, alpha) -> tuple[pd.DataFrame, pd.Data
     and a running sum, without a users x periods grid.
     """
     paid = events.filter(events.revenue > 0)
-    revenue = paid.select("user_id", paid_at=paid.event_at.truncate(_TRUNCATE[period]), revenue=paid.revenue)
+    revenue = paid.select("user_id", paid_at=paid.event_at.truncate(periods.TRUNCATE[period]), revenue=paid.revenue)
     joined = members.join(revenue, "user_id")
     joined = joined.mutate(k=_offset(joined.paid_at, joined.cohort, period)).filter(lambda t: t.k >= 0)
     per_user = joined.group_by(["user_id", "cohort", "group_value", "k"]).aggregate(r=joined.revenue.sum())

@@ -27,11 +27,10 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
-from userops_lib import narrative, plots
+from userops_lib import narrative, periods, plots
 from userops_lib.data import Dataset
 from userops_lib.errors import DataError
 
-PERIODS = {"day": "D", "week": "W", "month": "M"}
 DEFINITIONS = [
     "All times are UTC; weeks start on Monday. A period is complete when it lies wholly between the first day "
     "of data and the snapshot; incomplete periods are shown faded or grey and never used for a headline.",
@@ -45,7 +44,6 @@ DEFINITIONS = [
     "Churned share (user tables with a churn flag): churned users over all users, 95% Wilson interval; "
     "time to churn is in the churn survival report.",
 ]
-_TRUNCATE = {"day": "D", "week": "W", "month": "M"}
 CONVERSION_DAYS = 30
 TOP_VALUES = 8
 
@@ -146,7 +144,7 @@ def overview(ds: Dataset, *, period: str = "week", top_values: int = TOP_VALUES)
     if top_values < 1:
         raise DataError.single("parameters", "top_values must be at least 1", "give a positive count",
                                column="top_values", example=top_values)
-    if period not in PERIODS:
+    if period not in periods.NAMES:
         raise DataError.single("parameters", f"unknown period '{period}'", "use day, week or month",
                                column="period", example=period)
     tables: dict[str, pd.DataFrame] = {}
@@ -209,12 +207,11 @@ def _first_seen(ds: Dataset) -> ir.Table:
 
 
 def _period_end(starts: pd.Series, period: str) -> pd.Series:
-    offsets = {"day": pd.DateOffset(days=1), "week": pd.DateOffset(weeks=1), "month": pd.DateOffset(months=1)}
-    return starts + offsets[period]
+    return starts + periods.OFFSET[period]
 
 
 def _new_users(first_seen: ir.Table, period: str, start_day: pd.Timestamp, snapshot: pd.Timestamp) -> pd.DataFrame:
-    bucket = first_seen.first_seen.truncate(_TRUNCATE[period])
+    bucket = first_seen.first_seen.truncate(periods.TRUNCATE[period])
     frame = (first_seen.group_by(period_start=bucket).aggregate(new_users=first_seen.count())
              .order_by("period_start").execute())
     frame["period_start"] = pd.to_datetime(frame.period_start)

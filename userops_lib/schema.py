@@ -68,9 +68,5 @@ def column(table: str, name: str) -> Column | None:
     return None
 
 
-def required(table: str) -> list[str]:
-    return [c.name for c in COLUMNS[table] if c.required]
-
-
 def canonical_names(table: str) -> list[str]:
     return [c.name for c in COLUMNS[table]]

@@ -33,7 +33,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from userops_lib import narrative, plots
+from userops_lib import narrative, periods, plots
 from userops_lib.data import Dataset
 from userops_lib.errors import DataError
 
@@ -226,21 +226,24 @@ def lifecycle_counts(ds: Dataset, *, period: str = "week", dormant_after_periods
     and they are not active in p - k + 1 .. p; resurrecting when active again after such a gap.
     """
     events = ds.table("events")
-    truncate = {"day": "D", "week": "W", "month": "M"}[period]
-    periods = events.select("user_id", p=events.event_at.truncate(truncate)).distinct()
-    index = _index(periods.p, period)
-    periods = periods.mutate(i=index)
+    truncate = periods.TRUNCATE[period]
+    user_periods = events.select("user_id", p=events.event_at.truncate(truncate)).distinct()
+    index = _index(user_periods.p, period)
+    user_periods = user_periods.mutate(i=index)
     window = ibis.window(group_by="user_id", order_by="i")
-    periods = periods.mutate(prev=periods.i.lag().over(window), nxt=periods.i.lead().over(window))
-    kind = ibis.cases((periods.prev.isnull(), "new"), (periods.i - periods.prev <= dormant_after_periods, "returning"),
+    user_periods = user_periods.mutate(prev=user_periods.i.lag().over(window),
+                                       nxt=user_periods.i.lead().over(window))
+    gap_before = user_periods.i - user_periods.prev
+    kind = ibis.cases((user_periods.prev.isnull(), "new"), (gap_before <= dormant_after_periods, "returning"),
                       else_="resurrecting")
-    active = periods.group_by(["i", "p"]).aggregate(
+    active = user_periods.group_by(["i", "p"]).aggregate(
         new=(kind == "new").cast("int64").sum(), returning=(kind == "returning").cast("int64").sum(),
         resurrecting=(kind == "resurrecting").cast("int64").sum()).execute()
-    gone = periods.filter(periods.nxt.isnull() | (periods.nxt - periods.i > dormant_after_periods))
+    gone = user_periods.filter(user_periods.nxt.isnull() |
+                               (user_periods.nxt - user_periods.i > dormant_after_periods))
     dormant = gone.group_by(i=gone.i + dormant_after_periods).aggregate(dormant=gone.count()).execute()
     frame = active.merge(dormant, on="i", how="outer").sort_values("i")
-    step = {"day": pd.DateOffset(days=1), "week": pd.DateOffset(weeks=1), "month": pd.DateOffset(months=1)}[period]
+    step = periods.OFFSET[period]
     frame["period_start"] = [_start_of(int(i), period) for i in frame.i]
     frame = frame.fillna({"new": 0, "returning": 0, "resurrecting": 0, "dormant": 0})
     start_day = pd.Timestamp(events.event_at.min().execute()).floor("D")

@@ -45,18 +45,6 @@ DEFAULT_HORIZONS = {"days": (30, 90, 180), "weeks": (4, 13, 26), "months": (6, 1
 DEFAULT_RISK_HORIZON = {"days": 30, "weeks": 4, "months": 3}
 
 
-@dataclasses.dataclass(frozen=True)
-class Durations:
-    """Per-user durations reduced to counts: ``frame`` has ``duration, churned, count`` plus the columns."""
-
-    frame: pd.DataFrame
-    unit: str
-    source: str
-    definition: str
-    users: int
-    churned: int
-
-
 def user_durations(ds: Dataset, *, source: str = "auto", churn_after_days: int = 30,
                    active_events: list[str] | None = None, snapshot=None) -> tuple[ir.Table, str, str, str]:
     """One row per user: ``user_id, duration, churned`` and the user attributes (an engine expression).

@@ -137,10 +137,16 @@ def _event_outcomes(ds: Dataset, table: ir.Table, window_days: int) -> tuple[ir.
     return out.mutate(**fills), {m: f"pre_{m}" for m in EVENT_METRICS}
 
 
-def _stats(frame: pd.DataFrame, metric: str, covariate: str | None, theta: float | None) -> pd.DataFrame:
+def _adjusted(frame: pd.DataFrame, metric: str, covariate: str | None, theta: float | None) -> pd.Series:
+    """The metric, CUPED-adjusted by ``theta`` x (covariate - its mean) when a covariate is given."""
     y = frame[metric]
     if covariate is not None and theta is not None:
         y = y - theta * (frame[covariate] - frame[covariate].mean())
+    return y
+
+
+def _stats(frame: pd.DataFrame, metric: str, covariate: str | None, theta: float | None) -> pd.DataFrame:
+    y = _adjusted(frame, metric, covariate, theta)
     return frame.assign(_y=y).groupby("arm")._y.agg(n="count", mean="mean", var="var")
 
 
@@ -212,10 +218,7 @@ def _ratio_rows(exp: Experiment, metric: str, alpha: float) -> list[dict]:
 
 
 def _pooled_var(frame, metric, covariate, theta) -> float:
-    y = frame[metric]
-    if covariate is not None:
-        y = y - theta * (frame[covariate] - frame[covariate].mean())
-    return float(frame.assign(_y=y).groupby("arm")._y.var().mean())
+    return float(_stats(frame, metric, covariate, theta)["var"].mean())
 
 
 def _lift(t: pd.Series, c: pd.Series, binary: bool, alpha: float) -> dict:
