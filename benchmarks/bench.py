@@ -31,9 +31,19 @@ CREATE TABLE users AS
 SELECT i AS user_id,
        TIMESTAMP '2025-01-01' + to_seconds(CAST(hash(i) % (330 * 86400) AS BIGINT)) AS signup_at,
        ['organic', 'paid_search', 'social', 'referral'][1 + CAST(hash(i * 7 + 1) % 4 AS INTEGER)] AS channel,
-       ['ios', 'android', 'web'][1 + CAST(hash(i * 11 + 3) % 3 AS INTEGER)] AS platform
+       ['ios', 'android', 'web'][1 + CAST(hash(i * 11 + 3) % 3 AS INTEGER)] AS platform,
+       -- 60 regions with a long tail (a square law), so reports must fold the tail into "other"
+       'region_' || lpad(CAST(CAST(floor(60 * pow((hash(i * 23 + 7) % 1000000) / 1000000.0, 2)) AS INTEGER)
+                              AS VARCHAR), 2, '0') AS region
 FROM range({users}) t(i);
 COPY users TO '{folder}/users.parquet' (FORMAT parquet);
+-- 40% of the users who signed up before the campaign, each in one of three arms
+COPY (
+    SELECT user_id, 'autumn_promo' AS campaign,
+           ['control', 'discount', 'reminder'][1 + CAST(hash(user_id * 29 + 11) % 3 AS INTEGER)] AS arm,
+           TIMESTAMP '2025-10-01' AS assigned_at
+    FROM users WHERE signup_at < TIMESTAMP '2025-10-01' AND hash(user_id * 19 + 5) % 10 < 4
+) TO '{folder}/assignments.parquet' (FORMAT parquet);
 COPY (
     SELECT u.user_id,
            u.signup_at + to_seconds(CAST((k * (1 + hash(u.user_id) % 9) * 86400 + hash(e.i) % 86400)
@@ -51,6 +61,7 @@ snapshot_at: 2026-01-01
 tables:
   users: {path: users.parquet}
   events: {path: events.parquet}
+  assignments: {path: assignments.parquet, control_arm: control}
 """
 
 # Each measurement: a child process that imports what it needs and runs one reduction to a small table.
@@ -85,11 +96,15 @@ MEASUREMENTS = {
             import pandas as pd
             users = pd.read_parquet(f"{FOLDER}/users.parquet", columns=["user_id", "signup_at"])
             events = pd.read_parquet(f"{FOLDER}/events.parquet", columns=["user_id", "event_at"])
-            cohort = users.signup_at.dt.to_period("M")
-            months = events.assign(m=events.event_at.dt.to_period("M"))[["user_id", "m"]].drop_duplicates()
-            merged = months.merge(users.assign(cohort=cohort)[["user_id", "cohort"]], on="user_id")
-            merged["k"] = (merged.m.dt.year - merged.cohort.dt.year) * 12 + merged.m.dt.month - merged.cohort.dt.month
-            rows = len(merged[merged.k >= 0].groupby(["cohort", "k"]).size())
+            # Month numbers as small integers, distinct user-months, then a lookup (not a merge) of the cohort.
+            month = (events.event_at.dt.year * 12 + events.event_at.dt.month).astype("int32")
+            pairs = pd.DataFrame({"user_id": events.user_id, "m": month}).drop_duplicates()
+            del events, month
+            cohort = pd.Series((users.signup_at.dt.year * 12 + users.signup_at.dt.month).astype("int32").to_numpy(),
+                               index=users.user_id)
+            pairs["cohort"] = pairs.user_id.map(cohort)
+            pairs = pairs[pairs.m >= pairs.cohort]
+            rows = len(pairs.groupby([pairs.cohort, pairs.m - pairs.cohort]).size())
         """,
     },
     "per-user RFM features": {
@@ -158,12 +173,98 @@ MEASUREMENTS = {
             rows = len(out["mau"])
         """,
     },
+    "churn durations (events, 30-day window)": {
+        "userops": """
+            from userops_lib.data import load_dataset
+            from userops_lib import survival
+            ds = load_dataset(FOLDER)
+            # -- timed --
+            table, *_ = survival.user_durations(ds, churn_after_days=30)
+            rows = len(survival.aggregate(table, ["channel"]))
+        """,
+        "duckdb_sql": """
+            import duckdb
+            con = duckdb.connect(); con.execute("SET threads TO 2")
+            rows = len(con.execute(f'''
+                WITH spans AS (SELECT user_id, min(event_at) AS first_at, max(event_at) AS last_at
+                               FROM '{FOLDER}/events.parquet' WHERE event_at < TIMESTAMP '2026-01-01' GROUP BY user_id)
+                SELECT channel, last_at < TIMESTAMP '2025-12-02' AS churned,
+                       date_diff('day', first_at::DATE, CASE WHEN last_at < TIMESTAMP '2025-12-02' THEN last_at::DATE
+                                                              ELSE DATE '2025-12-02' END) AS duration, count(*) AS n
+                FROM spans JOIN '{FOLDER}/users.parquet' USING (user_id)
+                WHERE first_at < TIMESTAMP '2025-12-02' GROUP BY ALL
+            ''').fetchall())
+        """,
+        "pandas": """
+            import pandas as pd
+            events = pd.read_parquet(f"{FOLDER}/events.parquet", columns=["user_id", "event_at"])
+            users = pd.read_parquet(f"{FOLDER}/users.parquet", columns=["user_id", "channel"])
+            snapshot, cutoff = pd.Timestamp("2026-01-01"), pd.Timestamp("2025-12-02")
+            spans = events[events.event_at < snapshot].groupby("user_id").event_at.agg(["min", "max"])
+            spans = spans[spans["min"] < cutoff]
+            churned = spans["max"] < cutoff
+            end = spans["max"].dt.normalize().where(churned, cutoff)
+            spans = spans.assign(churned=churned, duration=(end - spans["min"].dt.normalize()).dt.days)
+            spans = spans.join(users.set_index("user_id"))
+            rows = len(spans.groupby(["channel", "churned", "duration"]).size())
+        """,
+    },
+    "campaign outcomes (14 days after assignment)": {
+        "userops": """
+            from userops_lib.data import load_dataset
+            from userops_lib import uplift
+            ds = load_dataset(FOLDER)
+            # -- timed --
+            rows = len(uplift.experiment(ds, window_days=14).frame)
+        """,
+        "duckdb_sql": """
+            import duckdb
+            con = duckdb.connect(); con.execute("SET threads TO 2")
+            rows = len(con.execute(f'''
+                WITH a AS (SELECT * FROM '{FOLDER}/assignments.parquet'),
+                     o AS (SELECT a.user_id,
+                             bool_or(e.revenue > 0 AND e.event_at >= a.assigned_at) AS converted,
+                             sum(coalesce(e.revenue, 0)) FILTER (WHERE e.event_at >= a.assigned_at) AS revenue,
+                             count(DISTINCT e.event_at::DATE) FILTER (WHERE e.event_at >= a.assigned_at) AS active_days,
+                             bool_or(e.revenue > 0 AND e.event_at < a.assigned_at) AS pre_converted,
+                             sum(coalesce(e.revenue, 0)) FILTER (WHERE e.event_at < a.assigned_at) AS pre_revenue,
+                             count(DISTINCT e.event_at::DATE) FILTER (WHERE e.event_at < a.assigned_at) AS pre_active_days
+                           FROM a JOIN '{FOLDER}/events.parquet' e USING (user_id)
+                           WHERE e.event_at >= a.assigned_at - INTERVAL 14 DAY
+                             AND e.event_at < a.assigned_at + INTERVAL 14 DAY
+                           GROUP BY a.user_id)
+                SELECT a.*, coalesce(converted, false) AS converted, coalesce(revenue, 0) AS revenue,
+                       coalesce(active_days, 0) AS active_days, coalesce(pre_converted, false) AS pre_converted,
+                       coalesce(pre_revenue, 0) AS pre_revenue, coalesce(pre_active_days, 0) AS pre_active_days,
+                       u.channel, u.platform, u.region
+                FROM a LEFT JOIN o USING (user_id) LEFT JOIN '{FOLDER}/users.parquet' u USING (user_id)
+            ''').df())
+        """,
+        "pandas": """
+            import pandas as pd
+            a = pd.read_parquet(f"{FOLDER}/assignments.parquet")
+            events = pd.read_parquet(f"{FOLDER}/events.parquet", columns=["user_id", "event_at", "revenue"])
+            users = pd.read_parquet(f"{FOLDER}/users.parquet", columns=["user_id", "channel", "platform", "region"])
+            e = events.merge(a[["user_id", "assigned_at"]], on="user_id")
+            window = pd.Timedelta(days=14)
+            e = e[(e.event_at >= e.assigned_at - window) & (e.event_at < e.assigned_at + window)]
+            e = e.assign(after=e.event_at >= e.assigned_at, revenue=e.revenue.fillna(0), day=e.event_at.dt.normalize())
+            e["bought"] = e.revenue > 0
+            parts = []
+            for flag, prefix in ((True, ""), (False, "pre_")):
+                g = e[e.after == flag].groupby("user_id")
+                parts.append(pd.DataFrame({f"{prefix}converted": g.bought.any(), f"{prefix}revenue": g.revenue.sum(),
+                                           f"{prefix}active_days": g.day.nunique()}))
+            out = a.merge(pd.concat(parts, axis=1), on="user_id", how="left").fillna(0)
+            rows = len(out.merge(users, on="user_id", how="left"))
+        """,
+    },
 }
 
 CHILD = """
 import resource, sys, time, json
 import duckdb, pandas, ibis  # imports are not what is measured
-import userops_lib.cohorts, userops_lib.kpis, userops_lib.segments
+import userops_lib.cohorts, userops_lib.kpis, userops_lib.segments, userops_lib.survival, userops_lib.uplift
 FOLDER = {folder!r}
 {setup}
 _started = time.perf_counter()
@@ -194,6 +295,46 @@ def measure(folder: Path, code: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def _tree_rss(root: int) -> int:
+    """Resident bytes of ``root`` and all its descendants, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, stack, page = 0, [root], os.sysconf("SC_PAGE_SIZE")
+    while stack:
+        pid = stack.pop()
+        stack += children.get(pid, [])
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+        except OSError:
+            pass
+    return total
+
+
+def measure_report(folder: Path, jobs: int) -> dict:
+    """The full `userops report` run: wall time, peak RSS summed over the process tree, largest HTML."""
+    out = folder / "reports"
+    started = time.perf_counter()
+    process = subprocess.Popen([str(Path(sys.executable).with_name("userops")), "report", str(folder), "--jobs",
+                                str(jobs), "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, cwd=ROOT)
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, _tree_rss(process.pid))
+        time.sleep(0.2)
+    seconds = time.perf_counter() - started
+    output = process.stdout.read()
+    if process.returncode != 0:
+        return {"error": f"exit {process.returncode}: {output.strip().splitlines()[-1] if output else ''}"}
+    pages = sorted((out / "latest").glob("*.html"))
+    largest = max(pages, key=lambda p: p.stat().st_size)
+    return {"seconds": seconds, "peak_mib": peak / 2 ** 20, "rows": len(pages),
+            "largest": f"{largest.name} {largest.stat().st_size / 2 ** 20:.1f} MB"}
+
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
@@ -207,6 +348,8 @@ def main(argv=None) -> int:
     parser.add_argument("--events", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.md"))
     parser.add_argument("--skip-pandas-above", type=int, default=200_000_000)
+    parser.add_argument("--only", nargs="+", metavar="TEXT", help="run only the reductions whose name has TEXT")
+    parser.add_argument("--report-jobs", type=int, default=2, help="--jobs of the full report run (0: skip it)")
     args = parser.parse_args(argv)
     lines = [f"\n## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "", f"Machine: {machine()}.", ""]
     for size in args.events:
@@ -217,6 +360,8 @@ def main(argv=None) -> int:
                       "| reduction | path | seconds | peak MiB | time vs SQL | faster than pandas | lighter than pandas |",
                       "|---|---|---:|---:|---:|---:|---:|"]
             for name, paths in MEASUREMENTS.items():
+                if args.only and not any(text in name for text in args.only):
+                    continue
                 results = {}
                 for path, code in paths.items():
                     if path == "pandas" and size > args.skip_pandas_above:
@@ -224,7 +369,7 @@ def main(argv=None) -> int:
                         continue
                     results[path] = measure(folder, code)
                     print(size, name, path, results[path], flush=True)
-                sql, ours, pandas_ = results.get("duckdb_sql", {}), results.get("userops", {}), results.get("pandas", {})
+                sql, pandas_ = results.get("duckdb_sql", {}), results.get("pandas", {})
                 for path, result in results.items():
                     if "error" in result:
                         lines.append(f"| {name} | {path} | {result['error']} | | | | |")
@@ -236,6 +381,13 @@ def main(argv=None) -> int:
                               pandas_ else "")
                     lines.append(f"| {name} | {path} | {result['seconds']:.2f} | {result['peak_mib']:.0f} | {ratio} | "
                                  f"{speed} | {memory} |")
+            if args.report_jobs:
+                report = measure_report(folder, args.report_jobs)
+                print(size, "userops report", report, flush=True)
+                lines += ["", f"Full `userops report --jobs {args.report_jobs}` (all notebooks, process tree): " + (
+                    report["error"] if "error" in report else
+                    f"{report['seconds']:.0f} s, peak {report['peak_mib']:.0f} MiB, {report['rows']} HTML pages, "
+                    f"largest {report['largest']}.")]
             lines.append("")
     with open(args.out, "a", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")

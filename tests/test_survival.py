@@ -100,6 +100,21 @@ def test_cox_weighted_path_is_close_and_says_so(telco):
     assert 1e-6 < difference.max() < 0.02
 
 
+
+def test_cox_check_runs_on_a_stated_random_sample_above_its_limit(telco):
+    table, *_ = survival.user_durations(telco)
+    frame = survival.aggregate(table, ["Contract", "InternetService"])
+    full = hazards.fit_cox(frame, ["Contract", "InternetService"])
+    sampled = hazards.fit_cox(frame, ["Contract", "InternetService"], check_max_users=2_000)
+    assert (full.users, full.checked_users) == (7_043, 7_043)
+    assert (sampled.users, sampled.checked_users) == (7_043, 2_000)
+    # The fit itself is untouched; the check sees fewer users, so its statistics differ but stay of one kind:
+    # Contract's effect changes over time on every sample (Telco's well-known PH violation).
+    assert sampled.summary.coef.tolist() == full.summary.coef.tolist()
+    assert sampled.concordance != full.concordance and abs(sampled.concordance - full.concordance) < 0.03
+    violating = set(sampled.ph_test.covariate[sampled.ph_test.violates])
+    assert any(name.startswith("Contract=") for name in violating)
+
 def _true_ratios(truth):
     out = {}
     for name, spec in truth["attributes"].items():

@@ -343,7 +343,9 @@ class ChurnSurvival:
         ax = plots.axes(ax, size=(6, 5))
         top = max(frame.predicted.max(), frame.observed.max()) * 1.1
         ax.plot([0, top], [0, top], color="grey", linestyle="--", linewidth=1, label="perfect calibration")
-        ax.errorbar(frame.predicted, frame.observed, yerr=[frame.observed - frame.ci_low, frame.ci_high - frame.observed],
+        # Wilson bounds can sit a rounding error inside an observed 0 or 1; matplotlib refuses negative bars.
+        below, above = (frame.observed - frame.ci_low).clip(lower=0), (frame.ci_high - frame.observed).clip(lower=0)
+        ax.errorbar(frame.predicted, frame.observed, yerr=[below, above],
                     fmt="o", color="C0", capsize=3, label="tenth of users by predicted risk")
         ax.legend(loc="upper left")
         return plots.finish(ax, title=f"Predicted vs observed churn within {format_unit(self.risk_horizon, self.unit)} "
