@@ -166,3 +166,12 @@ def test_profiles_migration_and_validation_on_the_sample():
                                                                                  "revenue_next_per_user"]
     assert validation.loc["Champions", "churn_next"] < validation.loc["Hibernating", "churn_next"]
     assert result.validation_tests["revenue_kruskal_p"] < 1e-6
+
+
+def test_breakdowns_keep_the_top_values_and_pool_the_rest():
+    values = pd.Series(["a"] * 5 + ["b"] * 3 + ["c", "d", None])
+    folded = segments.top_levels(values, n=2)
+    assert folded.value_counts().to_dict() == {"a": 5, "b": 3, "other": 3}
+    # Identifier-like columns (mostly distinct) get no breakdown; a long tail of regions does.
+    assert segments._identifier_like(pd.Series([f"id{i}" for i in range(1_000)]))
+    assert not segments._identifier_like(pd.Series([f"region_{i % 60}" for i in range(1_000)]))

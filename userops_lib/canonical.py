@@ -68,15 +68,15 @@ def _timestamp(value: ir.Value, spec: ColumnSpec, timezone: str) -> tuple[ir.Val
     def from_wall_time(ts: ir.Value) -> ir.Value:
         if timezone == "UTC":
             return ts
-        return engine.utc_wall_time("UTC", engine.wall_time_in_zone(timezone, ts))
+        return engine.wall_to_utc(timezone, ts)
 
     if fmt in EPOCH_FORMATS:
         number = value.cast("float64") if vtype.is_numeric() else value.try_cast("float64")
         seconds = number / 1000 if fmt == "epoch_milliseconds" else number
-        return engine.utc_wall_time("UTC", seconds.as_timestamp("s")), None
+        return engine.instant_to_utc(seconds.as_timestamp("s")), None
     if vtype.is_timestamp():
         if vtype.timezone is not None:
-            return engine.utc_wall_time("UTC", value.cast(engine.TIMESTAMP_UTC)), None
+            return engine.instant_to_utc(value), None
         return from_wall_time(value), None
     if vtype.is_date():
         return from_wall_time(value.cast(engine.TIMESTAMP)), None
@@ -84,10 +84,15 @@ def _timestamp(value: ir.Value, spec: ColumnSpec, timezone: str) -> tuple[ir.Val
         text = value.cast("string").strip()
         if fmt is not None:
             return from_wall_time(engine.try_strptime(text, fmt)), None
-        with_offset = engine.utc_wall_time("UTC", text.try_cast(engine.TIMESTAMP_UTC))
+        with_offset = engine.instant_to_utc(text.try_cast(engine.TIMESTAMP_UTC))
         wall = from_wall_time(text.try_cast(engine.TIMESTAMP))
         return ibis.ifelse(text.re_search(_OFFSET), with_offset, wall), None
     return None, f"holds {vtype} values, not timestamps"
+
+
+def _member(text: ir.StringValue, values: list[str]) -> ir.BooleanValue:
+    """``text IN values`` (NULL for NULL) inside a CASE: Spark's parser misreads ``x IN (...) IS NOT NULL``."""
+    return ibis.cases((text.isnull(), ibis.null("boolean")), else_=text.isin(values))
 
 
 def _flag(value: ir.Value, spec: ColumnSpec) -> tuple[ir.Value, ir.BooleanValue | None]:
@@ -95,7 +100,7 @@ def _flag(value: ir.Value, spec: ColumnSpec) -> tuple[ir.Value, ir.BooleanValue 
     if spec.true_values is not None:
         text = value.cast("string").strip()
         trues = [str(v) for v in spec.true_values]
-        flag = text.isin(trues)
+        flag = _member(text, trues)
         if spec.false_values is not None:
             recognised = text.isin(trues + [str(v) for v in spec.false_values])
             return flag, value.notnull() & ~recognised
@@ -103,7 +108,7 @@ def _flag(value: ir.Value, spec: ColumnSpec) -> tuple[ir.Value, ir.BooleanValue 
     if value.type().is_boolean():
         return value, None
     text = value.cast("string").strip().lower()
-    flag = text.isin(_TRUE_WORDS)
+    flag = _member(text, _TRUE_WORDS)
     return flag, value.notnull() & ~text.isin(_TRUE_WORDS + _FALSE_WORDS)
 
 

@@ -6,15 +6,25 @@ Exit codes: 0 success, 1 an analysis failed, 2 bad input or usage (printed witho
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from userops_lib.errors import DataError
 
 
+def _use_engine(name: str | None) -> None:
+    """Choose the engine for this process and the notebook kernels it starts (they inherit the environment)."""
+    from userops_lib import engine
+
+    if name:
+        os.environ[engine.ENV] = engine.chosen(name)
+
+
 def _validate(args: argparse.Namespace) -> int:
     from userops_lib.data import load_dataset
 
+    _use_engine(args.engine)
     dataset = load_dataset(args.dataset, snapshot_at=args.snapshot_at)
     print(dataset.quality)
     print("valid")
@@ -42,6 +52,7 @@ def _parameter(text: str) -> tuple[str, str]:
 def _report(args: argparse.Namespace) -> int:
     from userops_lib import report
 
+    _use_engine(args.engine)
     parameters: dict[str, str] = {}
     for name, value in args.parameter or []:
         parameters[name] = value
@@ -51,6 +62,10 @@ def _report(args: argparse.Namespace) -> int:
     state = "all reports OK" if code == 0 else "some reports FAILED (see the index)"
     print(f"{state}: {folder / 'index.html'}")
     return code
+
+
+ENGINE_HELP = ("where the reductions run for dataset folders: duckdb (embedded, default) or spark (PySpark; "
+               "needs the [spark] extra and Java 17; Parquet files only). Default: $USEROPS_ENGINE, else duckdb")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("dataset", help="dataset folder, path of a dataset.yml, or an Ibis connection URL")
     validate.add_argument("--snapshot-at", help="'as of' time (UTC), e.g. 2025-12-31; default: the manifest's, "
                                                 "else the latest event that is not in the future")
+    validate.add_argument("--engine", choices=["duckdb", "spark"], help=ENGINE_HELP)
     validate.set_defaults(run=_validate)
 
     synth = commands.add_parser(
@@ -91,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--jobs", type=int, help="notebooks run at once, each in its own process (default 1)")
     report.add_argument("--timeout-minutes", type=float, help="whole-run limit per notebook (default 20)")
     report.add_argument("--notebooks", help="folder of notebooks (default: the project's notebooks/)")
+    report.add_argument("--engine", choices=["duckdb", "spark"], help=ENGINE_HELP)
     report.set_defaults(run=_report)
     return parser
 

@@ -25,7 +25,8 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from userops_lib import canonical, engine, schema
+from userops_lib import canonical, schema
+from userops_lib import engine as engine_module
 from userops_lib.errors import DataError, Problem
 from userops_lib.manifest import MANIFEST_NAME, Manifest, TableSpec, parse_manifest, read_manifest
 from userops_lib.quality import DataQuality, SetAside, TableSummary
@@ -137,6 +138,7 @@ def load_dataset(
     snapshot_at: dt.datetime | str | None = None,
     columns: Mapping[str, Mapping[str, object]] | None = None,
     control_arm: str | None = None,
+    engine: str | None = None,
 ) -> Dataset:
     """Load and validate a dataset.
 
@@ -154,13 +156,22 @@ def load_dataset(
         For DataFrames only: per table, the ``columns`` mapping a ``dataset.yml`` would hold.
     control_arm
         For DataFrames and URLs: the control arm's name in ``assignments``.
+    engine
+        For dataset folders: ``duckdb`` (embedded, the default) or ``spark`` (PySpark; Parquet files
+        only). Default: ``$USEROPS_ENGINE``, else DuckDB. A URL or ``connection:`` names its own engine.
     """
-    manifest, con, label = _resolve(source, columns=columns, control_arm=control_arm)
+    manifest, con, label = _resolve(source, columns=columns, control_arm=control_arm, engine=engine)
     snapshot = _as_utc(snapshot_at, "UTC") if snapshot_at is not None else (
         _as_utc(manifest.snapshot_at, manifest.timezone) if manifest.snapshot_at else None)
     try:
         return _Loader(manifest, con, label).load(snapshot)
-    except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
+    except Exception as exc:
+        # The engine's own read errors (DuckDB's conversion errors, Spark's analysis errors) mean the
+        # files are not what the manifest says; anything else is a bug and propagates.
+        engine_error = isinstance(exc, duckdb.ConversionException | duckdb.InvalidInputException) or (
+            type(exc).__module__.startswith("pyspark") and "Exception" in type(exc).__name__)
+        if not engine_error:
+            raise
         first = str(exc).strip().splitlines()[0]
         raise DataError(Problem("dataset", f"the engine could not read the data: {first}",
                                 "check the file at the place the message names, or describe its format "
@@ -180,9 +191,9 @@ def _as_utc(value: dt.datetime | str, zone: str) -> dt.datetime:
     return value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
-def _resolve(source, *, columns, control_arm) -> tuple[Manifest, ibis.BaseBackend, str]:
+def _resolve(source, *, columns, control_arm, engine=None) -> tuple[Manifest, ibis.BaseBackend, str]:
     if isinstance(source, Mapping):
-        con = engine.connect()
+        con = engine_module.connect("duckdb")  # frames are in this process's memory already
         tables = {}
         for name, frame in source.items():
             if not isinstance(frame, pd.DataFrame):
@@ -227,7 +238,7 @@ def _resolve(source, *, columns, control_arm) -> tuple[Manifest, ibis.BaseBacken
             raise DataError.single("dataset", f"cannot connect: {exc}", "check 'connection' in dataset.yml",
                                    example=manifest.connection) from None
     else:
-        con = engine.connect()
+        con = engine_module.connect(engine)
     return manifest, con, str(path)
 
 
@@ -238,7 +249,8 @@ class _Loader:
         self.manifest = manifest
         self.con = con
         self.label = label
-        self.local = manifest.connection in (None, "memory")
+        # Text files and frames are parsed once into the embedded engine; nothing is written to a remote one.
+        self.local = manifest.connection in (None, "memory") and con.name == "duckdb"
         self.stored: set[str] = set()
 
     def load(self, snapshot: dt.datetime | None) -> Dataset:
@@ -302,13 +314,17 @@ class _Loader:
                                         f"check 'path' of tables.{spec.name} in {MANIFEST_NAME} "
                                         "(relative to the dataset folder)", example=str(path))]
         temp = f"raw_{spec.name}"
+        if spec.format != "parquet" and self.con.name != "duckdb":
+            return None, None, [Problem(spec.name, f"the {self.con.name} engine reads Parquet files only",
+                                        "convert the file to Parquet (timestamps in microseconds), or use "
+                                        "the duckdb engine", example=str(path))]
         if spec.format == "parquet":
             raw = self.con.read_parquet(str(path), table_name=temp)
         elif spec.format == "whitespace":
             return self._read_whitespace(spec, temp)
         else:
             raw = self._read_csv(spec, temp)
-        if any(c.row_number for c in spec.columns.values()):
+        if any(c.row_number for c in spec.columns.values()) and self.local:
             raw = self.con.create_table(f"ordered_{spec.name}", raw)
         return raw, ibis.row_number(), []
 

@@ -1,35 +1,146 @@
 """The engine connection and the few backend functions Ibis does not name itself.
 
-Everything heavy runs as Ibis expressions on embedded DuckDB by default. The builtin UDFs below map
-one-to-one onto DuckDB functions; Ibis quotes their arguments, so no SQL is built from user values.
+Everything heavy runs as Ibis expressions, on embedded DuckDB by default. The same expressions run on
+PySpark when the engine is ``spark`` (``load_dataset(..., engine="spark")``, ``userops report --engine
+spark``, or ``USEROPS_ENGINE=spark`` in the environment, which notebook kernels inherit).
+
+On Spark the session comes from, in order: a session already active in the process (a Databricks or
+``pyspark`` shell), ``SPARK_REMOTE`` (Spark Connect), else a new session whose master is
+``USEROPS_SPARK_MASTER`` (default ``local[2]``). Every session's time zone is set to UTC, the time
+zone canonical timestamps are in.
+
+The builtin UDFs below map one-to-one onto engine functions; Ibis quotes their arguments, so no SQL is
+built from user values. Each has a DuckDB and a Spark spelling; :func:`backend_of` picks one.
 """
 
 from __future__ import annotations
 
+import os
+import re
+
 import ibis
 import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
+
+from userops_lib.errors import DataError
 
 TIMESTAMP = dt.Timestamp()
 TIMESTAMP_UTC = dt.Timestamp(timezone="UTC")
+ENGINES = ("duckdb", "spark")
+ENV = "USEROPS_ENGINE"
 
 
+# -- DuckDB ---------------------------------------------------------------------------------------
 @ibis.udf.scalar.builtin(name="try_strptime")
-def try_strptime(text: str, format: str) -> TIMESTAMP:
+def _duckdb_strptime(text: str, format: str) -> TIMESTAMP:
     """Parse ``text`` with strptime codes; NULL where it does not parse."""
 
 
 @ibis.udf.scalar.builtin(name="timezone")
-def wall_time_in_zone(zone: str, timestamp: TIMESTAMP) -> TIMESTAMP_UTC:
+def _duckdb_wall_to_utc(zone: str, timestamp: TIMESTAMP) -> TIMESTAMP_UTC:
     """Read a naive wall-clock ``timestamp`` as local time in ``zone`` (an IANA name)."""
 
 
 @ibis.udf.scalar.builtin(name="timezone")
-def utc_wall_time(zone: str, timestamp: TIMESTAMP_UTC) -> TIMESTAMP:
-    """The naive wall-clock time of an instant in ``zone`` (``'UTC'`` for canonical timestamps)."""
+def _duckdb_utc_wall(zone: str, timestamp: TIMESTAMP_UTC) -> TIMESTAMP:
+    """The naive wall-clock time of an instant in ``zone``."""
 
 
-def connect() -> ibis.BaseBackend:
-    """A fresh embedded DuckDB connection with session time zone UTC."""
+# -- Spark (session time zone UTC) ----------------------------------------------------------------
+@ibis.udf.scalar.builtin(name="try_to_timestamp")
+def _spark_to_timestamp(text: str, format: str) -> TIMESTAMP:
+    """Parse ``text`` with a Java date-time pattern; NULL where it does not parse."""
+
+
+@ibis.udf.scalar.builtin(name="to_utc_timestamp")
+def _spark_wall_to_utc(timestamp: TIMESTAMP, zone: str) -> TIMESTAMP:
+    """Read a wall-clock ``timestamp`` as local time in ``zone``; the UTC instant, as UTC wall time."""
+
+
+_JAVA_PATTERNS = {"%Y": "yyyy", "%y": "yy", "%m": "MM", "%d": "dd", "%H": "HH", "%I": "hh", "%M": "mm", "%S": "ss",
+                  "%f": "SSSSSS", "%p": "a", "%b": "MMM", "%B": "MMMM", "%j": "DDD", "%z": "Z", "%%": "%"}
+
+
+def java_pattern(strptime_format: str) -> str:
+    """A strptime format as a Java date-time pattern (literal letters quoted), for Spark."""
+    parts = []
+    for token in re.split(r"(%.)", strptime_format):
+        if not token:
+            continue
+        if token.startswith("%"):
+            if token not in _JAVA_PATTERNS:
+                raise DataError.single("dataset", f"the format code {token} has no Spark equivalent here",
+                                       "use %Y %m %d %H %M %S %f %p %b or run on the DuckDB engine",
+                                       example=strptime_format)
+            parts.append(_JAVA_PATTERNS[token])
+        else:
+            parts.append(re.sub(r"([A-Za-z]+)", r"'\1'", token.replace("'", "''")))
+    return "".join(parts)
+
+
+def backend_of(value: ir.Expr) -> str:
+    """``duckdb`` or ``spark``: the engine an expression runs on."""
+    backend = value._find_backend(use_default=True)
+    return "spark" if backend.name == "pyspark" else "duckdb"
+
+
+def try_strptime(text: ir.StringValue, fmt: str) -> ir.TimestampValue:
+    """Parse text with strptime codes (``%Y-%m-%d``); NULL where it does not parse."""
+    if backend_of(text) == "spark":
+        return _spark_to_timestamp(text, java_pattern(fmt))
+    return _duckdb_strptime(text, fmt)
+
+
+def wall_to_utc(zone: str, timestamp: ir.TimestampValue) -> ir.TimestampValue:
+    """A naive wall-clock time in ``zone`` as naive UTC."""
+    if backend_of(timestamp) == "spark":
+        return _spark_wall_to_utc(timestamp, zone)
+    return _duckdb_utc_wall("UTC", _duckdb_wall_to_utc(zone, timestamp))
+
+
+def instant_to_utc(timestamp: ir.Value) -> ir.TimestampValue:
+    """A time-zone-aware instant as naive UTC."""
+    if backend_of(timestamp) == "spark":
+        return timestamp.cast(TIMESTAMP)  # Spark keeps instants and shows them in the session zone, UTC
+    return _duckdb_utc_wall("UTC", timestamp.cast(TIMESTAMP_UTC))
+
+
+def chosen(name: str | None = None) -> str:
+    """The engine to use: ``name``, else ``$USEROPS_ENGINE``, else DuckDB."""
+    name = (name or os.environ.get(ENV) or "duckdb").lower()
+    if name not in ENGINES:
+        raise DataError.single("parameters", f"unknown engine '{name}'", f"use one of: {', '.join(ENGINES)}",
+                               column="engine", example=name)
+    return name
+
+
+def connect(name: str | None = None) -> ibis.BaseBackend:
+    """A fresh connection to the chosen engine, with session time zone UTC."""
+    if chosen(name) == "spark":
+        return _spark()
     con = ibis.duckdb.connect()
     con.raw_sql("SET TimeZone = 'UTC'")
     return con
+
+
+def _spark() -> ibis.BaseBackend:
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise DataError.single("parameters", "the spark engine needs PySpark", "pip install -e '.[spark]' "
+                               "(Java 17 must be installed)", column="engine", example="spark") from None
+    session = SparkSession.getActiveSession()
+    if session is None:
+        builder = SparkSession.builder.appName("userops")
+        if os.environ.get("SPARK_REMOTE"):
+            builder = builder.remote(os.environ["SPARK_REMOTE"])
+        else:
+            builder = (builder.master(os.environ.get("USEROPS_SPARK_MASTER", "local[2]"))
+                       .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+                       .config("spark.sql.catalogImplementation", "in-memory")
+                       .config("spark.sql.shuffle.partitions", os.environ.get("USEROPS_SPARK_PARTITIONS", "8")))
+        session = builder.getOrCreate()
+        if not os.environ.get("SPARK_REMOTE"):
+            session.sparkContext.setLogLevel("ERROR")
+    session.conf.set("spark.sql.session.timeZone", "UTC")
+    return ibis.pyspark.connect(session)

@@ -28,8 +28,8 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from userops_lib import engine, render
 from userops_lib import params as params_module
-from userops_lib import render
 from userops_lib.data import load_dataset
 from userops_lib.errors import DataError, Problem
 
@@ -329,7 +329,7 @@ def execute(plan: Plan, *, out: str | None = None, jobs: int | None = None, time
         "started_at": started_at.isoformat(timespec="seconds"),
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "dataset": plan.dataset, "dataset_name": plan.dataset_name, "dataset_fingerprint": fingerprint(plan.dataset),
-        "quality": plan.quality_lines, "grid": settings.get("grid") or {}, "jobs": workers,
+        "quality": plan.quality_lines, "grid": settings.get("grid") or {}, "jobs": workers, "engine": engine.chosen(),
         "timeout_minutes": timeout / 60, "versions": _versions(), "git": _git(),
         "command": sys.argv, "reports": reports, "skipped": plan.skipped,
     }

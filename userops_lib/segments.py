@@ -39,6 +39,7 @@ from userops_lib.errors import DataError
 
 NO_PURCHASE = "No purchase"
 OTHERS = "Others"
+TOP_LEVELS = 8  # values shown per attribute in breakdowns; the rest are pooled as "other"
 
 # name, (recency, frequency, monetary) inclusive score ranges, description, action. First match wins.
 DEFAULT_SEGMENTS: list[tuple[str, tuple, tuple, tuple, str, str]] = [
@@ -293,9 +294,9 @@ def core_users(ds: Dataset, users: pd.DataFrame, *, window_days: int = 28, share
         table = ds.users.select("user_id", *attributes).execute()
         table["core"] = table.user_id.isin(core.user_id)
         for attribute in attributes:
-            if table[attribute].nunique() > 20:
+            if _identifier_like(table[attribute]):
                 continue
-            mix = pd.crosstab(table[attribute], table.core, normalize="columns")
+            mix = pd.crosstab(top_levels(table[attribute]), table.core, normalize="columns")
             for value in mix.index:
                 rows.append({"attribute": attribute, "value": value, "core_share": mix.loc[value].get(True, 0.0),
                              "others_share": mix.loc[value].get(False, 0.0)})
@@ -303,6 +304,18 @@ def core_users(ds: Dataset, users: pd.DataFrame, *, window_days: int = 28, share
     frame["difference"] = frame.core_share - frame.others_share
     result["attributes"] = frame.sort_values("difference", key=abs, ascending=False).reset_index(drop=True)
     return result
+
+
+def top_levels(values: pd.Series, n: int = TOP_LEVELS) -> pd.Series:
+    """The ``n`` most common values as they are, the rest pooled as 'other' (missing: '(missing)')."""
+    values = values.astype("string").fillna("(missing)")
+    keep = values.value_counts().index[:n]
+    return values.where(values.isin(keep), "other")
+
+
+def _identifier_like(values: pd.Series) -> bool:
+    """Mostly distinct values (an id, an e-mail): no breakdown is meaningful."""
+    return values.nunique() > max(100, len(values) // 2)
 
 
 def profile(users: pd.DataFrame, column: str, attributes: list[str], *, churn_next: dict | None = None,
@@ -365,16 +378,20 @@ def analyse(ds: Dataset, *, basis: str | None = None, period_days: int = 30, hig
         current = current.left_join(ds.users.select("user_id", *attributes), "user_id")
     else:
         attributes = []
-    users = assign(current.execute(), **options)
-    attributes = [a for a in attributes if users[a].nunique() <= 20]
+    # Ordered by user: tier ties and the validation tests must not depend on the engine's row order.
+    users = assign(current.order_by("user_id").execute(), **options)
+    attributes = [a for a in attributes if not _identifier_like(users[a])]
     earlier = pd.Timestamp(ds.snapshot_at) - pd.Timedelta(days=period_days)
-    before = assign(features(ds, snapshot=earlier, basis=basis).execute(), **options)
+    before = assign(features(ds, snapshot=earlier, basis=basis).order_by("user_id").execute(), **options)
     migration = validation = None
     tests: dict = {}
     measured = False
     if len(before) >= 50:
         after = users.set_index("user_id")
-        revenue_next = (after.monetary.reindex(before.user_id).fillna(0).to_numpy() - before.monetary.to_numpy())
+        # A difference of two float sums: rounded so that "no new revenue" is exactly 0 on every engine
+        # (summation order leaves ~1e-13 otherwise, which splits rank ties in the tests below).
+        revenue_next = np.round(after.monetary.reindex(before.user_id).fillna(0).to_numpy()
+                                - before.monetary.to_numpy(), 6)
         active_next = after.since_seen.reindex(before.user_id).to_numpy() < period_days
         before = before.assign(revenue_next=revenue_next, churned_next=~active_next)
         measured = True

@@ -262,7 +262,8 @@ def write_world(out: str | Path, *, users: int = 10_000, seed: int = 42) -> Path
     staging.chmod(0o755)
     try:
         for name in ("users", "events", "assignments", "truth_users"):
-            world[name].to_parquet(staging / f"{name}.parquet", index=False)
+            # Microsecond timestamps: what Spark and most warehouses read (Parquet nanoseconds they refuse).
+            world[name].to_parquet(staging / f"{name}.parquet", index=False, coerce_timestamps="us")
         manifest = dict(MANIFEST, snapshot_at=world["truth"]["snapshot_at"].replace("T", " "))
         manifest["name"] = out.name
         (staging / "dataset.yml").write_text(

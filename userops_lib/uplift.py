@@ -101,7 +101,8 @@ def experiment(ds: Dataset, *, campaign: str | None = None, metrics: list[str] |
         attrs = [c for c, t in ds.users.schema().items() if t.is_string() and c != "user_id" and c not in table.columns]
         users = ds.users.select("user_id", *sorted(set(attrs) | set(extra)))
         table = table.left_join(users, "user_id").select(*table.columns, *[c for c in users.columns if c != "user_id"])
-    frame = table.execute()
+    # Ordered by user: the uplift model's split and fit must not depend on the engine's row order.
+    frame = table.order_by("user_id").execute().reset_index(drop=True)
     frame["arm"] = frame.arm.astype(str)
     if control not in set(frame.arm):
         raise DataError.single("assignments", f"control arm '{control}' not in campaign '{campaign}'",

@@ -1,0 +1,144 @@
+"""Parity: every analysis gives identical tables on embedded DuckDB and on PySpark (local mode).
+
+Each analysis runs end to end on both engines over the same Parquet files: its reductions run in the
+engine, the statistics in pandas/lifelines/statsmodels on what comes back. Every result table, finding
+and headline must match (floats to 1e-9 relative: sums may add in another order). Needs the [spark]
+extra and Java 17; `.ci/run` installs both, so this module never skips.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from userops_lib import cohorts, engine, kpis, segments, survival, targeting
+from userops_lib.data import load_dataset
+from userops_lib.errors import DataError
+
+from .conftest import DATA, write_dataset
+
+
+@pytest.fixture(scope="module")
+def spark():
+    con = engine.connect("spark")
+    yield con
+    con._session.stop()
+
+
+@pytest.fixture(scope="module")
+def parquet_copies(tmp_path_factory):
+    """Telco (durations in a users table) and Hillstrom (measured outcomes) as Parquet, for Spark."""
+    root = tmp_path_factory.mktemp("parquet")
+    telco = pd.read_csv(DATA / "telco_churn" / "telco_churn.csv", na_values=[" "], keep_default_na=False)
+    hillstrom = pd.read_csv(DATA / "hillstrom" / "hillstrom.csv")
+    hillstrom.insert(0, "customer", range(1, len(hillstrom) + 1))
+    write_dataset(root / "telco", {"users.parquet": telco}, {"name": "telco", "tables": {"users": {
+        "path": "users.parquet", "columns": {"user_id": "customerID", "duration": {"column": "tenure", "unit": "months"},
+                                             "churned": {"column": "Churn", "true_values": ["Yes"],
+                                                         "false_values": ["No"]}}}}})
+    write_dataset(root / "hillstrom", {"assignments.parquet": hillstrom}, {"name": "hillstrom", "currency": "$",
+                  "tables": {"assignments": {"path": "assignments.parquet", "control_arm": "No E-Mail",
+                                             "outcomes": ["visit", "conversion", "spend"],
+                                             "columns": {"user_id": "customer", "campaign": {"value": "hillstrom"},
+                                                         "arm": "segment"}}}})
+    return root
+
+
+def _both(spark, source):
+    on_duckdb = load_dataset(source, engine="duckdb")
+    on_spark = load_dataset(source, engine="spark")
+    assert on_duckdb.con.name == "duckdb" and on_spark.con.name == "pyspark"
+    return on_duckdb, on_spark
+
+
+def _tables(result) -> dict[str, pd.DataFrame]:
+    tables = result.tables() if callable(result.tables) else result.tables
+    out = {name: frame for name, frame in tables.items()}
+    out["findings"] = pd.DataFrame({"text": [str(f) for f in result.findings]})
+    out["headlines"] = pd.DataFrame({"text": [str(h) for h in result.headlines]})
+    return out
+
+
+def _canonical(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.reset_index(drop=True)
+    return frame.sort_values(list(frame.columns), kind="stable").reset_index(drop=True)
+
+
+def assert_identical(duck, spark_result) -> int:
+    ours, theirs = _tables(duck), _tables(spark_result)
+    assert ours.keys() == theirs.keys()
+    rows = 0
+    for name in ours:
+        pd.testing.assert_frame_equal(_canonical(ours[name]), _canonical(theirs[name]), check_dtype=False,
+                                      rtol=1e-9, obj=name)
+        rows += len(ours[name])
+    return rows
+
+
+ANALYSES = {
+    "overview": lambda ds: kpis.overview(ds, period="week"),
+    "cohorts weekly, on": lambda ds: cohorts.retention(ds, period="week"),
+    "cohorts monthly, on or after, by channel": lambda ds: cohorts.retention(ds, period="month", mode="on_or_after",
+                                                                            cohort_by="channel"),
+    "cohorts daily brackets, recurring": lambda ds: cohorts.retention(
+        ds, period="day", mode="brackets", brackets=[(1, 3), (4, 7), (8, 14)], cohort_type="recurring"),
+    "churn survival from events": lambda ds: survival.analyse(ds),
+    "segments": lambda ds: segments.analyse(ds),
+    "campaign uplift from events": lambda ds: targeting.analyse(ds),
+}
+
+
+@pytest.fixture(scope="module")
+def sample_pair(spark):
+    return _both(spark, DATA / "sample")
+
+
+@pytest.mark.parametrize("name", list(ANALYSES))
+def test_sample_analysis_is_identical_on_spark(sample_pair, name):
+    on_duckdb, on_spark = sample_pair
+    rows = assert_identical(ANALYSES[name](on_duckdb), ANALYSES[name](on_spark))
+    assert rows > 10  # tables with content were compared, not empty ones
+
+
+def test_durations_from_a_users_table_are_identical_on_spark(spark, parquet_copies):
+    on_duckdb, on_spark = _both(spark, parquet_copies / "telco")
+    assert assert_identical(survival.analyse(on_duckdb, covariates=["Contract", "InternetService"]),
+                            survival.analyse(on_spark, covariates=["Contract", "InternetService"])) > 10
+    assert assert_identical(kpis.overview(on_duckdb), kpis.overview(on_spark)) > 0
+
+
+def test_measured_outcomes_are_identical_on_spark(spark, parquet_copies):
+    on_duckdb, on_spark = _both(spark, parquet_copies / "hillstrom")
+    assert on_spark.quality.tables[0].rows_read == 64_000
+    assert assert_identical(targeting.analyse(on_duckdb, segment_by="zip_code"),
+                            targeting.analyse(on_spark, segment_by="zip_code")) > 10
+
+
+def test_text_timestamps_in_a_time_zone_parse_alike(spark, make_dataset):
+    events = pd.DataFrame({"user_id": [1, 1, 2], "event_at": ["03/30/2025 01:30", "03/30/2025 03:30", "garbage"]})
+    folder = make_dataset({"events.parquet": events}, {"timezone": "Europe/Berlin", "tables": {"events": {
+        "path": "events.parquet", "columns": {"event_at": {"column": "event_at", "format": "%m/%d/%Y %H:%M"}}}}})
+    for name in ("duckdb", "spark"):
+        with pytest.raises(DataError) as caught:
+            load_dataset(folder, engine=name, snapshot_at="2025-04-01")
+        # Either engine reads the two good values and refuses the bad one with the same message.
+        assert "garbage" in str(caught.value) and "1 row" in str(caught.value)
+    good = events.iloc[:2]
+    folder = make_dataset({"events.parquet": good}, {"timezone": "Europe/Berlin", "tables": {"events": {
+        "path": "events.parquet", "columns": {"event_at": {"column": "event_at", "format": "%m/%d/%Y %H:%M"}}}}})
+    times = [load_dataset(folder, engine=name).events.event_at.execute().sort_values().tolist()
+             for name in ("duckdb", "spark")]
+    # 01:30 CET is 00:30 UTC; 03:30 CEST (after the spring-forward gap) is 01:30 UTC.
+    assert times[0] == times[1] == [pd.Timestamp("2025-03-30 00:30"), pd.Timestamp("2025-03-30 01:30")]
+
+
+def test_spark_refuses_text_files_with_the_fix(spark):
+    with pytest.raises(DataError) as caught:
+        load_dataset(DATA / "hillstrom", engine="spark")
+    assert "reads Parquet files only" in str(caught.value) and "convert the file to Parquet" in str(caught.value)
+
+
+def test_unknown_engine_is_refused():
+    with pytest.raises(DataError) as caught:
+        load_dataset(DATA / "sample", engine="snowflake")
+    assert "unknown engine 'snowflake'" in str(caught.value)
