@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -79,8 +80,8 @@ MEASUREMENTS = {
             from userops_lib import cohorts
             ds = load_dataset(FOLDER)
             # -- timed --
-            result = cohorts.retention(ds, period="month")
-            rows = int(result.cells.active_users.notna().sum())
+            sizes, counted = cohorts.counts(ds, period="month")
+            rows = len(counted)
         """,
         "duckdb_sql": """
             import duckdb
@@ -284,15 +285,17 @@ def generate(folder: Path, events: int) -> float:
     return time.perf_counter() - started
 
 
-def measure(folder: Path, code: str) -> dict:
+def measure(folder: Path, code: str, env: dict | None = None) -> dict:
     """Run ``code`` in a child; lines before a ``# -- timed --`` marker are set-up, not timed."""
     code = textwrap.dedent(code)
     setup, _, timed = code.rpartition("# -- timed --") if "# -- timed --" in code else ("", "", code)
     script = CHILD.format(folder=str(folder), setup=setup, code=timed)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT,
+                            env={**os.environ, **(env or {})})
     if result.returncode != 0:
         return {"error": result.stderr.strip().splitlines()[-1] if result.stderr else "failed"}
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    # DuckDB may draw a progress bar on the same stream, without a newline: take the last JSON object.
+    return json.loads(re.findall(r'\{"seconds".*?\}', result.stdout)[-1])
 
 
 def _tree_rss(root: int) -> int:
@@ -350,12 +353,21 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-pandas-above", type=int, default=200_000_000)
     parser.add_argument("--only", nargs="+", metavar="TEXT", help="run only the reductions whose name has TEXT")
     parser.add_argument("--report-jobs", type=int, default=2, help="--jobs of the full report run (0: skip it)")
+    parser.add_argument("--memory-limit", default="1GB", help="USEROPS_MEMORY_LIMIT for the userops path and "
+                        "the report run, as `userops report` sets for its kernels ('' for none; default 1GB)")
+    parser.add_argument("--keep", metavar="DIR", help="write the datasets to DIR/<size> and reuse them next time")
     args = parser.parse_args(argv)
-    lines = [f"\n## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "", f"Machine: {machine()}.", ""]
+    lines = [f"\n## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "", f"Machine: {machine()}. "
+             f"userops with DuckDB capped at {args.memory_limit or 'no limit'} per connection; the SQL floor uncapped.",
+             ""]
     for size in args.events:
         with tempfile.TemporaryDirectory(prefix="userops-bench-") as scratch:
-            folder = Path(scratch)
-            made = generate(folder, size)
+            folder = Path(args.keep) / str(size) if args.keep else Path(scratch)
+            if (folder / "dataset.yml").exists():
+                made = 0.0  # kept from an earlier run with --keep
+            else:
+                folder.mkdir(parents=True, exist_ok=True)
+                made = generate(folder, size)
             lines += [f"### {size:,} events ({size // 20:,} users; generated in {made:.1f} s)", "",
                       "| reduction | path | seconds | peak MiB | time vs SQL | faster than pandas | lighter than pandas |",
                       "|---|---|---:|---:|---:|---:|---:|"]
@@ -367,7 +379,9 @@ def main(argv=None) -> int:
                     if path == "pandas" and size > args.skip_pandas_above:
                         results[path] = {"error": "skipped"}
                         continue
-                    results[path] = measure(folder, code)
+                    # userops runs as a report kernel does: DuckDB capped (the floor is not).
+                    results[path] = measure(folder, code, {"USEROPS_MEMORY_LIMIT": args.memory_limit}
+                                            if path == "userops" and args.memory_limit else None)
                     print(size, name, path, results[path], flush=True)
                 sql, pandas_ = results.get("duckdb_sql", {}), results.get("pandas", {})
                 for path, result in results.items():

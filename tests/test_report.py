@@ -326,3 +326,17 @@ def test_notebooks_that_do_not_apply_to_a_dataset_are_skipped_or_refused():
                        "campaign_uplift": "needs assignments"}
     with pytest.raises(DataError, match="notebook 'cohort_retention' needs events"):
         report.plan_run(dataset=str(DATA / "hillstrom"), only=["cohort_retention"])
+
+
+def test_with_several_workers_the_longest_notebook_of_the_last_run_starts_first(tmp_path):
+    from userops_lib.report import Job, _longest_first
+
+    jobs = [Job(name, Path(f"{name}.ipynb"), name, {}) for name in ("overview", "cohorts", "segments", "new_one")]
+    assert [j.name for j in _longest_first(jobs, tmp_path)] == ["overview", "cohorts", "segments", "new_one"]
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "manifest.json").write_text(json.dumps({"reports": [
+        {"name": "overview", "seconds": 187.2}, {"name": "cohorts", "seconds": 67.4},
+        {"name": "segments", "seconds": 329.0}]}))
+    (tmp_path / "latest").symlink_to("run")
+    # Unknown durations first (they may be long), then the known ones, longest first.
+    assert [j.name for j in _longest_first(jobs, tmp_path)] == ["new_one", "segments", "overview", "cohorts"]

@@ -208,24 +208,7 @@ def retention(
                                else None)
     snapshot = pd.Timestamp(ds.snapshot_at)
     members = _memberships(ds, events, period, cohort_type, start_event, cohort_by)
-    active = events if not active_events else events.filter(events.event.isin(list(active_events)))
-    activity = active.select("user_id", active_at=active.event_at.truncate(periods.TRUNCATE[period])).distinct()
-    pairs = members.join(activity, "user_id")
-    pairs = pairs.mutate(k=_offset(pairs.active_at, pairs.cohort, period)).filter(lambda t: t.k >= 0)
-
-    sizes = members.group_by(["cohort", "group_value"]).aggregate(cohort_size=members.count()).execute()
-    if mode == "on":
-        counts = pairs.group_by(["cohort", "group_value", "k"]).aggregate(active_users=pairs.count()).execute()
-    elif mode == "on_or_after":
-        last = pairs.group_by(["user_id", "cohort", "group_value"]).aggregate(last=pairs.k.max())
-        counts = last.group_by(["cohort", "group_value", "last"]).aggregate(n=last.count()).execute()
-        counts = _at_or_after(counts)
-    else:
-        bracket = ibis.cases(*[((pairs.k >= a) & (pairs.k <= b), i) for i, (a, b) in enumerate(brackets)],
-                             else_=ibis.null("int64"))
-        tagged = pairs.mutate(k=bracket).filter(lambda t: t.k.notnull())
-        counts = tagged.group_by(["cohort", "group_value", "k"]).aggregate(
-            active_users=tagged.user_id.nunique()).execute()
+    sizes, counts = _counts(events, members, period, mode, brackets, active_events)
     cells = _grid(sizes, counts, period, snapshot, brackets)
     average = _average(cells, alpha)
     comparisons = _compare(average, compare_periods or list(TREND_PERIODS[period]), reference_group, alpha) \
@@ -275,6 +258,37 @@ def _check(period, mode, brackets, cohort_type, alpha) -> None:
             if not (0 <= a <= b) or a <= previous:
                 raise bad("brackets", brackets, "ranges must be ordered, non-overlapping, with start <= end")
             previous = b
+
+
+def counts(ds: Dataset, *, period: str = "week", mode: str = "on", brackets: list[tuple[int, int]] | None = None,
+           cohort_by: str | None = None, cohort_type: str = "first_time", start_event: str | None = None,
+           active_events: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The engine reduction behind :func:`retention`: cohort sizes, and active users per cohort and period."""
+    _check(period, mode, brackets, cohort_type, 0.05)
+    events = ds.table("events")
+    members = _memberships(ds, events, period, cohort_type, start_event, cohort_by)
+    return _counts(events, members, period, mode, brackets, active_events)
+
+
+def _counts(events, members, period, mode, brackets, active_events) -> tuple[pd.DataFrame, pd.DataFrame]:
+    active = events if not active_events else events.filter(events.event.isin(list(active_events)))
+    activity = active.select("user_id", active_at=active.event_at.truncate(periods.TRUNCATE[period])).distinct()
+    pairs = members.join(activity, "user_id")
+    pairs = pairs.mutate(k=_offset(pairs.active_at, pairs.cohort, period)).filter(lambda t: t.k >= 0)
+
+    sizes = members.group_by(["cohort", "group_value"]).aggregate(cohort_size=members.count()).execute()
+    if mode == "on":
+        counted = pairs.group_by(["cohort", "group_value", "k"]).aggregate(active_users=pairs.count()).execute()
+    elif mode == "on_or_after":
+        last = pairs.group_by(["user_id", "cohort", "group_value"]).aggregate(last=pairs.k.max())
+        counted = _at_or_after(last.group_by(["cohort", "group_value", "last"]).aggregate(n=last.count()).execute())
+    else:
+        bracket = ibis.cases(*[((pairs.k >= a) & (pairs.k <= b), i) for i, (a, b) in enumerate(brackets)],
+                             else_=ibis.null("int64"))
+        tagged = pairs.mutate(k=bracket).filter(lambda t: t.k.notnull())
+        counted = tagged.group_by(["cohort", "group_value", "k"]).aggregate(
+            active_users=tagged.user_id.nunique()).execute()
+    return sizes, counted
 
 
 def _offset(later: ir.Value, earlier: ir.Value, period: str) -> ir.IntegerValue:

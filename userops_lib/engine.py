@@ -15,8 +15,11 @@ built from user values. Each has a DuckDB and a Spark spelling; :func:`backend_o
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
+import tempfile
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -28,6 +31,7 @@ TIMESTAMP = dt.Timestamp()
 TIMESTAMP_UTC = dt.Timestamp(timezone="UTC")
 ENGINES = ("duckdb", "spark")
 ENV = "USEROPS_ENGINE"
+MEMORY_ENV = "USEROPS_MEMORY_LIMIT"  # DuckDB's memory_limit per connection (e.g. 1GB); default: DuckDB's own
 
 
 # -- DuckDB ---------------------------------------------------------------------------------------
@@ -120,6 +124,18 @@ def connect(name: str | None = None) -> ibis.BaseBackend:
         return _spark()
     con = ibis.duckdb.connect()
     con.raw_sql("SET TimeZone = 'UTC'")
+    # DuckDB spills to ".tmp" in the working folder by default, a name every process shares: two kernels
+    # spilling at once read each other's pages. Each connection gets a private folder, removed at exit.
+    spill = tempfile.mkdtemp(prefix="userops-duckdb-")
+    atexit.register(shutil.rmtree, spill, ignore_errors=True)
+    con.raw_sql(f"SET temp_directory = '{spill}'")
+    limit = os.environ.get(MEMORY_ENV, "").strip()
+    if limit:
+        if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", limit, flags=re.IGNORECASE):
+            raise DataError.single("parameters", f"{MEMORY_ENV} is not a size", "write it like 1GB or 1500MB",
+                                   column=MEMORY_ENV, example=limit)
+        # DuckDB spills sorts, joins, windows and aggregates to a temporary folder beyond this.
+        con.raw_sql(f"SET memory_limit = '{limit}'")
     return con
 
 

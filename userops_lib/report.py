@@ -34,6 +34,7 @@ from userops_lib.data import load_dataset
 from userops_lib.errors import DataError, Problem
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+KERNEL_MEMORY_LIMIT = "1GB"  # DuckDB's memory per notebook kernel unless USEROPS_MEMORY_LIMIT says otherwise
 DEFAULT_TIMEOUT_MINUTES = 20.0
 REQUIRED_PARAMETERS = ("dataset", "artifacts_dir")
 _CONFIG_KEYS = {"dataset", "parameters", "notebooks", "grid", "jobs", "timeout_minutes", "out"}
@@ -290,7 +291,7 @@ def execute(plan: Plan, *, out: str | None = None, jobs: int | None = None, time
     internal.mkdir(parents=True)
     started_at = dt.datetime.now(dt.UTC)
     progress = _Progress(len(plan.jobs), progress_stream)
-    pending = list(plan.jobs)
+    pending = _longest_first(plan.jobs, out_root) if workers > 1 else list(plan.jobs)
     running: dict[str, tuple[subprocess.Popen, float, Job]] = {}
     results: dict[str, dict] = {}
     try:
@@ -355,8 +356,11 @@ def _start(job: Job, staging: Path, internal: Path) -> subprocess.Popen:
     spec_path = internal / f"{job.name}.spec.json"
     spec_path.write_text(json.dumps(spec, default=str), encoding="utf-8")
     log = (internal / f"{job.name}.log").open("w")
+    # Several kernels share the machine: each one's DuckDB is capped (and spills beyond the cap) unless
+    # the caller chose a limit. 1 GB keeps a 100M-event report of two jobs under 4 GiB.
+    env = {**os.environ, engine.MEMORY_ENV: os.environ.get(engine.MEMORY_ENV) or KERNEL_MEMORY_LIMIT}
     return subprocess.Popen([sys.executable, "-m", "userops_lib.report_job", str(spec_path)], stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True, cwd=spec["cwd"])
+                            stderr=subprocess.STDOUT, start_new_session=True, cwd=spec["cwd"], env=env)
 
 
 def _read_status(path: Path, returncode: int, begun: float) -> dict:
@@ -377,6 +381,18 @@ def _publishable(result: dict, job: Job, staging: Path) -> dict:
         (staging / f"{job.name}.html").unlink(missing_ok=True)
         entry["artifacts"] = []
     return entry
+
+
+def _longest_first(jobs: list[Job], out_root: Path) -> list[Job]:
+    """Jobs ordered by how long they took in the latest run (longest first, unknown ones first of all),
+    so that with several workers the long notebook does not start last. Ties keep the plan's order."""
+    seconds: dict[str, float] = {}
+    try:
+        previous = json.loads((out_root / "latest" / "manifest.json").read_text(encoding="utf-8"))
+        seconds = {r["name"]: float(r["seconds"]) for r in previous.get("reports", []) if r.get("seconds") is not None}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return sorted(jobs, key=lambda job: -seconds.get(job.name, float("inf")))
 
 
 def _point_latest(out_root: Path, run_id: str) -> None:

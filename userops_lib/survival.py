@@ -374,6 +374,9 @@ def analyse(ds: Dataset, *, source: str = "auto", churn_after_days: int = 30, se
 
     table, unit, used, definition = user_durations(ds, source=source, churn_after_days=churn_after_days,
                                                    active_events=active_events)
+    if used == "events":
+        # One row per user, read by every step below: reduce the event log once, not once per step.
+        table = table.cache()
     attributes = _candidate_attributes(table)
     notes: list[str] = []
     covariates = list(covariates) if covariates else None
@@ -544,6 +547,7 @@ def _calibrate(ds, used, churn_after_days, active_events, columns, covariates, r
     early, *_ = user_durations(ds, source="events", churn_after_days=churn_after_days, active_events=active_events,
                                snapshot=cutoff)
     late, *_ = user_durations(ds, source="events", churn_after_days=churn_after_days, active_events=active_events)
+    early = early.cache()
     frame = aggregate(early, columns, max_levels=max_levels)
     if frame["count"].sum() < 200 or frame.loc[frame.churned, "count"].sum() < 20:
         return None, "Too little data before the holdout cutoff to check calibration."

@@ -123,6 +123,9 @@ def _event_outcomes(ds: Dataset, table: ir.Table, window_days: int) -> tuple[ir.
     events = events.select("user_id", "event_at", revenue=revenue)
     window = ibis.interval(days=window_days)
     joined = table.select("user_id", "assigned_at").join(events, "user_id")
+    # Only the two windows matter: filter before grouping (a user's other events never reach the aggregate).
+    joined = joined.filter((joined.event_at >= joined.assigned_at - window) &
+                           (joined.event_at < joined.assigned_at + window))
     after = (joined.event_at >= joined.assigned_at) & (joined.event_at < joined.assigned_at + window)
     before = (joined.event_at < joined.assigned_at) & (joined.event_at >= joined.assigned_at - window)
     day = joined.event_at.date()

@@ -1,0 +1,38 @@
+"""The engine connection: DuckDB's memory cap from the environment, and the strptime→Java mapping for Spark."""
+
+from __future__ import annotations
+
+import pytest
+
+from userops_lib import engine
+from userops_lib.errors import DataError
+
+
+def test_memory_limit_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv(engine.MEMORY_ENV, "1GB")
+    con = engine.connect("duckdb")
+    # DuckDB reports 1 GB (10^9 bytes) in binary units.
+    assert con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0] == "953.6 MiB"
+
+
+def test_a_memory_limit_that_is_not_a_size_is_refused(monkeypatch):
+    monkeypatch.setenv(engine.MEMORY_ENV, "lots; DROP TABLE users")
+    with pytest.raises(DataError) as caught:
+        engine.connect("duckdb")
+    assert "USEROPS_MEMORY_LIMIT is not a size" in str(caught.value)
+
+
+@pytest.mark.parametrize(("strptime", "java"), [
+    ("%Y-%m-%d %H:%M:%S", "yyyy-MM-dd HH:mm:ss"),
+    ("%m/%d/%Y %I:%M %p", "MM/dd/yyyy hh:mm a"),
+    ("%Y%m%dT%H%M", "yyyyMMdd'T'HHmm"),
+    ("%d %b %Y", "dd MMM yyyy"),
+])
+def test_strptime_formats_become_java_patterns(strptime, java):
+    assert engine.java_pattern(strptime) == java
+
+
+def test_a_format_code_without_a_java_equivalent_is_refused():
+    with pytest.raises(DataError) as caught:
+        engine.java_pattern("%Y week %U")
+    assert "%U has no Spark equivalent" in str(caught.value)
