@@ -138,6 +138,16 @@ def test_spark_refuses_text_files_with_the_fix(spark):
     assert "reads Parquet files only" in str(caught.value) and "convert the file to Parquet" in str(caught.value)
 
 
+def test_spark_explains_parquet_nanoseconds(spark, make_dataset):
+    # pandas writes nanosecond timestamps by default; Spark refuses them.
+    events = pd.DataFrame({"user_id": [1, 2], "event_at": pd.to_datetime(["2025-01-01 10:00", "2025-01-02 11:00"])})
+    folder = make_dataset({"events.parquet": events})
+    assert len(load_dataset(folder, engine="duckdb").events.execute()) == 2
+    with pytest.raises(DataError) as caught:
+        load_dataset(folder, engine="spark")
+    assert "TIMESTAMP(NANOS" in str(caught.value) and "coerce_timestamps='us'" in str(caught.value)
+
+
 def test_unknown_engine_is_refused():
     with pytest.raises(DataError) as caught:
         load_dataset(DATA / "sample", engine="snowflake")

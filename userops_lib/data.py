@@ -173,9 +173,12 @@ def load_dataset(
         if not engine_error:
             raise
         first = str(exc).strip().splitlines()[0]
-        raise DataError(Problem("dataset", f"the engine could not read the data: {first}",
-                                "check the file at the place the message names, or describe its format "
-                                f"(delimiter, header, null_values, column formats) in {MANIFEST_NAME}"),
+        fix = ("check the file at the place the message names, or describe its format "
+               f"(delimiter, header, null_values, column formats) in {MANIFEST_NAME}")
+        if "NANOS" in first:
+            fix = ("Spark reads Parquet timestamps in micro- or milliseconds only: rewrite the file with "
+                   "microseconds (pandas: to_parquet(..., coerce_timestamps='us')) or use the duckdb engine")
+        raise DataError(Problem("dataset", f"the engine could not read the data: {first}", fix),
                         source=label) from None
 
 
