@@ -357,7 +357,7 @@ def _start(job: Job, staging: Path, internal: Path) -> subprocess.Popen:
     spec_path.write_text(json.dumps(spec, default=str), encoding="utf-8")
     log = (internal / f"{job.name}.log").open("w")
     # Several kernels share the machine: each one's DuckDB is capped (and spills beyond the cap) unless
-    # the caller chose a limit. 1 GB keeps a 100M-event report of two jobs under 4 GiB.
+    # the caller chose a limit (pandas frames are not capped: see benchmarks/results.md).
     env = {**os.environ, engine.MEMORY_ENV: os.environ.get(engine.MEMORY_ENV) or KERNEL_MEMORY_LIMIT}
     return subprocess.Popen([sys.executable, "-m", "userops_lib.report_job", str(spec_path)], stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True, cwd=spec["cwd"], env=env)
