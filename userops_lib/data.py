@@ -167,9 +167,10 @@ def load_dataset(
         return _Loader(manifest, con, label).load(snapshot)
     except Exception as exc:
         # The engine's own read errors (DuckDB's conversion errors, Spark's analysis errors) mean the
-        # files are not what the manifest says; anything else is a bug and propagates.
+        # files are not what the manifest says; anything else (a parse error of generated SQL, say) is a
+        # bug and propagates. Spark's class is matched by name: pyspark is an optional extra.
         engine_error = isinstance(exc, duckdb.ConversionException | duckdb.InvalidInputException) or (
-            type(exc).__module__.startswith("pyspark") and "Exception" in type(exc).__name__)
+            type(exc).__module__.startswith("pyspark") and type(exc).__name__ == "AnalysisException")
         if not engine_error:
             raise
         first = str(exc).strip().splitlines()[0]
