@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where it is used: report jobs import escape() and should stay light
+    import pandas as pd
 
 
 def escape(value: object) -> str:
@@ -35,6 +37,8 @@ def interval(low: float, high: float, digits: int = 1) -> str:
 
 
 def day(value) -> str:
+    import pandas as pd
+
     if value is None or pd.isna(value):
         return "n/a"
     return pd.Timestamp(value).strftime("%-d %b %Y")
@@ -75,6 +79,8 @@ def yes_no(value: object) -> str:
 
 
 def month(value) -> str:
+    import pandas as pd
+
     return pd.Timestamp(value).strftime("%b %Y")
 
 

@@ -39,6 +39,8 @@ from userops_lib.errors import DataError
 
 NO_PURCHASE = "No purchase"
 OTHERS = "Others"
+# The per-user columns the segmentations and their statistics use (what is pulled out of the engine).
+KEPT = ("recency_days", "frequency", "monetary", "since_seen", "age_days")
 TOP_LEVELS = 8  # values shown per attribute in breakdowns; the rest are pooled as "other"
 
 # name, (recency, frequency, monetary) inclusive score ranges, description, action. First match wins.
@@ -85,7 +87,7 @@ def scores(values: pd.Series, *, reverse: bool = False) -> pd.Series:
 
 
 def features(ds: Dataset, *, snapshot: dt.datetime | None = None, basis: str = "purchases") -> ir.Table:
-    """One row per user (engine): recency_days, frequency, monetary, first/last seen, active days."""
+    """One row per user (engine): recency_days, frequency, monetary, first/last seen, since_seen, age_days."""
     events = ds.table("events")
     snapshot = pd.Timestamp(snapshot or ds.snapshot_at).to_pydatetime()
     events = events.filter(events.event_at < snapshot)
@@ -95,16 +97,20 @@ def features(ds: Dataset, *, snapshot: dt.datetime | None = None, basis: str = "
                                "map revenue in dataset.yml, or use frequency_basis=active_days", column="revenue")
     revenue = events.revenue.fill_null(0) if has_revenue else ibis.literal(0.0)
     bought = revenue > 0
-    # Two plain aggregations (user-days, then users) instead of COUNT(DISTINCT day) per user: the same
-    # numbers, but an engine can spill them to disk, so memory stays flat at 100M events.
-    per_day = events.group_by(["user_id", events.event_at.date().name("day")]).aggregate(
-        first_at=events.event_at.min(), last_at=events.event_at.max(), last_bought=events.event_at.max(where=bought),
-        bought=bought.cast("int64").sum(), revenue=revenue.sum())
-    last_key = per_day.last_bought.max() if basis == "purchases" else per_day.last_at.max()
-    per_user = per_day.group_by("user_id").aggregate(
-        first_at=per_day.first_at.min(), last_at=per_day.last_at.max(), last_key=last_key,
-        frequency=(per_day.bought.sum() if basis == "purchases" else per_day.count()),
-        monetary=per_day.revenue.sum(), active_days=per_day.count())
+    if basis == "purchases":
+        # One aggregation per user: purchase frequency needs no distinct days (the costly part at scale).
+        per_user = events.group_by("user_id").aggregate(
+            first_at=events.event_at.min(), last_at=events.event_at.max(),
+            last_key=events.event_at.max(where=bought), frequency=bought.cast("int64").sum(),
+            monetary=revenue.sum())
+    else:
+        # Active days: user-days, then users (two plain aggregations an engine can spill to disk, rather
+        # than COUNT(DISTINCT day) per user).
+        per_day = events.group_by(["user_id", events.event_at.date().name("day")]).aggregate(
+            first_at=events.event_at.min(), last_at=events.event_at.max(), revenue=revenue.sum())
+        per_user = per_day.group_by("user_id").aggregate(
+            first_at=per_day.first_at.min(), last_at=per_day.last_at.max(), last_key=per_day.last_at.max(),
+            frequency=per_day.count(), monetary=per_day.revenue.sum())
     end = ibis.literal(snapshot).date()
     return per_user.mutate(
         recency_days=end.delta(per_user.last_key.date(), unit="day"),
@@ -116,24 +122,25 @@ def assign(frame: pd.DataFrame, *, segment_map=None, high_share: float = 0.2, mi
            new_days: int = 30, dormant_days: int = 30, churn_days: int = 90, mature_days: int = 180) -> pd.DataFrame:
     """Scores, RFM segment, value tier and lifecycle stage for each user row of :func:`features`."""
     segment_map = segment_map or DEFAULT_SEGMENTS
-    out = frame.copy()
+    out = frame.copy(deep=False)  # new columns only: the caller's frame is left as it was, and not copied
     scored = out.frequency > 0
     for column, name, reverse in (("recency_days", "r_score", True), ("frequency", "f_score", False),
                                   ("monetary", "m_score", False)):
-        out[name] = 0
+        score = np.zeros(len(out), dtype="int8")
         if scored.any():
-            out.loc[scored, name] = scores(out.loc[scored, column].astype(float), reverse=reverse)
-    out["rfm_segment"] = np.where(scored, OTHERS, NO_PURCHASE)
+            score[scored.to_numpy()] = scores(out.loc[scored, column].astype(float), reverse=reverse).to_numpy()
+        out[name] = score
+    # Labels as object arrays of shared strings (np.where/np.select on strings would make a copy per row).
+    out["rfm_segment"] = np.array([NO_PURCHASE, OTHERS], dtype=object)[scored.to_numpy().astype(int)]
     unassigned = scored.copy()
     for name, r, f, m, *_ in segment_map:
         match = unassigned & out.r_score.between(*r) & out.f_score.between(*f) & out.m_score.between(*m)
         out.loc[match, "rfm_segment"] = name
         unassigned &= ~match
     out["value_tier"] = tiers(out.monetary, high_share=high_share, mid_share=mid_share)
-    out["lifecycle_stage"] = np.select(
-        [out.since_seen >= churn_days, out.since_seen >= dormant_days, out.age_days < new_days,
-         out.age_days < mature_days],
-        ["churned", "dormant", "new", "active"], default="mature")
+    stage = np.select([out.since_seen >= churn_days, out.since_seen >= dormant_days, out.age_days < new_days,
+                       out.age_days < mature_days], [0, 1, 2, 3], default=4)
+    out["lifecycle_stage"] = np.array(["churned", "dormant", "new", "active", "mature"], dtype=object)[stage]
     return out
 
 
@@ -241,12 +248,15 @@ def lifecycle_counts(ds: Dataset, *, period: str = "week", dormant_after_periods
     gap_before = user_periods.i - user_periods.prev
     kind = ibis.cases((user_periods.prev.isnull(), "new"), (gap_before <= dormant_after_periods, "returning"),
                       else_="resurrecting")
-    active = user_periods.group_by(["i", "p"]).aggregate(
+    # One pass: counts per period and "last active period before a gap" flag; dormancy is then shifted.
+    gone = user_periods.nxt.isnull() | (user_periods.nxt - user_periods.i > dormant_after_periods)
+    counts = user_periods.group_by(["i", "p", gone.name("gone")]).aggregate(
         new=(kind == "new").cast("int64").sum(), returning=(kind == "returning").cast("int64").sum(),
-        resurrecting=(kind == "resurrecting").cast("int64").sum()).execute()
-    gone = user_periods.filter(user_periods.nxt.isnull() |
-                               (user_periods.nxt - user_periods.i > dormant_after_periods))
-    dormant = gone.group_by(i=gone.i + dormant_after_periods).aggregate(dormant=gone.count()).execute()
+        resurrecting=(kind == "resurrecting").cast("int64").sum(), users=user_periods.count()).execute()
+    active = counts.groupby(["i", "p"], as_index=False)[["new", "returning", "resurrecting"]].sum()
+    left = counts[counts.gone.astype(bool)]
+    dormant = (left.i + dormant_after_periods).to_frame("i").assign(dormant=left.users).groupby(
+        "i", as_index=False).dormant.sum()
     frame = active.merge(dormant, on="i", how="outer").sort_values("i")
     step = periods.OFFSET[period]
     frame["period_start"] = [_start_of(int(i), period) for i in frame.i]
@@ -274,8 +284,13 @@ def _index(p: ir.Value, period: str) -> ir.IntegerValue:
     return days // 7 if period == "week" else days
 
 
-def core_users(ds: Dataset, users: pd.DataFrame, *, window_days: int = 28, share: float = 0.2) -> dict:
-    """The users active on the most days in the last ``window_days``: who they are and what they carry."""
+def core_users(ds: Dataset, users: pd.DataFrame, attributes: list[str], *, window_days: int = 28,
+               share: float = 0.2) -> dict:
+    """The users active on the most days in the last ``window_days``: who they are and what they carry.
+
+    ``users`` is the per-user frame of :func:`analyse` (user_id and the ``attributes`` to compare);
+    core users are compared with the other recently active users.
+    """
     events = ds.table("events")
     snapshot = pd.Timestamp(ds.snapshot_at).to_pydatetime()
     recent = events.filter((events.event_at < snapshot) &
@@ -288,19 +303,19 @@ def core_users(ds: Dataset, users: pd.DataFrame, *, window_days: int = 28, share
                 "attributes": pd.DataFrame(columns=["attribute", "value", "core_share", "others_share",
                                                     "difference"])}
     threshold = float(np.quantile(days.days, 1 - share, method="higher"))
-    core = days[days.days >= threshold]
-    result = {"threshold": threshold, "users": len(core), "share": len(core) / len(days),
-              "activity_share": core.events.sum() / days.events.sum(),
-              "revenue_share": core.revenue.sum() / days.revenue.sum() if days.revenue.sum() > 0 else np.nan}
+    is_core = (days.days >= threshold).to_numpy()
+    result = {"threshold": threshold, "users": int(is_core.sum()), "share": is_core.mean(),
+              "activity_share": days.events[is_core].sum() / days.events.sum(),
+              "revenue_share": days.revenue[is_core].sum() / days.revenue.sum() if days.revenue.sum() > 0 else np.nan}
     rows = []
-    if ds.users is not None:
-        attributes = [c for c, t in ds.users.schema().items() if t.is_string() and c != "user_id"]
-        table = ds.users.select("user_id", *attributes).execute()
-        table["core"] = table.user_id.isin(core.user_id)
+    if attributes:
+        # Everyone active in the window was active before the snapshot, so is a row of ``users``.
+        position = pd.Index(users.user_id).get_indexer(days.user_id)
+        seen = position >= 0
+        core = pd.Series(is_core[seen])
         for attribute in attributes:
-            if _identifier_like(table[attribute]):
-                continue
-            mix = pd.crosstab(top_levels(table[attribute]), table.core, normalize="columns")
+            values = top_levels(pd.Series(users[attribute].to_numpy()[position[seen]]))
+            mix = pd.crosstab(values, core, normalize="columns")
             for value in mix.index:
                 rows.append({"attribute": attribute, "value": value, "core_share": mix.loc[value].get(True, 0.0),
                              "others_share": mix.loc[value].get(False, 0.0)})
@@ -332,17 +347,21 @@ def profile(users: pd.DataFrame, column: str, attributes: list[str], *, churn_ne
     """
     total_users, total_revenue = len(users), users.monetary.sum()
     rows = []
-    levels = order or list(users[column].value_counts().index)
-    for level in [lvl for lvl in levels if (users[column] == lvl).any()]:
-        part = users[users[column] == level]
-        row = {"segment": level, "users": len(part), "share_of_users": len(part) / total_users,
-               "share_of_revenue": part.monetary.sum() / total_revenue if total_revenue > 0 else np.nan,
-               "arpu": part.monetary.mean(), "mean_recency_days": part.recency_days.mean(),
-               "mean_frequency": part.frequency.mean()}
+    labels = users[column]
+    levels = order or list(labels.value_counts().index)
+    for level in levels:
+        mask = (labels == level).to_numpy()
+        if not mask.any():
+            continue
+        monetary = users.monetary[mask]
+        row = {"segment": level, "users": int(mask.sum()), "share_of_users": mask.sum() / total_users,
+               "share_of_revenue": monetary.sum() / total_revenue if total_revenue > 0 else np.nan,
+               "arpu": monetary.mean(), "mean_recency_days": users.recency_days[mask].mean(),
+               "mean_frequency": users.frequency[mask].mean()}
         if churn_next is not None:
             row["churn_next_period"] = churn_next.get(level, np.nan)
         for attribute in attributes:
-            mix = part[attribute].value_counts(normalize=True)
+            mix = users[attribute][mask].value_counts(normalize=True)
             row[f"top_{attribute}"] = f"{mix.index[0]} ({mix.iloc[0]:.0%})" if len(mix) else ""
         rows.append(row)
     return pd.DataFrame(rows)
@@ -383,23 +402,32 @@ def analyse(ds: Dataset, *, basis: str | None = None, period_days: int = 30, hig
     else:
         attributes = []
     # Ordered by user: tier ties and the validation tests must not depend on the engine's row order.
-    users = assign(current.order_by("user_id").execute(), **options)
+    # Only the columns the statistics use are pulled (a frame per user: 5M rows at 100M events).
+    users = assign(current.select("user_id", *KEPT, *attributes).order_by("user_id").execute(), **options)
     attributes = [a for a in attributes if not _identifier_like(users[a])]
     earlier = pd.Timestamp(ds.snapshot_at) - pd.Timedelta(days=period_days)
-    before = assign(features(ds, snapshot=earlier, basis=basis).order_by("user_id").execute(), **options)
+    before = assign(features(ds, snapshot=earlier, basis=basis).select("user_id", *KEPT).order_by("user_id")
+                    .execute(), **options)
+    before = before[["user_id", "frequency", "monetary", "r_score", "f_score", "m_score", "rfm_segment",
+                     "value_tier", "lifecycle_stage"]]
     migration = validation = None
     tests: dict = {}
     measured = False
     if len(before) >= 50:
-        after = users.set_index("user_id")
+        # Where each earlier user is now (-1: no activity before the snapshot, which cannot happen for
+        # users seen before the earlier snapshot, but is handled).
+        position = pd.Index(users.user_id).get_indexer(before.user_id)
+        found = position >= 0
+        position = np.where(found, position, 0)
         # A difference of two float sums: rounded so that "no new revenue" is exactly 0 on every engine
         # (summation order leaves ~1e-13 otherwise, which splits rank ties in the tests below).
-        revenue_next = np.round(after.monetary.reindex(before.user_id).fillna(0).to_numpy()
-                                - before.monetary.to_numpy(), 6)
-        active_next = after.since_seen.reindex(before.user_id).to_numpy() < period_days
-        before = before.assign(revenue_next=revenue_next, churned_next=~active_next)
+        monetary_now = np.where(found, users.monetary.to_numpy(float)[position], 0.0)
+        before["revenue_next"] = np.round(monetary_now - before.monetary.to_numpy(float), 6)
+        since_seen = users.since_seen.to_numpy(float)[position]
+        before["churned_next"] = ~(found & (since_seen < period_days))
+        before["segment_now"] = np.where(found, users.rfm_segment.to_numpy()[position], NO_PURCHASE)
         measured = True
-        migration = _migration(before, users)
+        migration = _migration(before)
         validation, tests = _validate(before)
     profiles = {}
     for column, order in (("rfm_segment", [s[0] for s in segment_map] + [OTHERS, NO_PURCHASE]),
@@ -409,7 +437,7 @@ def analyse(ds: Dataset, *, basis: str | None = None, period_days: int = 30, hig
         profiles[column] = _describe(frame, column, segment_map)
     result = Segments(users, profiles, _pareto(users.monetary), lifecycle_counts(
         ds, period=lifecycle_period, dormant_after_periods=dormant_after_periods),
-        core_users(ds, users, window_days=core_window_days, share=core_share), migration, validation, tests, basis,
+        core_users(ds, users, attributes, window_days=core_window_days, share=core_share), migration, validation, tests, basis,
         ds.currency, _period_days(lifecycle_period), [], [])
     findings, headlines = _findings(result, period_days)
     return dataclasses.replace(result, findings=findings, headlines=headlines)
@@ -422,11 +450,9 @@ def _pareto(monetary: pd.Series, points: int = 200) -> pd.DataFrame:
     return pd.DataFrame({"user_share": (index + 1) / len(ordered), "revenue_share": share[index]})
 
 
-def _migration(before: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
+def _migration(before: pd.DataFrame) -> pd.DataFrame:
     """RFM segment one period ago against now, for users present then (counts and row shares)."""
-    now = users.set_index("user_id").rfm_segment
-    pairs = pd.DataFrame({"from_segment": before.rfm_segment.to_numpy(),
-                          "to_segment": now.reindex(before.user_id).fillna(NO_PURCHASE).to_numpy()})
+    pairs = pd.DataFrame({"from_segment": before.rfm_segment.to_numpy(), "to_segment": before.segment_now.to_numpy()})
     counts = pairs.value_counts().rename("users").reset_index()
     counts["share_of_from"] = counts.users / counts.groupby("from_segment").users.transform("sum")
     return counts.sort_values(["from_segment", "users"], ascending=[True, False]).reset_index(drop=True)
@@ -435,23 +461,27 @@ def _migration(before: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
 def _validate(before: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """Do segments one period ago predict that period's revenue and churn? (holdout)"""
     rows = []
-    for segment, part in before.groupby("rfm_segment"):
-        churned = int(part.churned_next.sum())
-        low, high = proportion_confint(churned, len(part), method="wilson")
-        rows.append({"segment": segment, "users": len(part), "revenue_next_per_user": part.revenue_next.mean(),
-                     "churn_next": churned / len(part), "churn_ci_low": low, "churn_ci_high": high})
+    summary = before.groupby("rfm_segment").agg(users=("churned_next", "size"), churned=("churned_next", "sum"),
+                                                revenue_next_per_user=("revenue_next", "mean"))
+    for segment, part in summary.iterrows():
+        users, churned = int(part.users), int(part.churned)
+        low, high = proportion_confint(churned, users, method="wilson")
+        rows.append({"segment": segment, "users": users, "revenue_next_per_user": part.revenue_next_per_user,
+                     "churn_next": churned / users, "churn_ci_low": low, "churn_ci_high": high})
     frame = pd.DataFrame(rows).sort_values("revenue_next_per_user", ascending=False).reset_index(drop=True)
-    groups = [g.revenue_next.to_numpy() for _, g in before.groupby("rfm_segment") if len(g) >= 5]
+    # One column at a time (not copies of the whole frame): it has a row per user.
+    groups = [g.to_numpy() for _, g in before.revenue_next.groupby(before.rfm_segment) if len(g) >= 5]
     tests = {}
     if len(groups) >= 2:
         tests["revenue_kruskal_p"] = float(stats.kruskal(*groups).pvalue)
         table = pd.crosstab(before.rfm_segment, before.churned_next)
         if table.shape[1] == 2:
             tests["churn_chi2_p"] = float(stats.chi2_contingency(table)[1])
-    scored = before[before.frequency > 0]
-    if len(scored) > 10:
-        tests["rfm_sum_spearman"] = float(stats.spearmanr(scored.r_score + scored.f_score + scored.m_score,
-                                                          scored.revenue_next).statistic)
+    scored = (before.frequency > 0).to_numpy()
+    if scored.sum() > 10:
+        rfm_sum = before.r_score.to_numpy(int) + before.f_score.to_numpy(int) + before.m_score.to_numpy(int)
+        tests["rfm_sum_spearman"] = float(stats.spearmanr(rfm_sum[scored],
+                                                          before.revenue_next.to_numpy()[scored]).statistic)
     return frame, tests
 
 
