@@ -114,15 +114,19 @@ MEASUREMENTS = {
             from userops_lib import segments
             ds = load_dataset(FOLDER)
             # -- timed --
-            rows = len(segments.features(ds).execute())
+            # As segments.analyse pulls it: the used columns, ordered by user, converted by Arrow.
+            from userops_lib import engine
+            rows = len(engine.frame(segments.features(ds).select("user_id", *segments.KEPT).order_by("user_id")))
         """,
         "duckdb_sql": """
             import duckdb
             con = duckdb.connect(); con.execute("SET threads TO 2")
             rows = len(con.execute(f'''
-                SELECT user_id, max(event_at) FILTER (WHERE revenue > 0) AS last_purchase,
+                SELECT user_id, date_diff('day', max(event_at) FILTER (WHERE revenue > 0)::DATE, DATE '2026-01-01')
+                           AS recency_days,
                        count(*) FILTER (WHERE revenue > 0) AS frequency, sum(coalesce(revenue, 0)) AS monetary,
-                       min(event_at) AS first_at, max(event_at) AS last_at
+                       date_diff('day', max(event_at)::DATE, DATE '2026-01-01') AS since_seen,
+                       date_diff('day', min(event_at)::DATE, DATE '2026-01-01') AS age_days
                 FROM '{FOLDER}/events.parquet' WHERE event_at < TIMESTAMP '2026-01-01' GROUP BY user_id
             ''').df())
         """,
@@ -134,7 +138,13 @@ MEASUREMENTS = {
             base = events.groupby("user_id").agg(first_at=("event_at", "min"), last_at=("event_at", "max"),
                                                  monetary=("revenue", "sum"))
             bought = paid.groupby("user_id").agg(last_purchase=("event_at", "max"), frequency=("event_at", "size"))
-            rows = len(base.join(bought, how="left"))
+            out = base.join(bought, how="left")
+            end = pd.Timestamp("2026-01-01")
+            out = pd.DataFrame({"recency_days": (end - out.last_purchase.dt.normalize()).dt.days,
+                                "frequency": out.frequency.fillna(0).astype("int64"), "monetary": out.monetary,
+                                "since_seen": (end - out.last_at.dt.normalize()).dt.days,
+                                "age_days": (end - out.first_at.dt.normalize()).dt.days})
+            rows = len(out)
         """,
     },
     "DAU/WAU/MAU": {
@@ -171,7 +181,8 @@ MEASUREMENTS = {
             for name, width in (("wau", 7), ("mau", 30)):
                 end = (days.d + pd.Timedelta(days=width)).where(days.next.isna() | (days.next > days.d + pd.Timedelta(days=width)), days.next)
                 out[name] = out["dau"].sub(end.value_counts(), fill_value=0).sort_index().cumsum()
-            rows = len(out["mau"])
+            # The same days as the others: active days only (ends past the last day are not rows).
+            rows = len(out["mau"].reindex(out["dau"].index))
         """,
     },
     "churn durations (events, 30-day window)": {

@@ -36,3 +36,16 @@ def test_a_format_code_without_a_java_equivalent_is_refused():
     with pytest.raises(DataError) as caught:
         engine.java_pattern("%Y week %U")
     assert "%U has no Spark equivalent" in str(caught.value)
+
+
+def test_frame_converts_as_execute_does():
+    """Arrow's conversion (for per-user frames) gives the values and dtypes ibis' execute() gives."""
+    import pandas as pd
+
+    con = engine.connect("duckdb")
+    table = con.sql("SELECT * FROM (VALUES (3, 'b', 1.5, true, NULL), (1, NULL, NULL, false, 7), "
+                    "(2, 'a', 2.25, true, 8)) t(user_id, channel, monetary, bought, recency_days)").order_by("user_id")
+    got, expected = engine.frame(table), table.execute()
+    assert got.user_id.tolist() == [1, 2, 3]
+    assert got.dtypes.to_dict() == expected.dtypes.to_dict()  # int with a null: float64; text: object
+    pd.testing.assert_frame_equal(got, expected)

@@ -193,7 +193,10 @@ def plan_run(*, dataset: str | None = None, only: list[str] | None = None, param
             if combo:
                 title += " (" + ", ".join(f"{k} = {v}" for k, v in combo.items()) + ")"
             jobs.append(Job(job_name, available[name], title, {**values, "dataset": dataset_path}, combo))
-    return Plan(dataset_path, ds.name, jobs, [line.strip() for line in ds.quality.lines()], settings, skipped)
+    result = Plan(dataset_path, ds.name, jobs, [line.strip() for line in ds.quality.lines()], settings, skipped)
+    if ds.con.name == "duckdb":
+        ds.con.disconnect()  # the runner waits for the kernels: it should not hold DuckDB's buffers meanwhile
+    return result
 
 
 def new_run_id() -> str:

@@ -31,6 +31,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep
 
+from userops_lib import engine
 from userops_lib.data import Dataset
 from userops_lib.errors import DataError
 
@@ -102,7 +103,7 @@ def experiment(ds: Dataset, *, campaign: str | None = None, metrics: list[str] |
         users = ds.users.select("user_id", *sorted(set(attrs) | set(extra)))
         table = table.left_join(users, "user_id").select(*table.columns, *[c for c in users.columns if c != "user_id"])
     # Ordered by user: the uplift model's split and fit must not depend on the engine's row order.
-    frame = table.order_by("user_id").execute().reset_index(drop=True)
+    frame = engine.frame(table.order_by("user_id"))
     frame["arm"] = frame.arm.astype(str)
     if control not in set(frame.arm):
         raise DataError.single("assignments", f"control arm '{control}' not in campaign '{campaign}'",
