@@ -437,8 +437,8 @@ def analyse(ds: Dataset, *, basis: str | None = None, period_days: int = 30, hig
         profiles[column] = _describe(frame, column, segment_map)
     result = Segments(users, profiles, _pareto(users.monetary), lifecycle_counts(
         ds, period=lifecycle_period, dormant_after_periods=dormant_after_periods),
-        core_users(ds, users, attributes, window_days=core_window_days, share=core_share), migration, validation, tests, basis,
-        ds.currency, _period_days(lifecycle_period), [], [])
+        core_users(ds, users, attributes, window_days=core_window_days, share=core_share), migration, validation,
+        tests, basis, ds.currency, _period_days(lifecycle_period), [], [])
     findings, headlines = _findings(result, period_days)
     return dataclasses.replace(result, findings=findings, headlines=headlines)
 
