@@ -175,3 +175,24 @@ def test_breakdowns_keep_the_top_values_and_pool_the_rest():
     # Identifier-like columns (mostly distinct) get no breakdown; a long tail of regions does.
     assert segments._identifier_like(pd.Series([f"id{i}" for i in range(1_000)]))
     assert not segments._identifier_like(pd.Series([f"region_{i % 60}" for i in range(1_000)]))
+
+
+def test_core_users_are_compared_with_other_recently_active_users():
+    """By hand: days active in the 28-day window a 5, b 3, c d e 1 each; x was active only in January and y
+    never, so neither is "recently active". The data has no revenue (frequency is active days)."""
+    day = pd.Timestamp("2024-03-10 12:00")
+    active = {"a": 5, "b": 3, "c": 1, "d": 1, "e": 1}
+    rows = [{"user_id": u, "event_at": day + pd.Timedelta(days=i), "event": "session"}
+            for u, n in active.items() for i in range(n)]
+    rows.append({"user_id": "x", "event_at": pd.Timestamp("2024-01-15 12:00"), "event": "session"})
+    users = pd.DataFrame({"user_id": list("abcdexy"),
+                          "channel": ["paid", "organic", "organic", "paid", "organic", "paid", "paid"]})
+    ds = load_dataset({"events": pd.DataFrame(rows), "users": users}, snapshot_at="2024-04-01")
+    core = segments.analyse(ds, core_share=0.2).core
+    # Sorted days 1 1 1 3 5: the 80% quantile (higher) is 5, so a alone is core: 5 of 11 recent events.
+    assert (core["threshold"], core["users"], core["share"]) == (5.0, 1, 0.2)
+    assert core["activity_share"] == pytest.approx(5 / 11)
+    mix = core["attributes"].set_index("value")
+    # Others are b c d e (3 organic, 1 paid), not x and y: with them paid would be 3 of 6.
+    assert mix.loc["paid", "core_share"] == 1.0 and mix.loc["paid", "others_share"] == 0.25
+    assert mix.loc["organic", "others_share"] == 0.75

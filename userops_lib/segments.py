@@ -95,7 +95,8 @@ def features(ds: Dataset, *, snapshot: dt.datetime | None = None, basis: str = "
     if basis == "purchases" and not has_revenue:
         raise DataError.single("events", "no revenue column, so purchases cannot be told apart",
                                "map revenue in dataset.yml, or use frequency_basis=active_days", column="revenue")
-    revenue = events.revenue.fill_null(0) if has_revenue else ibis.literal(0.0)
+    events = _with_revenue(events)
+    revenue = events.revenue
     bought = revenue > 0
     if basis == "purchases":
         # One aggregation per user: purchase frequency needs no distinct days (the costly part at scale).
@@ -116,6 +117,11 @@ def features(ds: Dataset, *, snapshot: dt.datetime | None = None, basis: str = "
         recency_days=end.delta(per_user.last_key.date(), unit="day"),
         since_seen=end.delta(per_user.last_at.date(), unit="day"),
         age_days=end.delta(per_user.first_at.date(), unit="day"))
+
+
+def _with_revenue(events: ir.Table) -> ir.Table:
+    """``events`` with a ``revenue`` column (missing as 0; all 0 when the data has none) to aggregate."""
+    return events.mutate(revenue=events.revenue.fill_null(0) if "revenue" in events.columns else ibis.literal(0.0))
 
 
 def assign(frame: pd.DataFrame, *, segment_map=None, high_share: float = 0.2, mid_share: float = 0.3,
@@ -295,7 +301,8 @@ def core_users(ds: Dataset, users: pd.DataFrame, attributes: list[str], *, windo
     snapshot = pd.Timestamp(ds.snapshot_at).to_pydatetime()
     recent = events.filter((events.event_at < snapshot) &
                            (events.event_at >= snapshot - dt.timedelta(days=window_days)))
-    revenue = recent.revenue.fill_null(0) if "revenue" in recent.columns else ibis.literal(0.0)
+    recent = _with_revenue(recent)
+    revenue = recent.revenue
     days = recent.group_by("user_id").aggregate(days=recent.event_at.date().nunique(), events=recent.count(),
                                                 revenue=revenue.sum()).execute()
     if days.empty:
@@ -310,7 +317,7 @@ def core_users(ds: Dataset, users: pd.DataFrame, attributes: list[str], *, windo
     rows = []
     if attributes:
         # Everyone active in the window was active before the snapshot, so is a row of ``users``.
-        position = pd.Index(users.user_id).get_indexer(days.user_id)
+        position = _rows_of(users, days.user_id)
         seen = position >= 0
         core = pd.Series(is_core[seen])
         for attribute in attributes:
@@ -323,6 +330,11 @@ def core_users(ds: Dataset, users: pd.DataFrame, attributes: list[str], *, windo
     frame["difference"] = frame.core_share - frame.others_share
     result["attributes"] = frame.sort_values("difference", key=abs, ascending=False).reset_index(drop=True)
     return result
+
+
+def _rows_of(users: pd.DataFrame, ids: pd.Series) -> np.ndarray:
+    """The row of ``users`` (a per-user frame) holding each of ``ids``; -1 where there is none."""
+    return pd.Index(users.user_id).get_indexer(ids)
 
 
 def top_levels(values: pd.Series, n: int = TOP_LEVELS) -> pd.Series:
@@ -416,7 +428,7 @@ def analyse(ds: Dataset, *, basis: str | None = None, period_days: int = 30, hig
     if len(before) >= 50:
         # Where each earlier user is now (-1: no activity before the snapshot, which cannot happen for
         # users seen before the earlier snapshot, but is handled).
-        position = pd.Index(users.user_id).get_indexer(before.user_id)
+        position = _rows_of(users, before.user_id)
         found = position >= 0
         position = np.where(found, position, 0)
         # A difference of two float sums: rounded so that "no new revenue" is exactly 0 on every engine
