@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -114,9 +115,9 @@ MEASUREMENTS = {
             from userops_lib import segments
             ds = load_dataset(FOLDER)
             # -- timed --
-            # As segments.analyse pulls it: the used columns, ordered by user, converted by Arrow.
+            # As segments.analyse pulls it: the used columns, converted by Arrow, ordered by user.
             from userops_lib import engine
-            rows = len(engine.frame(segments.features(ds).select("user_id", *segments.KEPT).order_by("user_id")))
+            rows = len(engine.frame(segments.features(ds).select("user_id", *segments.KEPT), order_by="user_id"))
         """,
         "duckdb_sql": """
             import duckdb
@@ -166,9 +167,10 @@ MEASUREMENTS = {
                      ev AS (SELECT d AS day, 1 AS dau, 1 AS w, 1 AS m FROM nx
                             UNION ALL SELECT least(d + 7, coalesce(nd, d + 7)), 0, -1, 0 FROM nx
                             UNION ALL SELECT least(d + 30, coalesce(nd, d + 30)), 0, 0, -1 FROM nx)
-                SELECT day, sum(dau) AS dau, sum(sum(w)) OVER (ORDER BY day) AS wau,
-                       sum(sum(m)) OVER (ORDER BY day) AS mau
-                FROM ev GROUP BY day
+                SELECT * FROM (SELECT day, sum(dau) AS dau, sum(sum(w)) OVER (ORDER BY day) AS wau,
+                                      sum(sum(m)) OVER (ORDER BY day) AS mau
+                               FROM ev GROUP BY day)
+                WHERE day < DATE '2026-01-01'  -- the days of the data (ends past the snapshot are not rows)
             ''').fetchall())
         """,
         "pandas": """
@@ -296,17 +298,28 @@ def generate(folder: Path, events: int) -> float:
     return time.perf_counter() - started
 
 
-def measure(folder: Path, code: str, env: dict | None = None) -> dict:
-    """Run ``code`` in a child; lines before a ``# -- timed --`` marker are set-up, not timed."""
+def measure(folder: Path, code: str, env: dict | None = None, repeat: int = 1) -> dict:
+    """Run ``code`` in a child ``repeat`` times; the median time and peak, and every time measured.
+
+    Lines before a ``# -- timed --`` marker are set-up, not timed. ``env`` entries set to None are
+    removed from the child's environment.
+    """
     code = textwrap.dedent(code)
     setup, _, timed = code.rpartition("# -- timed --") if "# -- timed --" in code else ("", "", code)
     script = CHILD.format(folder=str(folder), setup=setup, code=timed)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT,
-                            env={**os.environ, **(env or {})})
-    if result.returncode != 0:
-        return {"error": result.stderr.strip().splitlines()[-1] if result.stderr else "failed"}
-    # DuckDB may draw a progress bar on the same stream, without a newline: take the last JSON object.
-    return json.loads(re.findall(r'\{"seconds".*?\}', result.stdout)[-1])
+    environment = {**os.environ, **(env or {})}
+    environment = {key: value for key, value in environment.items() if value is not None}
+    runs = []
+    for _ in range(repeat):
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT,
+                                env=environment)
+        if result.returncode != 0:
+            return {"error": result.stderr.strip().splitlines()[-1] if result.stderr else "failed"}
+        # DuckDB may draw a progress bar on the same stream, without a newline: take the last JSON object.
+        runs.append(json.loads(re.findall(r'\{"seconds".*?\}', result.stdout)[-1]))
+    return {"seconds": statistics.median(r["seconds"] for r in runs),
+            "peak_mib": statistics.median(r["peak_mib"] for r in runs),
+            "rows": runs[0]["rows"], "all_seconds": [r["seconds"] for r in runs]}
 
 
 def _tree_rss(root: int) -> int:
@@ -365,14 +378,24 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="+", metavar="TEXT", help="run only the reductions whose name has TEXT")
     parser.add_argument("--report-jobs", type=int, nargs="*", default=[1],
                         help="--jobs of the full report runs (default: 1, the CLI's default; none: skip them)")
-    parser.add_argument("--capped", default="1GB", help="also run the userops path with USEROPS_MEMORY_LIMIT set "
-                        "to this, as `userops report` caps each kernel's DuckDB ('' to skip; default 1GB)")
+    parser.add_argument("--capped", nargs="*", default=["1GB"], metavar="LIMIT",
+                        help="also run the userops path with USEROPS_MEMORY_LIMIT set to each LIMIT (default: 1GB, "
+                        "as `userops report` caps each kernel's DuckDB; 'none': DuckDB's own default; none given: "
+                        "skip)")
+    parser.add_argument("--repeat", type=int, default=1, help="run each reduction this many times and report the "
+                        "median time and peak, with the range of times (default 1)")
     parser.add_argument("--keep", metavar="DIR", help="write the datasets to DIR/<size> and reuse them next time")
     args = parser.parse_args(argv)
-    lines = [f"\n## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "", f"Machine: {machine()}. userops and the SQL floor with "
-             "DuckDB's default memory limit (as in a notebook)" + (f"; 'userops, {args.capped} cap' is the same code "
-                                                                  "as a report kernel runs it." if args.capped else "."),
-             ""]
+    os.environ.pop("USEROPS_MEMORY_LIMIT", None)
+    from userops_lib import engine
+
+    caps = "; ".join(f"'userops, {cap} cap' is the same code with USEROPS_MEMORY_LIMIT={cap}" for cap in args.capped)
+    lines = [f"\n## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
+             f"Machine: {machine()}. 'userops' runs as in a notebook, with its default DuckDB memory limit (an "
+             f"eighth of the RAM: {engine.memory_limit()}); the SQL floor with DuckDB's own default (80% of the RAM)"
+             + (f"; {caps} (1GB: as `userops report` runs each notebook kernel; none: DuckDB's own default)" if caps else "")
+             + (f". Each cell is the median of {args.repeat} runs; the range of times in brackets." if args.repeat > 1
+                else ". One run per cell."), ""]
     for size in args.events:
         with tempfile.TemporaryDirectory(prefix="userops-bench-") as scratch:
             folder = Path(args.keep) / str(size) if args.keep else Path(scratch)
@@ -388,16 +411,15 @@ def main(argv=None) -> int:
                 if args.only and not any(text in name for text in args.only):
                     continue
                 results = {}
-                runs = list(paths.items())
-                if args.capped and "userops" in paths:
-                    runs.insert(1, (f"userops, {args.capped} cap", paths["userops"]))
-                for path, code in runs:
+                runs = [(path, code, None) for path, code in paths.items()]
+                if "userops" in paths:
+                    runs[1:1] = [(f"userops, {'no' if cap.lower() == 'none' else cap} cap", paths["userops"], cap)
+                                 for cap in args.capped]
+                for path, code, cap in runs:
                     if path == "pandas" and size > args.skip_pandas_above:
                         results[path] = {"error": "skipped"}
                         continue
-                    capped = path.startswith("userops,")
-                    results[path] = measure(folder, code, {"USEROPS_MEMORY_LIMIT": args.capped} if capped else
-                                            {"USEROPS_MEMORY_LIMIT": ""})
+                    results[path] = measure(folder, code, {"USEROPS_MEMORY_LIMIT": cap}, repeat=args.repeat)
                     print(size, name, path, results[path], flush=True)
                 sql, pandas_ = results.get("duckdb_sql", {}), results.get("pandas", {})
                 for path, result in results.items():
@@ -408,8 +430,10 @@ def main(argv=None) -> int:
                     ours = path.startswith("userops") and name != "load and validate the dataset"
                     speed = f"{pandas_['seconds'] / result['seconds']:.1f}×" if ours and "seconds" in pandas_ else ""
                     memory = f"{pandas_['peak_mib'] / result['peak_mib']:.1f}×" if ours and "peak_mib" in pandas_ else ""
-                    lines.append(f"| {name} | {path} | {result['seconds']:.2f} | {result['peak_mib']:.0f} | {ratio} | "
-                                 f"{speed} | {memory} |")
+                    spread = (f" ({min(result['all_seconds']):.2f}–{max(result['all_seconds']):.2f})"
+                              if len(result["all_seconds"]) > 1 else "")
+                    lines.append(f"| {name} | {path} | {result['seconds']:.2f}{spread} | {result['peak_mib']:.0f} | "
+                                 f"{ratio} | {speed} | {memory} |")
             if args.report_jobs:
                 lines.append("")
             for jobs in args.report_jobs:

@@ -15,6 +15,29 @@ def test_memory_limit_comes_from_the_environment(monkeypatch):
     assert con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0] == "953.6 MiB"
 
 
+def test_without_the_variable_duckdb_gets_an_eighth_of_the_ram(monkeypatch):
+    import os
+
+    monkeypatch.delenv(engine.MEMORY_ENV, raising=False)
+    ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    expected = max(ram // 8, 2 ** 30) // 2 ** 20
+    assert engine.memory_limit() == f"{expected}MiB"
+    con = engine.connect("duckdb")
+    shown = con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0]  # e.g. "2.9 GiB"
+    number, unit = shown.split()
+    assert abs(float(number) * {"MiB": 1, "GiB": 1024}[unit] - expected) <= (0.1 if unit == "MiB" else 52)
+
+
+def test_none_leaves_duckdb_its_own_default(monkeypatch):
+    import duckdb
+
+    monkeypatch.setenv(engine.MEMORY_ENV, "None")
+    assert engine.memory_limit() is None
+    con = engine.connect("duckdb")
+    own = duckdb.connect().execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0] == own
+
+
 def test_a_memory_limit_that_is_not_a_size_is_refused(monkeypatch):
     monkeypatch.setenv(engine.MEMORY_ENV, "lots; DROP TABLE users")
     with pytest.raises(DataError) as caught:
@@ -49,3 +72,13 @@ def test_frame_converts_as_execute_does():
     assert got.user_id.tolist() == [1, 2, 3]
     assert got.dtypes.to_dict() == expected.dtypes.to_dict()  # int with a null: float64; text: object
     pd.testing.assert_frame_equal(got, expected)
+
+
+def test_frame_orders_after_the_transfer():
+    """order_by sorts in pandas, stably, with a fresh index: the same rows as ORDER BY in the engine."""
+    con = engine.connect("duckdb")
+    table = con.sql("SELECT * FROM (VALUES (3, 'c'), (1, 'a'), (2, 'b'), (10, 'j')) t(user_id, name)")
+    got = engine.frame(table, order_by="user_id")
+    assert got.user_id.tolist() == [1, 2, 3, 10]
+    assert got.name.tolist() == ["a", "b", "c", "j"]
+    assert got.index.tolist() == [0, 1, 2, 3]

@@ -31,7 +31,8 @@ TIMESTAMP = dt.Timestamp()
 TIMESTAMP_UTC = dt.Timestamp(timezone="UTC")
 ENGINES = ("duckdb", "spark")
 ENV = "USEROPS_ENGINE"
-MEMORY_ENV = "USEROPS_MEMORY_LIMIT"  # DuckDB's memory_limit per connection (e.g. 1GB); default: DuckDB's own
+MEMORY_ENV = "USEROPS_MEMORY_LIMIT"  # DuckDB's memory_limit per connection (e.g. 1GB); see connect()
+NO_LIMIT = "none"  # USEROPS_MEMORY_LIMIT=none: DuckDB's own default (80% of the RAM)
 
 
 # -- DuckDB ---------------------------------------------------------------------------------------
@@ -109,15 +110,46 @@ def instant_to_utc(timestamp: ir.Value) -> ir.TimestampValue:
     return _duckdb_utc_wall("UTC", timestamp.cast(TIMESTAMP_UTC))
 
 
-def frame(expr: ir.Table):
+def frame(expr: ir.Table, order_by: str | None = None):
     """``expr`` as a pandas DataFrame, converted by Arrow in one go (for frames with millions of rows).
 
     ibis' ``execute()`` converts column by column and costs about 1 s per million rows of a ten-column
     frame; Arrow's own conversion is several times faster and frees its buffers as it goes. Numbers,
     text and missing values come out as ``execute()`` gives them (integers with missing values as
-    float64, text as object); timestamps keep their unit (microseconds), so use it for frames without.
+    float64, text as object); timestamps keep their unit (microseconds).
+
+    ``order_by`` sorts the rows by that column here, after the transfer (a stable sort), not in the
+    engine: under a memory limit DuckDB sorts a result of millions of rows externally (5M users' RFM
+    features: 5 s unordered, 23 s ordered at a 3 GB limit), while pandas sorts the frame in a second.
     """
-    return expr.to_pyarrow().to_pandas(self_destruct=True)
+    out = expr.to_pyarrow().to_pandas(self_destruct=True)
+    if order_by is not None:
+        out = out.sort_values(order_by, kind="stable", ignore_index=True)
+    return out
+
+
+def memory_limit() -> str | None:
+    """DuckDB's memory limit for a new connection: ``$USEROPS_MEMORY_LIMIT``, else an eighth of the RAM.
+
+    DuckDB's own default (80% of the RAM) suits a database server, not a notebook kernel that also
+    holds pandas frames: a big aggregation then takes memory pandas needs next, or the machine's.
+    An eighth (at least 1 GB; 3 GiB on a 24 GiB machine) keeps the reductions at full speed on 100M
+    events (``benchmarks/results.md``); beyond it DuckDB spills to disk. ``none``: DuckDB's default.
+    """
+    limit = os.environ.get(MEMORY_ENV, "").strip()
+    if limit.lower() == NO_LIMIT:
+        return None
+    if limit:
+        if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", limit, flags=re.IGNORECASE):
+            raise DataError.single("parameters", f"{MEMORY_ENV} is not a size",
+                                   f"write it like 1GB or 1500MB, or '{NO_LIMIT}' for DuckDB's own default",
+                                   column=MEMORY_ENV, example=limit)
+        return limit
+    try:
+        ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None  # not a POSIX system that says: DuckDB's own default
+    return f"{max(ram // 8, 2 ** 30) // 2 ** 20}MiB"
 
 
 def chosen(name: str | None = None) -> str:
@@ -140,12 +172,9 @@ def connect(name: str | None = None) -> ibis.BaseBackend:
     spill = tempfile.mkdtemp(prefix="userops-duckdb-")
     atexit.register(shutil.rmtree, spill, ignore_errors=True)
     con.raw_sql(f"SET temp_directory = '{spill}'")
-    limit = os.environ.get(MEMORY_ENV, "").strip()
-    if limit:
-        if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", limit, flags=re.IGNORECASE):
-            raise DataError.single("parameters", f"{MEMORY_ENV} is not a size", "write it like 1GB or 1500MB",
-                                   column=MEMORY_ENV, example=limit)
-        # DuckDB spills sorts, joins, windows and aggregates to a temporary folder beyond this.
+    limit = memory_limit()
+    if limit is not None:
+        # DuckDB spills sorts, joins, windows and aggregates to the folder above beyond this.
         con.raw_sql(f"SET memory_limit = '{limit}'")
     return con
 

@@ -415,11 +415,11 @@ def analyse(ds: Dataset, *, basis: str | None = None, period_days: int = 30, hig
         attributes = []
     # Ordered by user: tier ties and the validation tests must not depend on the engine's row order.
     # Only the columns the statistics use are pulled (a frame per user: 5M rows at 100M events).
-    users = assign(engine.frame(current.select("user_id", *KEPT, *attributes).order_by("user_id")), **options)
+    users = assign(engine.frame(current.select("user_id", *KEPT, *attributes), order_by="user_id"), **options)
     attributes = [a for a in attributes if not _identifier_like(users[a])]
     earlier = pd.Timestamp(ds.snapshot_at) - pd.Timedelta(days=period_days)
-    before = assign(engine.frame(features(ds, snapshot=earlier, basis=basis).select("user_id", *KEPT)
-                                 .order_by("user_id")), **options)
+    before = assign(engine.frame(features(ds, snapshot=earlier, basis=basis).select("user_id", *KEPT),
+                                 order_by="user_id"), **options)
     before = before[["user_id", "frequency", "monetary", "r_score", "f_score", "m_score", "rfm_segment",
                      "value_tier", "lifecycle_stage"]]
     migration = validation = None
