@@ -362,6 +362,11 @@ def measure_report(folder: Path, jobs: int) -> dict:
     return {"seconds": seconds, "peak_mib": peak / 2 ** 20, "rows": len(pages),
             "largest": f"{largest.name} {largest.stat().st_size / 2 ** 20:.1f} MB"}
 
+def _capped(cap: str) -> str:
+    """The row name of the userops path under a memory limit."""
+    return f"userops, {'no' if cap.lower() == 'none' else cap} cap"
+
+
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
@@ -389,7 +394,7 @@ def main(argv=None) -> int:
     os.environ.pop("USEROPS_MEMORY_LIMIT", None)
     from userops_lib import engine
 
-    caps = "; ".join(f"'userops, {cap} cap' is the same code with USEROPS_MEMORY_LIMIT={cap}" for cap in args.capped)
+    caps = "; ".join(f"'{_capped(cap)}' is the same code with USEROPS_MEMORY_LIMIT={cap}" for cap in args.capped)
     lines = [f"\n## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
              f"Machine: {machine()}. 'userops' runs as in a notebook, with its default DuckDB memory limit (an "
              f"eighth of the RAM: {engine.memory_limit()}); the SQL floor with DuckDB's own default (80% of the RAM)"
@@ -400,11 +405,12 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory(prefix="userops-bench-") as scratch:
             folder = Path(args.keep) / str(size) if args.keep else Path(scratch)
             if (folder / "dataset.yml").exists():
-                made = 0.0  # kept from an earlier run with --keep
+                made = None  # kept from an earlier run with --keep
             else:
                 folder.mkdir(parents=True, exist_ok=True)
                 made = generate(folder, size)
-            lines += [f"### {size:,} events ({size // 20:,} users; generated in {made:.1f} s)", "",
+            made_ = "dataset kept from an earlier run" if made is None else f"generated in {made:.1f} s"
+            lines += [f"### {size:,} events ({size // 20:,} users; {made_})", "",
                       "| reduction | path | seconds | peak MiB | time vs SQL | faster than pandas | lighter than pandas |",
                       "|---|---|---:|---:|---:|---:|---:|"]
             for name, paths in MEASUREMENTS.items():
@@ -413,8 +419,7 @@ def main(argv=None) -> int:
                 results = {}
                 runs = [(path, code, None) for path, code in paths.items()]
                 if "userops" in paths:
-                    runs[1:1] = [(f"userops, {'no' if cap.lower() == 'none' else cap} cap", paths["userops"], cap)
-                                 for cap in args.capped]
+                    runs[1:1] = [(_capped(cap), paths["userops"], cap) for cap in args.capped]
                 for path, code, cap in runs:
                     if path == "pandas" and size > args.skip_pandas_above:
                         results[path] = {"error": "skipped"}

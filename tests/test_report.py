@@ -93,6 +93,10 @@ def test_stakeholder_html_has_no_code_no_scripts_and_embedded_figures(sample_run
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
     assert not any(a.get("href", "").startswith("http") for _, a in markup.tags)
+    # Each chart has a text alternative: its title and axes, not nbconvert's placeholder.
+    alts = [a.get("alt") or "" for t, a in markup.tags if t == "img"]
+    assert all(alts) and "No description has been provided" not in html
+    assert "Daily, weekly and monthly active users (x: day (UTC); y: active users (count))" in alts
     # Findings come first, the method-and-data section last.
     assert html.index("Findings") < html.index("<img")
     assert html.index("<img") < html.index("Method and data")
@@ -340,3 +344,27 @@ def test_with_several_workers_the_longest_notebook_of_the_last_run_starts_first(
     (tmp_path / "latest").symlink_to("run")
     # Unknown durations first (they may be long), then the known ones, longest first.
     assert [j.name for j in _longest_first(jobs, tmp_path)] == ["new_one", "segments", "overview", "cohorts"]
+
+
+def test_a_figures_text_alternative_is_escaped_into_the_page():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import nbformat
+
+    from userops_lib import plots, render
+
+    figure, ax = plt.subplots()
+    plots.finish(ax, title="Spend of <b>'VIP'</b> users", xlabel="day", ylabel="spend ($)")
+    alt = plots.describe(figure)
+    assert alt == "Spend of <b>'VIP'</b> users (x: day; y: spend ($))"
+    plt.close(figure)
+    output = nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=\n"},
+                                    metadata={"image/png": {"alt": alt}})
+    cell = nbformat.v4.new_code_cell("chart()", outputs=[output])
+    html = render.notebook_html(nbformat.v4.new_notebook(cells=[cell]), title="t")
+    markup = _markup(html)
+    images = [a for t, a in markup.tags if t == "img"]
+    assert images == [{"alt": alt, "src": "data:image/png;base64,iVBORw0KGgo="}]
+    assert "b" not in [t for t, _ in markup.tags]  # the markup in the title stayed text

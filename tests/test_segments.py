@@ -8,6 +8,7 @@ import pytest
 from tests.conftest import DATA
 from userops_lib import segments
 from userops_lib.data import load_dataset
+from userops_lib.errors import DataError
 
 
 def test_scores_by_average_rank_keep_ties_together():
@@ -196,3 +197,31 @@ def test_core_users_are_compared_with_other_recently_active_users():
     # Others are b c d e (3 organic, 1 paid), not x and y: with them paid would be 3 of 6.
     assert mix.loc["paid", "core_share"] == 1.0 and mix.loc["paid", "others_share"] == 0.25
     assert mix.loc["organic", "others_share"] == 0.75
+
+
+def test_the_user_scatter_draws_a_stated_sample_of_buyers(shop):
+    """At most `points` dots, a sample of buyers only, and the title says how many of how many."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    result = segments.analyse(shop)
+    # (recency_days, monetary) of the eight buyers, worked by hand above; "i" never bought.
+    buyers = {(6, 400), (3, 20), (71, 600), (46, 60), (2, 45), (89, 5), (41, 60), (15, 80)}
+
+    def dots(ax):
+        return [tuple(map(float, xy)) for c in ax.collections for xy in c.get_offsets()]
+
+    def title(ax):  # wherever the theme puts it
+        return "".join(ax.get_title(loc=where) for where in ("left", "center", "right"))
+
+    ax = result.plot_users(points=100)
+    assert title(ax) == "Recency and spend: all 8 buyers"
+    assert sorted(dots(ax)) == sorted(buyers)
+    sampled = result.plot_users(points=3, seed=7)
+    assert title(sampled) == "Recency and spend: a random sample of 3 of 8 buyers"
+    drawn = dots(sampled)
+    assert len(drawn) == 3 and len(set(drawn) - buyers) == 0
+    assert dots(result.plot_users(points=3, seed=7)) == drawn  # the seed fixes the sample
+    assert sampled.get_xlabel() == "days since the last purchase" and "log scale" in sampled.get_ylabel()
+    with pytest.raises(DataError, match="at least one point"):
+        result.plot_users(points=0)

@@ -32,9 +32,32 @@ def setup() -> None:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
 
         set_matplotlib_formats("png")
+        _describe_figures()
     except ImportError:  # outside IPython: nothing to configure
         pass
     pd.set_option("display.max_columns", 30)
+
+
+def _describe_figures() -> None:
+    """Each figure's PNG output carries a text alternative (its charts' titles and axes) as metadata.
+
+    IPython lets a formatter return ``(data, metadata)``; the stakeholder page turns it into the image's
+    ``alt`` text (nbconvert would otherwise write "No description has been provided for this image").
+    """
+    from IPython import get_ipython
+    from matplotlib.figure import Figure
+
+    shell = get_ipython()
+    if shell is None:
+        return
+    png = shell.display_formatter.formatters["image/png"]
+    draw = png.lookup_by_type(Figure)
+    if getattr(draw, "describes", False):
+        return  # already wrapped
+    def described(figure):
+        return draw(figure), {"alt": plots.describe(figure)}
+    described.describes = True
+    png.for_type(Figure, described)
 
 
 def resolve_dataset(dataset: str) -> str:

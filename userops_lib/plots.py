@@ -46,3 +46,15 @@ def finish(ax, *, title: str, xlabel: str, ylabel: str, percent: bool = False, l
         ax.get_legend().remove()
     ax.figure.tight_layout()
     return ax
+
+
+def describe(figure) -> str:
+    """A text alternative for ``figure``: each chart's title and what its axes show."""
+    parts = []
+    for ax in figure.axes:
+        title = " ".join(t for t in (ax.get_title(loc=where) for where in ("left", "center", "right")) if t)
+        axes_ = "; ".join(f"{name}: {label}" for name, label in (("x", ax.get_xlabel()), ("y", ax.get_ylabel()))
+                          if label)
+        if title or axes_:
+            parts.append(f"{title or 'Chart'}" + (f" ({axes_})" if axes_ else ""))
+    return ". ".join(parts) or "Chart"

@@ -57,11 +57,22 @@ def _for_stakeholders(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if HIDDEN_TAGS & set(cell.get("metadata", {}).get("tags", [])):
             continue
         if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.get("outputs", [])
+            cell.outputs = [_with_alt(o) for o in cell.get("outputs", [])
                             if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
         kept.append(cell)
     clean.cells = kept
     return clean
+
+
+def _with_alt(output: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A PNG figure with a text alternative in its metadata (see ``notebook.setup``) as an ``<img alt>``."""
+    data = output.get("data", {})
+    alt = output.get("metadata", {}).get("image/png", {}).get("alt")
+    if "image/png" not in data or not alt:
+        return output
+    png = data["image/png"].replace("\n", "")
+    return nbformat.v4.new_output("display_data", data={
+        "text/html": f"<img alt='{escape(alt)}' src='data:image/png;base64,{escape(png)}'>"})
 
 
 def notebook_title(notebook: nbformat.NotebookNode, default: str) -> str:

@@ -205,6 +205,39 @@ class Segments:
         return plots.finish(ax, title="Pareto curve: share of revenue from the top users", xlabel="users, highest "
                             "revenue first (% of users)", ylabel="cumulative revenue (% of total)", percent=True)
 
+    def plot_users(self, ax=None, *, points: int = 5000, seed: int = 0):
+        """Each buyer's recency against spend (or active days), coloured by value tier.
+
+        One dot per user does not scale to millions of users, so at most ``points`` users are drawn:
+        a uniform random sample (fixed ``seed``), stated in the title with the number it was drawn from.
+        Users with nothing to put on the log axis (no purchase, no spend) are not candidates.
+        """
+        if points < 1:
+            raise DataError.single("parameters", "the scatter needs at least one point", "set scatter_points to 1 "
+                                   "or more", column="scatter_points", example=str(points))
+        y, label = (("monetary", f"spend ({self.currency or 'revenue units'}, log scale)")
+                    if self.basis == "purchases" else ("frequency", "active days (count, log scale)"))
+        users = self.users
+        eligible = users.index[users.recency_days.notna().to_numpy() & (users[y] > 0).to_numpy()]
+        who, total = ("buyers" if self.basis == "purchases" else "active users"), len(eligible)
+        if total > points:
+            eligible = np.sort(np.random.default_rng(seed).choice(eligible, size=points, replace=False))
+            shown = f"a random sample of {narrative.count(points)} of {narrative.count(total)} {who}"
+        else:
+            shown = f"all {narrative.count(total)} {who}"
+        frame = users.loc[eligible, ["recency_days", y, "value_tier"]]
+        ax = plots.axes(ax, size=(8, 4.8))
+        for tier, color in (("low", "C7"), ("mid", "C0"), ("high", "C3")):  # the rare high tier drawn last, on top
+            part = frame[frame.value_tier == tier]
+            ax.scatter(part.recency_days, part[y], s=8, alpha=0.5, color=color, linewidths=0,
+                       label=f"{tier} value ({narrative.count(len(part))} shown)")
+        ax.set_yscale("log")
+        if len(frame):
+            ax.legend(loc="upper right", fontsize=8, markerscale=2)
+        return plots.finish(ax, title=f"Recency and {'spend' if y == 'monetary' else 'activity'}: {shown}",
+                            xlabel="days since the last " + ("purchase" if y == "monetary" else "active day"),
+                            ylabel=label)
+
     def plot_segments(self, ax=None):
         profile = self.profiles["rfm_segment"]
         ax = plots.axes(ax, size=(9, 4.8))
