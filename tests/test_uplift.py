@@ -120,3 +120,39 @@ def test_ratio_metrics_use_the_delta_method():
         draws.append(t.revenue.sum() / t.active_days.sum() - c.revenue.sum() / c.active_days.sum())
     delta_se = (row.ci_high - row.ci_low) / (2 * 1.959963984540054)
     assert delta_se == pytest.approx(np.std(draws), rel=0.15)  # against a bootstrap
+
+
+def test_event_outcomes_count_the_two_windows_by_hand():
+    """14-day windows either side of assignment, half-open: [t - 14d, t) before, [t, t + 14d) after."""
+    t = pd.Timestamp("2025-03-01 12:00")
+    day, second = pd.Timedelta(days=1), pd.Timedelta(seconds=1)
+    events = pd.DataFrame([
+        # user 1: the window edges
+        (1, t - 14 * day - second, 50.0),  # before the pre-window: not counted
+        (1, t - 14 * day, 0.0),            # first instant of the pre-window: a pre active day
+        (1, t - 2 * day, 7.0),             # a pre purchase
+        (1, t, 0.0),                       # the assignment instant counts as after
+        (1, t + 3 * day, 10.0),            # two purchases on one day: one active day, revenue 30
+        (1, t + 3 * day + 60 * second, 20.0),
+        (1, t + 14 * day - second, 0.0),   # last instant of the window
+        (1, t + 14 * day, 99.0),           # after the window: not counted
+        # user 2: active only outside both windows
+        (2, t - 30 * day, 5.0), (2, t + 20 * day, 5.0),
+        # user 3: no events at all in the log except one long before
+        (3, t - 100 * day, 0.0),
+        # user 4: a control user with one session after
+        (4, t + day, 0.0),
+    ], columns=["user_id", "event_at", "revenue"])
+    assignments = pd.DataFrame({"user_id": [1, 2, 3, 4], "campaign": "spring", "arm": ["offer", "offer", "offer",
+                                                                                      "control"],
+                                "assigned_at": t})
+    ds = load_dataset({"events": events, "assignments": assignments}, snapshot_at="2025-06-01",
+                      control_arm="control")
+    frame = uplift.experiment(ds).frame.set_index("user_id")
+    columns = ["converted", "revenue", "active_days", "pre_converted", "pre_revenue", "pre_active_days"]
+    # User 1 after: t (day 0), t+3d (two events), t+14d-1s (day 13 after noon: the calendar day of
+    # 2025-03-15) -> three calendar days; before: t-14d and t-2d -> two days.
+    assert frame.loc[1, columns].tolist() == [1.0, 30.0, 3.0, 1.0, 7.0, 2.0]
+    assert frame.loc[2, columns].tolist() == [0.0] * 6
+    assert frame.loc[3, columns].tolist() == [0.0] * 6
+    assert frame.loc[4, columns].tolist() == [0.0, 0.0, 1.0, 0.0, 0.0, 0.0]

@@ -129,8 +129,8 @@ def _event_outcomes(ds: Dataset, table: ir.Table, window_days: int) -> tuple[ir.
     joined = assigned.join(events, [assigned.user_id == events.user_id,
                                     events.event_at >= assigned.assigned_at - window,
                                     events.event_at < assigned.assigned_at + window])
-    after = (joined.event_at >= joined.assigned_at) & (joined.event_at < joined.assigned_at + window)
-    before = (joined.event_at < joined.assigned_at) & (joined.event_at >= joined.assigned_at - window)
+    after = joined.event_at >= joined.assigned_at  # within the window after assignment (the join keeps no other)
+    before = ~after
     day = joined.event_at.date()
     per_user = joined.group_by("user_id").aggregate(
         converted=(after & (joined.revenue > 0)).any().cast("float64"),
