@@ -360,6 +360,11 @@ def test_a_figures_text_alternative_is_escaped_into_the_page():
     alt = plots.describe(figure)
     assert alt == "Spend of <b>'VIP'</b> users (x: day; y: spend ($))"
     plt.close(figure)
+    heat, ax = plt.subplots()  # a colour bar is said as the scale of its chart
+    heat.colorbar(ax.imshow([[0.1, 0.2], [0.3, 0.4]]), ax=ax, label="retention (share)")
+    plots.finish(ax, title="Retention by cohort", xlabel="weeks", ylabel="cohort")
+    assert plots.describe(heat) == "Retention by cohort (x: weeks; y: cohort); colour: retention (share)"
+    plt.close(heat)
     output = nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=\n"},
                                     metadata={"image/png": {"alt": alt}})
     cell = nbformat.v4.new_code_cell("chart()", outputs=[output])

@@ -49,12 +49,17 @@ def finish(ax, *, title: str, xlabel: str, ylabel: str, percent: bool = False, l
 
 
 def describe(figure) -> str:
-    """A text alternative for ``figure``: each chart's title and what its axes show."""
+    """A text alternative for ``figure``: each chart's title and what its axes show.
+
+    Every chart has a title (see :func:`finish`), so untitled axes are colour bars: their label
+    is said as the colour scale of the chart before.
+    """
     parts = []
     for ax in figure.axes:
         title = " ".join(t for t in (ax.get_title(loc=where) for where in ("left", "center", "right")) if t)
-        axes_ = "; ".join(f"{name}: {label}" for name, label in (("x", ax.get_xlabel()), ("y", ax.get_ylabel()))
-                          if label)
-        if title or axes_:
-            parts.append(f"{title or 'Chart'}" + (f" ({axes_})" if axes_ else ""))
+        labels = [(name, label) for name, label in (("x", ax.get_xlabel()), ("y", ax.get_ylabel())) if label]
+        if title:
+            parts.append(title + (f" ({'; '.join(f'{n}: {v}' for n, v in labels)})" if labels else ""))
+        elif labels and parts:
+            parts[-1] += f"; colour: {labels[0][1]}"
     return ". ".join(parts) or "Chart"
