@@ -362,6 +362,7 @@ def measure_report(folder: Path, jobs: int) -> dict:
     return {"seconds": seconds, "peak_mib": peak / 2 ** 20, "rows": len(pages),
             "largest": f"{largest.name} {largest.stat().st_size / 2 ** 20:.1f} MB"}
 
+
 def _capped(cap: str) -> str:
     """The row name of the userops path under a memory limit."""
     return f"userops, {'no' if cap.lower() == 'none' else cap} cap"

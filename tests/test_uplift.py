@@ -156,3 +156,8 @@ def test_event_outcomes_count_the_two_windows_by_hand():
     assert frame.loc[2, columns].tolist() == [0.0] * 6
     assert frame.loc[3, columns].tolist() == [0.0] * 6
     assert frame.loc[4, columns].tolist() == [0.0, 0.0, 1.0, 0.0, 0.0, 0.0]
+    # Events without a revenue column: no purchases, the same active days.
+    bare = load_dataset({"events": events.drop(columns="revenue"), "assignments": assignments},
+                        snapshot_at="2025-06-01", control_arm="control")
+    frame = uplift.experiment(bare).frame.set_index("user_id")
+    assert frame.loc[1, columns].tolist() == [0.0, 0.0, 3.0, 0.0, 0.0, 2.0]

@@ -132,6 +132,11 @@ class Dataset:
         return self.quality._repr_html_()
 
 
+def with_revenue(events: ir.Table) -> ir.Table:
+    """``events`` with a ``revenue`` column to aggregate: missing values as 0, all 0 when the data has none."""
+    return events.mutate(revenue=events.revenue.fill_null(0) if "revenue" in events.columns else ibis.literal(0.0))
+
+
 def load_dataset(
     source: str | Path | Mapping[str, pd.DataFrame],
     *,

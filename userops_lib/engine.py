@@ -145,11 +145,26 @@ def memory_limit() -> str | None:
                                    f"write it like 1GB or 1500MB, or '{NO_LIMIT}' for DuckDB's own default",
                                    column=MEMORY_ENV, example=limit)
         return limit
+    ram = _memory()
+    if ram is None:
+        return None  # a system that does not say: DuckDB's own default
+    return f"{max(ram // 8, 2 ** 30) // 2 ** 20}MiB"
+
+
+def _memory() -> int | None:
+    """The bytes of RAM this process may use: the machine's, or its container's limit when lower (as DuckDB sees it)."""
     try:
         ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
-        return None  # not a POSIX system that says: DuckDB's own default
-    return f"{max(ram // 8, 2 ** 30) // 2 ** 20}MiB"
+        return None
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):  # cgroup v2, v1
+        try:
+            text = open(path, encoding="ascii").read().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            ram = min(ram, int(text))
+    return ram
 
 
 def chosen(name: str | None = None) -> str:

@@ -34,7 +34,7 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
 from userops_lib import engine, narrative, periods, plots
-from userops_lib.data import Dataset
+from userops_lib.data import Dataset, with_revenue
 from userops_lib.errors import DataError
 
 NO_PURCHASE = "No purchase"
@@ -95,7 +95,7 @@ def features(ds: Dataset, *, snapshot: dt.datetime | None = None, basis: str = "
     if basis == "purchases" and not has_revenue:
         raise DataError.single("events", "no revenue column, so purchases cannot be told apart",
                                "map revenue in dataset.yml, or use frequency_basis=active_days", column="revenue")
-    events = _with_revenue(events)
+    events = with_revenue(events)
     revenue = events.revenue
     bought = revenue > 0
     if basis == "purchases":
@@ -117,11 +117,6 @@ def features(ds: Dataset, *, snapshot: dt.datetime | None = None, basis: str = "
         recency_days=end.delta(per_user.last_key.date(), unit="day"),
         since_seen=end.delta(per_user.last_at.date(), unit="day"),
         age_days=end.delta(per_user.first_at.date(), unit="day"))
-
-
-def _with_revenue(events: ir.Table) -> ir.Table:
-    """``events`` with a ``revenue`` column (missing as 0; all 0 when the data has none) to aggregate."""
-    return events.mutate(revenue=events.revenue.fill_null(0) if "revenue" in events.columns else ibis.literal(0.0))
 
 
 def assign(frame: pd.DataFrame, *, segment_map=None, high_share: float = 0.2, mid_share: float = 0.3,
@@ -334,7 +329,7 @@ def core_users(ds: Dataset, users: pd.DataFrame, attributes: list[str], *, windo
     snapshot = pd.Timestamp(ds.snapshot_at).to_pydatetime()
     recent = events.filter((events.event_at < snapshot) &
                            (events.event_at >= snapshot - dt.timedelta(days=window_days)))
-    recent = _with_revenue(recent)
+    recent = with_revenue(recent)
     revenue = recent.revenue
     days = recent.group_by("user_id").aggregate(days=recent.event_at.date().nunique(), events=recent.count(),
                                                 revenue=revenue.sum()).execute()

@@ -32,7 +32,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep
 
 from userops_lib import engine
-from userops_lib.data import Dataset
+from userops_lib.data import Dataset, with_revenue
 from userops_lib.errors import DataError
 
 EVENT_METRICS = ("converted", "revenue", "active_days")
@@ -119,9 +119,7 @@ def _event_outcomes(ds: Dataset, table: ir.Table, window_days: int) -> tuple[ir.
         raise DataError.single("assignments", "no assigned_at, so outcomes cannot be measured from events",
                                "map assigned_at in dataset.yml, or list measured outcome columns under 'outcomes'",
                                column="assigned_at")
-    events = ds.table("events")
-    revenue = events.revenue.fill_null(0) if "revenue" in events.columns else ibis.literal(0.0)
-    events = events.select("user_id", "event_at", revenue=revenue)
+    events = with_revenue(ds.table("events")).select("user_id", "event_at", "revenue")
     window = ibis.interval(days=window_days)
     assigned = table.select("user_id", "assigned_at")
     # Only the two windows matter, so they are join conditions: the engine can then skip the events
