@@ -6,7 +6,7 @@ import ibis
 import pandas as pd
 import pytest
 
-from tests.conftest import EVENTS_CSV, USERS_CSV
+from tests.conftest import DATA, EVENTS_CSV, USERS_CSV
 from userops_lib.data import load_dataset
 from userops_lib.errors import DataError
 
@@ -161,7 +161,7 @@ def test_a_whitespace_transaction_log_described_by_the_manifest_alone(make_datas
         "columns": {"user_id": "cust", "event_at": {"column": "date", "format": "%Y%m%d"}, "revenue": "amount"}}}}
     ds = load_dataset(make_dataset({"CDNOW_master.txt": log}, manifest))
     frame = ds.events.order_by(["user_id", "revenue"]).execute()
-    assert frame.user_id.tolist() == [1, 2, 2, 3]
+    assert frame.user_id.tolist() == ["00001", "00002", "00002", "00003"]  # zero-padded ids stay text
     assert frame.event_at.tolist() == [pd.Timestamp(d) for d in ("1997-01-01", "1997-01-12", "1997-01-12",
                                                                  "1997-01-02")]
     assert frame.revenue.tolist() == [11.77, 12.0, 77.0, 20.76]
@@ -236,3 +236,14 @@ def test_a_manifest_can_point_at_tables_in_a_database(make_dataset, tmp_path):
     assert ds.events.revenue.sum().execute() == 15.0
     assert ds.events.event_at.max().execute() == pd.Timestamp("2024-01-05")
     assert ds.quality.tables[0].source == "table orders"
+
+
+def test_a_segment_report_counts_the_segments_users_not_the_whole_datasets():
+    """A filter_column/filter_value report said 'users: 10,000' (the whole dataset) in its method section."""
+    ds = load_dataset(DATA / "sample")
+    organic = ds.restrict("channel", "organic")
+    expected = int(ds.users.filter(ds.users.channel == "organic").count().execute())
+    assert 0 < expected < ds.quality.users == 10_000
+    assert organic.quality.users == expected
+    assert organic.quality.users_in_dataset == 10_000
+    assert f"users     {expected:,} with channel = organic (of 10,000 in the dataset" in str(organic.quality)

@@ -39,20 +39,20 @@ def test_constant_and_row_number_columns():
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
-    ({"tables": {"event": {"path": "e.csv"}}}, "unknown table 'event'"),
-    ({"tabels": {}}, "unknown key 'tabels' in dataset.yml"),
+    ({"tables": {"event": {"path": "e.csv"}}}, "unknown key 'event' in tables"),
+    ({"tabels": {}}, "dataset.yml: unknown key 'tabels'"),
     ({"tables": {"events": {"path": "e.csv", "colums": {}}}}, "unknown key 'colums' in tables.events"),
     ({"tables": {"events": {"path": "e.csv", "columns": {"when": "date"}}}},
      "'when' is not a canonical column of table 'events'"),
     ({"tables": {"users": {"path": "u.csv", "columns": {"duration": "tenure"}}}}, "needs its unit"),
     ({"tables": {"users": {"path": "u.csv", "columns": {"duration": {"column": "tenure", "unit": "years"}}}}},
-     "one of days, weeks, months"),
+     "must be one of days, weeks, months"),
     ({"tables": {"events": {"path": "e.xlsx"}}}, "cannot tell the format of 'e.xlsx'"),
     ({"tables": {"events": {"path": "e.csv", "columns": {"event_at": {"column": "d", "format": "YYYYMMDD"}}}}},
      "has no % code"),
     ({"timezone": "Mars/Olympus", "tables": {"events": {"path": "e.csv"}}}, "unknown time zone"),
     ({"tables": {"events": {"table": "ev"}}}, "has no 'connection'"),
-    ({"tables": {}}, "lists no tables"),
+    ({"tables": {}}, "'tables': must be at least one entry"),
     ({"tables": {"users": {"path": "u.csv", "control_arm": "control"}}}, "'control_arm' belongs to the assignments"),
 ])
 def test_rejects_bad_manifests_with_a_fix(raw, expected):

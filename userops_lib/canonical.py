@@ -17,6 +17,7 @@ from userops_lib.errors import Problem
 from userops_lib.manifest import EPOCH_FORMATS, ColumnSpec, TableSpec
 
 _OFFSET = r"(Z|[+-]\d{2}(:?\d{2})?)$"
+_CANONICAL_INTEGER = r"^(0|-?[1-9][0-9]{0,17})$"
 _TRUE_WORDS = ("true", "t", "yes", "y", "1")
 _FALSE_WORDS = ("false", "f", "no", "n", "0")
 
@@ -71,9 +72,13 @@ def _timestamp(value: ir.Value, spec: ColumnSpec, timezone: str) -> tuple[ir.Val
         return engine.wall_to_utc(timezone, ts)
 
     if fmt in EPOCH_FORMATS:
-        number = value.cast("float64") if vtype.is_numeric() else value.try_cast("float64")
-        seconds = number / 1000 if fmt == "epoch_milliseconds" else number
-        return engine.instant_to_utc(seconds.as_timestamp("s")), None
+        number = value.cast("float64") if vtype.is_numeric() else value.cast("string").strip().try_cast("float64")
+        # Whole microseconds after the epoch, added as an interval: a float of seconds keeps its sub-second
+        # digits (1704067200.5 is half past), and engines' from-unix functions take whole seconds only.
+        scale = 1_000 if fmt == "epoch_milliseconds" else 1_000_000
+        finite = number.notnull() & ~number.isinf() & ~number.isnan() & (number.abs() < 1e17 / scale)
+        micros = ibis.ifelse(finite, (number * scale).round().cast("int64"), ibis.null("int64"))
+        return ibis.timestamp("1970-01-01 00:00:00") + micros.as_interval("us"), None
     if vtype.is_timestamp():
         if vtype.timezone is not None:
             return engine.instant_to_utc(value), None
@@ -132,9 +137,13 @@ def build(raw: ir.Table, spec: TableSpec, *, timezone: str, row_number: ir.Integ
             given = ColumnSpec(col.name, source=col.name)
         if given is None:
             if col.required:
+                one_column = len(available) == 1 and any(sep in available[0] for sep in ",;\t|")
                 problems.append(Problem(
-                    table, f"no column maps to the required canonical column '{col.name}'",
-                    f"map it in dataset.yml: tables.{table}.columns.{col.name}: <source column>",
+                    table, f"no column maps to the required canonical column '{col.name}'" + (
+                        ": the file was read as a single column, so its lines do not all have the same number "
+                        "of fields (or the delimiter is not the one detected)" if one_column else ""),
+                    "fix the lines with extra or missing fields, or give 'delimiter:' in dataset.yml"
+                    if one_column else f"map it in dataset.yml: tables.{table}.columns.{col.name}: <source column>",
                     column=col.name, example=_columns_preview(available)))
             continue
         if given.source is not None and given.source not in available:
@@ -191,7 +200,9 @@ def build(raw: ir.Table, spec: TableSpec, *, timezone: str, row_number: ir.Integ
             else:
                 text = value.cast("string").strip()
                 mutations[_prefixed(name)] = ibis.ifelse(text == "", ibis.null("string"), text)
-                id_is_integer = (value.isnull() | text.re_search(r"^-?\d{1,18}$")).all()
+                # Only canonical integer spellings make integer ids: '007', '7' and '0007' are three
+                # customers in a text file, and would become one user 7 as integers.
+                id_is_integer = (value.isnull() | (text == "") | text.re_search(_CANONICAL_INTEGER)).all()
         elif col.kind == "timestamp":
             parsed, why = _timestamp(value, cspec, timezone)
             if parsed is None:
@@ -215,6 +226,10 @@ def build(raw: ir.Table, spec: TableSpec, *, timezone: str, row_number: ir.Integ
                 table, label, "values that are not numbers",
                 "write plain numbers (no currency signs or thousands separators), or blank for missing",
                 _filled(value) & number.isnull(), value))
+            checks.append(Check(
+                table, label, "values that are not finite numbers (inf or NaN)",
+                "write a finite number, or blank for missing: inf and NaN would make every total and mean "
+                "undefined", number.isinf() | number.isnan(), value))
             kind = "revenue" if name == "revenue" else "durations"
             checks.append(Check(
                 table, label, f"negative {kind}", f"{name} must be >= 0: correct these rows or remove "

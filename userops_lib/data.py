@@ -82,7 +82,8 @@ class Dataset:
                                    f"{', '.join(self.attributes(owner)) if owner else 'none'}", column=column)
         table = self.tables[owner]
         matched = table.filter(table[column].cast("string") == str(value))
-        if matched.count().execute() == 0:
+        users = int(matched.user_id.nunique().execute())
+        if users == 0:
             sample = table.select(column).distinct().limit(5).execute()[column].astype(str).tolist()
             raise DataError.single(owner, f"no user has {column} = {value!r}", "choose a value that occurs",
                                    column=column, example=", ".join(sample))
@@ -90,7 +91,9 @@ class Dataset:
         tables = {name: (matched if name == owner else t.filter(t.user_id.isin(ids.user_id)))
                   for name, t in self.tables.items()}
         label = f"{column} = {value}"
-        return dataclasses.replace(self, tables=tables, restriction=label)
+        quality = dataclasses.replace(self.quality, users=users, restriction=label,
+                                      users_in_dataset=self.quality.users_in_dataset or self.quality.users)
+        return dataclasses.replace(self, tables=tables, restriction=label, quality=quality)
 
     def has(self, table: str) -> bool:
         return table in self.tables
@@ -166,21 +169,25 @@ def load_dataset(
         only). Default: ``$USEROPS_ENGINE``, else DuckDB. A URL or ``connection:`` names its own engine.
     """
     manifest, con, label = _resolve(source, columns=columns, control_arm=control_arm, engine=engine)
-    snapshot = _as_utc(snapshot_at, "UTC") if snapshot_at is not None else (
-        _as_utc(manifest.snapshot_at, manifest.timezone) if manifest.snapshot_at else None)
+    snapshot = as_utc(snapshot_at, "UTC") if snapshot_at is not None else (
+        as_utc(manifest.snapshot_at, manifest.timezone) if manifest.snapshot_at else None)
     try:
         return _Loader(manifest, con, label).load(snapshot)
     except Exception as exc:
         # The engine's own read errors (DuckDB's conversion errors, Spark's analysis errors) mean the
         # files are not what the manifest says; anything else (a parse error of generated SQL, say) is a
         # bug and propagates. Spark's class is matched by name: pyspark is an optional extra.
-        engine_error = isinstance(exc, duckdb.ConversionException | duckdb.InvalidInputException) or (
+        engine_error = isinstance(exc, duckdb.ConversionException | duckdb.InvalidInputException
+                                  | duckdb.IOException) or (
             type(exc).__module__.startswith("pyspark") and type(exc).__name__ == "AnalysisException")
         if not engine_error:
             raise
         first = str(exc).strip().splitlines()[0]
         fix = ("check the file at the place the message names, or describe its format "
-               f"(delimiter, header, null_values, column formats) in {MANIFEST_NAME}")
+               f"(delimiter, header, encoding, null_values, column formats) in {MANIFEST_NAME}")
+        if "unicode" in str(exc).lower():
+            fix = (f"the file is not UTF-8: say its encoding in {MANIFEST_NAME} (encoding: latin-1 or utf-16 "
+                   "under the table), or save it as UTF-8")
         if "NANOS" in first:
             fix = ("Spark reads Parquet timestamps in micro- or milliseconds only: rewrite the file with "
                    "microseconds (pandas: to_parquet(..., coerce_timestamps='us')) or use the duckdb engine")
@@ -188,7 +195,7 @@ def load_dataset(
                         source=label) from None
 
 
-def _as_utc(value: dt.datetime | str, zone: str) -> dt.datetime:
+def as_utc(value: dt.datetime | str, zone: str) -> dt.datetime:
     if isinstance(value, str):
         try:
             value = dt.datetime.fromisoformat(value)
@@ -322,6 +329,13 @@ class _Loader:
             return None, None, [Problem(spec.name, "unknown file: it does not exist",
                                         f"check 'path' of tables.{spec.name} in {MANIFEST_NAME} "
                                         "(relative to the dataset folder)", example=str(path))]
+        if not path.is_file():
+            return None, None, [Problem(spec.name, "the path is a folder, not a file",
+                                        f"give the file itself under 'path' of tables.{spec.name}",
+                                        example=str(path))]
+        if path.stat().st_size == 0:
+            return None, None, [Problem(spec.name, "the file is empty (0 bytes)",
+                                        "give a file with a header and at least one data row", example=str(path))]
         temp = f"raw_{spec.name}"
         if spec.format != "parquet" and self.con.name != "duckdb":
             return None, None, [Problem(spec.name, f"the {self.con.name} engine reads Parquet files only",
@@ -340,11 +354,20 @@ class _Loader:
     def _read_csv(self, spec: TableSpec, temp: str) -> ir.Table:
         # Columns that feed canonical timestamps and flags are read as text and parsed here, so that a
         # bad value is counted and shown instead of stopping the reader or being guessed at.
-        as_text = {c.source: "VARCHAR" for c in spec.columns.values()
-                   if c.source is not None and schema.column(spec.name, c.canonical).kind != "number"}
+        # That holds for ids too, mapped or taken by their canonical name: a sniffed type would read '007' as 7
+        # (merging customers) and 21-digit ids as rounded doubles.
+        as_text = {}
+        for col in schema.COLUMNS[spec.name]:
+            given = spec.columns.get(col.name)
+            source = given.source if given is not None else col.name
+            if source is not None and col.kind != "number":
+                as_text[source] = "VARCHAR"
+        # Files are read as written: no comment character (DuckDB's sniffer takes '#' for one when some
+        # first cells start with it, and drops those rows: Shopify's order names are '#1001'), no
+        # sniffed preamble rows to skip.
         options: dict[str, object] = {
             "header": spec.header, "nullstr": list(spec.null_values), "auto_type_candidates": _CSV_TYPES,
-            "sample_size": -1,
+            "sample_size": -1, "comment": "", "skip": 0, "encoding": spec.encoding,
         }
         if spec.delimiter is not None:
             options["delim"] = spec.delimiter
@@ -362,12 +385,13 @@ class _Loader:
         names = list(spec.names or [])
         skip = 0
         if spec.header:
-            with spec.path.open(encoding="utf-8") as handle:
+            with spec.path.open(encoding=spec.encoding.replace("utf-8", "utf-8-sig")) as handle:
                 header = handle.readline().split()
             names = names or header
             skip = 1
         lines = self.con.read_csv(str(spec.path), table_name=temp, columns={"line": "VARCHAR"}, delim="\x1f",
-                                  header=False, quote="", escape="", skip=skip, auto_detect=False)
+                                  header=False, quote="", escape="", skip=skip, auto_detect=False,
+                                  comment="", encoding=spec.encoding)
         lines = lines.filter(lines.line.strip() != "")
         parts = lines.line.strip().re_split(r"\s+")
         nulls = list(spec.null_values)

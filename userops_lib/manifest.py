@@ -29,9 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from userops_lib import schema
+from userops_lib import schema, schemas, strict_yaml
 from userops_lib.errors import DataError, Problem
 
 MANIFEST_NAME = "dataset.yml"
@@ -42,7 +40,7 @@ EPOCH_FORMATS = ("epoch_seconds", "epoch_milliseconds")
 _DATASET_KEYS = {"name", "description", "timezone", "snapshot_at", "connection", "tables", "currency"}
 _TABLE_KEYS = {
     "path", "table", "format", "delimiter", "header", "names", "null_values", "columns",
-    "attributes", "control_arm", "outcomes",
+    "attributes", "control_arm", "outcomes", "encoding", "allow_outside",
 }
 _COLUMN_KEYS = {"column", "format", "unit", "true_values", "false_values", "row_number", "value"}
 
@@ -79,6 +77,7 @@ class TableSpec:
     attributes: tuple[str, ...] | None = None
     control_arm: str | None = None
     outcomes: tuple[str, ...] = ()
+    encoding: str = "utf-8"
 
     @property
     def location(self) -> str:
@@ -202,6 +201,8 @@ def _table_spec(name: str, raw: object, root: Path | None, has_connection: bool)
     fmt = raw.get("format")
     if path is not None:
         resolved = Path(path) if root is None or Path(path).is_absolute() else root / path
+        if root is not None and not raw.get("allow_outside", False):
+            _inside(name, path, resolved, root)
         if fmt is None:
             fmt = FORMATS.get(resolved.suffix.lower())
             if fmt is None:
@@ -243,7 +244,19 @@ def _table_spec(name: str, raw: object, root: Path | None, has_connection: bool)
         attributes=tuple(attributes) if attributes is not None else None,
         control_arm=None if control is None else str(control),
         outcomes=tuple(str(o) for o in (outcomes if isinstance(outcomes, list) else [outcomes])),
+        encoding=raw.get("encoding", "utf-8"),
     )
+
+
+def _inside(name: str, given: str, resolved: Path, root: Path) -> None:
+    """Refuse a table file outside the dataset folder (``../x``, an absolute path, a symlink leading out):
+    a dataset folder is what is fingerprinted, copied and shared, and a manifest from elsewhere must
+    not make userops read arbitrary files. ``allow_outside: true`` lifts it."""
+    if resolved.resolve().is_relative_to(root.resolve()):
+        return
+    raise _fail(f"the file of table '{name}' lies outside the dataset folder",
+                f"move it into {root} (or a subfolder), or add 'allow_outside: true' under tables.{name} "
+                "if you mean it", column=f"tables.{name}.path", example=given)
 
 
 def parse_manifest(raw: object, *, root: Path | None = None, default_name: str = "dataset") -> Manifest:
@@ -251,6 +264,9 @@ def parse_manifest(raw: object, *, root: Path | None = None, default_name: str =
     if not isinstance(raw, dict):
         raise _fail("dataset.yml must be a mapping with a 'tables' key", "see the README, 'Dataset format'",
                     example=raw)
+    found = schemas.problems(raw, schemas.MANIFEST, what=MANIFEST_NAME, keys_fix="see the README, 'Dataset format'")
+    if found:
+        raise DataError(found, source=str(root) if root is not None else None)
     _check_keys("dataset.yml", raw, _DATASET_KEYS)
     tz = str(raw.get("timezone", "UTC"))
     try:
@@ -279,13 +295,7 @@ def read_manifest(folder: Path) -> Manifest:
     """The manifest of a dataset folder: its ``dataset.yml``, or the naming convention without one."""
     path = folder / MANIFEST_NAME
     if path.exists():
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            raise _fail(f"dataset.yml is not valid YAML{where}", "fix the YAML syntax",
-                        example=str(getattr(exc, "problem", exc))) from None
+        raw = strict_yaml.load(path, what=MANIFEST_NAME)
         return parse_manifest(raw, root=folder, default_name=folder.name)
     return conventional_manifest(folder)
 

@@ -32,6 +32,10 @@ class TableSummary:
 class DataQuality:
     """What a dataset held and what the analyses will use.
 
+    ``users`` counts the users the analyses see: for a dataset restricted to one segment
+    (``restriction``, e.g. ``channel = paid``) that segment's users, with ``users_in_dataset`` beside it;
+    table rows read, kept and set aside are always the whole dataset's.
+
     ``snapshot_at`` is the "as of" time (UTC) that censors every analysis: events after it are set
     aside, and users still active at it are censored, not churned. ``facts`` are short lines on what
     the data holds (campaign arms and sizes, churned share).
@@ -48,6 +52,8 @@ class DataQuality:
     set_aside: tuple[SetAside, ...]
     duration_unit: str | None = None
     facts: tuple[str, ...] = ()
+    restriction: str | None = None
+    users_in_dataset: int | None = None
 
     @property
     def rows_set_aside(self) -> int:
@@ -76,7 +82,11 @@ class DataQuality:
         for t in self.tables:
             kept = "" if t.rows_kept == t.rows_read else f", {t.rows_kept:,} kept"
             out.append(f"table     {t.name:<12} {t.rows_read:>12,} rows{kept}, {len(t.columns)} columns")
-        out.append(f"users     {self.users:,}")
+        if self.restriction:
+            out.append(f"users     {self.users:,} with {self.restriction} (of {self.users_in_dataset:,} in the "
+                       "dataset; table rows are the whole dataset's)")
+        else:
+            out.append(f"users     {self.users:,}")
         if self.first_event_at is not None:
             out.append(f"events    {_day(self.first_event_at)} to {_day(self.last_event_at)} (UTC)")
         if self.snapshot_at is not None:

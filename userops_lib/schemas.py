@@ -1,0 +1,167 @@
+"""JSON Schemas of the files users write (``dataset.yml``, batch configs), checked before anything runs.
+
+The schema says what each key may hold (types, ranges, allowed values, no unknown keys); the
+meaning of the values (does the file exist, is the column canonical) is checked afterwards by the
+code that reads them. Validation uses :mod:`jsonschema` (a dependency of nbformat) and turns every
+violation into one :class:`~userops_lib.errors.Problem` naming the key's path, the value and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+
+from userops_lib.errors import Problem
+
+_TEXT = {"type": "string", "minLength": 1}
+_TEXT_LIST = {"type": "array", "items": _TEXT}
+_SCALAR = {"type": ["string", "integer", "number", "boolean"]}
+_VALUES = {"anyOf": [{"type": ["string", "integer"]}, {"type": "array", "items": {"type": ["string", "integer"]}}]}
+
+_COLUMN = {
+    "anyOf": [
+        _TEXT,
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "column": _TEXT, "format": _TEXT, "unit": {"enum": ["days", "weeks", "months"]},
+                "true_values": _VALUES, "false_values": _VALUES, "row_number": {"type": "boolean"},
+                "value": _SCALAR,
+            },
+        },
+    ],
+}
+
+_TABLE = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "path": _TEXT,
+        "table": _TEXT,
+        "format": {"enum": ["csv", "whitespace", "parquet"]},
+        "delimiter": {"type": "string", "minLength": 1, "maxLength": 1},
+        "header": {"type": "boolean"},
+        "names": {"type": "array", "items": _TEXT, "minItems": 1},
+        "null_values": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+        "encoding": {"enum": ["utf-8", "utf-16", "latin-1"]},
+        "columns": {"type": "object", "additionalProperties": _COLUMN},
+        "attributes": _TEXT_LIST,
+        "control_arm": {"type": ["string", "integer"]},
+        "outcomes": {"anyOf": [_TEXT, _TEXT_LIST]},
+        "allow_outside": {"type": "boolean"},
+    },
+}
+
+MANIFEST = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["tables"],
+    "properties": {
+        "name": {"type": ["string", "integer"]},
+        "description": {"type": "string", "maxLength": 10_000},
+        "timezone": _TEXT,
+        "snapshot_at": {"type": ["string", "integer"]},  # YAML dates arrive as date objects: see _plain
+        "connection": _TEXT,
+        "currency": {"type": "string", "maxLength": 8},
+        "tables": {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": False,
+            "properties": {"users": _TABLE, "events": _TABLE, "assignments": _TABLE},
+        },
+    },
+}
+
+CONFIG = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "dataset": _TEXT,
+        "parameters": {"type": "object"},
+        "notebooks": {"type": "object", "additionalProperties": {"type": ["object", "null"]}},
+        "grid": {"type": "object", "additionalProperties": {"type": "array", "minItems": 1, "items": _SCALAR}},
+        "jobs": {"type": "integer", "minimum": 1, "maximum": 64},
+        "timeout_minutes": {"type": "number", "exclusiveMinimum": 0, "maximum": 24 * 60},
+        "out": _TEXT,
+    },
+}
+
+_KINDS = {"string": "text", "integer": "a whole number", "number": "a number", "boolean": "true or false",
+          "array": "a list", "object": "a mapping", "null": "empty"}
+
+
+def _plain(value: object) -> object:
+    """YAML's own types (dates, times) as the text the user wrote, for type checks."""
+    import datetime as dt
+
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _expected(error: jsonschema.ValidationError) -> str:
+    kind = error.validator
+    value = error.validator_value
+    if kind == "type":
+        kinds = [value] if isinstance(value, str) else value
+        return " or ".join(_KINDS.get(k, k) for k in kinds)
+    if kind == "enum":
+        return "one of " + ", ".join(map(str, value))
+    if kind in ("minimum", "exclusiveMinimum"):
+        return f"a number {'>=' if kind == 'minimum' else '>'} {value}"
+    if kind == "maximum":
+        return f"a number <= {value}"
+    if kind == "minLength":
+        return "non-empty text"
+    if kind == "maxLength":
+        return f"text of at most {value} characters"
+    if kind in ("minItems", "minProperties"):
+        return "at least one entry"
+    if kind == "anyOf":
+        return "one of the forms the README shows"
+    return error.message
+
+
+def _leaf(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """For a value that fits none of several forms, the error of the form it was meant to have (a
+    mapping's errors for a mapping, not 'is not text')."""
+    while error.validator == "anyOf" and error.context:
+        meant = [e for e in error.context if not (e.validator == "type" and not e.relative_path)]
+        if not meant:
+            break
+        error = jsonschema.exceptions.best_match(meant)
+    return error
+
+
+def problems(raw: object, schema: dict, *, what: str, keys_fix: str) -> list[Problem]:
+    """Every place where ``raw`` breaks ``schema``, as problems of ``what`` (a file's name)."""
+    validator = jsonschema.Draft202012Validator(schema)
+    found: list[Problem] = []
+    for error in sorted(map(_leaf, validator.iter_errors(_plain(raw))), key=lambda e: list(map(str, e.absolute_path))):
+        path = ".".join(map(str, error.absolute_path)) or None
+        if error.validator == "additionalProperties":
+            allowed = sorted(error.schema.get("properties", {}))
+            extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+            for key in extra:
+                found.append(Problem(what, f"unknown key '{key}'" + (f" in {path}" if path else ""),
+                                     f"use only {', '.join(allowed)} ({keys_fix})", column=path))
+            continue
+        if error.validator == "required":
+            missing = [k for k in error.validator_value if k not in error.instance]
+            found.append(Problem(what, f"the key '{missing[0]}' is missing", keys_fix, column=path))
+            continue
+        if isinstance(error.instance, bool) and '"string"' in json.dumps(error.schema):
+            found.append(Problem(what, "must be text, not true/false", "write the value in quotes, e.g. 'yes'",
+                                 column=path, example=error.instance))
+            continue
+        found.append(Problem(what, f"must be {_expected(error)}", keys_fix, column=path, example=error.instance))
+    return found
+
+
+__all__ = ["CONFIG", "MANIFEST", "problems"]
