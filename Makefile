@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml Makefile
 
 ## Rebuild the bundled synthetic sample (data/sample) from its seed
 sample: $(STAMP)
-	$(BIN)/userops synth --out $(SAMPLE) --users 10000 --seed 42
+	$(BIN)/userops synth --out $(SAMPLE) --users 10000 --seed 42 --force
 
 $(SAMPLE)/dataset.yml: | $(STAMP)
 	$(BIN)/userops synth --out $(SAMPLE) --users 10000 --seed 42

@@ -86,6 +86,6 @@ def test_a_failed_synth_leaves_the_previous_world_untouched(tmp_path, monkeypatc
 
     monkeypatch.setattr(synth, "_source_note", broken)
     with pytest.raises(RuntimeError):
-        synth.write_world(out, users=100, seed=2)
+        synth.write_world(out, users=100, seed=2, force=True)
     assert (out / "events.parquet").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["world"]

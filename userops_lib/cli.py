@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from userops_lib.errors import DataError
+from userops_lib.errors import DataError, Interrupted, RunWriteError
 
 
 def _use_engine(name: str | None) -> None:
@@ -37,7 +37,7 @@ def _synth(args: argparse.Namespace) -> int:
     if args.users < 10:
         raise DataError.single("synth", "--users must be at least 10", "give --users 10 or more",
                                example=args.users)
-    out = write_world(args.out, users=args.users, seed=args.seed)
+    out = write_world(args.out, users=args.users, seed=args.seed, force=args.force)
     print(f"wrote a synthetic world of {args.users:,} users (seed {args.seed}) to {out}")
     return 0
 
@@ -47,6 +47,20 @@ def _parameter(text: str) -> tuple[str, str]:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
     name, value = text.split("=", 1)
     return name.strip(), value
+
+
+def _positive(kind: type, *, most: float):
+    """An argparse type: a number of ``kind`` above 0 and at most ``most`` (argparse exits 2 otherwise)."""
+    def read(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {'whole ' if kind is int else ''}number, got {text!r}") \
+                from None
+        if not 0 < value <= most:
+            raise argparse.ArgumentTypeError(f"must be above 0 and at most {most:g}, got {text}")
+        return value
+    return read
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -87,9 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
         "synth", help="write a synthetic dataset whose true parameters are known",
         description="Generate a deterministic synthetic world (users, events, a randomised campaign) and write "
                     "it as a dataset folder with truth.json. The same seed gives the same data.")
-    synth.add_argument("--out", required=True, help="folder to write (replaced only once complete)")
-    synth.add_argument("--users", type=int, default=10_000, help="number of users (default 10000)")
+    synth.add_argument("--out", required=True, help="a new or empty folder to write (see --force)")
+    synth.add_argument("--users", type=_positive(int, most=100_000_000), default=10_000, help="number of users (default 10000)")
     synth.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    synth.add_argument("--force", action="store_true",
+                       help="replace --out even if it holds files (default: refuse a non-empty folder)")
     synth.set_defaults(run=_synth)
 
     report = commands.add_parser(
@@ -104,8 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="set a notebook parameter (checked against each notebook's declared type)")
     report.add_argument("--config", help="YAML batch file: dataset, parameters, per-notebook parameters, grid")
     report.add_argument("--out", help="folder for runs (default: reports/)")
-    report.add_argument("--jobs", type=int, help="notebooks run at once, each in its own process (default 1)")
-    report.add_argument("--timeout-minutes", type=float, help="whole-run limit per notebook (default 20)")
+    report.add_argument("--jobs", type=_positive(int, most=64), help="notebooks run at once, each in its own process (default 1)")
+    report.add_argument("--timeout-minutes", type=_positive(float, most=24 * 60), help="whole-run limit per notebook (default 20)")
     report.add_argument("--notebooks", help="folder of notebooks (default: the project's notebooks/)")
     report.add_argument("--engine", choices=["duckdb", "spark"], help=ENGINE_HELP)
     report.set_defaults(run=_report)
@@ -120,6 +136,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DataError as error:
         print(f"userops {args.command}: {error}", file=sys.stderr)
         return 2
+    except RunWriteError as error:
+        print(f"userops {args.command}: the run FAILED: {error}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, Interrupted) as error:
+        print(f"userops {args.command}: stopped ({error or 'interrupted'})", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -87,3 +87,16 @@ class DataError(ValueError):
     def single(cls, table: str, message: str, fix: str, **details: object) -> DataError:
         """Build an error holding one :class:`Problem`."""
         return cls(Problem(table=table, message=message, fix=fix, **details))
+
+
+class Interrupted(BaseException):
+    """A command was asked to stop (SIGTERM, SIGHUP): like Ctrl-C, the runner takes its jobs down with it."""
+
+
+class RunWriteError(Exception):
+    """A report run could not write its files (a full disk, a quota); what finished is kept in ``folder``."""
+
+    def __init__(self, reason: str, folder: object):
+        self.reason = reason
+        self.folder = folder
+        super().__init__(f"{reason}; the reports that finished are kept in {folder}")

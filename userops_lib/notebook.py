@@ -15,6 +15,7 @@ import pandas as pd
 from userops_lib import narrative, plots
 from userops_lib.data import Dataset, load_dataset
 from userops_lib.errors import DataError
+from userops_lib.files import atomically
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,10 +117,12 @@ def save_artifacts(artifacts_dir: str, tables: dict[str, pd.DataFrame], *, headl
     written = []
     for name, frame in tables.items():
         path = folder / f"{name}.csv"
-        frame.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S")
+        atomically(path, lambda partial, frame=frame: frame.to_csv(partial, index=False,
+                                                                    date_format="%Y-%m-%dT%H:%M:%S"))
         written.append(path.name)
     if headlines is not None:
-        (folder / "headline.json").write_text(json.dumps([list(h) for h in headlines], indent=1), encoding="utf-8")
+        text = json.dumps([list(h) for h in headlines], indent=1)
+        atomically(folder / "headline.json", lambda partial: partial.write_text(text, encoding="utf-8"))
     return written
 
 
@@ -142,7 +145,9 @@ def show_run_details(parameters: dict, dataset: Dataset, *, definitions: list[st
         parts.append(narrative.table_html(quality.set_aside_frame()))
     else:
         parts.append("<p>No rows were set aside.</p>")
-    facts = [f"snapshot (as of): {narrative.timestamp(quality.snapshot_at)}", f"users: {quality.users:,}"]
+    users = (f"users: {quality.users:,} with {quality.restriction} (of {quality.users_in_dataset:,} in the dataset; "
+             "the table above counts the whole dataset's rows)" if quality.restriction else f"users: {quality.users:,}")
+    facts = [f"snapshot (as of): {narrative.timestamp(quality.snapshot_at)}", users]
     if quality.first_event_at is not None:
         facts.append(f"data from {narrative.day(quality.first_event_at)} to {narrative.day(quality.last_event_at)}")
     facts.extend(line.strip() for line in quality.facts)

@@ -109,13 +109,20 @@ def index_html(run: dict, reports: list[dict]) -> str:
             detail = (f"<div class='error'>{escape(report.get('error_name', ''))}: "
                       f"{escape(report.get('error_message', ''))}</div>"
                       f"<div>Executed notebook kept for debugging: {escape(report.get('ipynb', ''))}</div>")
+            if report.get("log_tail"):
+                log = (f"<a href='{escape(report['log'])}'>{escape(report['log'])}</a>" if report.get("log")
+                       else "the job's log")
+                detail += (f"<details><summary>Last lines of {log}</summary>"
+                           f"<pre class='error'>{escape(report['log_tail'])}</pre></details>")
         rows.append(f"<tr><td>{link}<div class='userops-note'>{name}</div></td><td>{status}</td>"
                     f"<td style='text-align:left'>{detail}</td><td>{report.get('seconds', 0):.0f} s</td></tr>")
     for skip in run.get("skipped", []):
         rows.append(f"<tr><td>{escape(skip['name'])}</td><td>skipped</td><td style='text-align:left'>"
                     f"{escape(skip['reason'])}: not applicable to this dataset</td><td></td></tr>")
     ok = sum(r["status"] == "ok" for r in reports)
-    summary = (f"<p>{ok} of {len(reports)} reports succeeded. Dataset <strong>{escape(run['dataset_name'])}</strong> "
+    stopped = (f"<p class='status-failed'>The run stopped early: {escape(run['error'])}. The reports that "
+               "finished are kept below.</p>") if run.get("error") else ""
+    summary = stopped + (f"<p>{ok} of {len(reports)} reports succeeded. Dataset <strong>{escape(run['dataset_name'])}</strong> "
                f"({escape(run['dataset'])}), run {escape(run['run_id'])}.</p>")
     quality = "".join(f"<li>{escape(line)}</li>" for line in run.get("quality", []))
     table = ("<table class='userops-table'><tr><th>report</th><th>status</th><th style='text-align:left'>"

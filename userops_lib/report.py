@@ -20,24 +20,24 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 import nbformat
-import yaml
 
-from userops_lib import engine, render
+from userops_lib import engine, preflight, render, schemas, strict_yaml
 from userops_lib import params as params_module
 from userops_lib.data import load_dataset
-from userops_lib.errors import DataError, Problem
+from userops_lib.errors import DataError, Interrupted, Problem, RunWriteError
+from userops_lib.files import write_text
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 KERNEL_MEMORY_LIMIT = "1GB"  # DuckDB's memory per notebook kernel unless USEROPS_MEMORY_LIMIT says otherwise
 DEFAULT_TIMEOUT_MINUTES = 20.0
 REQUIRED_PARAMETERS = ("dataset", "artifacts_dir")
-_CONFIG_KEYS = {"dataset", "parameters", "notebooks", "grid", "jobs", "timeout_minutes", "out"}
 _PACKAGES = ("userops", "pandas", "numpy", "ibis-framework", "duckdb", "pyarrow", "lifelines", "statsmodels",
              "scipy", "matplotlib", "seaborn", "papermill", "nbconvert", "nbclient", "ipykernel")
 
@@ -94,22 +94,15 @@ def discover(notebooks_dir: Path) -> dict[str, Path]:
 
 
 def read_config(path: Path) -> dict:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise _fail("the config file does not exist", "give the path of a YAML batch file", example=str(path)) from None
-    except yaml.YAMLError as exc:
-        raise _fail("the config file is not valid YAML", "fix its syntax", example=str(exc).splitlines()[0]) from None
+    """The batch file, checked against :data:`schemas.CONFIG` (types, ranges, no unknown or repeated keys)."""
+    raw = strict_yaml.load(path, what="config file")
+    if raw is None:
+        return {}
     if not isinstance(raw, dict):
         raise _fail("the config file must be a mapping", "see the README, 'Batch runs'", example=raw)
-    unknown = sorted(set(raw) - _CONFIG_KEYS)
-    if unknown:
-        raise _fail(f"unknown key '{unknown[0]}' in the config file", f"use only {', '.join(sorted(_CONFIG_KEYS))}",
-                    example=unknown[0])
-    grid = raw.get("grid") or {}
-    if not isinstance(grid, dict) or any(not isinstance(v, list) or not v for v in grid.values()):
-        raise _fail("'grid' must map parameter names to non-empty lists of values",
-                    "write e.g. grid: {filter_value: [US, GB]}", example=grid)
+    found = schemas.problems(raw, schemas.CONFIG, what="config file", keys_fix="see the README, 'Batch runs'")
+    if found:
+        raise DataError(found, source=str(path))
     return raw
 
 
@@ -123,8 +116,19 @@ def _resolve_path(text: str, *bases: Path) -> str:
 
 
 def _slug(values: dict) -> str:
+    """A file-name part for a grid combination: letters (any script), digits, '_', '.', '-' only."""
     text = "--".join(f"{k}-{v}" for k, v in values.items())
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:80]
+    return re.sub(r"[^\w.-]+", "_", text).strip(".")[:80]
+
+
+def _unique_slugs(combos: list[dict]) -> list[str]:
+    """One slug per combination; values that would share a file name ('paid search', 'paid_search')
+    get a short hash of their exact values, so no report overwrites another."""
+    slugs = [_slug(combo) for combo in combos]
+    counts = {slug: slugs.count(slug) for slug in slugs}
+    return [slug if counts[slug] == 1 else
+            f"{slug}-{hashlib.sha256(json.dumps(combo, sort_keys=True, default=str).encode()).hexdigest()[:6]}"
+            for slug, combo in zip(slugs, combos, strict=True)]
 
 
 def plan_run(*, dataset: str | None = None, only: list[str] | None = None, parameters: dict[str, str] | None = None,
@@ -150,6 +154,9 @@ def plan_run(*, dataset: str | None = None, only: list[str] | None = None, param
         if key in given:
             raise _fail(f"give '{key}' as the top-level key or the DATASET argument, not as a parameter",
                         f"move it to '{key}:' at the top of the config", column=key)
+        if key in (parameters or {}):
+            raise _fail(f"give '{key}' as the DATASET argument, not as -p {key}=...",
+                        f"write: userops report {parameters[key]} ...", column=key, example=parameters[key])
     resolved = params_module.resolve(declared, given, per_notebook={k: v for k, v in (settings.get("notebooks") or {})
                                                                   .items() if k in names} or None)
     from_cli = params_module.resolve(declared, dict(parameters or {}), from_text=True)
@@ -179,7 +186,8 @@ def plan_run(*, dataset: str | None = None, only: list[str] | None = None, param
                     example=", ".join(ds.tables))
     combos = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())] if grid else [{}]
     jobs = []
-    for combo in combos:
+    checks: list[tuple[str, dict]] = []
+    for combo, slug in zip(combos, _unique_slugs(combos), strict=True):
         checked = params_module.resolve(declared, combo) if combo else {n: {} for n in names}
         for name in names:
             defaults = {p.name: p.default for p in declared[name].values() if p.name not in REQUIRED_PARAMETERS}
@@ -187,12 +195,14 @@ def plan_run(*, dataset: str | None = None, only: list[str] | None = None, param
             column, value = values.get("filter_column", ""), values.get("filter_value", "")
             if column and value:
                 ds.restrict(column, value)
-            job_name = name if not combo else f"{name}--{_slug(combo)}"
+            checks.append((name, values))
+            job_name = name if not combo else f"{name}--{slug}"
             notebook = nbformat.read(available[name], as_version=4)
             title = render.notebook_title(notebook, name)
             if combo:
                 title += " (" + ", ".join(f"{k} = {v}" for k, v in combo.items()) + ")"
             jobs.append(Job(job_name, available[name], title, {**values, "dataset": dataset_path}, combo))
+    preflight.check(checks, ds)
     result = Plan(dataset_path, ds.name, jobs, [line.strip() for line in ds.quality.lines()], settings, skipped)
     if ds.con.name == "duckdb":
         ds.con.disconnect()  # the runner waits for the kernels: it should not hold DuckDB's buffers meanwhile
@@ -280,24 +290,103 @@ def _kill(process: subprocess.Popen) -> None:
     process.wait()
 
 
+RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
+LOCK_NAME = ".lock"
+
+
+def out_folder(out: str | None, settings: dict) -> Path:
+    """The folder runs go into, absolute (a relative ``--out`` is the caller's working directory's).
+
+    A run folder itself (or its staging folder) is refused: runs would nest inside one another.
+    """
+    given = out or settings.get("out")
+    root = Path(given).expanduser().resolve() if given else PROJECT_ROOT / "reports"
+    if root.exists() and not root.is_dir():
+        raise _fail("--out is a file, not a folder", "give a folder for the runs (it is created if missing)",
+                    example=str(given))
+    is_run = RUN_ID.fullmatch(root.name) is not None and (root / "manifest.json").exists()
+    if is_run or root.name.startswith(".running-"):
+        raise _fail("--out is the folder of one run, not a folder of runs",
+                    f"give its parent folder: --out {root.parent}", example=str(given))
+    return root
+
+
+def _claim(staging: Path):
+    """Create the run's staging folder and hold a lock on it for as long as this process lives.
+
+    The lock is the kernel's (``flock``): it goes away with the process however it ends, even by
+    ``kill -9``, which is how a later run tells a dead run's leftovers from a live one's.
+    """
+    import fcntl
+
+    staging.mkdir(parents=True)
+    handle = (staging / LOCK_NAME).open("w")
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def clear_stale(out_root: Path) -> list[Path]:
+    """Remove ``.running-*`` folders whose runner is gone (nobody holds their lock); returns them."""
+    import fcntl
+
+    removed = []
+    for folder in sorted(out_root.glob(".running-*")):
+        lock = folder / LOCK_NAME
+        if not folder.is_dir() or not RUN_ID.fullmatch(folder.name.removeprefix(".running-")):
+            continue
+        try:
+            with lock.open("a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # a live run
+        except OSError:
+            pass  # no lock file: a run from before locks, or one killed while creating it
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _on_signal(signum, frame):
+    raise Interrupted(signal.Signals(signum).name)
+
+
 def execute(plan: Plan, *, out: str | None = None, jobs: int | None = None, timeout_minutes: float | None = None,
             progress_stream=None) -> tuple[int, Path]:
-    """Run the plan; returns the exit code (0 all OK, 1 some report failed) and the run folder."""
+    """Run the plan; returns the exit code (0 all OK, 1 some report failed) and the run folder.
+
+    Runs are atomic and owned: everything goes to ``.running-<run-id>`` (locked by this process) and
+    is renamed when done. Ctrl-C, SIGTERM or SIGHUP stop the jobs and remove the staging folder; a
+    ``kill -9`` takes the jobs down too (they die with their parent) and the next run clears the
+    folder. A full disk (or any other write error) stops the run: jobs that finished are kept and
+    published, the run is marked failed with the reason, and ``latest`` is left alone.
+    """
     settings = plan.settings
-    out_root = Path(out or settings.get("out") or PROJECT_ROOT / "reports")
+    out_root = out_folder(out, settings)
     workers = max(1, int(jobs or settings.get("jobs") or 1))
     timeout = float(timeout_minutes or settings.get("timeout_minutes") or DEFAULT_TIMEOUT_MINUTES) * 60
     run_id = new_run_id()
-    out_root.mkdir(parents=True, exist_ok=True)
-    staging = out_root / f".running-{run_id}"
+    try:
+        out_root.mkdir(parents=True, exist_ok=True)
+        clear_stale(out_root)
+        staging = out_root / f".running-{run_id}"
+        lock = _claim(staging)
+    except OSError as exc:
+        raise _fail(f"cannot create the run folder: {exc.strerror}", "give --out a folder you can write to "
+                    "on a disk with free space", example=str(out_root)) from None
     internal = staging / ".jobs"
-    internal.mkdir(parents=True)
     started_at = dt.datetime.now(dt.UTC)
     progress = _Progress(len(plan.jobs), progress_stream)
-    pending = _longest_first(plan.jobs, out_root) if workers > 1 else list(plan.jobs)
     running: dict[str, tuple[subprocess.Popen, float, Job]] = {}
     results: dict[str, dict] = {}
+    write_error: OSError | None = None
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
+        internal.mkdir()
+        pending = _longest_first(plan.jobs, out_root) if workers > 1 else list(plan.jobs)
         while pending or running:
             while pending and len(running) < workers:
                 job = pending.pop(0)
@@ -313,21 +402,33 @@ def execute(plan: Plan, *, out: str | None = None, jobs: int | None = None, time
                               "error_message": f"the notebook ran longer than {timeout / 60:g} minutes and was stopped",
                               "seconds": round(time.monotonic() - begun, 2)}
                 else:
-                    status = _read_status(internal / f"{name}.status.json", process.returncode, begun)
-                results[name] = {**status, "notebook": job.notebook.name, "title": job.title,
-                                 "parameters": job.parameters, "grid": job.grid_values}
+                    status = _read_status(internal / f"{name}.status.json", name, process.returncode, begun)
+                results[name] = _entry(status, job, staging, internal)
                 del running[name]
                 word = "OK" if status["status"] == "ok" else f"FAILED ({status.get('error_name')})"
                 progress.event(f"finished {name}: {word} in {status.get('seconds', 0):.0f} s", len(results),
                                list(running))
             progress.tick(len(results), list(running))
+    except OSError as exc:  # ENOSPC, EDQUOT, EIO...: keep what finished, fail the rest
+        write_error = exc
     except BaseException:
         for process, _, _ in running.values():
             _kill(process)
         shutil.rmtree(staging, ignore_errors=True)
+        lock.close()
         raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    for process, _, _ in running.values():
+        _kill(process)
+    for job in plan.jobs:
+        if job.name not in results:
+            results[job.name] = _entry({"name": job.name, "status": "failed", "error_name": "NotRun",
+                                        "error_message": f"not run: {_describe(write_error)}", "seconds": 0},
+                                       job, staging, internal)
     reports = [_publishable(results[job.name], job, staging) for job in plan.jobs]
-    ok = all(r["status"] == "ok" for r in reports)
+    ok = write_error is None and all(r["status"] == "ok" for r in reports)
     run = {
         "run_id": run_id, "status": "ok" if ok else "failed",
         "started_at": started_at.isoformat(timespec="seconds"),
@@ -336,15 +437,45 @@ def execute(plan: Plan, *, out: str | None = None, jobs: int | None = None, time
         "quality": plan.quality_lines, "grid": settings.get("grid") or {}, "jobs": workers, "engine": engine.chosen(),
         "timeout_minutes": timeout / 60, "versions": _versions(), "git": _git(),
         "command": sys.argv, "reports": reports, "skipped": plan.skipped,
+        "error": None if write_error is None else _describe(write_error),
     }
     shutil.rmtree(internal, ignore_errors=True)
-    (staging / "manifest.json").write_text(json.dumps(run, indent=1, default=str), encoding="utf-8")
-    (staging / "index.html").write_text(render.index_html(run, reports), encoding="utf-8")
     final = out_root / run_id
-    staging.rename(final)
+    try:
+        write_text(staging / "manifest.json", json.dumps(run, indent=1, default=str))
+        write_text(staging / "index.html", render.index_html(run, reports))
+    except OSError as exc:
+        write_error = write_error or exc
+        run["error"] = _describe(write_error)
+    (staging / LOCK_NAME).unlink(missing_ok=True)
+    staging.rename(final)  # a rename needs no free space
+    lock.close()
+    if write_error is not None:
+        raise RunWriteError(run["error"], final)
     if ok:
         _point_latest(out_root, run_id)
     return (0 if ok else 1), final
+
+
+def _describe(error: OSError | None) -> str:
+    if error is None:
+        return "the run stopped"
+    where = f" while writing {error.filename}" if error.filename else ""
+    return f"{error.strerror or error}{where}"
+
+
+def _die_with_parent() -> None:
+    """In the job's process, before it runs: be killed when the runner dies, even by ``kill -9``.
+
+    Linux's parent-death signal; the notebook kernel under the job already exits when its parent does
+    (ipykernel's parent poller), so the whole tree goes.
+    """
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the runner's own signal handling still stops its jobs
 
 
 def _start(job: Job, staging: Path, internal: Path) -> subprocess.Popen:
@@ -357,20 +488,41 @@ def _start(job: Job, staging: Path, internal: Path) -> subprocess.Popen:
         "parameters": {**job.parameters, "artifacts_dir": str(artifacts)},
     }
     spec_path = internal / f"{job.name}.spec.json"
-    spec_path.write_text(json.dumps(spec, default=str), encoding="utf-8")
-    log = (internal / f"{job.name}.log").open("w")
+    write_text(spec_path, json.dumps(spec, default=str))
     # Several kernels share the machine: each one's DuckDB is capped (and spills beyond the cap) unless
     # the caller chose a limit (pandas frames are not capped: see benchmarks/results.md).
     env = {**os.environ, engine.MEMORY_ENV: os.environ.get(engine.MEMORY_ENV) or KERNEL_MEMORY_LIMIT}
-    return subprocess.Popen([sys.executable, "-m", "userops_lib.report_job", str(spec_path)], stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True, cwd=spec["cwd"], env=env)
+    with (internal / f"{job.name}.log").open("w") as log:
+        return subprocess.Popen([sys.executable, "-m", "userops_lib.report_job", str(spec_path)], stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True, cwd=spec["cwd"], env=env,
+                                preexec_fn=_die_with_parent)
 
 
-def _read_status(path: Path, returncode: int, begun: float) -> dict:
+def _read_status(path: Path, name: str, returncode: int, begun: float) -> dict:
     if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
-    return {"status": "failed", "error_name": "WorkerDied", "error_message": f"the job process exited with code "
-            f"{returncode} before recording a result", "seconds": round(time.monotonic() - begun, 2)}
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            pass
+    return {"name": name, "status": "failed", "error_name": "WorkerDied",
+            "error_message": f"the job process exited with code {returncode} before recording a result "
+                             "(its log is kept in the run folder)", "seconds": round(time.monotonic() - begun, 2)}
+
+
+def _entry(status: dict, job: Job, staging: Path, internal: Path) -> dict:
+    """A finished job's index entry; a failed job's log is kept in ``logs/`` with its last lines shown."""
+    entry = {**status, "name": job.name, "notebook": job.notebook.name, "title": job.title,
+             "parameters": job.parameters, "grid": job.grid_values}
+    log = internal / f"{job.name}.log"
+    if status.get("status") != "ok" and log.is_file() and log.stat().st_size:
+        entry["log_tail"] = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-12:])
+        try:
+            (staging / "logs").mkdir(exist_ok=True)
+            shutil.copyfile(log, staging / "logs" / f"{job.name}.log")
+            entry["log"] = f"logs/{job.name}.log"
+        except OSError:
+            pass  # a full disk: the tail in the index is what there is
+    return entry
 
 
 def _publishable(result: dict, job: Job, staging: Path) -> dict:
@@ -381,7 +533,10 @@ def _publishable(result: dict, job: Job, staging: Path) -> dict:
         entry["html"] = f"{job.name}.html"
         entry["artifacts"] = sorted(p.name for p in artifacts.iterdir()) if artifacts.is_dir() else []
     else:
+        # A failed report's page and tables could pass for results: only the executed notebook (with its
+        # error) and the log stay.
         (staging / f"{job.name}.html").unlink(missing_ok=True)
+        shutil.rmtree(artifacts, ignore_errors=True)
         entry["artifacts"] = []
     return entry
 

@@ -8,18 +8,13 @@ records the outcome in the status file named by the spec. A failure is recorded,
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
+from userops_lib.files import write_text
+
 KERNEL = "python3"
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
 
 
 def run(spec: dict) -> dict:
@@ -38,7 +33,7 @@ def run(spec: dict) -> dict:
         )
         notebook = nbformat.read(spec["ipynb"], as_version=4)
         html = render.notebook_html(notebook, title=spec["title"], subtitle=spec.get("subtitle", ""))
-        _write_atomically(Path(spec["html"]), html)
+        write_text(Path(spec["html"]), html)
         headline = Path(spec["parameters"].get("artifacts_dir", "")) / "headline.json"
         status.update(status="ok", headlines=json.loads(headline.read_text()) if headline.is_file() else [])
     except PapermillExecutionError as error:
@@ -58,7 +53,7 @@ def _shorten(text: str, limit: int = 600) -> str:
 def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     status = run(spec)
-    _write_atomically(Path(spec["status"]), json.dumps(status, indent=1))
+    write_text(Path(spec["status"]), json.dumps(status, indent=1))
     return 0
 
 

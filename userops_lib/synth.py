@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from userops_lib.errors import DataError
+
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -253,9 +255,20 @@ MANIFEST = {
 }
 
 
-def write_world(out: str | Path, *, users: int = 10_000, seed: int = 42) -> Path:
-    """Generate a world and write it as a dataset folder; the folder is replaced only when complete."""
+def write_world(out: str | Path, *, users: int = 10_000, seed: int = 42, force: bool = False) -> Path:
+    """Generate a world and write it as a dataset folder; the folder is replaced only when complete.
+
+    A folder that exists and holds anything is refused unless ``force`` is true: ``--out`` pointed at
+    the wrong place must not delete someone's files.
+    """
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError.single("synth", "--out is a file, not a folder", "give a new or empty folder",
+                               example=str(out))
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise DataError.single(
+            "synth", "--out is a folder that is not empty: writing the world would replace what it holds",
+            "give a new or empty folder, or add --force to replace this one", example=str(out))
     world = make_world(users=users, seed=seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
