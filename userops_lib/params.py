@@ -7,7 +7,9 @@ A parameters cell holds literals only, one per line, each with a type annotation
     period: str = "week"  # cohort size; one of: day, week, month
     snapshot_at: str | None = None  # "as of" time (UTC); None: the dataset's own
 
-A comment ending in ``one of: a, b, c`` restricts the values to that list.
+A comment may limit the values: ``one of: a, b, c`` (the list ends at the comment's end, a ``;`` or a
+``(``) restricts them to that list; ``at least N``, ``more than N``, ``at most N`` and ``less than N``
+bound a number, or each number of a list.
 
 Papermill injects values without checking them (its own inspection skips ``X | None``
 annotations), so the runner reads the cell with :mod:`ast` and rejects unknown names and values of
@@ -29,6 +31,8 @@ import yaml
 from userops_lib.errors import DataError, Problem
 
 SCALARS = {"str": str, "int": int, "float": float, "bool": bool}
+_OPERATORS = {">=": lambda v, x: v >= x, ">": lambda v, x: v > x, "<=": lambda v, x: v <= x,
+              "<": lambda v, x: v < x}
 # Set by the runner, never by the user.
 RESERVED = ("artifacts_dir",)
 
@@ -52,11 +56,20 @@ class Parameter:
 
     @property
     def choices(self) -> tuple[str, ...] | None:
-        """The allowed values, from a comment ending in 'one of: a, b, c'."""
-        match = re.search(r"one of:\s*(.+)$", self.help)
+        """The allowed values, from 'one of: a, b, c' in the comment (the list ends at the comment's end,
+        a ';' or a '(')."""
+        match = re.search(r"one of:\s*([^;(]+)", self.help)
         if not match:
             return None
         return tuple(c.strip().strip("'\"") for c in match.group(1).split(",") if c.strip())
+
+    @property
+    def bounds(self) -> list[tuple[str, float]]:
+        """Limits on a number (or on each number of a list), from the comment: 'at least 1', 'more than 0',
+        'at most 1', 'less than 1' (several may be given)."""
+        words = {"at least": ">=", "more than": ">", "at most": "<=", "less than": "<"}
+        return [(words[word], float(number)) for word, number in
+                re.findall(r"(at least|more than|at most|less than)\s+(-?\d+(?:\.\d+)?)\b", self.help)]
 
 
 def parameters_cell(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode | None:
@@ -163,6 +176,19 @@ def check_value(parameter: Parameter, value: object, *, notebook: str) -> tuple[
         return value, Problem("parameters", f"'{parameter.name}' of notebook '{notebook}' must be {parameter.type}",
                               f"give a value of type {parameter.type}, e.g. {parameter.name}={parameter.default!r}",
                               column=parameter.name, example=value)
+    items = value if shape == "list" else [value]
+    if kind is float and any(v != v or v in (float("inf"), float("-inf")) for v in items):
+        return value, Problem("parameters", f"'{parameter.name}' of notebook '{notebook}' must be a finite number",
+                              "give a number, not inf or nan", column=parameter.name, example=value)
+    for operator, limit in parameter.bounds if kind in (int, float) else []:
+        outside = [v for v in items if not _OPERATORS[operator](v, limit)]
+        if outside:
+            words = {">=": "at least", ">": "more than", "<=": "at most", "<": "less than"}[operator]
+            each = "each value of " if shape == "list" else ""
+            return value, Problem("parameters", f"{each}'{parameter.name}' of notebook '{notebook}' must be "
+                                  f"{words} {limit:g}", f"give a value {words} {limit:g}, e.g. "
+                                  f"{parameter.name}={parameter.default!r}", column=parameter.name,
+                                  example=outside[0])
     choices = parameter.choices
     if choices is not None:
         outside = [v for v in (value if shape == "list" else [value]) if str(v) not in choices]

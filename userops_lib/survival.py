@@ -256,7 +256,10 @@ def plot_km(result: KaplanMeierResult, *, unit: str, segment_by: str | None, ax=
     if at_risk and len(shown) <= 6:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            add_at_risk_counts(*shown, ax=ax, rows_to_show=["At risk"], fontsize=8)
+            # lifelines builds str.format patterns from the labels: braces in a segment's name ('{unknown}')
+            # would be read as fields, so they are doubled here and come out single.
+            labels = [str(f.label).replace("{", "{{").replace("}", "}}") for f in shown]
+            add_at_risk_counts(*shown, labels=labels, ax=ax, rows_to_show=["At risk"], fontsize=8)
     by = f" by {segment_by}" if segment_by else ""
     return plots.finish(ax, title=f"Share of users still active (Kaplan–Meier{by}, 95% bands)",
                         xlabel=f"time since start ({unit})", ylabel="still active (% of users)", percent=True)
