@@ -86,11 +86,16 @@ def test_value_retention_and_ltv_by_hand(dozen):
     assert value.loc[(first, 5), "cumulative_revenue_per_member"] == pytest.approx(14 / 4)
     assert value.loc[(first, 7), "cumulative_revenue_per_member"] == pytest.approx(19 / 4)
     ltv = result.ltv.set_index("period")
-    # Period 3 pools cohorts of days 0, 1, 2 and 5: cumulative values 10 (user 1) and 20 (user 6) of 10 users;
-    # period 5 pools the same cohorts, user 1 now at 14.
-    for k, per_user in ((3, [10, 0, 0, 0, 0, 20, 0, 0, 0, 0]), (5, [14, 0, 0, 0, 0, 20, 0, 0, 0, 0])):
+    # The curve follows the same cohorts at every period: those that reached day 9, the longest period reached
+    # by cohorts holding half the members (days 0 and 1: 7 of 12; day 10 is reached by 4 of 12 only).
+    assert ltv.index.tolist() == list(range(10))
+    assert (ltv.users == 7).all() and (ltv.cohorts == 2).all()
+    assert ltv.ltv.is_monotonic_increasing
+    # Users 1-7: user 1 pays 10 on day 2 (k=2) and 4 on day 5; user 6 (cohort day 1) 20 on day 4 (k=3);
+    # user 4 pays 5 on day 7.
+    for k, per_user in ((3, [10, 0, 0, 0, 0, 20, 0]), (5, [14, 0, 0, 0, 0, 20, 0]), (9, [14, 0, 0, 5, 0, 20, 0])):
         per_user = np.array(per_user, dtype=float)
-        assert ltv.loc[k, "users"] == 10
+        assert ltv.loc[k, "users"] == 7
         assert ltv.loc[k, "ltv"] == pytest.approx(per_user.mean())
         se = per_user.std(ddof=0) / np.sqrt(len(per_user))
         assert ltv.loc[k, "ci_high"] - ltv.loc[k, "ltv"] == pytest.approx(1.959963984540054 * se)
@@ -192,3 +197,16 @@ def test_a_real_transaction_log_matches_independent_sql(cdnow):
     """, [str(cdnow / "CDNOW_master.txt")]).fetchone()[0]
     value = result.value.dropna(subset=["revenue"])
     assert value.revenue.sum() == pytest.approx(revenue, rel=1e-9)
+
+
+def test_cumulative_ltv_never_falls_and_its_headline_says_how_many_users_it_rests_on():
+    """Each point pooled whoever reached it, so the curve fell ($96 -> $72) and the headline rested on one
+    cohort of 126 users; now every point follows the same cohorts, half the members or more."""
+    result = cohorts.retention(load_dataset(DATA / "sample"), period="week", cohort_by="channel")
+    members = result.cells.groupby(["group_value", "cohort"]).cohort_size.first().sum()
+    for _, curve in result.ltv.groupby("group_value"):
+        assert curve.ltv.is_monotonic_increasing
+        assert curve.users.nunique() == 1 and curve.cohorts.nunique() == 1
+    assert result.ltv.groupby("group_value").users.first().sum() >= 0.5 * members
+    sentence = next(f for f in result.findings if f.startswith("Revenue per cohort member"))
+    assert f"over the {result.ltv.groupby('group_value').users.first().max():,} members" in sentence

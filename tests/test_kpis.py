@@ -100,3 +100,23 @@ def test_hillstrom_overview_lists_arms_and_outcome_means():
     outcomes = result.tables["arm_outcomes"].set_index("arm")
     assert outcomes.loc["No E-Mail", "visit"] == pytest.approx(0.106167, abs=5e-7)
     assert result.tables["arms"].users.sum() == 64_000
+
+
+def test_periods_with_zero_new_users_are_rows_of_zero():
+    """A week (or month) without new users disappeared from new_users.csv, so averages and the 'last complete
+    week' headline skipped it. Hand-worked: sign-ups in the weeks of 1 and 15 January, none in the week of
+    8 January nor in the weeks up to the snapshot (5 February); revenue in January and March only."""
+    users = pd.DataFrame({"user_id": [1, 2, 3],
+                          "signup_at": pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-16"])})
+    events = pd.DataFrame({"user_id": [1, 2, 3, 1], "revenue": [5.0, 0.0, 7.0, 3.0],
+                           "event_at": pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-16", "2024-03-04"])})
+    ds = load_dataset({"users": users, "events": events}, snapshot_at=dt.datetime(2024, 3, 6))
+    result = kpis.overview(ds)
+    weeks = result.tables["new_users"]
+    assert weeks.period_start.dt.strftime("%m-%d").tolist()[:4] == ["01-01", "01-08", "01-15", "01-22"]
+    assert weeks.new_users.tolist() == [2, 0, 1] + [0] * 7  # through the week of 4 March, the snapshot's
+    assert weeks.complete.tolist() == [False] + [True] * 8 + [False]
+    assert "a complete week brought 0 new users on average (last complete week: 0)" in " ".join(result.findings)
+    months = result.tables["monthly"]
+    assert months.month.dt.month.tolist() == [1, 2, 3]
+    assert months.active_users.tolist() == [3, 0, 1] and months.revenue.tolist() == [12.0, 0.0, 3.0]

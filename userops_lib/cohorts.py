@@ -49,7 +49,9 @@ DEFINITIONS = [
     "Intervals are 95% Wilson intervals on pooled counts. Group differences use two-proportion z-tests "
     "against the reference group, Holm-corrected across groups and periods.",
     "Revenue per member: revenue in period k divided by the cohort size (all members, payers or not); "
-    "cumulative revenue per user (LTV) adds periods 0..k; intervals from the per-user spread (normal approximation).",
+    "cumulative revenue per user (LTV) adds periods 0..k over the same cohorts at every k (those that reached "
+    "the curve's last period, the longest one reached by cohorts holding at least half of all members), so "
+    "it never falls as young cohorts drop out; intervals from the per-user spread (normal approximation).",
 ]
 
 
@@ -434,7 +436,9 @@ def _value(events, members, period, cells, alpha) -> tuple[pd.DataFrame, pd.Data
     censored = value.active_users.isna()
     value["revenue_per_member"] = (value.revenue / value.cohort_size).mask(censored)
     value["cumulative_revenue_per_member"] = (value.sum_c / value.cohort_size).mask(censored)
-    observed = value[~censored]
+    followed, horizon = _ltv_cohorts(value, censored)
+    keys = pd.MultiIndex.from_frame(value[["group_value", "cohort"]])
+    observed = value[~censored & keys.isin(followed) & (value.k <= horizon)]
     ltv = observed.groupby(["group_value", "k"], as_index=False, sort=False).agg(
         cohorts=("cohort", "nunique"), users=("cohort_size", "sum"), sum_c=("sum_c", "sum"), sum_c2=("sum_c2", "sum"))
     ltv["ltv"] = ltv.sum_c / ltv.users
@@ -448,6 +452,25 @@ def _value(events, members, period, cells, alpha) -> tuple[pd.DataFrame, pd.Data
                                                "ci_high"]]
     return value, ltv
 
+
+LTV_SHARE = 0.5  # the LTV curve's cohorts hold at least this share of all cohort members
+
+
+def _ltv_cohorts(value: pd.DataFrame, censored: pd.Series) -> tuple[pd.MultiIndex, int]:
+    """The cohorts the LTV curve follows: the same ones at every period, so that the curve cannot fall as
+    later periods lose the young cohorts (it fell from 96 to 72 when each point pooled whoever reached it).
+
+    They are the cohorts that reached the longest period reached by cohorts holding at least
+    :data:`LTV_SHARE` of all members; the curve runs up to that period.
+    """
+    reach = value[~censored].groupby(["group_value", "cohort"]).k.max()
+    if reach.empty:
+        return reach.index, 0
+    sizes = value.groupby(["group_value", "cohort"]).cohort_size.first()
+    order = reach.sort_values(ascending=False, kind="stable").index
+    covered = sizes.loc[order].cumsum() / sizes.sum()  # of all members, young cohorts' included
+    horizon = int(reach.loc[covered.index[int(np.argmax(covered.to_numpy() >= LTV_SHARE))]])
+    return reach.index[reach >= horizon], horizon
 
 def _z(alpha: float) -> float:
     from scipy.stats import norm
@@ -499,7 +522,10 @@ def _findings(result: Retention) -> tuple[list[str], list[tuple[str, str]]]:
         total = result.ltv.assign(s=result.ltv.ltv * result.ltv.users).groupby("period").s.sum() / \
             result.ltv.groupby("period").users.sum()
         k = int(ltv.period.max())
+        users, cohorts_ = int(ltv.users.max()), int(ltv.cohorts.max())
         findings.append(f"Revenue per cohort member adds up to {narrative.money(total.loc[k], result.currency)} by "
-                        f"{result.label(k)} (cumulative, cohorts that reached it).")
+                        f"{result.label(k)} (cumulative, over the {narrative.count(users)} members of the "
+                        f"{cohorts_} cohort{'s' if cohorts_ != 1 else ''} that have reached it, the same at every "
+                        f"{result.period} of the curve).")
         headlines.append((f"revenue per user by {result.label(k)}", narrative.money(total.loc[k], result.currency)))
     return findings, headlines

@@ -215,6 +215,7 @@ def _new_users(first_seen: ir.Table, period: str, start_day: pd.Timestamp, snaps
     frame = (first_seen.group_by(period_start=bucket).aggregate(new_users=first_seen.count())
              .order_by("period_start").execute())
     frame["period_start"] = pd.to_datetime(frame.period_start)
+    frame = periods.every_period(frame, "period_start", period, until=snapshot)
     frame["period_end"] = _period_end(frame.period_start, period)
     frame["complete"] = (frame.period_start >= start_day) & (frame.period_end <= snapshot)
     return frame[["period_start", "period_end", "new_users", "complete"]]
@@ -292,6 +293,7 @@ def _monthly(events: ir.Table, start_day: pd.Timestamp, snapshot: pd.Timestamp) 
         revenue=events.revenue.fill_null(0).sum(),
     ).order_by("month").execute())
     frame["month"] = pd.to_datetime(frame.month)
+    frame = periods.every_period(frame, "month", "month", until=snapshot)
     frame["complete"] = (frame.month >= start_day) & (_period_end(frame.month, "month") <= snapshot)
     frame["arpu"] = frame.revenue / frame.active_users
     frame["arppu"] = frame.revenue / frame.paying_users.where(frame.paying_users > 0)
