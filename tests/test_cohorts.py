@@ -6,6 +6,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from statsmodels.stats.proportion import proportion_confint
 
 from tests.conftest import DATA
 from userops_lib import cohorts
@@ -210,3 +211,18 @@ def test_cumulative_ltv_never_falls_and_its_headline_says_how_many_users_it_rest
     assert result.ltv.groupby("group_value").users.first().sum() >= 0.5 * members
     sentence = next(f for f in result.findings if f.startswith("Revenue per cohort member"))
     assert f"over the {result.ltv.groupby('group_value').users.first().max():,} members" in sentence
+
+
+def test_alpha_is_carried_through_cells_averages_findings_and_definitions(dozen):
+    """retention(alpha=0.01) returned 99% averages but 95% cells and findings that said '95%'."""
+    result = cohorts.retention(dozen, period="day", alpha=0.01)
+    cell = result.cells[(result.cells.period == 1) & result.cells.active_users.notna()].iloc[0]
+    low, high = proportion_confint(int(cell.active_users), int(cell.cohort_size), alpha=0.01, method="wilson")
+    assert (cell.ci_low, cell.ci_high) == pytest.approx((low, high))
+    assert result.level == "99%"
+    assert any("(99% CI" in f for f in result.findings)
+    assert not any("95%" in f for f in result.findings)
+    assert any("99% Wilson" in d for d in result.definitions)
+    average = result.average.set_index("period").loc[1]
+    assert (average.ci_low, average.ci_high) == pytest.approx(
+        proportion_confint(int(average.active_users), int(average.users), alpha=0.01, method="wilson"))

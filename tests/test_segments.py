@@ -227,3 +227,31 @@ def test_the_user_scatter_draws_a_stated_sample_of_buyers(shop):
     assert sampled.get_xlabel() == "days since the last purchase" and "log scale" in sampled.get_ylabel()
     with pytest.raises(DataError, match="at least one point"):
         result.plot_users(points=0)
+
+
+def test_data_without_revenue_gets_no_revenue_test_nor_most_valuable_segment():
+    """On a clickstream without revenue the report said 'revenue differs across segments, Kruskal-Wallis p = 0'
+    and named 'the most valuable' segment: tests that cannot be computed are not reported."""
+    events = load_dataset(DATA / "sample").events
+    clicks = events.filter(events.event == "session").select("user_id", "event_at", "event").limit(40_000).execute()
+    ds = load_dataset({"events": clicks})
+    result = segments.analyse(ds, basis="active_days")
+    text = " ".join(result.findings)
+    assert "revenue_kruskal_p" not in result.validation_tests
+    assert "rfm_sum_spearman" not in result.validation_tests
+    assert "Kruskal" not in text and "most valuable" not in text and "of revenue" not in text
+    assert [label for label, _ in result.headlines if "revenue" in label] == []
+    assert "churn differs across segments, chi-square p = " in text  # churn can be told: it is reported
+
+
+def test_headlines_carry_information_and_validation_claims_follow_their_p_values():
+    """'20.1% of revenue from the high tier' is true by definition; the share of users making it is not."""
+    result = segments.analyse(load_dataset(DATA / "sample"))
+    tiers = result.profiles["value_tier"].set_index("segment")
+    label, value = next(h for h in result.headlines if "of revenue" in h[0])
+    assert value == f"{tiers.loc['high', 'share_of_users'] * 100:.1f}%"
+    assert segments._validation_sentence({"revenue_kruskal_p": 0.4, "churn_chi2_p": 0.2}, 30).startswith(
+        "Segments set 30 days before the snapshot did not detectably tell apart")
+    assert "revenue shows no detectable difference, Kruskal-Wallis p = 0.4" in segments._validation_sentence(
+        {"revenue_kruskal_p": 0.4}, 30)
+    assert "told apart" in segments._validation_sentence({"revenue_kruskal_p": 0.001}, 30)

@@ -78,6 +78,17 @@ class Retention:
     ltv: pd.DataFrame | None
     findings: list[str]
     headlines: list[tuple[str, str]]
+    alpha: float = 0.05
+
+    @property
+    def level(self) -> str:
+        """The confidence level of every interval, e.g. '95%' for alpha 0.05."""
+        return f"{(1 - self.alpha) * 100:g}%"
+
+    @property
+    def definitions(self) -> list[str]:
+        """:data:`DEFINITIONS` at this result's confidence level."""
+        return [d.replace("95%", self.level) for d in DEFINITIONS]
 
     def label(self, k: int) -> str:
         if self.brackets:
@@ -149,7 +160,7 @@ class Retention:
         if self.brackets:
             ax.set_xticks(range(len(self.brackets)), [self.label(k) for k in range(len(self.brackets))])
         ax.set_ylim(bottom=0)
-        return plots.finish(ax, title="Average retention curve with 95% intervals (only cohorts that reached "
+        return plots.finish(ax, title=f"Average retention curve with {self.level} intervals (only cohorts that reached "
                                       "each point)", xlabel=f"{self.period}s since the cohort's {self.period}"
                             if not self.brackets else "bracket", ylabel="retention (% of cohort)", percent=True)
 
@@ -162,13 +173,13 @@ class Retention:
             if frame.empty:
                 continue
             rate = frame.active_users / frame.cohort_size
-            low, high = proportion_confint(frame.active_users, frame.cohort_size, method="wilson")
+            low, high = proportion_confint(frame.active_users, frame.cohort_size, alpha=self.alpha, method="wilson")
             ax.plot(frame.cohort, rate, label=f"{self.period} {k}", color=f"C{i}")
             ax.fill_between(frame.cohort, low, high, alpha=0.15, color=f"C{i}")
         ax.legend(loc="upper right")
         ax.set_ylim(bottom=0)
         plots.date_axis(ax)
-        return plots.finish(ax, title=f"Retention at fixed {self.period}s, by cohort (bands: 95% intervals)",
+        return plots.finish(ax, title=f"Retention at fixed {self.period}s, by cohort (bands: {self.level} intervals)",
                             xlabel=f"cohort ({self.period} starting, UTC)", ylabel="retention (% of cohort)",
                             percent=True)
 
@@ -181,7 +192,7 @@ class Retention:
             ax.legend(title=self.group_by, loc="upper left")
         ax.xaxis.set_major_locator(plots.mticker.MaxNLocator(integer=True))
         unit = self.currency.strip() or "revenue units"
-        return plots.finish(ax, title="Cumulative revenue per cohort member (LTV), 95% intervals",
+        return plots.finish(ax, title=f"Cumulative revenue per cohort member (LTV), {self.level} intervals",
                             xlabel=f"{self.period}s since the cohort's {self.period}",
                             ylabel=f"revenue per user ({unit})")
 
@@ -211,7 +222,7 @@ def retention(
     snapshot = pd.Timestamp(ds.snapshot_at)
     members = _memberships(ds, events, period, cohort_type, start_event, cohort_by)
     sizes, counts = _counts(events, members, period, mode, brackets, active_events)
-    cells = _grid(sizes, counts, period, snapshot, brackets)
+    cells = _grid(sizes, counts, period, snapshot, brackets, alpha)
     average = _average(cells, alpha)
     comparisons = _compare(average, compare_periods or list(TREND_PERIODS[period]), reference_group, alpha) \
         if cohort_by else pd.DataFrame()
@@ -219,7 +230,8 @@ def retention(
     if "revenue" in events.columns:
         value, ltv = _value(events, members, period, cells, alpha)
     result = Retention(period, mode, cohort_type, cohort_by, tuple(map(tuple, brackets)) if brackets else None,
-                       snapshot.to_pydatetime(), ds.currency, cells, average, comparisons, value, ltv, [], [])
+                       snapshot.to_pydatetime(), ds.currency, cells, average, comparisons, value, ltv, [], [],
+                       alpha)
     findings, headlines = _findings(result)
     return dataclasses.replace(result, findings=findings, headlines=headlines)
 
@@ -334,7 +346,7 @@ def _at_or_after(counts: pd.DataFrame) -> pd.DataFrame:
                                                                                    "active_users"])
 
 
-def _grid(sizes, counts, period, snapshot, brackets) -> pd.DataFrame:
+def _grid(sizes, counts, period, snapshot, brackets, alpha) -> pd.DataFrame:
     """Every cohort x period up to the last period any cohort reached; censored cells are NaN."""
     sizes = sizes.assign(cohort=pd.to_datetime(sizes.cohort))
     counts = counts.assign(cohort=pd.to_datetime(counts.cohort))
@@ -358,7 +370,7 @@ def _grid(sizes, counts, period, snapshot, brackets) -> pd.DataFrame:
     grid["reached"] = [reached(c, int(k)) for c, k in zip(grid.cohort, grid.period, strict=True)]
     grid.loc[~grid.reached, "active_users"] = np.nan
     grid["retention"] = grid.active_users / grid.cohort_size
-    low, high = proportion_confint(grid.active_users.fillna(0), grid.cohort_size, method="wilson")
+    low, high = proportion_confint(grid.active_users.fillna(0), grid.cohort_size, alpha=alpha, method="wilson")
     grid["ci_low"] = np.where(grid.reached, low, np.nan)
     grid["ci_high"] = np.where(grid.reached, high, np.nan)
     grid["active_users"] = grid.active_users.astype("Int64")
@@ -492,9 +504,9 @@ def _findings(result: Retention) -> tuple[list[str], list[tuple[str, str]]]:
               if k in set(overall.period)]
     for k in points[:3]:
         row = overall[overall.period == k].iloc[0]
-        low, high = proportion_confint(row.active_users, row.users, method="wilson")
+        low, high = proportion_confint(row.active_users, row.users, alpha=result.alpha, method="wilson")
         rate = row.active_users / row.users
-        sentence = (f"{result.label(k).capitalize()} {how} is {narrative.percent(rate)} (95% CI "
+        sentence = (f"{result.label(k).capitalize()} {how} is {narrative.percent(rate)} ({result.level} CI "
                     f"{narrative.interval(low, high)}), from {narrative.count(row.users)} users in "
                     f"{int(row.cohorts)} cohort{'s' if row.cohorts != 1 else ''} that have reached it.")
         findings.append(sentence)
@@ -512,7 +524,7 @@ def _findings(result: Retention) -> tuple[list[str], list[tuple[str, str]]]:
             findings.append(f"At {result.label(int(row.period))}, {result.group_by} = '{row.group}' retains "
                             f"{abs(row.difference) * 100:.1f} points {direction} than '{row.reference}' "
                             f"({narrative.percent(row.retention)} vs {narrative.percent(row.reference_retention)}; "
-                            f"95% CI of the difference {row.ci_low * 100:+.1f} to {row.ci_high * 100:+.1f} points; "
+                            f"{result.level} CI of the difference {row.ci_low * 100:+.1f} to {row.ci_high * 100:+.1f} points; "
                             f"Holm-adjusted p = {row.p_adjusted:.2g}).")
         if significant.empty:
             findings.append(f"No {result.group_by} group differs from '{result.comparisons.reference.iloc[0]}' "

@@ -21,9 +21,11 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _display(html_text: str) -> None:
+    """Show HTML in the notebook; '$' in it is text, not TeX: JupyterLab typesets $...$ in HTML outputs
+    ("14.31andARPPU60.73") except inside an element of class tex2jax_ignore (what pandas uses too)."""
     from IPython.display import HTML, display
 
-    display(HTML(html_text))
+    display(HTML(f"<div class='tex2jax_ignore mathjax_ignore'>{html_text}</div>"))
 
 
 def setup() -> None:
@@ -37,6 +39,7 @@ def setup() -> None:
     except ImportError:  # outside IPython: nothing to configure
         pass
     pd.set_option("display.max_columns", 30)
+    pd.set_option("display.html.use_mathjax", False)  # '$' in a data frame's cells is text
 
 
 def _describe_figures() -> None:

@@ -512,13 +512,17 @@ def _validate(before: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     # One column at a time (not copies of the whole frame): it has a row per user.
     groups = [g.to_numpy() for _, g in before.revenue_next.groupby(before.rfm_segment) if len(g) >= 5]
     tests = {}
-    if len(groups) >= 2:
+    # A test is reported only where it can say something: revenue that varies (data without revenue has
+    # none: Kruskal-Wallis on all zeros printed 'p = 0'), churn that both happened and did not.
+    varies = before.revenue_next.nunique() > 1
+    if len(groups) >= 2 and varies:
         tests["revenue_kruskal_p"] = float(stats.kruskal(*groups).pvalue)
+    if len(groups) >= 2:
         table = pd.crosstab(before.rfm_segment, before.churned_next)
         if table.shape[1] == 2:
             tests["churn_chi2_p"] = float(stats.chi2_contingency(table)[1])
     scored = (before.frequency > 0).to_numpy()
-    if scored.sum() > 10:
+    if scored.sum() > 10 and varies:
         rfm_sum = before.r_score.to_numpy(int) + before.f_score.to_numpy(int) + before.m_score.to_numpy(int)
         tests["rfm_sum_spearman"] = float(stats.spearmanr(rfm_sum[scored],
                                                           before.revenue_next.to_numpy()[scored]).statistic)
@@ -530,12 +534,13 @@ def _findings(result: Segments, period_days: int) -> tuple[list[str], list[tuple
     rfm = result.profiles["rfm_segment"].set_index("segment")
     tiers_ = result.profiles["value_tier"].set_index("segment")
     findings = []
-    if "high" in tiers_.index:
+    has_revenue = bool(users.monetary.sum() > 0)
+    if "high" in tiers_.index and has_revenue:
         findings.append(f"{narrative.percent(tiers_.loc['high', 'share_of_users'])} of users make "
                         f"{narrative.percent(tiers_.loc['high', 'share_of_revenue'])} of revenue (the high-value tier); "
                         f"their ARPU is {narrative.money(tiers_.loc['high', 'arpu'], currency)}.")
     buyers = rfm.drop(index=[NO_PURCHASE], errors="ignore")
-    if len(buyers):
+    if len(buyers) and has_revenue:
         top = buyers.sort_values("share_of_revenue", ascending=False).iloc[0]
         findings.append(f"'{top.name}' is the most valuable RFM segment: {narrative.percent(top.share_of_users)} of "
                         f"users and {narrative.percent(top.share_of_revenue)} of revenue.")
@@ -553,20 +558,34 @@ def _findings(result: Segments, period_days: int) -> tuple[list[str], list[tuple
         findings.append("Recent activity is too even to single out core users: almost everyone active in the window "
                         f"was active on {core['threshold']:g} day(s).")
     elif core["users"]:
+        revenue = f" and {narrative.percent(core['revenue_share'])} of revenue" if has_revenue else ""
         findings.append(f"Core users (active on at least {core['threshold']:g} of the last days in the window) are "
                         f"{narrative.percent(core['share'])} of recently active users and carry "
-                        f"{narrative.percent(core['activity_share'])} of events and "
-                        f"{narrative.percent(core['revenue_share'])} of revenue.")
+                        f"{narrative.percent(core['activity_share'])} of events{revenue}.")
     if result.validation is not None and result.validation_tests:
-        t = result.validation_tests
-        findings.append(f"Segments mean something: set {period_days} days before the snapshot, they predicted the "
-                        f"next {period_days} days (revenue differs across segments, Kruskal-Wallis p = "
-                        f"{t.get('revenue_kruskal_p', np.nan):.2g}; churn differs, chi-square p = "
-                        f"{t.get('churn_chi2_p', np.nan):.2g}; RFM score sum vs next revenue Spearman "
-                        f"{t.get('rfm_sum_spearman', np.nan):.2f}).")
+        findings.append(_validation_sentence(result.validation_tests, period_days))
     headlines = [("users", narrative.count(len(users)))]
-    if "high" in tiers_.index:
-        headlines.append(("revenue from the high tier", narrative.percent(tiers_.loc["high", "share_of_revenue"])))
+    if "high" in tiers_.index and has_revenue:
+        # The high tier makes ~high_share of revenue by definition; how few users make it is the news.
+        headlines.append((f"of users make {narrative.percent(tiers_.loc['high', 'share_of_revenue'])} of revenue",
+                          narrative.percent(tiers_.loc["high", "share_of_users"])))
     if len(buyers) and "Champions" in rfm.index:
         headlines.append(("Champions", narrative.percent(rfm.loc["Champions", "share_of_users"])))
     return findings, headlines
+
+
+def _validation_sentence(tests: dict, period_days: int, level: float = 0.05) -> str:
+    """What the holdout showed, claiming a difference only where its test found one at ``level``."""
+    parts, found = [], False
+    for key, what, test in (("revenue_kruskal_p", "revenue", "Kruskal-Wallis"), ("churn_chi2_p", "churn", "chi-square")):
+        if key in tests:
+            differs = tests[key] < level
+            found |= differs
+            verdict = "differs across segments" if differs else "shows no detectable difference"
+            parts.append(f"{what} {verdict}, {test} p = {tests[key]:.2g}")
+    if "rfm_sum_spearman" in tests:
+        parts.append(f"RFM score sum vs next revenue: Spearman {tests['rfm_sum_spearman']:.2f}")
+    lead = (f"Segments set {period_days} days before the snapshot "
+            + ("told apart what users did in the next " if found else "did not detectably tell apart what users "
+               "did in the next ") + f"{period_days} days")
+    return f"{lead} ({'; '.join(parts)})."
