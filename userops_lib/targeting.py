@@ -76,6 +76,7 @@ class UpliftModel:
     deciles: pd.DataFrame       # decile, users, predicted_uplift, observed_uplift
     features: list[str]
     test_users: int
+    qini_ci: tuple[float, float] = (np.nan, np.nan)  # 95% bootstrap percentile interval of the coefficient
 
 
 def uplift_model(exp: uplift.Experiment, arm: str, metric: str, features: list[str], *, seed: int = 0,
@@ -103,13 +104,13 @@ def uplift_model(exp: uplift.Experiment, arm: str, metric: str, features: list[s
     scored = scored.sort_values("uplift", ascending=False, kind="stable").reset_index(drop=True)
     treated = (scored.arm == arm).to_numpy()
     y = scored[metric].to_numpy(float)
-    n_t, n_c = np.cumsum(treated), np.cumsum(~treated)
-    y_t, y_c = np.cumsum(y * treated), np.cumsum(y * ~treated)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        incremental = y_t - np.where(n_c > 0, y_c * n_t / n_c, 0.0)
-    share = np.arange(1, len(scored) + 1) / len(scored)
-    random_line = share * incremental[-1]
-    coefficient = float(np.trapezoid(incremental - random_line, share) / len(scored)) if len(scored) else np.nan
+    incremental, share, random_line, coefficient = _qini(treated, y)
+    # Bootstrap over test users (kept in model order): how sure is the coefficient? Targeting advice rests on it.
+    draws = []
+    for _ in range(QINI_BOOTSTRAP if len(scored) else 0):
+        pick = np.sort(rng.integers(0, len(scored), len(scored)))
+        draws.append(_qini(treated[pick], y[pick])[3])
+    qini_ci = tuple(np.nanpercentile(draws, [2.5, 97.5])) if draws else (np.nan, np.nan)
     step = max(1, len(scored) // 200)
     qini = pd.DataFrame({"share_targeted": share[::step], "incremental": incremental[::step],
                          "random": random_line[::step]})
@@ -118,7 +119,23 @@ def uplift_model(exp: uplift.Experiment, arm: str, metric: str, features: list[s
         "users": len(g), "predicted_uplift": g.uplift.mean(),
         "observed_uplift": g.loc[g.arm == arm, metric].mean() - g.loc[g.arm == exp.control, metric].mean()}),
         include_groups=False).reset_index()
-    return UpliftModel(arm, metric, qini, coefficient, deciles, features, int(test.sum()))
+    return UpliftModel(arm, metric, qini, coefficient, deciles, features, int(test.sum()),
+                       (float(qini_ci[0]), float(qini_ci[1])))
+
+
+QINI_BOOTSTRAP = 200
+
+
+def _qini(treated: np.ndarray, y: np.ndarray):
+    """Qini curve of users in model order: incremental outcome, share targeted, the random line, coefficient."""
+    n_t, n_c = np.cumsum(treated), np.cumsum(~treated)
+    y_t, y_c = np.cumsum(y * treated), np.cumsum(y * ~treated)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        incremental = y_t - np.where(n_c > 0, y_c * n_t / np.maximum(n_c, 1), 0.0)
+    share = np.arange(1, len(y) + 1) / max(len(y), 1)
+    random_line = share * (incremental[-1] if len(y) else 0.0)
+    coefficient = float(np.trapezoid(incremental - random_line, share) / len(y)) if len(y) else np.nan
+    return incremental, share, random_line, coefficient
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,11 +257,13 @@ def _findings(result: CampaignResult, alpha: float) -> tuple[list[str], list[tup
                         f"({top.abs_lift * 100:+.1f} points); differences between segments "
                         + ("are beyond chance" if het < alpha else "are within chance") + f" (Cochran's Q p = {het:.2g}).")
     if result.model is not None:
-        q = result.model.qini_coefficient
-        findings.append(f"The uplift model for '{result.model.arm}' ranks users "
-                        + ("better than random" if q > 0 else "no better than random")
-                        + f" on held-out users (Qini coefficient {q:.4f}): "
-                        + ("target the top deciles first next time." if q > 0 else "target by segment instead."))
+        q, (low, high) = result.model.qini_coefficient, result.model.qini_ci
+        better = bool(low > 0)  # advice only when the bootstrap interval excludes random targeting
+        findings.append(f"The uplift model for '{result.model.arm}' ranks held-out users "
+                        + ("better than random" if better else "no better than random, as far as the data can tell")
+                        + f" (Qini coefficient {q:.4f}, 95% bootstrap interval {low:.4f} to {high:.4f}): "
+                        + ("targeting its top deciles first should beat targeting at random." if better else
+                           "do not target by its scores; use the segment readouts above or target everyone."))
     best = rows[rows.metric == result.primary].sort_values("abs_lift", ascending=False)
     if len(best):
         headlines.append((f"best lift in {result.primary}", f"{best.abs_lift.iloc[0] * 100:+.1f} pts"))
