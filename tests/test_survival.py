@@ -215,8 +215,9 @@ def test_risk_now_is_the_conditional_kaplan_meier_probability():
         if t + 3 > users.duration.max():
             assert np.isnan(at_risk.loc[user, "churn_probability"])
             continue
+        # A censored duration t: the customer was there after t, so P(T <= t + 3 | T > t).
         expected = 1 - fitter.survival_function_at_times(t + 3).iloc[0] / fitter.survival_function_at_times(
-            t - 1e-6).iloc[0]
+            t).iloc[0]
         assert at_risk.loc[user, "churn_probability"] == pytest.approx(expected, abs=1e-9)
     ranked = result.at_risk.churn_probability.dropna().to_numpy()
     assert (np.diff(ranked) <= 0).all()
@@ -263,3 +264,24 @@ def test_rmst_intervals_use_the_estimators_variance_hand_worked_and_against_a_bo
     weighted = KaplanMeierFitter().fit(frame.d, frame.e, weights=frame["count"])
     single = KaplanMeierFitter().fit(np.round(durations), events)
     assert rmst_variance(weighted, 180) == pytest.approx(rmst_variance(single, 180), rel=1e-9)
+
+
+def test_churn_risk_on_a_users_table_conditions_on_survival_past_the_censored_duration(telco):
+    """Telco: a censored tenure of 69 months means the customer was still there after month 69. The list
+    used P(T <= 72 | T >= 69) with the hazard at 69 counted as churn, from a Cox model whose
+    proportional-hazards check fails for every covariate (88.6% for such customers where Kaplan-Meier says
+    about 20%). Now: P(T <= s + 3 | T > s) from lifelines' Kaplan-Meier of each customer's Contract, said so."""
+    raw = pd.read_csv(DATA / "telco_churn" / "telco_churn.csv")
+    result = survival.analyse(telco, segment_by="Contract")
+    assert not result.cox.holds
+    assert any("uses the Kaplan–Meier curve of each user's Contract, not the Cox model" in n for n in result.notes)
+    assert any("No stratified refit remedies it" in s for s in hazards.ph_sentences(result.cox))
+    fitters = {c: KaplanMeierFitter().fit(g.tenure, g.Churn == "Yes") for c, g in raw.groupby("Contract")}
+    risk = result.at_risk.merge(raw.rename(columns={"customerID": "user_id"})[["user_id", "Contract"]], on="user_id")
+    assert len(risk) == (raw.Churn == "No").sum()
+    for (tenure, contract), group in risk.dropna(subset=["churn_probability"]).groupby(["tenure", "Contract"]):
+        fitter = fitters[contract]
+        expected = 1 - fitter.predict(tenure + 3) / fitter.predict(tenure)
+        assert group.churn_probability.iloc[0] == pytest.approx(expected, abs=1e-9), (tenure, contract)
+    long_stayers = risk[risk.tenure >= 69].churn_probability.dropna()
+    assert long_stayers.max() < 0.3

@@ -49,6 +49,13 @@ class CoxResult:
     users: int = 0               # users in the fit
     checked_users: int = 0       # users behind concordance and the PH test (a random sample when fewer)
 
+    @property
+    def holds(self) -> bool:
+        """Whether predictions may use the model: no covariate violates proportional hazards, or the
+        stratified refit takes every violating covariate as a stratum."""
+        violating = {c.split("=")[0] for c in self.ph_test.covariate[self.ph_test.violates]}
+        return not violating or (self.stratified_model is not None and violating <= set(self.strata))
+
 
 def design(frame: pd.DataFrame, covariates: list[str], references: dict[str, str] | None = None
            ) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -182,6 +189,12 @@ def ph_sentences(result: CoxResult) -> list[str]:
     if result.stratified is not None:
         out.append(f"As a remedy the model is refitted stratified by {', '.join(result.strata)} (each level gets its "
                    "own baseline hazard); the other hazard ratios from that fit are in the stratified table.")
+    if not result.holds:
+        why = ("every covariate violates it, so no covariate is left to refit with the others as strata"
+               if result.strata and result.stratified is None else
+               "a numeric covariate violates it, and only categories can become strata")
+        out.append(f"No stratified refit remedies it ({why}): the hazard ratios above are averages over time, and "
+                   "the churn-risk list does not use this model.")
     return out
 
 

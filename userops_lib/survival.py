@@ -442,7 +442,14 @@ def analyse(ds: Dataset, *, source: str = "auto", churn_after_days: int = 30, se
     last_time = float(frame.duration.max())
     gaps = gap_survival(ds, snapshot=ds.snapshot_at, churn_after_days=churn_after_days,
                         active_events=active_events) if used == "events" else None
-    at_risk = _risk_now(table, frame, columns, cox, km, segment_by, risk_horizon, last_time, max_levels, gaps)
+    risk_model = cox if cox is None or cox.holds else None
+    if cox is not None and risk_model is None:
+        notes.append("The churn-risk list uses the Kaplan–Meier curve of each user's "
+                     + (f"{segment_by}" if segment_by else "population")
+                     + ", not the Cox model: the model's proportional-hazards assumption fails and no stratified refit "
+                     "remedies it, so its predictions over a horizon would be wrong.")
+    at_risk = _risk_now(table, frame, columns, risk_model, km, segment_by, risk_horizon, last_time, max_levels, gaps,
+                        censored_alive=used == "users")
     calibration, calibration_note = _calibrate(ds, used, churn_after_days, active_events, columns, covariates,
                                                references, segment_by, risk_horizon, max_levels, alpha)
     result = ChurnSurvival(unit, used, definition, users, churned, segment_by, horizons, risk_horizon, km, cox,
@@ -475,16 +482,20 @@ def _segment_frame(frame: pd.DataFrame, segment_by: str | None) -> pd.DataFrame:
     return frame.groupby(keys, as_index=False)["count"].sum()
 
 
-def _risk_now(table, frame, columns, cox, km, segment_by, horizon, last_time, max_levels, gaps) -> pd.DataFrame:
+def _risk_now(table, frame, columns, cox, km, segment_by, horizon, last_time, max_levels, gaps, *,
+              censored_alive: bool = False) -> pd.DataFrame:
     """Users still active, ranked by their probability of churning within the horizon.
 
     For a user censored at s who was last seen at t_L >= s (time from first activity), the risk is
     P(T <= s + horizon | T >= t_L) under the fitted model: the last activity is known, the future is not.
+    From a users table (``censored_alive``) a censored duration s means the customer was still there
+    after s, so the risk is P(T <= s + horizon | T > s).
     """
     users = with_patterns(table.filter(~table.churned), columns, max_levels=max_levels)
     users = users.mutate(silence=users.tenure - users.seen)
     combos = users.group_by(["duration", "seen", "silence", *columns]).aggregate(users=users.count()).execute()
-    combos["churn_probability"] = _conditional(combos, columns, cox, km, segment_by, horizon, last_time, gaps)
+    combos["churn_probability"] = _conditional(combos, columns, cox, km, segment_by, horizon, last_time, gaps,
+                                               censored_alive=censored_alive)
     lookup = ibis.memtable(combos[["duration", "seen", "silence", *columns, "churn_probability"]])
     joined = users.join(lookup, ["duration", "seen", "silence", *columns])
     ranked = joined.select(user_id=joined.user_id, tenure=joined.tenure, churn_probability=joined.churn_probability,
@@ -492,7 +503,8 @@ def _risk_now(table, frame, columns, cox, km, segment_by, horizon, last_time, ma
     return ranked.execute()
 
 
-def _conditional(combos, columns, cox, km, segment_by, horizon, last_time, gaps=None) -> np.ndarray:
+def _conditional(combos, columns, cox, km, segment_by, horizon, last_time, gaps=None, *,
+                 censored_alive: bool = False) -> np.ndarray:
     """P(churn within the horizon) for rows ``(duration s, seen t_L, silence d, pattern)``.
 
     Known: the user stayed until their last activity (T >= t_L) and has been silent d days since.
@@ -502,7 +514,8 @@ def _conditional(combos, columns, cox, km, segment_by, horizon, last_time, gaps=
 
         risk = (h + (1 - h) g q) / (h + (1 - h) g)
 
-    Without silence (d = 0, g = 1, as for a users table) this is P(T <= s + horizon | T >= t_L).
+    Without silence (d = 0, g = 1) this is P(T <= s + horizon | T >= t_L). With ``censored_alive`` (a users
+    table's censored duration: the customer was there after s = t_L) h is 0: P(T <= s + horizon | T > s).
     """
     from userops_lib import hazards
 
@@ -525,7 +538,7 @@ def _conditional(combos, columns, cox, km, segment_by, horizon, last_time, gaps=
             return out
     with np.errstate(divide="ignore", invalid="ignore"):
         before, at_last, at_end = survival(seen, "left"), survival(seen, "right"), survival(ends, "right")
-        final = np.nan_to_num(1 - at_last / before, nan=1.0)
+        final = np.zeros(len(seen)) if censored_alive else np.nan_to_num(1 - at_last / before, nan=1.0)
         later = np.where(ends >= seen, 1 - at_end / at_last, 0.0)
         quiet = gaps(silence) if gaps is not None else np.ones(len(seen))
         risk = (final + (1 - final) * quiet * later) / (final + (1 - final) * quiet)
