@@ -285,3 +285,26 @@ def test_churn_risk_on_a_users_table_conditions_on_survival_past_the_censored_du
         assert group.churn_probability.iloc[0] == pytest.approx(expected, abs=1e-9), (tenure, contract)
     long_stayers = risk[risk.tenure >= 69].churn_probability.dropna()
     assert long_stayers.max() < 0.3
+
+
+def test_zero_one_coded_attributes_are_used_and_numeric_segments_fold_to_max_levels():
+    """Rossi (lifelines' copy of the recidivism study): its attributes are 0/1 numbers, so the report had one
+    'all' curve and no Cox model; segment_by=prio (18 values) drew 18 curves whatever max_levels said."""
+    from lifelines.datasets import load_rossi
+
+    rossi = load_rossi().reset_index(names="user_id")
+    ds = load_dataset({"users": rossi}, columns={"users": {"duration": {"column": "week", "unit": "weeks"},
+                                                           "churned": "arrest"}})
+    result = survival.analyse(ds)
+    assert result.segment_by in {"fin", "race", "wexp", "mar", "paro"}
+    assert result.cox is not None and set(result.cox.covariates) <= {"fin", "race", "wexp", "mar", "paro"}
+    assert len(result.cox.covariates) == 3
+    reference = CoxPHFitter().fit(rossi[["week", "arrest", *result.cox.covariates]], "week", "arrest")
+    ours = result.cox.summary.set_index("covariate").hazard_ratio
+    for covariate in result.cox.covariates:
+        assert ours[covariate] == pytest.approx(reference.hazard_ratios_[covariate], rel=1e-6)
+    folded = survival.analyse(ds, segment_by="prio", covariates=["fin"], max_levels=4)
+    segments = set(folded.km.km.segment) - {"all users"}
+    assert len(segments) == 5 and "other" in segments
+    # Every censored man was followed to week 52, the end of the study: no risk within 4 more weeks can be told.
+    assert len(folded.at_risk) == (rossi.arrest == 0).sum() and folded.at_risk.churn_probability.isna().all()

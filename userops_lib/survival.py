@@ -433,7 +433,8 @@ def analyse(ds: Dataset, *, source: str = "auto", churn_after_days: int = 30, se
                                "check the churn flag or churn_after_days", rows=users)
     horizons = tuple(horizons) if horizons else DEFAULT_HORIZONS.get(unit, (30, 90, 180))
     risk_horizon = float(risk_horizon or DEFAULT_RISK_HORIZON.get(unit, 30))
-    km = kaplan_meier_by_segment(_segment_frame(frame, segment_by), segment_by, horizons=horizons, alpha=alpha)
+    km = kaplan_meier_by_segment(_segment_frame(frame, segment_by, max_levels), segment_by, horizons=horizons,
+                                 alpha=alpha)
     cox = None
     if covariates:
         cox = hazards.fit_cox(frame.groupby(["duration", "churned", *covariates], as_index=False)["count"].sum(),
@@ -459,8 +460,15 @@ def analyse(ds: Dataset, *, source: str = "auto", churn_after_days: int = 30, se
 
 
 def _candidate_attributes(table: ir.Table) -> list[str]:
+    """Text and boolean attributes, and numbers coded with two values (0/1 flags such as Rossi's fin, wexp)."""
     skip = {"user_id", "duration", "churned", "first_at", "last_at", "seen", "tenure"}
-    return [c for c, t in table.schema().items() if c not in skip and (t.is_string() or t.is_boolean())]
+    schema = {c: t for c, t in table.schema().items() if c not in skip}
+    numeric = [c for c, t in schema.items() if t.is_numeric()]
+    binary = set()
+    if numeric:
+        distinct = table.aggregate(**{c: table[c].nunique() for c in numeric}).execute().iloc[0]
+        binary = {c for c in numeric if int(distinct[c]) == 2}
+    return [c for c, t in schema.items() if t.is_string() or t.is_boolean() or c in binary]
 
 
 def _rank_attributes(table: ir.Table, attributes: list[str], max_levels: int) -> list[str]:
@@ -477,9 +485,21 @@ def _rank_attributes(table: ir.Table, attributes: list[str], max_levels: int) ->
     return [a for _, a in sorted(scores, reverse=True)]
 
 
-def _segment_frame(frame: pd.DataFrame, segment_by: str | None) -> pd.DataFrame:
+def _segment_frame(frame: pd.DataFrame, segment_by: str | None, max_levels: int | None = None) -> pd.DataFrame:
     keys = ["duration", "churned", *([segment_by] if segment_by else [])]
+    if segment_by and max_levels:
+        frame = frame.assign(**{segment_by: segment_levels(frame[segment_by], frame["count"], max_levels)})
     return frame.groupby(keys, as_index=False)["count"].sum()
+
+
+def segment_levels(values: pd.Series, counts: pd.Series, max_levels: int) -> pd.Series:
+    """Segments as text, the ``max_levels`` largest kept and the rest pooled as 'other'. Text attributes are
+    folded in the engine already (:func:`with_patterns`); numbers (a count such as 'prio', 0/1 codes) stay
+    numbers for the Cox model, so the curves fold them here: 17 values made 17 curves."""
+    text = values.astype(str).where(values.notna(), "(missing)")
+    sizes = counts.groupby(text).sum().sort_values(ascending=False, kind="stable")
+    keep = set(sizes.index[:max_levels]) if len(sizes) > max_levels + 1 else set(sizes.index)
+    return text.where(text.isin(keep), OTHER)
 
 
 def _risk_now(table, frame, columns, cox, km, segment_by, horizon, last_time, max_levels, gaps, *,
@@ -530,9 +550,12 @@ def _conditional(combos, columns, cox, km, segment_by, horizon, last_time, gaps=
     else:
         def survival(points, side):
             out = np.full(len(points), np.nan)
+            labels = combos[segment_by].astype(str).where(combos[segment_by].notna(), "(missing)") \
+                if segment_by else None
+            if segment_by:
+                labels = labels.where(labels.isin(list(km.fitters)), OTHER)  # levels the curves pooled
             for segment, fitter in km.fitters.items():
-                mask = (combos[segment_by].astype(str) == segment).to_numpy() if segment_by else \
-                    np.ones(len(points), bool)
+                mask = (labels == segment).to_numpy() if segment_by else np.ones(len(points), bool)
                 shifted = points[mask] - (hazards.LEFT if side == "left" else 0.0)
                 out[mask] = fitter.survival_function_at_times(shifted).to_numpy()
             return out
