@@ -299,6 +299,8 @@ def test_zero_one_coded_attributes_are_used_and_numeric_segments_fold_to_max_lev
     assert result.segment_by in {"fin", "race", "wexp", "mar", "paro"}
     assert result.cox is not None and set(result.cox.covariates) <= {"fin", "race", "wexp", "mar", "paro"}
     assert len(result.cox.covariates) == 3
+    label, value = next(h for h in result.headlines if "ranked right" in h[0])  # concordance, in plain words
+    assert value == f"{result.cox.concordance * 100:.0f}%"
     reference = CoxPHFitter().fit(rossi[["week", "arrest", *result.cox.covariates]], "week", "arrest")
     ours = result.cox.summary.set_index("covariate").hazard_ratio
     for covariate in result.cox.covariates:

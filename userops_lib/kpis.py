@@ -168,7 +168,8 @@ def overview(ds: Dataset, *, period: str = "week", top_values: int = TOP_VALUES)
         if not last.empty:
             stickiness = last.tail(30).stickiness.mean()
             headlines.append(("stickiness (DAU/MAU, last 30 days)", narrative.percent(stickiness)))
-            headlines.append(("MAU on the last complete day", narrative.count(last.mau.iloc[-1])))
+            headlines.append(("MAU on the last complete day" + _change(last.mau, 30, "30 days before"),
+                              narrative.count(last.mau.iloc[-1])))
         if "revenue" in ds.events.columns:
             tables["monthly"] = _monthly(ds.events, start_day, snapshot)
             conversion = _paying_conversion(ds.events, first_seen, snapshot)
@@ -177,7 +178,7 @@ def overview(ds: Dataset, *, period: str = "week", top_values: int = TOP_VALUES)
             headlines.append((f"paying within {CONVERSION_DAYS} days", narrative.percent(conversion["rate"])))
             complete = tables["monthly"][tables["monthly"].complete]
             if not complete.empty:
-                headlines.append((f"ARPU, {complete.month.iloc[-1]:%b %Y}",
+                headlines.append((f"ARPU, {complete.month.iloc[-1]:%b %Y}" + _change(complete.arpu, 1, "the month before"),
                                   narrative.money(complete.arpu.iloc[-1], currency)))
     if ds.users is not None and {"duration", "churned"} <= set(ds.users.columns):
         tables["durations"], sentence, share = _durations(ds.users, ds.duration_unit or "units")
@@ -192,6 +193,16 @@ def overview(ds: Dataset, *, period: str = "week", top_values: int = TOP_VALUES)
         findings.append(f"{narrative.count(ds.quality.rows_set_aside)} rows were set aside as unusable "
                         "(see 'Data quality' at the end); they are not in any figure.")
     return Overview(ds.name, period, currency, ds.snapshot_at, headlines, findings, tables, conversion)
+
+
+def _change(series: pd.Series, back: int, when: str) -> str:
+    """' (+3.2% on 30 days before)' for a headline tile: the last value against the one ``back`` rows earlier."""
+    if len(series) <= back:
+        return ""
+    now, before = float(series.iloc[-1]), float(series.iloc[-1 - back])
+    if not before or np.isnan(before) or np.isnan(now):
+        return ""
+    return f" ({(now / before - 1) * 100:+.1f}% on {when})"
 
 
 def _first_seen(ds: Dataset) -> ir.Table:

@@ -20,6 +20,21 @@ def count(value: float) -> str:
     return f"{value:,.0f}"
 
 
+def number(value: float) -> str:
+    """A table number: thousands separated, no scientific notation for ordinary sizes ('21,310', not
+    '2.131e+04'), two decimals from 1 to 100, three significant digits below 1 (p-values stay readable)."""
+    if value is None or math.isnan(value):
+        return "–"
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    size = abs(value)
+    if size >= 100 or value == int(value):
+        return f"{value:,.0f}"
+    if size >= 1:
+        return f"{value:,.2f}"
+    return f"{value:.3g}"
+
+
 def percent(value: float, digits: int = 1) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{value * 100:.{digits}f}%"
 
@@ -67,8 +82,10 @@ def table_html(frame: pd.DataFrame, *, max_rows: int = 30, caption: str | None =
     for column, formatter in (formats or {}).items():
         if column in shown.columns:
             shown[column] = shown[column].map(formatter)
+    # Headers for people ('share of users', not 'share_of_users'); the CSV artifacts keep the names.
+    shown.columns = [str(c).replace("_", " ") for c in shown.columns]
     body = shown.to_html(index=False, escape=True, border=0, classes="userops-table", na_rep="–",
-                         float_format=lambda v: f"{v:,.4g}")
+                         float_format=number)
     note = f"<p class='userops-note'>Showing {max_rows:,} of {len(frame):,} rows.</p>" if len(frame) > max_rows else ""
     head = f"<p class='userops-caption'>{escape(caption)}</p>" if caption else ""
     return head + body + note

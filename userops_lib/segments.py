@@ -414,8 +414,9 @@ def _describe(frame: pd.DataFrame, column: str, segment_map) -> pd.DataFrame:
         text[OTHERS] = ("scores outside every range of the map", "review the segment map")
     else:
         text = TIER_ACTIONS if column == "value_tier" else STAGE_ACTIONS
-    frame["description"] = [text.get(s, ("", ""))[0] for s in frame.segment]
-    frame["suggested_action"] = [text.get(s, ("", ""))[1] for s in frame.segment]
+    frame.insert(1, "description", [text.get(s, ("", ""))[0] for s in frame.segment])
+    # What to do comes right after who they are, not in the thirteenth column of a sideways-scrolling table.
+    frame.insert(2, "suggested_action", [text.get(s, ("", ""))[1] for s in frame.segment])
     return frame
 
 

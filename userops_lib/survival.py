@@ -710,7 +710,9 @@ def _findings(result: ChurnSurvival) -> tuple[list[str], list[tuple[str, str]]]:
         if strongest.empty:
             findings.append("No covariate's hazard ratio differs from 1 at the 5% level.")
         findings.extend(hazards.ph_sentences(result.cox))
-        headlines.append(("concordance (Cox)", f"{result.cox.concordance:.2f}"))
+        # Concordance said as what it means to a manager: how often the model orders two customers right.
+        headlines.append(("of customer pairs ranked right by who leaves first (0.5 = a coin flip)",
+                          narrative.percent(result.cox.concordance, 0)))
     meds = result.km.medians
     described = describe_medians(meds.head(4), unit)
     findings.append("Median time to churn — " + "; ".join(described) + ".")

@@ -267,5 +267,7 @@ def _findings(result: CampaignResult, alpha: float) -> tuple[list[str], list[tup
     best = rows[rows.metric == result.primary].sort_values("abs_lift", ascending=False)
     if len(best):
         headlines.append((f"best lift in {result.primary}", f"{best.abs_lift.iloc[0] * 100:+.1f} pts"))
-    headlines.append(("sample ratio", srm.status))
+    split = {"pass": "arm sizes match the planned split", "warn": "arm sizes are off the planned split: check",
+             "fail": "arm sizes do not match the planned split: do not trust"}.get(srm.status, srm.status)
+    headlines.append(("assignment check", split))
     return findings, headlines

@@ -1,0 +1,28 @@
+"""What people read: table numbers and headers, headline tiles with their change, plain-words headlines."""
+
+import pandas as pd
+
+from tests.conftest import DATA
+from userops_lib import kpis, narrative
+from userops_lib.data import load_dataset
+
+
+def test_table_numbers_read_as_numbers_and_headers_as_words():
+    frame = pd.DataFrame({"share_of_users": [0.0123], "revenue_total": [21310.4], "arpu": [3.14159],
+                          "p_value": [1.4e-278], "users": [12.0]})
+    html = narrative.table_html(frame)
+    assert "2.131e+04" not in html and "21,310" in html
+    assert "3.14<" in html and "0.0123" in html and "1.4e-278" in html
+    assert "share of users" in html and "share_of_users" not in html
+    assert narrative.number(float("inf")) == "∞" and narrative.number(float("nan")) == "–"
+
+
+def test_headline_tiles_say_the_change_on_the_period_before():
+    """By hand: MAU 100 thirty rows before the last value 110 is +10.0%; ARPU 20 then 15 is -25.0%."""
+    assert kpis._change(pd.Series([100.0] + [0.0] * 29 + [110.0]), 30, "30 days before") == \
+        " (+10.0% on 30 days before)"
+    assert kpis._change(pd.Series([20.0, 15.0]), 1, "the month before") == " (-25.0% on the month before)"
+    assert kpis._change(pd.Series([15.0]), 1, "the month before") == ""  # nothing to compare with
+    labels = [label for label, _ in kpis.overview(load_dataset(DATA / "sample")).headlines]
+    assert any(label.startswith("MAU on the last complete day (") for label in labels)
+    assert any(label.startswith("ARPU, Dec 2025 (") for label in labels)
