@@ -187,3 +187,16 @@ def test_targeting_advice_needs_a_qini_interval_above_zero():
         assert ("should beat targeting at random" in sentence) == (low > 0)
         assert ("do not target by its scores" in sentence) == (low <= 0)
     assert includes_zero >= 10
+
+
+def test_campaign_findings_say_money_in_the_currency_and_health_in_words():
+    """Lifts of revenue read '+2.855 per user' and health 'sample ratio pass'; money now has its currency and
+    two decimals, and each health check says what it found."""
+    result = targeting.analyse(load_dataset(DATA / "sample"))
+    revenue = next(f for f in result.findings if f.startswith("'discount' moved revenue"))
+    row = result.readout.set_index(["arm", "metric"]).loc[("discount", "revenue")]
+    assert f"by +${row.abs_lift:,.2f} per user (95% CI +${row.ci_low:,.2f} to +${row.ci_high:,.2f})" in revenue
+    assert any(f.startswith("'discount' moved active days by") for f in result.findings)
+    health = next(f for f in result.findings if f.startswith("Health:"))
+    assert health.startswith("Health: arm sizes match the planned split (sample-ratio test p = ")
+    assert ("assignment check", "arm sizes match the planned split") in result.headlines

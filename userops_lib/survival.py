@@ -711,7 +711,7 @@ def _findings(result: ChurnSurvival) -> tuple[list[str], list[tuple[str, str]]]:
             findings.append("No covariate's hazard ratio differs from 1 at the 5% level.")
         findings.extend(hazards.ph_sentences(result.cox))
         # Concordance said as what it means to a manager: how often the model orders two customers right.
-        headlines.append(("of customer pairs ranked right by who leaves first (0.5 = a coin flip)",
+        headlines.append(("of customer pairs ranked right by who leaves first (50% = a coin flip)",
                           narrative.percent(result.cox.concordance, 0)))
     meds = result.km.medians
     described = describe_medians(meds.head(4), unit)

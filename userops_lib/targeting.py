@@ -226,6 +226,16 @@ def analyse(ds: Dataset, *, campaign: str | None = None, metrics: list[str] | No
     return dataclasses.replace(result, findings=findings, headlines=headlines)
 
 
+MONEY_METRICS = ("revenue",)  # event outcomes in the dataset's currency
+
+
+def _signed(value: float, currency: str) -> str:
+    """A signed lift: money with its currency and two decimals; other amounts to three significant digits."""
+    if currency or abs(value) >= 1:
+        return f"{'+' if value >= 0 else '-'}{currency}{abs(value):,.2f}"
+    return f"{value:+.3g}"
+
+
 def _findings(result: CampaignResult, alpha: float) -> tuple[list[str], list[tuple[str, str]]]:
     findings, headlines = [], []
     srm = result.health[result.health.check == "sample ratio"].iloc[0]
@@ -238,13 +248,23 @@ def _findings(result: CampaignResult, alpha: float) -> tuple[list[str], list[tup
         if result.binary.get(row.metric):
             lift = f"{row.abs_lift * 100:+.1f} points (95% CI {row.ci_low * 100:+.1f} to {row.ci_high * 100:+.1f})"
         else:
-            lift = f"{row.abs_lift:+.4g} per user (95% CI {row.ci_low:+.4g} to {row.ci_high:+.4g})"
-        findings.append(f"'{row.arm}' moved {row.metric} by {lift}, {row.rel_lift:+.0%} on control; "
+            money = result.currency if row.metric in MONEY_METRICS else ""
+            lift = (f"{_signed(row.abs_lift, money)} per user (95% CI {_signed(row.ci_low, money)} to "
+                    f"{_signed(row.ci_high, money)})")
+        findings.append(f"'{row.arm}' moved {row.metric.replace('_', ' ')} by {lift}, {row.rel_lift:+.0%} on control; "
                         + ("significant after correction" if survives else "not significant after correction")
                         + f" (adjusted p = {row.p_adjusted:.2g}).")
-    findings.append(f"Health: sample ratio {srm.status} (p = {srm.value:.2g}); " + "; ".join(
-        f"{r.check} {r.status}" for r in result.health.itertuples() if r.check in ("covariate balance",
-                                                                                    "minimum sample")) + ".")
+    checks = {r.check: r.status for r in result.health.itertuples()}
+    words = {"sample ratio": {"pass": "arm sizes match the planned split", "warn": "arm sizes are somewhat off the "
+                              "planned split", "fail": "arm sizes do not match the planned split"},
+             "minimum sample": {"pass": "every arm reaches the minimum sample", "warn": "an arm is below the minimum "
+                                "sample", "fail": "an arm is below the minimum sample"},
+             "covariate balance": {"pass": "the arms look alike before the campaign", "warn": "the arms differ "
+                                   "somewhat before the campaign (see the balance table)", "fail": "the arms differ "
+                                   "before the campaign"}}
+    said = [words[c].get(checks[c], f"{c} {checks[c]}") for c in ("minimum sample", "covariate balance") if c in checks]
+    findings.append(f"Health: {words['sample ratio'].get(srm.status, srm.status)} (sample-ratio test p = "
+                    f"{srm.value:.2g}); " + "; ".join(said) + ".")
     cuped = result.readout[result.readout.metric.str.endswith("(CUPED)") & result.readout.abs_lift.notna()]
     if not cuped.empty:
         best = cuped.sort_values("variance_reduction", ascending=False).iloc[0]
