@@ -247,3 +247,28 @@ def test_a_segment_report_counts_the_segments_users_not_the_whole_datasets():
     assert organic.quality.users == expected
     assert organic.quality.users_in_dataset == 10_000
     assert f"users     {expected:,} with channel = organic (of 10,000 in the dataset" in str(organic.quality)
+
+
+def test_event_properties_serve_as_user_attributes_by_their_first_value(tmp_path):
+    """A clickstream's country lives in the events file: filter_column, cohort_by and segment_by refused it
+    (one with exit 2, one with exit 1 after 9 s). A user's value is the one on their first event that has one."""
+    from userops_lib import cohorts, preflight, survival
+
+    rows = []
+    for user in range(60):
+        first = pd.Timestamp("2024-01-01") + pd.Timedelta(days=user % 20)
+        country = ["DE", "US", "FR"][user % 3]
+        days = range(0, 5 + (user % 7) * 10, 5)
+        rows += [{"user_id": f"u{user}", "event_at": first + pd.Timedelta(days=d, hours=1),
+                  "country": country if d == 0 else "XX"} for d in days]
+    ds = load_dataset({"events": pd.DataFrame(rows)}, snapshot_at="2024-06-01")
+    assert ds.event_attributes() == ["country"]
+    assert preflight.problems("cohort_retention", {"cohort_by": "country"}, ds) == []
+    us = ds.restrict("country", "US")
+    assert us.quality.users == 20 and set(us.events.execute().user_id) == {f"u{u}" for u in range(1, 60, 3)}
+    retention = cohorts.retention(ds, period="week", cohort_by="country")
+    sizes = retention.cells.groupby("group_value").cohort_size.sum() / retention.cells.period.nunique()
+    assert sorted(retention.cells.group_value.unique()) == ["DE", "FR", "US"]  # never 'XX', a later value
+    assert sizes.to_dict() == {"DE": 20, "FR": 20, "US": 20}
+    churn = survival.analyse(ds, segment_by="country", covariates=["country"])
+    assert set(churn.km.km.segment) == {"all users", "DE", "FR", "US"}

@@ -214,7 +214,7 @@ def retention(
     """Compute cohort retention of ``ds`` (see the module docstring for every definition)."""
     events = ds.table("events")
     _check(period, mode, brackets, cohort_type, alpha)
-    if cohort_by and (ds.users is None or cohort_by not in ds.users.columns):
+    if cohort_by and (ds.users is None or cohort_by not in ds.users.columns) and cohort_by not in ds.event_attributes():
         raise DataError.single("users", f"no user attribute '{cohort_by}' to break cohorts down by",
                                "choose an attribute of the users table, or leave cohort_by empty",
                                column=cohort_by, example=", ".join(ds.attributes("users")) if ds.users is not None
@@ -326,7 +326,9 @@ def _memberships(ds, events, period, cohort_type, start_event, cohort_by) -> ir.
         first = starts.group_by("user_id").aggregate(anchor=starts.event_at.min())
         members = first.select("user_id", cohort=first.anchor.truncate(truncate))
     if cohort_by:
-        groups = ds.users.select("user_id", group_value=ds.users[cohort_by].cast("string"))
+        source = ds.users if ds.users is not None and cohort_by in ds.users.columns else \
+            ds.first_event_values([cohort_by])  # an event property: the value on the user's first event
+        groups = source.select("user_id", group_value=source[cohort_by].cast("string"))
         members = members.left_join(groups, "user_id")
         members = members.mutate(group_value=members.group_value.fill_null(MISSING_GROUP))
     else:

@@ -76,11 +76,14 @@ class Dataset:
         then limited to those users. Used for one report per segment (a grid run).
         """
         owner = "users" if "users" in self.tables else "assignments" if "assignments" in self.tables else None
-        if owner is None or column not in self.tables[owner].columns:
+        if (owner is None or column not in self.tables[owner].columns) and column in self.event_attributes():
+            owner, table = "events", self.first_event_values([column])  # the value on the user's first event
+        elif owner is None or column not in self.tables[owner].columns:
+            offered = [*(self.attributes(owner) if owner else []), *self.event_attributes()]
             raise DataError.single(owner or "users", f"no attribute '{column}' to restrict the dataset by",
-                                   f"use an attribute of {owner or 'users'}: "
-                                   f"{', '.join(self.attributes(owner)) if owner else 'none'}", column=column)
-        table = self.tables[owner]
+                                   f"use one of: {', '.join(offered) or 'none'}", column=column)
+        else:
+            table = self.tables[owner]
         matched = table.filter(table[column].cast("string") == str(value))
         users = int(matched.user_id.nunique().execute())
         if users == 0:
@@ -88,7 +91,7 @@ class Dataset:
             raise DataError.single(owner, f"no user has {column} = {value!r}", "choose a value that occurs",
                                    column=column, example=", ".join(sample))
         ids = matched.select("user_id")
-        tables = {name: (matched if name == owner else t.filter(t.user_id.isin(ids.user_id)))
+        tables = {name: (matched if name == owner and owner != "events" else t.filter(t.user_id.isin(ids.user_id)))
                   for name, t in self.tables.items()}
         label = f"{column} = {value}"
         quality = dataclasses.replace(self.quality, users=users, restriction=label,
@@ -123,6 +126,28 @@ class Dataset:
         """Columns of ``table`` that are not canonical: user attributes, event properties, outcomes."""
         names = set(schema.canonical_names(table))
         return [c for c in self.table(table).columns if c not in names]
+
+    def event_attributes(self) -> list[str]:
+        """Event properties that can describe a user (text or boolean), not already user attributes: a
+        clickstream's country or platform. A user's value is the one on their first event that has one."""
+        if self.events is None:
+            return []
+        taken = set(self.users.columns) if self.users is not None else set()
+        schema_ = self.events.schema()
+        return [c for c in self.attributes("events") if c not in taken and (schema_[c].is_string()
+                                                                           or schema_[c].is_boolean())]
+
+    def first_event_values(self, columns: list[str]) -> ir.Table:
+        """One row per user: ``user_id`` and, for each event property in ``columns``, its value on the user's
+        first event that has one (the acquisition value: first platform, first country)."""
+        events = self.table("events")
+        return events.group_by("user_id").aggregate(**{
+            c: events[c].argmin(events.event_at, where=events[c].notnull()) for c in columns})
+
+    def user_attributes(self, table: ir.Table, columns: list[str]) -> ir.Table:
+        """``table`` (with ``user_id``) joined with the event properties among ``columns`` that it lacks."""
+        wanted = [c for c in dict.fromkeys(columns) if c and c not in table.columns and c in self.event_attributes()]
+        return table.left_join(self.first_event_values(wanted), "user_id").drop("user_id_right") if wanted else table
 
     def set_aside(self, table: str) -> ir.Table | None:
         """The rows of ``table`` left out of the analysis, with a ``set_aside_reason`` column."""

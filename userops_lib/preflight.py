@@ -45,7 +45,7 @@ class _Lookups:
         for table in ("users", "assignments"):
             if self.ds.has(table):
                 names += [a for a in self.ds.attributes(table) if a not in names]
-        return names
+        return names + [a for a in self.ds.event_attributes() if a not in names]
 
     def events(self) -> list[str] | None:
         """Event names, or None when the events have no names."""

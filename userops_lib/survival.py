@@ -405,6 +405,8 @@ def analyse(ds: Dataset, *, source: str = "auto", churn_after_days: int = 30, se
 
     table, unit, used, definition = user_durations(ds, source=source, churn_after_days=churn_after_days,
                                                    active_events=active_events)
+    # Event properties named as segment_by or covariates describe a user by their first event's value.
+    table = ds.user_attributes(table, [segment_by or "", *(covariates or [])])
     if used == "events":
         # One row per user, read by every step below: reduce the event log once, not once per step.
         table = table.cache()
@@ -539,6 +541,8 @@ def _conditional(combos, columns, cox, km, segment_by, horizon, last_time, gaps=
     """
     from userops_lib import hazards
 
+    if combos.empty:  # nobody is still active: an empty list, not a model evaluated on nothing
+        return np.array([], dtype=float)
     seen = combos.seen.to_numpy(dtype=float)
     ends = combos.duration.to_numpy(dtype=float) + horizon
     silence = combos.silence.to_numpy(dtype=float) if "silence" in combos else np.zeros(len(combos))
@@ -614,7 +618,7 @@ def _calibrate(ds, used, churn_after_days, active_events, columns, covariates, r
     early, *_ = user_durations(ds, source="events", churn_after_days=churn_after_days, active_events=active_events,
                                snapshot=cutoff)
     late, *_ = user_durations(ds, source="events", churn_after_days=churn_after_days, active_events=active_events)
-    early = early.cache()
+    early = ds.user_attributes(early, columns).cache()
     frame = aggregate(early, columns, max_levels=max_levels)
     if frame["count"].sum() < 200 or frame.loc[frame.churned, "count"].sum() < 20:
         return None, "Too little data before the holdout cutoff to check calibration."
