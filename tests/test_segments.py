@@ -255,3 +255,14 @@ def test_headlines_carry_information_and_validation_claims_follow_their_p_values
     assert "revenue shows no detectable difference, Kruskal-Wallis p = 0.4" in segments._validation_sentence(
         {"revenue_kruskal_p": 0.4}, 30)
     assert "told apart" in segments._validation_sentence({"revenue_kruskal_p": 0.001}, 30)
+
+
+def test_the_lifecycle_chart_has_a_row_for_every_week_zeros_included():
+    """One user active in the weeks of 1 and 22 January: the week of 8 January has the dormant user, and the
+    week of 15 January, when nothing happened, is a row of zeros, not a missing week."""
+    events = pd.DataFrame({"user_id": [1, 1], "event_at": pd.to_datetime(["2024-01-02", "2024-01-23"])})
+    ds = load_dataset({"events": events}, snapshot_at="2024-02-01")
+    frame = segments.lifecycle_counts(ds, period="week")
+    assert frame.period_start.dt.strftime("%m-%d").tolist() == ["01-01", "01-08", "01-15", "01-22", "01-29"]
+    assert frame[["new", "returning", "resurrecting", "dormant"]].to_numpy().tolist() == [
+        [1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]

@@ -292,6 +292,9 @@ def lifecycle_counts(ds: Dataset, *, period: str = "week", dormant_after_periods
     dormant = (left.i + dormant_after_periods).to_frame("i").assign(dormant=left.users).groupby(
         "i", as_index=False).dormant.sum()
     frame = active.merge(dormant, on="i", how="outer").sort_values("i")
+    # Every period of the range is a row: a period in which nobody was active is a row of zeros, not a gap.
+    frame = frame.set_index("i").reindex(range(int(frame.i.min()), int(frame.i.max()) + 1)).rename_axis(
+        "i").reset_index().drop(columns="p")
     step = periods.OFFSET[period]
     frame["period_start"] = [_start_of(int(i), period) for i in frame.i]
     frame = frame.fillna({"new": 0, "returning": 0, "resurrecting": 0, "dormant": 0})
