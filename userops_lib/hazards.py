@@ -237,7 +237,7 @@ def plot_forest(result: CoxResult, ax=None, *, table: pd.DataFrame | None = None
     ax.errorbar(table.hazard_ratio, y, xerr=[table.hazard_ratio - table.ci_low, table.ci_high - table.hazard_ratio],
                 fmt="o", color="C0", ecolor="C0", capsize=3)
     ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
-    ax.set_xscale("log")
+    plots.log_axis(ax, "x")
     ax.set_yticks(y, table.covariate)
     reference = "; ".join(f"{k} = {v}" for k, v in result.references.items())
     return plots.finish(ax, title=title or f"Hazard ratios of churn (95% CI; reference: {reference})",

@@ -35,6 +35,15 @@ def date_axis(ax) -> None:
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
+def log_axis(ax, which: str = "x") -> None:
+    """A log scale whose ticks read as plain numbers (0.1, 1, 10): matplotlib's default log labels are TeX
+    ('$10^{-1}$'), which the theme does not parse (text.parse_math is off so that data is never TeX)."""
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    axis.set_major_formatter(mticker.FuncFormatter(lambda value, _: f"{value:,g}"))
+    axis.set_minor_formatter(mticker.NullFormatter())
+
+
 def finish(ax, *, title: str, xlabel: str, ylabel: str, percent: bool = False, legend: bool | None = None):
     """Set the title and axis labels (with units) every chart must have."""
     if not title or not xlabel or not ylabel:

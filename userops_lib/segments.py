@@ -226,7 +226,7 @@ class Segments:
             part = frame[frame.value_tier == tier]
             ax.scatter(part.recency_days, part[y], s=8, alpha=0.5, color=color, linewidths=0,
                        label=f"{tier} value ({narrative.count(len(part))} shown)")
-        ax.set_yscale("log")
+        plots.log_axis(ax, "y")
         if len(frame):
             ax.legend(loc="upper right", fontsize=8, markerscale=2)
         return plots.finish(ax, title=f"Recency and {'spend' if y == 'monetary' else 'activity'}: {shown}",
