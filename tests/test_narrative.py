@@ -26,3 +26,10 @@ def test_headline_tiles_say_the_change_on_the_period_before():
     labels = [label for label, _ in kpis.overview(load_dataset(DATA / "sample")).headlines]
     assert any(label.startswith("MAU on the last complete day (") for label in labels)
     assert any(label.startswith("ARPU, Dec 2025 (") for label in labels)
+
+
+def test_p_values_below_a_thousandth_are_not_zero_and_counts_have_separators():
+    assert narrative.p_value(0.0) == "p < 0.001" and narrative.p_value(1.3e-250) == "p < 0.001"
+    assert narrative.p_value(0.0123) == "p = 0.012" and narrative.p_value(0.4, "adjusted p") == "adjusted p = 0.4"
+    html = narrative.table_html(pd.DataFrame({"users": [5137, 12]}))
+    assert "5,137" in html

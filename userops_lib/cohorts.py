@@ -527,7 +527,7 @@ def _findings(result: Retention) -> tuple[list[str], list[tuple[str, str]]]:
                             f"{abs(row.difference) * 100:.1f} points {direction} than '{row.reference}' "
                             f"({narrative.percent(row.retention)} vs {narrative.percent(row.reference_retention)}; "
                             f"{result.level} CI of the difference {row.ci_low * 100:+.1f} to {row.ci_high * 100:+.1f} points; "
-                            f"Holm-adjusted p = {row.p_adjusted:.2g}).")
+                            f"{narrative.p_value(row.p_adjusted, 'Holm-adjusted p')}).")
         if significant.empty:
             findings.append(f"No {result.group_by} group differs from '{result.comparisons.reference.iloc[0]}' "
                             "by more than chance at the compared periods (Holm-corrected).")

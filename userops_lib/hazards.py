@@ -22,7 +22,7 @@ import pandas as pd
 from lifelines import CoxPHFitter
 from lifelines.statistics import proportional_hazard_test
 
-from userops_lib import plots
+from userops_lib import narrative, plots
 from userops_lib.errors import DataError
 
 EXACT_MAX_USERS = 200_000
@@ -248,11 +248,11 @@ def hazard_sentence(row: pd.Series, references: dict[str, str]) -> str:
     column, _, level = row.covariate.partition("=")
     if not level:
         return (f"Each unit of {column} multiplies the churn hazard by {row.hazard_ratio:.3f} "
-                f"(95% CI {row.ci_low:.3f}–{row.ci_high:.3f}, p = {row.p_value:.2g}).")
+                f"(95% CI {row.ci_low:.3f}–{row.ci_high:.3f}, {narrative.p_value(row.p_value)}).")
     ratio = row.hazard_ratio
     size = f"{ratio:.2f}× the hazard" if ratio >= 1 else f"{ratio:.2f}× the hazard (1/{1 / ratio:.1f})"
     return (f"Users with {column} = '{level}' churn at {size} of those with {column} = '{references.get(column, '?')}' "
-            f"(95% CI {row.ci_low:.2f}–{row.ci_high:.2f}, p = {row.p_value:.2g}).")
+            f"(95% CI {row.ci_low:.2f}–{row.ci_high:.2f}, {narrative.p_value(row.p_value)}).")
 
 
 __all__ = ["CoxResult", "survival_steps", "design", "fit_cox", "hazard_sentence", "ph_sentences", "plot_forest"]

@@ -35,6 +35,13 @@ def number(value: float) -> str:
     return f"{value:.3g}"
 
 
+def p_value(value: float, name: str = "p") -> str:
+    """'p = 0.012', or 'p < 0.001' for smaller ones (a p that underflows to 0 is not 'p = 0')."""
+    if value is None or math.isnan(value):
+        return f"{name} n/a"
+    return f"{name} < 0.001" if value < 0.001 else f"{name} = {value:.2g}"
+
+
 def percent(value: float, digits: int = 1) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{value * 100:.{digits}f}%"
 
@@ -82,6 +89,9 @@ def table_html(frame: pd.DataFrame, *, max_rows: int = 30, caption: str | None =
     for column, formatter in (formats or {}).items():
         if column in shown.columns:
             shown[column] = shown[column].map(formatter)
+    for column in shown.columns:  # counts with thousands separators, like the floats
+        if column not in (formats or {}) and shown[column].dtype.kind in "iu":
+            shown[column] = shown[column].map("{:,}".format)
     # Headers for people ('share of users', not 'share_of_users'); the CSV artifacts keep the names.
     shown.columns = [str(c).replace("_", " ") for c in shown.columns]
     body = shown.to_html(index=False, escape=True, border=0, classes="userops-table", na_rep="–",

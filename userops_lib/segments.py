@@ -586,7 +586,7 @@ def _validation_sentence(tests: dict, period_days: int, level: float = 0.05) -> 
             differs = tests[key] < level
             found |= differs
             verdict = "differs across segments" if differs else "shows no detectable difference"
-            parts.append(f"{what} {verdict}, {test} p = {tests[key]:.2g}")
+            parts.append(f"{what} {verdict}, {test} {narrative.p_value(tests[key])}")
     if "rfm_sum_spearman" in tests:
         parts.append(f"RFM score sum vs next revenue: Spearman {tests['rfm_sum_spearman']:.2f}")
     lead = (f"Segments set {period_days} days before the snapshot "

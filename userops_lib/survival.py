@@ -725,8 +725,9 @@ def _findings(result: ChurnSurvival) -> tuple[list[str], list[tuple[str, str]]]:
         headlines.append((f"still active after {format_unit(h.horizon, unit)}", narrative.percent(h.survival)))
     if not result.km.logrank.empty:
         overall_test = result.km.logrank.iloc[0]
-        findings.append(f"The {result.segment_by} segments' survival curves differ (log-rank p = "
-                        f"{overall_test.p_value:.2g}); pairwise tests are Holm-corrected in the table.")
+        differ = "differ" if overall_test.p_value < 0.05 else "do not differ detectably"
+        findings.append(f"The {result.segment_by} segments' survival curves {differ} (log-rank "
+                        f"{narrative.p_value(overall_test.p_value)}); pairwise tests are Holm-corrected in the table.")
     risky = result.at_risk.dropna(subset=["churn_probability"])
     if len(risky):
         top = risky.head(max(1, len(risky) // 10))

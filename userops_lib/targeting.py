@@ -10,7 +10,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from userops_lib import plots, uplift
+from userops_lib import narrative, plots, uplift
 from userops_lib.data import Dataset
 from userops_lib.errors import DataError
 
@@ -240,7 +240,7 @@ def _findings(result: CampaignResult, alpha: float) -> tuple[list[str], list[tup
     findings, headlines = [], []
     srm = result.health[result.health.check == "sample ratio"].iloc[0]
     if srm.status == "fail":
-        findings.append(f"Stop: the arm sizes do not match the planned split (p = {srm.value:.2g}); the assignment may "
+        findings.append(f"Stop: the arm sizes do not match the planned split ({narrative.p_value(srm.value)}); the assignment may "
                         "be broken and no lift below can be trusted.")
     rows = result.readout[result.readout.abs_lift.notna() & ~result.readout.metric.str.endswith("(CUPED)")]
     for _, row in rows.iterrows():
@@ -253,7 +253,7 @@ def _findings(result: CampaignResult, alpha: float) -> tuple[list[str], list[tup
                     f"{_signed(row.ci_high, money)})")
         findings.append(f"'{row.arm}' moved {row.metric.replace('_', ' ')} by {lift}, {row.rel_lift:+.0%} on control; "
                         + ("significant after correction" if survives else "not significant after correction")
-                        + f" (adjusted p = {row.p_adjusted:.2g}).")
+                        + f" ({narrative.p_value(row.p_adjusted, 'adjusted p')}).")
     checks = {r.check: r.status for r in result.health.itertuples()}
     words = {"sample ratio": {"pass": "arm sizes match the planned split", "warn": "arm sizes are somewhat off the "
                               "planned split", "fail": "arm sizes do not match the planned split"},
@@ -275,7 +275,7 @@ def _findings(result: CampaignResult, alpha: float) -> tuple[list[str], list[tup
         het = result.segments.heterogeneity_p.min()
         findings.append(f"By {top.segment_by}, the largest lift in {result.primary} is '{top.arm}' in '{top.segment}' "
                         f"({top.abs_lift * 100:+.1f} points); differences between segments "
-                        + ("are beyond chance" if het < alpha else "are within chance") + f" (Cochran's Q p = {het:.2g}).")
+                        + ("are beyond chance" if het < alpha else "are within chance") + f" (Cochran's Q {narrative.p_value(het)}).")
     if result.model is not None:
         q, (low, high) = result.model.qini_coefficient, result.model.qini_ci
         better = bool(low > 0)  # advice only when the bootstrap interval excludes random targeting
