@@ -33,3 +33,20 @@ def test_p_values_below_a_thousandth_are_not_zero_and_counts_have_separators():
     assert narrative.p_value(0.0123) == "p = 0.012" and narrative.p_value(0.4, "adjusted p") == "adjusted p = 0.4"
     html = narrative.table_html(pd.DataFrame({"users": [5137, 12]}))
     assert "5,137" in html
+
+
+def test_every_analysis_says_the_level_it_was_run_at():
+    """retention(alpha=0.01) said '95%' in its findings; survival and campaign results took alpha too and said
+    '95%' whatever it was. Run at alpha 0.1, every interval they mention is a 90% one."""
+    from userops_lib import survival, targeting
+
+    telco = survival.analyse(load_dataset(DATA / "telco_churn"), segment_by="Contract", alpha=0.1)
+    campaign = targeting.analyse(load_dataset(DATA / "sample"), metrics=["converted"], alpha=0.1)
+    for findings in (telco.findings, campaign.findings):
+        text = " ".join(findings)
+        assert "90% CI" in text and "95% CI" not in text
+    def title(ax):
+        return " ".join(ax.get_title(loc=where) for where in ("left", "center"))
+
+    assert "90% bands" in title(survival.plot_km(telco.km, unit="months", segment_by="Contract"))
+    assert "(90% CI)" in title(campaign.plot_forest())

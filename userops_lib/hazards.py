@@ -240,19 +240,21 @@ def plot_forest(result: CoxResult, ax=None, *, table: pd.DataFrame | None = None
     plots.log_axis(ax, "x")
     ax.set_yticks(y, table.covariate)
     reference = "; ".join(f"{k} = {v}" for k, v in result.references.items())
-    return plots.finish(ax, title=title or f"Hazard ratios of churn (95% CI; reference: {reference})",
+    level = narrative.level(result.model.alpha)
+    return plots.finish(ax, title=title or f"Hazard ratios of churn ({level} CI; reference: {reference})",
                         xlabel="hazard ratio (log scale; > 1 churns faster)", ylabel="covariate")
 
 
-def hazard_sentence(row: pd.Series, references: dict[str, str]) -> str:
+def hazard_sentence(row: pd.Series, references: dict[str, str], *, alpha: float = 0.05) -> str:
+    level = narrative.level(alpha)
     column, _, level = row.covariate.partition("=")
     if not level:
         return (f"Each unit of {column} multiplies the churn hazard by {row.hazard_ratio:.3f} "
-                f"(95% CI {row.ci_low:.3f}–{row.ci_high:.3f}, {narrative.p_value(row.p_value)}).")
+                f"({level} CI {row.ci_low:.3f}–{row.ci_high:.3f}, {narrative.p_value(row.p_value)}).")
     ratio = row.hazard_ratio
     size = f"{ratio:.2f}× the hazard" if ratio >= 1 else f"{ratio:.2f}× the hazard (1/{1 / ratio:.1f})"
     return (f"Users with {column} = '{level}' churn at {size} of those with {column} = '{references.get(column, '?')}' "
-            f"(95% CI {row.ci_low:.2f}–{row.ci_high:.2f}, {narrative.p_value(row.p_value)}).")
+            f"({level} CI {row.ci_low:.2f}–{row.ci_high:.2f}, {narrative.p_value(row.p_value)}).")
 
 
 __all__ = ["CoxResult", "survival_steps", "design", "fit_cox", "hazard_sentence", "ph_sentences", "plot_forest"]

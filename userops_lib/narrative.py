@@ -35,6 +35,11 @@ def number(value: float) -> str:
     return f"{value:.3g}"
 
 
+def level(alpha: float) -> str:
+    """The confidence level of intervals at ``alpha``: '95%' for 0.05, '90%' for 0.1."""
+    return f"{(1 - alpha) * 100:g}%"
+
+
 def p_value(value: float, name: str = "p") -> str:
     """'p = 0.012', or 'p < 0.001' for smaller ones (a p that underflows to 0 is not 'p = 0')."""
     if value is None or math.isnan(value):

@@ -289,18 +289,19 @@ def plot_km(result: KaplanMeierResult, *, unit: str, segment_by: str | None, ax=
             labels = [str(f.label).replace("{", "{{").replace("}", "}}") for f in shown]
             add_at_risk_counts(*shown, labels=labels, ax=ax, rows_to_show=["At risk"], fontsize=8)
     by = f" by {segment_by}" if segment_by else ""
-    return plots.finish(ax, title=f"Share of users still active (Kaplan–Meier{by}, 95% bands)",
+    bands = narrative.level(next(iter(result.fitters.values())).alpha) if result.fitters else "95%"
+    return plots.finish(ax, title=f"Share of users still active (Kaplan–Meier{by}, {bands} bands)",
                         xlabel=f"time since start ({unit})", ylabel="still active (% of users)", percent=True)
 
 
-def describe_medians(meds: pd.DataFrame, unit: str) -> list[str]:
+def describe_medians(meds: pd.DataFrame, unit: str, alpha: float = 0.05) -> list[str]:
     out = []
     for _, row in meds.iterrows():
         if np.isinf(row["median"]):
             out.append(f"{row.segment}: more than half are still active at the end of the data")
         else:
             high = "not reached" if np.isinf(row.ci_high) else f"{row.ci_high:g}"
-            out.append(f"{row.segment}: half are gone by {unit[:-1]} {row['median']:g} (95% CI {row.ci_low:g}–{high})")
+            out.append(f"{row.segment}: half are gone by {unit[:-1]} {row['median']:g} ({narrative.level(alpha)} CI {row.ci_low:g}–{high})")
     return out
 
 
@@ -710,7 +711,7 @@ def _findings(result: ChurnSurvival) -> tuple[list[str], list[tuple[str, str]]]:
         strongest = result.cox.summary.assign(size=np.abs(np.log(result.cox.summary.hazard_ratio)))
         strongest = strongest[strongest.p_value < 0.05].sort_values("size", ascending=False)
         for _, row in strongest.head(2).iterrows():
-            findings.append(hazards.hazard_sentence(row, result.cox.references))
+            findings.append(hazards.hazard_sentence(row, result.cox.references, alpha=result.cox.model.alpha))
         if strongest.empty:
             findings.append("No covariate's hazard ratio differs from 1 at the 5% level.")
         findings.extend(hazards.ph_sentences(result.cox))
@@ -718,7 +719,8 @@ def _findings(result: ChurnSurvival) -> tuple[list[str], list[tuple[str, str]]]:
         headlines.append(("of customer pairs ranked right by who leaves first (50% = a coin flip)",
                           narrative.percent(result.cox.concordance, 0)))
     meds = result.km.medians
-    described = describe_medians(meds.head(4), unit)
+    alpha = next(iter(result.km.fitters.values())).alpha if result.km.fitters else 0.05
+    described = describe_medians(meds.head(4), unit, alpha)
     findings.append("Median time to churn — " + "; ".join(described) + ".")
     if result.segment_by is None:
         h = result.km.horizons.iloc[0]

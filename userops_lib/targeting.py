@@ -152,6 +152,7 @@ class CampaignResult:
     currency: str
     findings: list[str]
     headlines: list[tuple[str, str]]
+    alpha: float = 0.05          # the level of every interval and test (95% for 0.05)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         out = {"arm_summary": self.readout[["campaign", "arm", "metric", "n", "mean", "abs_lift", "rel_lift", "ci_low",
@@ -173,7 +174,7 @@ class CampaignResult:
         ax.set_yticks(range(len(rows)), [f"{r.arm} · {r.metric}" for r in rows.itertuples()])
         ax.axvline(0, color="grey", linestyle="--", linewidth=1)
         ax.xaxis.set_major_formatter(plots.mticker.PercentFormatter(1.0, 0))
-        return plots.finish(ax, title="Lift against control, relative to the control mean (95% CI)",
+        return plots.finish(ax, title=f"Lift against control, relative to the control mean ({narrative.level(self.alpha)} CI)",
                             xlabel="relative lift (% of control mean)", ylabel="arm · metric")
 
     def plot_segments(self, ax=None):
@@ -184,7 +185,7 @@ class CampaignResult:
                     capsize=3)
         ax.set_yticks(y, [f"{r.arm} · {r.segment}" for r in frame.itertuples()])
         ax.axvline(0, color="grey", linestyle="--", linewidth=1)
-        return plots.finish(ax, title=f"Lift in {self.primary} by {frame.segment_by.iloc[0]} (95% CI)",
+        return plots.finish(ax, title=f"Lift in {self.primary} by {frame.segment_by.iloc[0]} ({narrative.level(self.alpha)} CI)",
                             xlabel=f"absolute lift in {self.primary} (treatment - control)", ylabel="arm · segment")
 
     def plot_qini(self, ax=None):
@@ -221,7 +222,7 @@ def analyse(ds: Dataset, *, campaign: str | None = None, metrics: list[str] | No
     arms = readout[readout.abs_lift.notna() & (readout.metric == primary)].sort_values("abs_lift", ascending=False)
     model = uplift_model(exp, arms.arm.iloc[0], primary, features, seed=seed) if len(arms) and features else None
     result = CampaignResult(exp.campaign, exp.control, exp.source, readout, checks, segments, model, primary,
-                            exp.binary, ds.currency, [], [])
+                            exp.binary, ds.currency, [], [], alpha)
     findings, headlines = _findings(result, alpha)
     return dataclasses.replace(result, findings=findings, headlines=headlines)
 
@@ -246,10 +247,11 @@ def _findings(result: CampaignResult, alpha: float) -> tuple[list[str], list[tup
     for _, row in rows.iterrows():
         survives = row.p_adjusted < alpha
         if result.binary.get(row.metric):
-            lift = f"{row.abs_lift * 100:+.1f} points (95% CI {row.ci_low * 100:+.1f} to {row.ci_high * 100:+.1f})"
+            lift = (f"{row.abs_lift * 100:+.1f} points ({narrative.level(alpha)} CI {row.ci_low * 100:+.1f} to "
+                    f"{row.ci_high * 100:+.1f})")
         else:
             money = result.currency if row.metric in MONEY_METRICS else ""
-            lift = (f"{_signed(row.abs_lift, money)} per user (95% CI {_signed(row.ci_low, money)} to "
+            lift = (f"{_signed(row.abs_lift, money)} per user ({narrative.level(alpha)} CI {_signed(row.ci_low, money)} to "
                     f"{_signed(row.ci_high, money)})")
         findings.append(f"'{row.arm}' moved {row.metric.replace('_', ' ')} by {lift}, {row.rel_lift:+.0%} on control; "
                         + ("significant after correction" if survives else "not significant after correction")
