@@ -31,8 +31,9 @@ def test_headline_tiles_say_the_change_on_the_period_before():
 def test_p_values_below_a_thousandth_are_not_zero_and_counts_have_separators():
     assert narrative.p_value(0.0) == "p < 0.001" and narrative.p_value(1.3e-250) == "p < 0.001"
     assert narrative.p_value(0.0123) == "p = 0.012" and narrative.p_value(0.4, "adjusted p") == "adjusted p = 0.4"
-    html = narrative.table_html(pd.DataFrame({"users": [5137, 12]}))
-    assert "5,137" in html
+    html = narrative.table_html(pd.DataFrame({"users": [5137, 12], "active": pd.array([9906, None], dtype="Int64")}))
+    assert "5,137" in html and "9,906" in html and "–" in html
+    assert "nan" not in html and "9,906.0" not in html
 
 
 def test_every_analysis_says_the_level_it_was_run_at():

@@ -90,20 +90,27 @@ def table_html(frame: pd.DataFrame, *, max_rows: int = 30, caption: str | None =
 
     ``formats`` maps column names to functions that turn a value into display text.
     """
+    na = "–"
     shown = frame.head(max_rows).copy()
     for column, formatter in (formats or {}).items():
         if column in shown.columns:
             shown[column] = shown[column].map(formatter)
     for column in shown.columns:  # counts with thousands separators, like the floats
         if column not in (formats or {}) and shown[column].dtype.kind in "iu":
-            shown[column] = shown[column].map("{:,}".format)
+            shown[column] = [na if _missing(v) else f"{int(v):,}" for v in shown[column].astype(object)]
     # Headers for people ('share of users', not 'share_of_users'); the CSV artifacts keep the names.
     shown.columns = [str(c).replace("_", " ") for c in shown.columns]
-    body = shown.to_html(index=False, escape=True, border=0, classes="userops-table", na_rep="–",
+    body = shown.to_html(index=False, escape=True, border=0, classes="userops-table", na_rep=na,
                          float_format=number)
     note = f"<p class='userops-note'>Showing {max_rows:,} of {len(frame):,} rows.</p>" if len(frame) > max_rows else ""
     head = f"<p class='userops-caption'>{escape(caption)}</p>" if caption else ""
     return head + body + note
+
+
+def _missing(value: object) -> bool:
+    import pandas as pd
+
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
 def yes_no(value: object) -> str:
