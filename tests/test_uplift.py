@@ -200,3 +200,17 @@ def test_campaign_findings_say_money_in_the_currency_and_health_in_words():
     health = next(f for f in result.findings if f.startswith("Health:"))
     assert health.startswith("Health: arm sizes match the planned split (sample-ratio test p = ")
     assert ("assignment check", "arm sizes match the planned split") in result.headlines
+
+
+def test_the_readout_table_shows_each_lift_in_its_unit():
+    """The arm table showed revenue lifts without currency next to 0/1 lifts as fractions; the CSV keeps numbers."""
+    result = targeting.analyse(load_dataset(DATA / "sample"))
+    shown = result.readout_shown().set_index(["arm", "metric"])
+    row = result.readout.set_index(["arm", "metric"]).loc[("discount", "revenue")]
+    assert shown.loc[("discount", "revenue"), "lift"] == f"+${row.abs_lift:,.2f}"
+    converted = result.readout.set_index(["arm", "metric"]).loc[("reminder", "converted")]
+    assert shown.loc[("reminder", "converted"), "lift"] == f"{converted.abs_lift * 100:+.1f} pts"
+    assert shown.loc[("reminder", "converted"), "adjusted p"] == f"{converted.p_adjusted:.2g}"
+    assert shown.loc[("discount", "converted"), "adjusted p"] == "< 0.001"
+    assert shown.loc[("control", "revenue"), "lift"] == "–"
+    assert result.tables()["arm_summary"].abs_lift.dtype.kind == "f"  # the artifact keeps numbers

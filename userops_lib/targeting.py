@@ -154,6 +154,26 @@ class CampaignResult:
     headlines: list[tuple[str, str]]
     alpha: float = 0.05          # the level of every interval and test (95% for 0.05)
 
+    def readout_shown(self) -> pd.DataFrame:
+        """The arm summary as a reader sees it: each lift and its interval in its own unit (points for 0/1
+        metrics, the currency for revenue), p-values as 'p < 0.001'. The CSV keeps the numbers."""
+        frame = self.readout[["arm", "metric", "n", "mean", "abs_lift", "ci_low", "ci_high", "rel_lift",
+                              "p_adjusted"]].copy()
+
+        def unit(value: float, metric: str) -> str:
+            if pd.isna(value):
+                return "–"
+            if self.binary.get(metric.replace(" (CUPED)", "")):
+                return f"{value * 100:+.1f} pts"
+            return _signed(value, self.currency if metric.split(" ")[0] in MONEY_METRICS else "")
+
+        for column in ("abs_lift", "ci_low", "ci_high"):
+            frame[column] = [unit(v, m) for v, m in zip(frame[column], frame.metric, strict=True)]
+        frame["rel_lift"] = [("–" if pd.isna(v) else f"{v:+.1%}") for v in frame.rel_lift]
+        frame["p_adjusted"] = [("–" if pd.isna(v) else narrative.p_value(v).removeprefix("p = ").removeprefix("p ")) for v in frame.p_adjusted]
+        frame["metric"] = frame.metric.str.replace("_", " ")
+        return frame.rename(columns={"abs_lift": "lift", "rel_lift": "lift on control", "p_adjusted": "adjusted p"})
+
     def tables(self) -> dict[str, pd.DataFrame]:
         out = {"arm_summary": self.readout[["campaign", "arm", "metric", "n", "mean", "abs_lift", "rel_lift", "ci_low",
                                             "ci_high", "p_value", "p_adjusted"]], "health": self.health}
