@@ -152,3 +152,19 @@ def test_unknown_engine_is_refused():
     with pytest.raises(DataError) as caught:
         load_dataset(DATA / "sample", engine="snowflake")
     assert "unknown engine 'snowflake'" in str(caught.value)
+
+
+def test_epoch_times_and_event_properties_as_attributes_are_identical_on_spark(spark, tmp_path):
+    """Epoch seconds become timestamps by interval arithmetic, and an event property stands for a user
+    attribute by its value on the user's first event (argmin with a filter): both engines agree, by hand."""
+    events = pd.DataFrame({"user_id": [1, 1, 2, 3], "ts": [1704103200, 1704189600.5, 1704103200, 1704276000],
+                           "country": ["DE", "US", None, "FR"]})
+    folder = write_dataset(tmp_path / "epoch", {"events.parquet": events}, {"tables": {"events": {
+        "path": "events.parquet", "columns": {"event_at": {"column": "ts", "format": "epoch_seconds"}}}}})
+    for ds in _both(spark, folder):
+        times = ds.events.order_by(["user_id", "event_at"]).execute()
+        assert times.event_at.tolist() == [pd.Timestamp("2024-01-01 10:00"), pd.Timestamp("2024-01-02 10:00:00.5"),
+                                           pd.Timestamp("2024-01-01 10:00"), pd.Timestamp("2024-01-03 10:00")]
+        first = ds.first_event_values(["country"]).order_by("user_id").execute()
+        assert first.country.tolist() == ["DE", None, "FR"]
+        assert ds.restrict("country", "DE").quality.users == 1
