@@ -83,7 +83,7 @@ class Retention:
     @property
     def level(self) -> str:
         """The confidence level of every interval, e.g. '95%' for alpha 0.05."""
-        return f"{(1 - self.alpha) * 100:g}%"
+        return narrative.level(self.alpha)
 
     @property
     def definitions(self) -> list[str]:

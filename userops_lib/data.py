@@ -76,14 +76,14 @@ class Dataset:
         then limited to those users. Used for one report per segment (a grid run).
         """
         owner = "users" if "users" in self.tables else "assignments" if "assignments" in self.tables else None
-        if (owner is None or column not in self.tables[owner].columns) and column in self.event_attributes():
+        if owner is not None and column in self.tables[owner].columns:
+            table = self.tables[owner]
+        elif column in self.event_attributes():
             owner, table = "events", self.first_event_values([column])  # the value on the user's first event
-        elif owner is None or column not in self.tables[owner].columns:
+        else:
             offered = [*(self.attributes(owner) if owner else []), *self.event_attributes()]
             raise DataError.single(owner or "users", f"no attribute '{column}' to restrict the dataset by",
                                    f"use one of: {', '.join(offered) or 'none'}", column=column)
-        else:
-            table = self.tables[owner]
         matched = table.filter(table[column].cast("string") == str(value))
         users = int(matched.user_id.nunique().execute())
         if users == 0:
@@ -91,7 +91,8 @@ class Dataset:
             raise DataError.single(owner, f"no user has {column} = {value!r}", "choose a value that occurs",
                                    column=column, example=", ".join(sample))
         ids = matched.select("user_id")
-        tables = {name: (matched if name == owner and owner != "events" else t.filter(t.user_id.isin(ids.user_id)))
+        # The owner table is the filtered one itself; events are filtered by user (``matched`` is per user).
+        tables = {name: (matched if name == owner != "events" else t.filter(t.user_id.isin(ids.user_id)))
                   for name, t in self.tables.items()}
         label = f"{column} = {value}"
         quality = dataclasses.replace(self.quality, users=users, restriction=label,
@@ -146,7 +147,8 @@ class Dataset:
 
     def user_attributes(self, table: ir.Table, columns: list[str]) -> ir.Table:
         """``table`` (with ``user_id``) joined with the event properties among ``columns`` that it lacks."""
-        wanted = [c for c in dict.fromkeys(columns) if c and c not in table.columns and c in self.event_attributes()]
+        offered = set(self.event_attributes())
+        wanted = [c for c in dict.fromkeys(columns) if c and c not in table.columns and c in offered]
         return table.left_join(self.first_event_values(wanted), "user_id").drop("user_id_right") if wanted else table
 
     def set_aside(self, table: str) -> ir.Table | None:

@@ -40,11 +40,17 @@ def level(alpha: float) -> str:
     return f"{(1 - alpha) * 100:g}%"
 
 
-def p_value(value: float, name: str = "p") -> str:
-    """'p = 0.012', or 'p < 0.001' for smaller ones (a p that underflows to 0 is not 'p = 0')."""
+def p_text(value: float) -> str:
+    """A p-value for a table cell: '0.012', or '< 0.001' for smaller ones (one that underflows to 0 is not 0)."""
     if value is None or math.isnan(value):
-        return f"{name} n/a"
-    return f"{name} < 0.001" if value < 0.001 else f"{name} = {value:.2g}"
+        return "n/a"
+    return "< 0.001" if value < 0.001 else f"{value:.2g}"
+
+
+def p_value(value: float, name: str = "p") -> str:
+    """A p-value in a sentence: 'p = 0.012' or 'p < 0.001'."""
+    text = p_text(value)
+    return f"{name} = {text}" if text[0].isdigit() else f"{name} {text}"
 
 
 def percent(value: float, digits: int = 1) -> str:

@@ -148,9 +148,7 @@ def show_run_details(parameters: dict, dataset: Dataset, *, definitions: list[st
         parts.append(narrative.table_html(quality.set_aside_frame()))
     else:
         parts.append("<p>No rows were set aside.</p>")
-    users = (f"users: {quality.users:,} with {quality.restriction} (of {quality.users_in_dataset:,} in the dataset; "
-             "the table above counts the whole dataset's rows)" if quality.restriction else f"users: {quality.users:,}")
-    facts = [f"snapshot (as of): {narrative.timestamp(quality.snapshot_at)}", users]
+    facts = [f"snapshot (as of): {narrative.timestamp(quality.snapshot_at)}", f"users: {quality.users_text}"]
     if quality.first_event_at is not None:
         facts.append(f"data from {narrative.day(quality.first_event_at)} to {narrative.day(quality.last_event_at)}")
     facts.extend(line.strip() for line in quality.facts)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import io
+import operator
 import re
 import tokenize
 from dataclasses import dataclass
@@ -31,8 +32,7 @@ import yaml
 from userops_lib.errors import DataError, Problem
 
 SCALARS = {"str": str, "int": int, "float": float, "bool": bool}
-_OPERATORS = {">=": lambda v, x: v >= x, ">": lambda v, x: v > x, "<=": lambda v, x: v <= x,
-              "<": lambda v, x: v < x}
+_LIMITS = {"at least": operator.ge, "more than": operator.gt, "at most": operator.le, "less than": operator.lt}
 # Set by the runner, never by the user.
 RESERVED = ("artifacts_dir",)
 
@@ -66,10 +66,9 @@ class Parameter:
     @property
     def bounds(self) -> list[tuple[str, float]]:
         """Limits on a number (or on each number of a list), from the comment: 'at least 1', 'more than 0',
-        'at most 1', 'less than 1' (several may be given)."""
-        words = {"at least": ">=", "more than": ">", "at most": "<=", "less than": "<"}
-        return [(words[word], float(number)) for word, number in
-                re.findall(r"(at least|more than|at most|less than)\s+(-?\d+(?:\.\d+)?)\b", self.help)]
+        'at most 1', 'less than 1' (several may be given), as (words, number)."""
+        return [(words, float(number)) for words, number in
+                re.findall(rf"({'|'.join(_LIMITS)})\s+(-?\d+(?:\.\d+)?)\b", self.help)]
 
 
 def parameters_cell(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode | None:
@@ -180,10 +179,9 @@ def check_value(parameter: Parameter, value: object, *, notebook: str) -> tuple[
     if kind is float and any(v != v or v in (float("inf"), float("-inf")) for v in items):
         return value, Problem("parameters", f"'{parameter.name}' of notebook '{notebook}' must be a finite number",
                               "give a number, not inf or nan", column=parameter.name, example=value)
-    for operator, limit in parameter.bounds if kind in (int, float) else []:
-        outside = [v for v in items if not _OPERATORS[operator](v, limit)]
+    for words, limit in parameter.bounds if kind in (int, float) else []:
+        outside = [v for v in items if not _LIMITS[words](v, limit)]
         if outside:
-            words = {">=": "at least", ">": "more than", "<=": "at most", "<": "less than"}[operator]
             each = "each value of " if shape == "list" else ""
             return value, Problem("parameters", f"{each}'{parameter.name}' of notebook '{notebook}' must be "
                                   f"{words} {limit:g}", f"give a value {words} {limit:g}, e.g. "

@@ -18,7 +18,6 @@ from userops_lib.errors import DataError, Problem
 
 ATTRIBUTES = ("segment_by", "cohort_by", "covariates")
 EVENTS = ("active_events", "start_event")
-EVENT_METRICS = ("converted", "revenue", "active_days")
 _SHOWN = 12
 
 
@@ -64,9 +63,7 @@ class _Lookups:
         return self._cache["campaigns"]
 
     def outcomes(self) -> list[str]:
-        table = self.ds.assignments
-        return [] if table is None else [c for c in table.columns if c not in ("user_id", "campaign", "arm",
-                                                                                "assigned_at")]
+        return self.ds.attributes("assignments") if self.ds.has("assignments") else []
 
 
 def problems(notebook: str, values: dict, ds: Dataset, lookups: _Lookups | None = None) -> list[Problem]:
@@ -107,12 +104,16 @@ def problems(notebook: str, values: dict, ds: Dataset, lookups: _Lookups | None 
                 bad(name, f"no attribute '{attribute}' in the dataset",
                     f"choose one of: {_preview(offered)}; or leave it empty", attribute)
     for reference in _listed(values.get("references")):
-        left, sep, level = str(reference).partition("=")
-        offered = offered if offered is not None else look.attributes()
-        if not sep or not left.strip() or not level.strip():
+        from userops_lib.survival import parse_references  # the notebook's own reading of 'column=level'
+
+        try:
+            (column_name,) = parse_references([reference])
+        except DataError:
             bad("references", "not written as column=level", "write e.g. references=channel=organic", reference)
-        elif left.strip() not in offered:
-            bad("references", f"no attribute '{left.strip()}' in the dataset",
+            continue
+        offered = offered if offered is not None else look.attributes()
+        if column_name not in offered:
+            bad("references", f"no attribute '{column_name}' in the dataset",
                 f"choose one of: {_preview(offered)}", reference)
 
     for name in EVENTS:
@@ -136,6 +137,8 @@ def problems(notebook: str, values: dict, ds: Dataset, lookups: _Lookups | None 
                 campaign)
     metrics = _listed(values.get("metrics"))
     if metrics:
+        from userops_lib.uplift import EVENT_METRICS  # the metrics the campaign analysis derives from events
+
         offered_metrics = [*look.outcomes(), *(EVENT_METRICS if ds.has("events") else ())]
         for metric in metrics:
             parts = str(metric).split("/")

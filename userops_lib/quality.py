@@ -56,6 +56,14 @@ class DataQuality:
     users_in_dataset: int | None = None
 
     @property
+    def users_text(self) -> str:
+        """How many users the analyses see; for a restricted dataset, of how many in the whole dataset."""
+        if not self.restriction:
+            return f"{self.users:,}"
+        return (f"{self.users:,} with {self.restriction} (of {self.users_in_dataset:,} in the dataset; table rows "
+                "are the whole dataset's)")
+
+    @property
     def rows_set_aside(self) -> int:
         return sum(item.rows for item in self.set_aside)
 
@@ -82,11 +90,7 @@ class DataQuality:
         for t in self.tables:
             kept = "" if t.rows_kept == t.rows_read else f", {t.rows_kept:,} kept"
             out.append(f"table     {t.name:<12} {t.rows_read:>12,} rows{kept}, {len(t.columns)} columns")
-        if self.restriction:
-            out.append(f"users     {self.users:,} with {self.restriction} (of {self.users_in_dataset:,} in the "
-                       "dataset; table rows are the whole dataset's)")
-        else:
-            out.append(f"users     {self.users:,}")
+        out.append(f"users     {self.users_text}")
         if self.first_event_at is not None:
             out.append(f"events    {_day(self.first_event_at)} to {_day(self.last_event_at)} (UTC)")
         if self.snapshot_at is not None:

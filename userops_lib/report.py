@@ -398,11 +398,11 @@ def execute(plan: Plan, *, out: str | None = None, jobs: int | None = None, time
                     continue
                 if process.poll() is None:
                     _kill(process)
-                    status = {"name": name, "status": "failed", "error_name": "Timeout",
+                    status = {"status": "failed", "error_name": "Timeout",
                               "error_message": f"the notebook ran longer than {timeout / 60:g} minutes and was stopped",
                               "seconds": round(time.monotonic() - begun, 2)}
                 else:
-                    status = _read_status(internal / f"{name}.status.json", name, process.returncode, begun)
+                    status = _read_status(internal / f"{name}.status.json", process.returncode, begun)
                 results[name] = _entry(status, job, staging, internal)
                 del running[name]
                 word = "OK" if status["status"] == "ok" else f"FAILED ({status.get('error_name')})"
@@ -424,7 +424,7 @@ def execute(plan: Plan, *, out: str | None = None, jobs: int | None = None, time
         _kill(process)
     for job in plan.jobs:
         if job.name not in results:
-            results[job.name] = _entry({"name": job.name, "status": "failed", "error_name": "NotRun",
+            results[job.name] = _entry({"status": "failed", "error_name": "NotRun",
                                         "error_message": f"not run: {_describe(write_error)}", "seconds": 0},
                                        job, staging, internal)
     reports = [_publishable(results[job.name], job, staging) for job in plan.jobs]
@@ -498,19 +498,20 @@ def _start(job: Job, staging: Path, internal: Path) -> subprocess.Popen:
                                 preexec_fn=_die_with_parent)
 
 
-def _read_status(path: Path, name: str, returncode: int, begun: float) -> dict:
+def _read_status(path: Path, returncode: int, begun: float) -> dict:
     if path.is_file():
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except ValueError:
             pass
-    return {"name": name, "status": "failed", "error_name": "WorkerDied",
+    return {"status": "failed", "error_name": "WorkerDied",
             "error_message": f"the job process exited with code {returncode} before recording a result "
                              "(its log is kept in the run folder)", "seconds": round(time.monotonic() - begun, 2)}
 
 
 def _entry(status: dict, job: Job, staging: Path, internal: Path) -> dict:
-    """A finished job's index entry; a failed job's log is kept in ``logs/`` with its last lines shown."""
+    """A finished job's index entry (its name always set here: the index page needs it whatever the job
+    managed to record); a failed job's log is kept in ``logs/`` with its last lines shown."""
     entry = {**status, "name": job.name, "notebook": job.notebook.name, "title": job.title,
              "parameters": job.parameters, "grid": job.grid_values}
     log = internal / f"{job.name}.log"

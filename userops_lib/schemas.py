@@ -13,6 +13,10 @@ import json
 import jsonschema
 
 from userops_lib.errors import Problem
+from userops_lib.schema import DURATION_UNITS, TABLES
+
+FILE_FORMATS = ("csv", "whitespace", "parquet")
+ENCODINGS = ("utf-8", "utf-16", "latin-1")  # what DuckDB's CSV reader decodes itself
 
 _TEXT = {"type": "string", "minLength": 1}
 _TEXT_LIST = {"type": "array", "items": _TEXT}
@@ -26,7 +30,7 @@ _COLUMN = {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "column": _TEXT, "format": _TEXT, "unit": {"enum": ["days", "weeks", "months"]},
+                "column": _TEXT, "format": _TEXT, "unit": {"enum": list(DURATION_UNITS)},
                 "true_values": _VALUES, "false_values": _VALUES, "row_number": {"type": "boolean"},
                 "value": _SCALAR,
             },
@@ -40,12 +44,12 @@ _TABLE = {
     "properties": {
         "path": _TEXT,
         "table": _TEXT,
-        "format": {"enum": ["csv", "whitespace", "parquet"]},
+        "format": {"enum": list(FILE_FORMATS)},
         "delimiter": {"type": "string", "minLength": 1, "maxLength": 1},
         "header": {"type": "boolean"},
         "names": {"type": "array", "items": _TEXT, "minItems": 1},
         "null_values": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-        "encoding": {"enum": ["utf-8", "utf-16", "latin-1"]},
+        "encoding": {"enum": list(ENCODINGS)},
         "columns": {"type": "object", "additionalProperties": _COLUMN},
         "attributes": _TEXT_LIST,
         "control_arm": {"type": ["string", "integer"]},
@@ -69,7 +73,7 @@ MANIFEST = {
             "type": "object",
             "minProperties": 1,
             "additionalProperties": False,
-            "properties": {"users": _TABLE, "events": _TABLE, "assignments": _TABLE},
+            "properties": {name: _TABLE for name in TABLES},
         },
     },
 }

@@ -244,6 +244,11 @@ class KaplanMeierResult:
     logrank: pd.DataFrame
     fitters: dict
 
+    @property
+    def alpha(self) -> float:
+        """The level the curves were fitted at (every fitter shares it)."""
+        return next(iter(self.fitters.values())).alpha if self.fitters else 0.05
+
 
 def kaplan_meier_by_segment(frame: pd.DataFrame, segment_by: str | None, *, horizons, alpha: float = 0.05,
                             rmst_horizon: float | None = None) -> KaplanMeierResult:
@@ -289,8 +294,8 @@ def plot_km(result: KaplanMeierResult, *, unit: str, segment_by: str | None, ax=
             labels = [str(f.label).replace("{", "{{").replace("}", "}}") for f in shown]
             add_at_risk_counts(*shown, labels=labels, ax=ax, rows_to_show=["At risk"], fontsize=8)
     by = f" by {segment_by}" if segment_by else ""
-    bands = narrative.level(next(iter(result.fitters.values())).alpha) if result.fitters else "95%"
-    return plots.finish(ax, title=f"Share of users still active (Kaplan–Meier{by}, {bands} bands)",
+    return plots.finish(ax, title=f"Share of users still active (Kaplan–Meier{by}, {narrative.level(result.alpha)} "
+                                  "bands)",
                         xlabel=f"time since start ({unit})", ylabel="still active (% of users)", percent=True)
 
 
@@ -446,7 +451,7 @@ def analyse(ds: Dataset, *, source: str = "auto", churn_after_days: int = 30, se
     last_time = float(frame.duration.max())
     gaps = gap_survival(ds, snapshot=ds.snapshot_at, churn_after_days=churn_after_days,
                         active_events=active_events) if used == "events" else None
-    risk_model = cox if cox is None or cox.holds else None
+    risk_model = _risk_model(cox)
     if cox is not None and risk_model is None:
         notes.append("The churn-risk list uses the Kaplan–Meier curve of each user's "
                      + (f"{segment_by}" if segment_by else "population")
@@ -623,15 +628,15 @@ def _calibrate(ds, used, churn_after_days, active_events, columns, covariates, r
     frame = aggregate(early, columns, max_levels=max_levels)
     if frame["count"].sum() < 200 or frame.loc[frame.churned, "count"].sum() < 20:
         return None, "Too little data before the holdout cutoff to check calibration."
-    km, cox = analyse_frame(frame, columns, covariates, references, segment_by, alpha)
+    km, cox = analyse_frame(frame, columns, covariates, references, segment_by, alpha, max_levels)
     holdout = early.filter(~early.churned).join(late.select("user_id", outcome=late.churned), "user_id")
     grouped = with_patterns(holdout, columns, max_levels=max_levels)
     grouped = grouped.mutate(silence=grouped.tenure - grouped.seen)
     counts = grouped.group_by(["duration", "seen", "silence", *columns]).aggregate(
         users=grouped.count(), churned=grouped.outcome.cast("int64").sum()).execute()
     gaps = gap_survival(ds, snapshot=cutoff, churn_after_days=churn_after_days, active_events=active_events)
-    counts["predicted"] = _conditional(counts, columns, cox, km, segment_by, horizon, float(frame.duration.max()),
-                                       gaps)
+    counts["predicted"] = _conditional(counts, columns, _risk_model(cox), km, segment_by, horizon,
+                                       float(frame.duration.max()), gaps)
     counts = counts.dropna(subset=["predicted"])
     if counts.users.sum() < 100:
         return None, "Too few holdout users to check calibration."
@@ -640,10 +645,17 @@ def _calibrate(ds, used, churn_after_days, active_events, columns, covariates, r
         f"{format_unit(horizon, 'days')} for {int(counts.users.sum()):,} users active then; observed since.")
 
 
-def analyse_frame(frame, columns, covariates, references, segment_by, alpha):
+def _risk_model(cox):
+    """The Cox model when its predictions can be used (see ``CoxResult.holds``), else None: risk then comes
+    from each segment's Kaplan–Meier curve. One rule for the risk list and for its holdout check."""
+    return cox if cox is None or cox.holds else None
+
+
+def analyse_frame(frame, columns, covariates, references, segment_by, alpha, max_levels=None):
     from userops_lib import hazards
 
-    km = kaplan_meier_by_segment(_segment_frame(frame, segment_by), segment_by, horizons=(1,), alpha=alpha)
+    km = kaplan_meier_by_segment(_segment_frame(frame, segment_by, max_levels), segment_by, horizons=(1,),
+                                 alpha=alpha)
     cox = None
     if covariates:
         cox = hazards.fit_cox(frame.groupby(["duration", "churned", *covariates], as_index=False)["count"].sum(),
@@ -719,8 +731,7 @@ def _findings(result: ChurnSurvival) -> tuple[list[str], list[tuple[str, str]]]:
         headlines.append(("of customer pairs ranked right by who leaves first (50% = a coin flip)",
                           narrative.percent(result.cox.concordance, 0)))
     meds = result.km.medians
-    alpha = next(iter(result.km.fitters.values())).alpha if result.km.fitters else 0.05
-    described = describe_medians(meds.head(4), unit, alpha)
+    described = describe_medians(meds.head(4), unit, result.km.alpha)
     findings.append("Median time to churn — " + "; ".join(described) + ".")
     if result.segment_by is None:
         h = result.km.horizons.iloc[0]

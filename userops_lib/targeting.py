@@ -130,8 +130,7 @@ def _qini(treated: np.ndarray, y: np.ndarray):
     """Qini curve of users in model order: incremental outcome, share targeted, the random line, coefficient."""
     n_t, n_c = np.cumsum(treated), np.cumsum(~treated)
     y_t, y_c = np.cumsum(y * treated), np.cumsum(y * ~treated)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        incremental = y_t - np.where(n_c > 0, y_c * n_t / np.maximum(n_c, 1), 0.0)
+    incremental = y_t - np.where(n_c > 0, y_c * n_t / np.maximum(n_c, 1), 0.0)
     share = np.arange(1, len(y) + 1) / max(len(y), 1)
     random_line = share * (incremental[-1] if len(y) else 0.0)
     coefficient = float(np.trapezoid(incremental - random_line, share) / len(y)) if len(y) else np.nan
@@ -170,7 +169,7 @@ class CampaignResult:
         for column in ("abs_lift", "ci_low", "ci_high"):
             frame[column] = [unit(v, m) for v, m in zip(frame[column], frame.metric, strict=True)]
         frame["rel_lift"] = [("–" if pd.isna(v) else f"{v:+.1%}") for v in frame.rel_lift]
-        frame["p_adjusted"] = [("–" if pd.isna(v) else narrative.p_value(v).removeprefix("p = ").removeprefix("p ")) for v in frame.p_adjusted]
+        frame["p_adjusted"] = [("–" if pd.isna(v) else narrative.p_text(v)) for v in frame.p_adjusted]
         frame["metric"] = frame.metric.str.replace("_", " ")
         return frame.rename(columns={"abs_lift": "lift", "rel_lift": "lift on control", "p_adjusted": "adjusted p"})
 

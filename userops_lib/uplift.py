@@ -102,10 +102,7 @@ def experiment(ds: Dataset, *, campaign: str | None = None, metrics: list[str] |
         attrs = [c for c, t in ds.users.schema().items() if t.is_string() and c != "user_id" and c not in table.columns]
         users = ds.users.select("user_id", *sorted(set(attrs) | set(extra)))
         table = table.left_join(users, "user_id").select(*table.columns, *[c for c in users.columns if c != "user_id"])
-    wanted = [c for c in (segment_by or []) if c not in table.columns]
-    if wanted:  # event properties: the value on the user's first event
-        columns = list(table.columns)
-        table = ds.user_attributes(table, wanted).select(*columns, *[c for c in wanted if c in ds.event_attributes()])
+    table = ds.user_attributes(table, list(segment_by or []))  # event properties: the user's first value
     # Ordered by user: the uplift model's split and fit must not depend on the engine's row order.
     frame = engine.frame(table, order_by="user_id")
     frame["arm"] = frame.arm.astype(str)

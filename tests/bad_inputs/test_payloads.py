@@ -12,6 +12,8 @@ import json
 import subprocess
 import sys
 
+from tests.conftest import write_dataset
+
 PAYLOADS = {
     "organic": "{unknown}",              # str.format in lifelines' at-risk table
     "social": "$5 off $6",              # matplotlib mathtext, JupyterLab TeX
@@ -27,15 +29,11 @@ def test_every_notebook_publishes_payload_values_as_text(tmp_path):
     users = world["users"].assign(channel=world["users"].channel.replace(PAYLOADS))
     assignments = world["assignments"].assign(campaign="{campaign} $x$",
                                               arm=world["assignments"].arm.replace({"discount": "$10 {off}"}))
-    folder = tmp_path / "payloads"
-    folder.mkdir()
-    users.to_parquet(folder / "users.parquet")
-    world["events"].to_parquet(folder / "events.parquet")
-    assignments.to_parquet(folder / "assignments.parquet")
-    (folder / "dataset.yml").write_text(
-        "name: 'shop {x} $y$'\ncurrency: '$'\ntables:\n  users: {path: users.parquet}\n"
-        "  events: {path: events.parquet}\n  assignments: {path: assignments.parquet, control_arm: control}\n",
-        encoding="utf-8")
+    folder = write_dataset(tmp_path / "payloads", {
+        "users.parquet": users, "events.parquet": world["events"], "assignments.parquet": assignments}, {
+        "name": "shop {x} $y$", "currency": "$", "tables": {
+            "users": {"path": "users.parquet"}, "events": {"path": "events.parquet"},
+            "assignments": {"path": "assignments.parquet", "control_arm": "control"}}})
     out = tmp_path / "reports"
     result = subprocess.run([sys.executable, "-m", "userops_lib.cli", "report", str(folder), "--out", str(out),
                              "--jobs", "2", "-p", "segment_by=channel"], capture_output=True, text=True)
