@@ -152,11 +152,11 @@ MEASUREMENTS = {
         "userops": """
             import pandas as pd
             from userops_lib.data import load_dataset
-            from userops_lib import kpis
+            from userops_lib.overview import engine, stats
             ds = load_dataset(FOLDER)
             first_day = pd.Timestamp(ds.events.event_at.min().execute()).floor("D")
             # -- timed --
-            rows = len(kpis._active_users(ds.events, first_day, pd.Timestamp(ds.snapshot_at)))
+            rows = len(stats.active_users(engine.activity_changes(ds.events), first_day, pd.Timestamp(ds.snapshot_at)))
         """,
         "duckdb_sql": """
             import duckdb
@@ -278,7 +278,7 @@ MEASUREMENTS = {
 CHILD = """
 import resource, sys, time, json
 import duckdb, pandas, ibis  # imports are not what is measured
-import userops_lib.cohorts, userops_lib.kpis, userops_lib.segments, userops_lib.survival, userops_lib.uplift
+import userops_lib.cohorts, userops_lib.overview, userops_lib.segments, userops_lib.survival, userops_lib.uplift
 FOLDER = {folder!r}
 {setup}
 _started = time.perf_counter()

@@ -62,3 +62,43 @@ def test_the_report_shows_its_figures_in_a_screenshot(sample_run, tmp_path):
     index = ARTIFACTS / "index.png"
     _chromium(tmp_path, "--window-size=1100,800", f"--screenshot={index}", (folder / "index.html").as_uri())
     assert index.is_file() and np.asarray(image.imread(index)).std() > 0.01
+
+
+PROBE = """<script>
+document.fonts.ready.then(() => {
+  const cjk = /[\\u2e80-\\u9fff\\uff00-\\uffef]/;
+  const shown = [...document.querySelectorAll('h1,h2,li,.label,.note,.value,th,td,footer')]
+    .filter(e => cjk.test(e.textContent));
+  const widths = shown.map(e => { const r = document.createRange(); r.selectNodeContents(e);
+                                 return r.getBoundingClientRect().width; });
+  const faces = [...document.fonts].map(f => f.family.replace(/["']/g, '') + ':' + f.status);
+  document.title = 'PROBE' + JSON.stringify({lang: document.documentElement.lang, elements: shown.length,
+    narrowest: Math.min(...widths), faces: faces,
+    covered: shown.every(e => document.fonts.check("16px 'userops CJK'", e.textContent)),
+    first_family: getComputedStyle(document.body).fontFamily.split(',')[0].replace(/["']/g, '')});
+});
+</script>"""
+
+
+def test_a_chinese_page_lays_out_its_cjk_text_in_the_embedded_font(tmp_path):
+    import json
+    import re
+
+    from tests.conftest import DATA
+    from userops_lib import i18n, narrative, overview, render
+    from userops_lib.data import load_dataset
+
+    result = overview.run(load_dataset(DATA / "sample"), overview.Params())
+    with i18n.language("zh"):
+        heading, cards = result.kpi_cards()
+        body = (f"<h1>{narrative.escape(i18n.t('overview.title'))}</h1>" + narrative.headlines_html(result.headlines)
+                + narrative.cards_html(cards, heading=heading) + narrative.findings_html(result.findings))
+    page = render.page("概览", body, language="zh")
+    path = tmp_path / "zh.html"
+    path.write_text(page.replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    dom = _chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", path.as_uri()).stdout
+    probe = json.loads(re.search(r"<title>PROBE(.*?)</title>", dom).group(1).replace("&quot;", '"'))
+    assert probe["lang"] == "zh-CN"
+    assert probe["elements"] >= 15 and probe["narrowest"] > 10
+    assert "userops CJK:loaded" in probe["faces"] and probe["covered"]
+    assert probe["first_family"] == "userops CJK"

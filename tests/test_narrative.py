@@ -3,8 +3,9 @@
 import pandas as pd
 
 from tests.conftest import DATA
-from userops_lib import kpis, narrative
+from userops_lib import narrative, overview
 from userops_lib.data import load_dataset
+from userops_lib.findings.overview import change_text
 
 
 def test_table_numbers_read_as_numbers_and_headers_as_words():
@@ -19,11 +20,11 @@ def test_table_numbers_read_as_numbers_and_headers_as_words():
 
 def test_headline_tiles_say_the_change_on_the_period_before():
     """By hand: MAU 100 thirty rows before the last value 110 is +10.0%; ARPU 20 then 15 is -25.0%."""
-    assert kpis._change(pd.Series([100.0] + [0.0] * 29 + [110.0]), 30, "30 days before") == \
-        " (+10.0% on 30 days before)"
-    assert kpis._change(pd.Series([20.0, 15.0]), 1, "the month before") == " (-25.0% on the month before)"
-    assert kpis._change(pd.Series([15.0]), 1, "the month before") == ""  # nothing to compare with
-    labels = [label for label, _ in kpis.overview(load_dataset(DATA / "sample")).headlines]
+    assert change_text(pd.Series([100.0] + [0.0] * 29 + [110.0]), 30, "30 days before") == \
+        "+10.0% on 30 days before"
+    assert change_text(pd.Series([20.0, 15.0]), 1, "the month before") == "-25.0% on the month before"
+    assert change_text(pd.Series([15.0]), 1, "the month before") == ""  # nothing to compare with
+    labels = [label for label, _ in overview.run(load_dataset(DATA / "sample"), overview.Params()).headlines]
     assert any(label.startswith("MAU on the last complete day (") for label in labels)
     assert any(label.startswith("ARPU, Dec 2025 (") for label in labels)
 

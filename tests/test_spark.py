@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from userops_lib import cohorts, engine, kpis, segments, survival, targeting
+from userops_lib import cohorts, engine, overview, segments, survival, targeting
 from userops_lib.data import load_dataset
 from userops_lib.errors import DataError
 
@@ -76,7 +76,7 @@ def assert_identical(duck, spark_result) -> int:
 
 
 ANALYSES = {
-    "overview": lambda ds: kpis.overview(ds, period="week"),
+    "overview": lambda ds: overview.run(ds, overview.Params(period="week")),
     "cohorts weekly, on": lambda ds: cohorts.retention(ds, period="week"),
     "cohorts monthly, on or after, by channel": lambda ds: cohorts.retention(ds, period="month", mode="on_or_after",
                                                                             cohort_by="channel"),
@@ -104,7 +104,7 @@ def test_durations_from_a_users_table_are_identical_on_spark(spark, parquet_copi
     on_duckdb, on_spark = _both(spark, parquet_copies / "telco")
     assert assert_identical(survival.analyse(on_duckdb, covariates=["Contract", "InternetService"]),
                             survival.analyse(on_spark, covariates=["Contract", "InternetService"])) > 10
-    assert assert_identical(kpis.overview(on_duckdb), kpis.overview(on_spark)) > 0
+    assert assert_identical(overview.run(on_duckdb, overview.Params()), overview.run(on_spark, overview.Params())) > 0
 
 
 def test_measured_outcomes_are_identical_on_spark(spark, parquet_copies):

@@ -71,7 +71,7 @@ def _report(args: argparse.Namespace) -> int:
     for name, value in args.parameter or []:
         parameters[name] = value
     plan = report.plan_run(dataset=args.dataset, only=args.only, parameters=parameters, config=args.config,
-                           notebooks_dir=args.notebooks)
+                           notebooks_dir=args.notebooks, language=args.lang)
     code, folder = report.execute(plan, out=args.out, jobs=args.jobs, timeout_minutes=args.timeout_minutes)
     state = "all reports OK" if code == 0 else "some reports FAILED (see the index)"
     print(f"{state}: {folder / 'index.html'}")
@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--timeout-minutes", type=_positive(float, most=24 * 60), help="whole-run limit per notebook (default 20)")
     report.add_argument("--notebooks", help="folder of notebooks (default: the project's notebooks/)")
     report.add_argument("--engine", choices=["duckdb", "spark"], help=ENGINE_HELP)
+    report.add_argument("--lang", choices=["en", "zh"], help="language of the reports: en (English, default) or zh "
+                        "(Simplified Chinese); sets every notebook's `language` parameter")
     report.set_defaults(run=_report)
     return parser
 

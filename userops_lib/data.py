@@ -647,28 +647,25 @@ def _summary(manifest, label, kept, rows_read, set_aside, snapshot) -> DataQuali
     return DataQuality(
         dataset=manifest.name, source=label, timezone=manifest.timezone, snapshot_at=snapshot, tables=summaries,
         users=users, first_event_at=first, last_event_at=last, set_aside=tuple(set_aside), duration_unit=unit,
-        facts=tuple(_facts(kept, manifest)),
+        **_facts(kept, manifest),
     )
 
 
-def _facts(kept: dict[str, ir.Table], manifest: Manifest) -> list[str]:
-    """Short lines on what the data holds: churned share, campaigns and their arm sizes."""
-    lines = []
+def _facts(kept: dict[str, ir.Table], manifest: Manifest) -> dict:
+    """What the data holds, as numbers (the report words them): churned of all users, campaign arm sizes."""
+    out: dict = {}
     users = kept.get("users")
     if users is not None and "churned" in users.columns:
         row = users.aggregate(n=users.count(), churned=users.churned.cast("int64").sum()).execute().iloc[0]
-        share = row["churned"] / row["n"] if row["n"] else 0.0
-        lines.append(f"churned   {int(row['churned']):,} of {int(row['n']):,} users ({share:.1%})")
+        out["churned"] = (int(row["churned"] or 0), int(row["n"]))
     assignments = kept.get("assignments")
     if assignments is not None:
         control = _control_arm(assignments, manifest)
         sizes = assignments.group_by(["campaign", "arm"]).aggregate(n=assignments.count()).execute()
-        campaigns = sorted(sizes.campaign.astype(str).unique())
-        for campaign in campaigns[:10]:
+        campaigns = []
+        for campaign in sorted(sizes.campaign.astype(str).unique()):
             arms = sizes[sizes.campaign.astype(str) == campaign].sort_values("arm")
-            text = " · ".join(f"{arm} {int(n):,}{' (control)' if arm == control and arm.lower() != 'control' else ''}"
-                              for arm, n in zip(arms.arm, arms.n, strict=True))
-            lines.append(f"campaign  {campaign}: {text}")
-        if len(campaigns) > 10:
-            lines.append(f"campaign  ... and {len(campaigns) - 10} more")
-    return lines
+            campaigns.append((campaign, tuple((str(arm), int(n), arm == control)
+                                              for arm, n in zip(arms.arm, arms.n, strict=True))))
+        out["campaigns"] = tuple(campaigns)
+    return out

@@ -1,4 +1,8 @@
-"""Findings as sentences with numbers, and the HTML they are shown in: every data string escaped."""
+"""Findings as sentences with numbers, and the HTML they are shown in: every data string escaped.
+
+Numbers and dates are formatted for the report's language (:mod:`i18n`): '1 Dec 2025' or
+'2025年12月1日', 'Dec 2025' or '2025年12月'; counts spoken in a Chinese sentence read '1.2万'.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import datetime as dt
 import html
 import math
 from typing import TYPE_CHECKING
+
+from userops_lib import i18n
 
 if TYPE_CHECKING:  # pandas is imported where it is used: report jobs import escape() and should stay light
     import pandas as pd
@@ -18,6 +24,19 @@ def escape(value: object) -> str:
 
 def count(value: float) -> str:
     return f"{value:,.0f}"
+
+
+def spoken(value: float) -> str:
+    """A count in a sentence: '12,345' in English, '1.2万' in Chinese from ten thousand up."""
+    if i18n.current().code == "zh" and abs(value) >= 10_000:
+        from babel.numbers import format_compact_decimal
+
+        return format_compact_decimal(value, locale=i18n.current().locale, fraction_digits=1)
+    return count(value)
+
+
+def na() -> str:
+    return i18n.t("format.na")
 
 
 def number(value: float) -> str:
@@ -43,7 +62,7 @@ def level(alpha: float) -> str:
 def p_text(value: float) -> str:
     """A p-value for a table cell: '0.012', or '< 0.001' for smaller ones (one that underflows to 0 is not 0)."""
     if value is None or math.isnan(value):
-        return "n/a"
+        return na()
     return "< 0.001" if value < 0.001 else f"{value:.2g}"
 
 
@@ -54,12 +73,12 @@ def p_value(value: float, name: str = "p") -> str:
 
 
 def percent(value: float, digits: int = 1) -> str:
-    return "n/a" if value is None or math.isnan(value) else f"{value * 100:.{digits}f}%"
+    return na() if value is None or math.isnan(value) else f"{value * 100:.{digits}f}%"
 
 
 def money(value: float, currency: str = "") -> str:
     if value is None or math.isnan(value):
-        return "n/a"
+        return na()
     text = f"{value:,.2f}"
     return f"{currency}{text}" if currency else text
 
@@ -73,12 +92,17 @@ def day(value) -> str:
     import pandas as pd
 
     if value is None or pd.isna(value):
-        return "n/a"
+        return na()
+    if i18n.current().code != "en":
+        from babel.dates import format_skeleton
+
+        return format_skeleton("yMMMd", pd.Timestamp(value).date(), locale=i18n.current().locale)
     return pd.Timestamp(value).strftime("%-d %b %Y")
 
 
-def findings_html(sentences: list[str], *, title: str = "Findings") -> str:
+def findings_html(sentences: list[str], *, title: str | None = None) -> str:
     """A findings box: each sentence escaped, as a list."""
+    title = i18n.t("report.findings") if title is None else title
     items = "".join(f"<li>{escape(s)}</li>" for s in sentences)
     return f"<div class='userops-findings'><h2>{escape(title)}</h2><ul>{items}</ul></div>"
 
@@ -88,6 +112,21 @@ def headlines_html(headlines: list[tuple[str, str]]) -> str:
     tiles = "".join(f"<div class='userops-tile'><div class='value'>{escape(v)}</div>"
                     f"<div class='label'>{escape(k)}</div></div>" for k, v in headlines)
     return f"<div class='userops-tiles'>{tiles}</div>"
+
+
+def cards_html(cards: list[tuple[str, str, str]], *, heading: str = "") -> str:
+    """KPI cards: label, value and a note (the change, the interval) under each."""
+    items = "".join(f"<div class='userops-tile userops-card'><div class='label'>{escape(label)}</div>"
+                    f"<div class='value'>{escape(value)}</div><div class='note'>{escape(note)}</div></div>"
+                    for label, value, note in cards)
+    head = f"<h2>{escape(heading)}</h2>" if heading else ""
+    return f"{head}<div class='userops-tiles'>{items}</div>"
+
+
+def header(column: object) -> str:
+    """A table column's header for people: from the catalogue ('column.<name>'), else its words."""
+    key = f"column.{column}"
+    return i18n.t(key) if i18n.has(key) else str(column).replace("_", " ")
 
 
 def table_html(frame: pd.DataFrame, *, max_rows: int = 30, caption: str | None = None,
@@ -105,10 +144,11 @@ def table_html(frame: pd.DataFrame, *, max_rows: int = 30, caption: str | None =
         if column not in (formats or {}) and shown[column].dtype.kind in "iu":
             shown[column] = [na if _missing(v) else f"{int(v):,}" for v in shown[column].astype(object)]
     # Headers for people ('share of users', not 'share_of_users'); the CSV artifacts keep the names.
-    shown.columns = [str(c).replace("_", " ") for c in shown.columns]
+    shown.columns = [header(c) for c in shown.columns]
     body = shown.to_html(index=False, escape=True, border=0, classes="userops-table", na_rep=na,
                          float_format=number)
-    note = f"<p class='userops-note'>Showing {max_rows:,} of {len(frame):,} rows.</p>" if len(frame) > max_rows else ""
+    note = (f"<p class='userops-note'>{escape(i18n.t('report.showing_rows', shown=count(max_rows), total=count(len(frame))))}"
+            "</p>" if len(frame) > max_rows else "")
     head = f"<p class='userops-caption'>{escape(caption)}</p>" if caption else ""
     return head + body + note
 
@@ -120,14 +160,23 @@ def _missing(value: object) -> bool:
 
 
 def yes_no(value: object) -> str:
-    return "yes" if bool(value) else "no"
+    return i18n.t("format.yes") if bool(value) else i18n.t("format.no")
 
 
 def month(value) -> str:
     import pandas as pd
 
+    if i18n.current().code != "en":
+        from babel.dates import format_skeleton
+
+        return format_skeleton("yMMM", pd.Timestamp(value).date(), locale=i18n.current().locale)
     return pd.Timestamp(value).strftime("%b %Y")
 
 
 def timestamp(value: dt.datetime | None) -> str:
-    return "n/a" if value is None else f"{value:%Y-%m-%d %H:%M} UTC"
+    return na() if value is None else f"{value:%Y-%m-%d %H:%M} UTC"
+
+
+def ci(low: float, high: float, level_text: str) -> str:
+    """'95% CI 30.1–32.4%' in the report's language."""
+    return i18n.t("format.ci", level=level_text, interval=interval(low, high))

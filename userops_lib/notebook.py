@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from userops_lib import narrative, plots
+from userops_lib import i18n, narrative, plots
 from userops_lib.data import Dataset, load_dataset
 from userops_lib.errors import DataError
 from userops_lib.files import atomically
@@ -28,8 +28,9 @@ def _display(html_text: str) -> None:
     display(HTML(f"<div class='tex2jax_ignore mathjax_ignore'>{html_text}</div>"))
 
 
-def setup() -> None:
-    """Theme and display settings shared by every notebook."""
+def setup(language: str = i18n.DEFAULT) -> None:
+    """Language, theme and display settings shared by every notebook."""
+    i18n.use(language)
     plots.apply_theme()
     try:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
@@ -81,8 +82,20 @@ def resolve_dataset(dataset: str) -> str:
     return str(path)
 
 
-def open_dataset(dataset: str, *, snapshot_at: str = "", filter_column: str = "", filter_value: str = "") -> Dataset:
-    """Load the dataset a notebook analyses, optionally restricted to one segment of users."""
+def parameters(params_type: type, namespace: dict):
+    """The analysis' Params from the parameters cell's variables; sets the report's language and theme."""
+    params = params_type.from_namespace(namespace)
+    setup(params.language)
+    return params
+
+
+def open_dataset(dataset, *, snapshot_at: str = "", filter_column: str = "", filter_value: str = "") -> Dataset:
+    """Load the dataset a notebook analyses (a path, or a Params holding one), optionally restricted to one
+    segment of users."""
+    if not isinstance(dataset, str):
+        params = dataset
+        dataset, snapshot_at = params.dataset, params.snapshot_at
+        filter_column, filter_value = params.filter_column, params.filter_value
     ds = load_dataset(resolve_dataset(dataset), snapshot_at=snapshot_at or None)
     if filter_column or filter_value:
         if not (filter_column and filter_value):
@@ -92,9 +105,39 @@ def open_dataset(dataset: str, *, snapshot_at: str = "", filter_column: str = ""
     return ds
 
 
-def show_findings(result, *, title: str = "Findings") -> None:
-    """Headline tiles and the findings sentences of a result object."""
-    _display(narrative.headlines_html(result.headlines) + narrative.findings_html(result.findings, title=title))
+def show_title(name: str) -> None:
+    """The report's title and introduction, from the catalogue ('<name>.title', '<name>.intro')."""
+    _display(f"<h1>{narrative.escape(i18n.t(f'{name}.title'))}</h1>"
+             f"<p>{narrative.escape(i18n.t(f'{name}.intro'))}</p>")
+
+
+def show_findings(result, *, title: str | None = None) -> None:
+    """Headline tiles, KPI cards (where the result has them) and the findings sentences of a result."""
+    parts = [narrative.headlines_html(result.headlines)]
+    if hasattr(result, "kpi_cards"):
+        heading, cards = result.kpi_cards()
+        parts.append(narrative.cards_html(cards, heading=heading))
+    parts.append(narrative.findings_html(result.findings, title=title))
+    _display("".join(parts))
+
+
+def show_charts(result) -> None:
+    """Every chart of a result (the protocol's ``charts()``), each after its note."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    for chart in result.charts():
+        if chart.note:
+            show_note(chart.note)
+        figure = chart.draw().figure
+        display(figure)
+        plt.close(figure)
+
+
+def show_tables(result) -> None:
+    """The tables a result shows (the protocol's ``shown_tables()``), each with its caption."""
+    for shown in result.shown_tables():
+        show_table(shown.frame, caption=shown.caption, max_rows=shown.max_rows, formats=shown.formats)
 
 
 def show_table(frame: pd.DataFrame, *, caption: str | None = None, max_rows: int = 30,
@@ -129,28 +172,70 @@ def save_artifacts(artifacts_dir: str, tables: dict[str, pd.DataFrame], *, headl
     return written
 
 
+def save(result, artifacts_dir: str) -> list[str]:
+    """A result's artifacts (the protocol's ``tables()``) and its headlines, in English: files are an
+    interface whatever the report's language."""
+    with i18n.language("en"):
+        headlines = result.headlines
+    written = save_artifacts(artifacts_dir, result.tables(), headlines=headlines)
+    language = i18n.current().code
+    if artifacts_dir and language != "en":  # the index page of a run in another language shows these
+        text = json.dumps([list(h) for h in result.headlines], indent=1, ensure_ascii=False)
+        path = Path(artifacts_dir) / f"headline.{language}.json"
+        atomically(path, lambda partial: partial.write_text(text, encoding="utf-8"))
+        written.append(path.name)
+    return written
+
+
+def show_details(result, dataset: Dataset) -> None:
+    """'Method and data' from the protocol: the result's parameters and definitions, then data quality."""
+    show_run_details(result.params.shown(), dataset, definitions=result.definitions)
+
+
 def show_run_details(parameters: dict, dataset: Dataset, *, definitions: list[str] | None = None) -> None:
     """The short 'method and data' section at the end of a report: parameters, definitions, data quality."""
-    rows = "".join(f"<tr><th>{narrative.escape(k)}</th><td>{narrative.escape(repr(v))}</td></tr>"
+    t, escape = i18n.t, narrative.escape
+    rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(repr(v))}</td></tr>"
                    for k, v in parameters.items() if k != "artifacts_dir")
-    parts = ["<div class='userops-details'><h2>Method and data</h2>"]
+    parts = [f"<div class='userops-details'><h2>{escape(t('report.method'))}</h2>"]
     if definitions:
-        parts.append("<h3>Definitions</h3><ul>" + "".join(f"<li>{narrative.escape(d)}</li>" for d in definitions)
-                     + "</ul>")
-    parts.append(f"<h3>Parameters</h3><table class='userops-table'>{rows}</table>")
+        parts.append(f"<h3>{escape(t('report.definitions'))}</h3><ul>"
+                     + "".join(f"<li>{escape(d)}</li>" for d in definitions) + "</ul>")
+    parts.append(f"<h3>{escape(t('report.parameters'))}</h3><table class='userops-table'>{rows}</table>")
     if dataset.restriction:
-        parts.append(f"<p>Restricted to users with {narrative.escape(dataset.restriction)}.</p>")
+        parts.append(f"<p>{escape(t('report.restricted', restriction=dataset.restriction))}</p>")
     quality = dataset.quality
-    parts.append("<h3>Data quality</h3>")
+    parts.append(f"<h3>{escape(t('report.data_quality'))}</h3>")
     parts.append(narrative.table_html(quality.table_frame()))
     if quality.set_aside:
-        parts.append(f"<p>{narrative.count(quality.rows_set_aside)} rows were set aside and are not in any figure:</p>")
-        parts.append(narrative.table_html(quality.set_aside_frame()))
+        parts.append(f"<p>{escape(t('report.set_aside', n=quality.rows_set_aside, rows=narrative.count(quality.rows_set_aside)))}</p>")
+        aside = quality.set_aside_frame()
+        aside["reason"] = [t(f"quality.reason.{r}") if i18n.has(f"quality.reason.{r}") else r for r in aside.reason]
+        parts.append(narrative.table_html(aside))
     else:
-        parts.append("<p>No rows were set aside.</p>")
-    facts = [f"snapshot (as of): {narrative.timestamp(quality.snapshot_at)}", f"users: {quality.users_text}"]
-    if quality.first_event_at is not None:
-        facts.append(f"data from {narrative.day(quality.first_event_at)} to {narrative.day(quality.last_event_at)}")
-    facts.extend(line.strip() for line in quality.facts)
-    parts.append("<ul>" + "".join(f"<li>{narrative.escape(f)}</li>" for f in facts) + "</ul></div>")
+        parts.append(f"<p>{escape(t('report.none_set_aside'))}</p>")
+    parts.append("<ul>" + "".join(f"<li>{escape(f)}</li>" for f in _facts(quality)) + "</ul>")
+    parts.append(f"<p class='userops-note'>{escape(t('report.csv_note'))}</p></div>")
     _display("".join(parts))
+
+
+def _facts(quality) -> list[str]:
+    t = i18n.t
+    users = (t("report.fact.users_restricted", users=narrative.count(quality.users), restriction=quality.restriction,
+               everyone=narrative.count(quality.users_in_dataset or 0))
+             if quality.restriction else narrative.count(quality.users))
+    facts = [t("report.fact.snapshot", time=narrative.timestamp(quality.snapshot_at)), t("report.fact.users", users=users)]
+    if quality.first_event_at is not None:
+        facts.append(t("report.fact.range", first=narrative.day(quality.first_event_at),
+                       last=narrative.day(quality.last_event_at)))
+    if quality.churned is not None:
+        churned, everyone = quality.churned
+        facts.append(t("report.fact.churned", churned=narrative.count(churned), users=narrative.count(everyone),
+                       share=narrative.percent(churned / everyone if everyone else float("nan"))))
+    for campaign, arms in quality.campaigns[:10]:
+        words = " · ".join((t("report.fact.control", arm=arm) if control and arm.lower() != "control" else arm)
+                           + f" {narrative.count(n)}" for arm, n, control in arms)
+        facts.append(t("report.fact.campaign", campaign=campaign, arms=words))
+    if len(quality.campaigns) > 10:
+        facts.append(t("report.fact.more_campaigns", n=len(quality.campaigns) - 10))
+    return facts

@@ -7,14 +7,17 @@ import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
 import seaborn as sns
 
+from userops_lib import fonts, i18n
+
 PALETTE = "colorblind"
 INCOMPLETE_COLOR = "#bbbbbb"
 
 
 def apply_theme() -> None:
-    """The workbench theme: white grid, colour-blind palette, readable sizes."""
+    """The workbench theme: white grid, colour-blind palette, readable sizes, CJK text (see :mod:`fonts`)."""
     sns.set_theme(style="whitegrid", palette=PALETTE, context="notebook",
-                  rc={"figure.figsize": (9, 4.2), "figure.dpi": 100, "savefig.dpi": 100,
+                  rc={"font.family": fonts.register(),
+                      "figure.figsize": (9, 4.2), "figure.dpi": 100, "savefig.dpi": 100,
                       "axes.titleweight": "bold", "axes.titlesize": 13, "axes.titlelocation": "left",
                       # Text is text: a '$' in a value or a currency ('$5 plan', 'US$') is not TeX.
                       "text.parse_math": False})
@@ -32,7 +35,12 @@ def date_axis(ax) -> None:
     """Concise date ticks (no overlapping full dates)."""
     locator = mdates.AutoDateLocator(maxticks=8)
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    if i18n.current().code == "zh":  # '2025年', '12月', '8日' instead of English month names
+        formats = ["%Y年", "%-m月", "%-d日", "%H:%M", "%H:%M", "%S.%f"]
+        offsets = ["", "%Y年", "%Y年%-m月", "%Y年%-m月%-d日", "%Y年%-m月%-d日", "%Y年%-m月%-d日 %H:%M"]
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, formats=formats, offset_formats=offsets))
+    else:
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
 def log_axis(ax, which: str = "x") -> None:
@@ -72,5 +80,5 @@ def describe(figure) -> str:
         if title:
             parts.append(title + (f" ({'; '.join(f'{n}: {v}' for n, v in labels)})" if labels else ""))
         elif labels and parts:
-            parts[-1] += f"; colour: {labels[0][1]}"
-    return ". ".join(parts) or "Chart"
+            parts[-1] += "; " + i18n.t("report.colour", label=labels[0][1])
+    return ". ".join(parts) or i18n.t("report.chart")

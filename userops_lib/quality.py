@@ -37,8 +37,8 @@ class DataQuality:
     table rows read, kept and set aside are always the whole dataset's.
 
     ``snapshot_at`` is the "as of" time (UTC) that censors every analysis: events after it are set
-    aside, and users still active at it are censored, not churned. ``facts`` are short lines on what
-    the data holds (campaign arms and sizes, churned share).
+    aside, and users still active at it are censored, not churned. ``churned`` and ``campaigns`` say
+    what the data holds (churned share, campaign arm sizes); :attr:`facts` words them for the terminal.
     """
 
     dataset: str
@@ -51,7 +51,8 @@ class DataQuality:
     last_event_at: dt.datetime | None
     set_aside: tuple[SetAside, ...]
     duration_unit: str | None = None
-    facts: tuple[str, ...] = ()
+    churned: tuple[int, int] | None = None  # churned users, all users (a users table with a churn flag)
+    campaigns: tuple = ()  # (campaign, ((arm, users, is_control), ...)), by campaign name
     restriction: str | None = None
     users_in_dataset: int | None = None
 
@@ -62,6 +63,21 @@ class DataQuality:
             return f"{self.users:,}"
         return (f"{self.users:,} with {self.restriction} (of {self.users_in_dataset:,} in the dataset; table rows "
                 "are the whole dataset's)")
+
+    @property
+    def facts(self) -> list[str]:
+        """Short lines on what the data holds, for the terminal."""
+        lines = []
+        if self.churned is not None:
+            churned, users = self.churned
+            lines.append(f"churned   {churned:,} of {users:,} users ({churned / users if users else 0.0:.1%})")
+        for campaign, arms in self.campaigns[:10]:
+            text = " · ".join(f"{arm} {n:,}{' (control)' if control and arm.lower() != 'control' else ''}"
+                              for arm, n, control in arms)
+            lines.append(f"campaign  {campaign}: {text}")
+        if len(self.campaigns) > 10:
+            lines.append(f"campaign  ... and {len(self.campaigns) - 10} more")
+        return lines
 
     @property
     def rows_set_aside(self) -> int:

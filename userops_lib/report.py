@@ -28,7 +28,7 @@ from pathlib import Path
 
 import nbformat
 
-from userops_lib import engine, preflight, render, schemas, strict_yaml
+from userops_lib import engine, i18n, preflight, render, schemas, strict_yaml
 from userops_lib import params as params_module
 from userops_lib.data import load_dataset
 from userops_lib.errors import DataError, Interrupted, Problem, RunWriteError
@@ -49,6 +49,7 @@ class Job:
     title: str
     parameters: dict
     grid_values: dict = field(default_factory=dict)
+    english_only: bool = False  # the run asked for another language, which this notebook has no text in
 
 
 @dataclass
@@ -59,6 +60,7 @@ class Plan:
     quality_lines: list[str]
     settings: dict
     skipped: list[dict] = field(default_factory=list)
+    language: str = i18n.DEFAULT
 
 
 def requirements(notebook: nbformat.NotebookNode) -> list[list[str]]:
@@ -132,9 +134,15 @@ def _unique_slugs(combos: list[dict]) -> list[str]:
 
 
 def plan_run(*, dataset: str | None = None, only: list[str] | None = None, parameters: dict[str, str] | None = None,
-             config: str | None = None, notebooks_dir: str | None = None) -> Plan:
-    """Check everything that can be checked before a kernel starts, and list the jobs."""
+             config: str | None = None, notebooks_dir: str | None = None, language: str | None = None) -> Plan:
+    """Check everything that can be checked before a kernel starts, and list the jobs.
+
+    ``language`` (``--lang``, else the config's ``language``, else English) sets the ``language``
+    parameter of every notebook that declares one; the index page is written in it too.
+    """
     settings = read_config(Path(config)) if config else {}
+    language = i18n.check(language or settings.get("language") or (parameters or {}).get("language")
+                          or i18n.DEFAULT)
     config_dir = Path(config).resolve().parent if config else Path.cwd()
     folder = Path(notebooks_dir) if notebooks_dir else PROJECT_ROOT / "notebooks"
     available = discover(folder)
@@ -179,7 +187,8 @@ def plan_run(*, dataset: str | None = None, only: list[str] | None = None, param
         if only:
             raise _fail(f"notebook '{name}' needs {lacking}, which the dataset '{ds.name}' does not have",
                         "choose another dataset or notebook", example=", ".join(ds.tables))
-        skipped.append({"name": name, "notebook": available[name].name, "reason": f"needs {lacking}"})
+        skipped.append({"name": name, "notebook": available[name].name, "reason": f"needs {lacking}",
+                        "needs": lacking})
         names.remove(name)
     if not names:
         raise _fail(f"no selected notebook applies to the dataset '{ds.name}'", "choose another dataset",
@@ -192,18 +201,23 @@ def plan_run(*, dataset: str | None = None, only: list[str] | None = None, param
         for name in names:
             defaults = {p.name: p.default for p in declared[name].values() if p.name not in REQUIRED_PARAMETERS}
             values = {**defaults, **resolved[name], **from_cli[name], **checked[name]}
+            english_only = "language" not in declared[name] and language != i18n.DEFAULT
+            if "language" in declared[name]:
+                values["language"] = language
             column, value = values.get("filter_column", ""), values.get("filter_value", "")
             if column and value:
                 ds.restrict(column, value)
             checks.append((name, values))
             job_name = name if not combo else f"{name}--{slug}"
             notebook = nbformat.read(available[name], as_version=4)
-            title = render.notebook_title(notebook, name)
+            with i18n.language(values.get("language", i18n.DEFAULT)):
+                title = i18n.t(f"{name}.title") if i18n.has(f"{name}.title") else render.notebook_title(notebook, name)
             if combo:
                 title += " (" + ", ".join(f"{k} = {v}" for k, v in combo.items()) + ")"
-            jobs.append(Job(job_name, available[name], title, {**values, "dataset": dataset_path}, combo))
+            jobs.append(Job(job_name, available[name], title, {**values, "dataset": dataset_path}, combo, english_only))
     preflight.check(checks, ds)
-    result = Plan(dataset_path, ds.name, jobs, [line.strip() for line in ds.quality.lines()], settings, skipped)
+    result = Plan(dataset_path, ds.name, jobs, [line.strip() for line in ds.quality.lines()], settings, skipped,
+                  language)
     if ds.con.name == "duckdb":
         ds.con.disconnect()  # the runner waits for the kernels: it should not hold DuckDB's buffers meanwhile
     return result
@@ -436,7 +450,7 @@ def execute(plan: Plan, *, out: str | None = None, jobs: int | None = None, time
         "dataset": plan.dataset, "dataset_name": plan.dataset_name, "dataset_fingerprint": fingerprint(plan.dataset),
         "quality": plan.quality_lines, "grid": settings.get("grid") or {}, "jobs": workers, "engine": engine.chosen(),
         "timeout_minutes": timeout / 60, "versions": _versions(), "git": _git(),
-        "command": sys.argv, "reports": reports, "skipped": plan.skipped,
+        "command": sys.argv, "reports": reports, "skipped": plan.skipped, "language": plan.language,
         "error": None if write_error is None else _describe(write_error),
     }
     shutil.rmtree(internal, ignore_errors=True)
@@ -480,11 +494,13 @@ def _die_with_parent() -> None:
 
 def _start(job: Job, staging: Path, internal: Path) -> subprocess.Popen:
     artifacts = staging / job.name
+    with i18n.language(job.parameters.get("language", i18n.DEFAULT)):
+        subtitle = i18n.t("report.subtitle", dataset=Path(job.parameters["dataset"]).name)
     spec = {
         "name": job.name, "notebook": str(job.notebook.resolve()), "cwd": str(job.notebook.resolve().parent),
         "ipynb": str(staging / f"{job.name}.ipynb"), "html": str(staging / f"{job.name}.html"),
         "status": str(internal / f"{job.name}.status.json"), "title": job.title,
-        "subtitle": f"Dataset: {Path(job.parameters['dataset']).name}",
+        "subtitle": subtitle, "language": job.parameters.get("language", i18n.DEFAULT),
         "parameters": {**job.parameters, "artifacts_dir": str(artifacts)},
     }
     spec_path = internal / f"{job.name}.spec.json"
@@ -513,7 +529,7 @@ def _entry(status: dict, job: Job, staging: Path, internal: Path) -> dict:
     """A finished job's index entry (its name always set here: the index page needs it whatever the job
     managed to record); a failed job's log is kept in ``logs/`` with its last lines shown."""
     entry = {**status, "name": job.name, "notebook": job.notebook.name, "title": job.title,
-             "parameters": job.parameters, "grid": job.grid_values}
+             "parameters": job.parameters, "grid": job.grid_values, "english_only": job.english_only}
     log = internal / f"{job.name}.log"
     if status.get("status") != "ok" and log.is_file() and log.stat().st_size:
         entry["log_tail"] = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-12:])

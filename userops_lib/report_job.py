@@ -32,10 +32,14 @@ def run(spec: dict) -> dict:
             cwd=spec["cwd"], progress_bar=False, log_output=False, report_mode=False,
         )
         notebook = nbformat.read(spec["ipynb"], as_version=4)
-        html = render.notebook_html(notebook, title=spec["title"], subtitle=spec.get("subtitle", ""))
+        language = spec.get("language", "en")
+        html = render.notebook_html(notebook, title=spec["title"], subtitle=spec.get("subtitle", ""), language=language)
         write_text(Path(spec["html"]), html)
-        headline = Path(spec["parameters"].get("artifacts_dir", "")) / "headline.json"
-        status.update(status="ok", headlines=json.loads(headline.read_text()) if headline.is_file() else [])
+        # The index shows the headlines in the run's language; headline.json (an interface) is English.
+        folder = Path(spec["parameters"].get("artifacts_dir", ""))
+        headline = next((p for p in (folder / f"headline.{language}.json", folder / "headline.json") if p.is_file()),
+                        None)
+        status.update(status="ok", headlines=json.loads(headline.read_text()) if headline else [])
     except PapermillExecutionError as error:
         status.update(error_name=error.ename, error_message=_shorten(error.evalue),
                       error_cell=error.exec_count)

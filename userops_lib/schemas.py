@@ -89,6 +89,7 @@ CONFIG = {
         "jobs": {"type": "integer", "minimum": 1, "maximum": 64},
         "timeout_minutes": {"type": "number", "exclusiveMinimum": 0, "maximum": 24 * 60},
         "out": _TEXT,
+        "language": {"enum": ["en", "zh"]},
     },
 }
 

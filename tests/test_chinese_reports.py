@@ -1,0 +1,126 @@
+"""Reports in Chinese, and Chinese data values in either language: no tofu, no English left, lang declared."""
+
+import json
+import subprocess
+import sys
+import warnings
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT, write_dataset
+from userops_lib import contract, fonts, i18n, overview, plots, render
+from userops_lib.data import load_dataset
+
+CHANNELS = ["微信", "抖音", "应用商店"]
+
+
+@pytest.fixture(scope="module")
+def chinese_dataset(tmp_path_factory):
+    """60 days of a small product whose attribute values, campaign and arms are Chinese."""
+    rng = np.random.default_rng(7)
+    users, events, assignments = [], [], []
+    for i in range(300):
+        user = f"用户{i:03d}"
+        signup = pd.Timestamp("2025-03-01") + pd.Timedelta(days=int(rng.integers(0, 50)), hours=int(rng.integers(0, 24)))
+        users.append({"user_id": user, "signup_at": signup, "渠道": CHANNELS[i % 3]})
+        for day in range(0, 60):
+            if day == 0 or rng.random() < 0.15:
+                at = signup + pd.Timedelta(days=day, minutes=int(rng.integers(0, 600)))
+                if at < pd.Timestamp("2025-05-01"):
+                    events.append({"user_id": user, "event_at": at, "event": "打开",
+                                   "revenue": float(rng.choice([0, 0, 0, 6.0, 30.0]))})
+        assignments.append({"user_id": user, "campaign": "双十一召回", "arm": ["对照组", "优惠券"][i % 2]})
+    folder = write_dataset(tmp_path_factory.mktemp("zh") / "中文数据", {
+        "users.csv": pd.DataFrame(users), "events.csv": pd.DataFrame(events),
+        "assignments.csv": pd.DataFrame(assignments)},
+        {"name": "中文样例", "currency": "¥", "snapshot_at": "2025-05-01 00:00:00",
+         "tables": {"users": {"path": "users.csv"}, "events": {"path": "events.csv"},
+                    "assignments": {"path": "assignments.csv", "control_arm": "对照组"}}})
+    return folder
+
+
+def test_the_notebooks_parameters_cell_is_generated_from_its_params():
+    cell = next(c for c in nbformat.read(ROOT / "notebooks" / "overview.ipynb", as_version=4).cells
+                if "parameters" in c.metadata.get("tags", []))
+    assert cell.source == contract.parameters_cell(overview.Params)
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_charts_draw_every_chinese_character(chinese_dataset, language):
+    plots.apply_theme()
+    result = overview.run(load_dataset(chinese_dataset), overview.Params())
+    assert set(result.frames["attributes"].value) >= set(CHANNELS)
+    with i18n.language(language), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        charts = result.charts()
+        assert {"new_users", "active_users", "retention", "monetisation", "arms"} <= {c.name for c in charts}
+        for chart in charts:
+            ax = chart.draw()
+            ax.figure.canvas.draw()  # glyphs are looked up when text is drawn
+            labels = [t.get_text() for t in ax.get_yticklabels()] + [ax.get_title()]
+            if chart.name == "arms":
+                assert "双十一召回 · 对照组" in labels
+            plots.plt.close(ax.figure)
+    missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
+    assert missing == []
+
+
+def test_without_the_cjk_font_the_glyph_check_would_fail():
+    """The check above can fail: DejaVu Sans alone has no 微."""
+    plots.apply_theme()
+    with warnings.catch_warnings(record=True) as caught, plots.plt.rc_context({"font.family": ["DejaVu Sans"]}):
+        warnings.simplefilter("always")
+        figure, ax = plots.plt.subplots()
+        ax.set_title("微信")
+        figure.canvas.draw()
+        plots.plt.close(figure)
+    assert any("missing from font" in str(w.message) for w in caught)
+
+
+def test_a_page_embeds_exactly_the_cjk_characters_it_shows():
+    page = render.page("标题 title", "<p>渠道 = 微信 &amp; $5 {x}</p>", language="en")
+    assert "<html lang='en'>" in page and "@font-face" in page
+    import base64
+    import io
+    import re
+
+    from fontTools.ttLib import TTFont
+
+    data = re.search(r"base64,([A-Za-z0-9+/=]+)\)", page).group(1)
+    cmap = TTFont(io.BytesIO(base64.b64decode(data))).getBestCmap()
+    assert {chr(c) for c in cmap if fonts.is_cjk(chr(c))} == set("标题渠道微信")
+    assert "@font-face" not in render.page("title", "<p>plain</p>")
+
+
+def _run(dataset, out, *args):
+    return subprocess.run([sys.executable, "-m", "userops_lib.cli", "report", str(dataset), "--out", str(out),
+                           "--only", "overview", *args], capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def zh_run(chinese_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("zh-reports")
+    result = _run(chinese_dataset, out, "--lang", "zh")
+    assert result.returncode == 0, result.stderr
+    return (out / "latest").resolve()
+
+
+def test_the_chinese_report_is_chinese(zh_run):
+    page = (zh_run / "overview.html").read_text(encoding="utf-8")
+    assert "<html lang='zh-CN'>" in page and "@font-face" in page
+    assert "<title>数据概览与核心指标</title>" in page
+    for text in ("主要发现", "方法与数据", "日报：", "次日留存率", "微信", "对照组", "数据质量", "CSV 结果文件保留英文列名"):
+        assert text in page, text
+    for english in ("Findings", "Method and data", "Definitions", "new users", "No rows were set aside", "Daily report"):
+        assert english not in page, english
+    executed = (zh_run / "overview.ipynb").read_text(encoding="utf-8")
+    assert "missing from font" not in executed
+    index = (zh_run / "index.html").read_text(encoding="utf-8")
+    assert "<html lang='zh-CN'>" in index and "userops 报告" in index and "成功" in index
+    # Files are an interface: English column names and English headlines beside the Chinese ones.
+    assert pd.read_csv(zh_run / "overview" / "kpis.csv").columns[0] == "kpi"
+    assert json.loads((zh_run / "overview" / "headline.json").read_text())[0][0] == "users"
+    assert json.loads((zh_run / "overview" / "headline.zh.json").read_text(encoding="utf-8"))[0][0] == "用户数"

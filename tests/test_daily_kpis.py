@@ -1,0 +1,107 @@
+"""The daily report (日报): N-day retention of each day's new users and the KPI cards, worked out by hand."""
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from userops_lib import i18n, overview
+from userops_lib.data import load_dataset
+
+Z = 1.959963984540054
+
+
+def _wilson(k: int, n: int) -> tuple[float, float]:
+    p = k / n
+    centre = (p + Z * Z / (2 * n)) / (1 + Z * Z / n)
+    half = Z * np.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n)) / (1 + Z * Z / n)
+    return centre - half, centre + half
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """Snapshot 10 Jan 00:00. a and b are new on 1 Jan (b at 23:00, back at 00:30: the next calendar day);
+    c on 2 Jan, back on day 7 (9 Jan, which ends exactly at the snapshot); d on 3 Jan, back the next day;
+    e on 9 Jan, whose next day (10 Jan) has not passed."""
+    rows = [("a", "2024-01-01 10:00", 0), ("a", "2024-01-02 09:00", 0), ("a", "2024-01-08 12:00", 4.0),
+            ("b", "2024-01-01 23:00", 0), ("b", "2024-01-02 00:30", 0), ("b", "2024-01-03 08:00", 2.0),
+            ("c", "2024-01-02 08:00", 0), ("c", "2024-01-09 20:00", 0),
+            ("d", "2024-01-03 08:00", 0), ("d", "2024-01-04 08:00", 0),
+            ("e", "2024-01-09 10:00", 0)]
+    events = pd.DataFrame(rows, columns=["user_id", "event_at", "revenue"]).assign(
+        event_at=lambda f: pd.to_datetime(f.event_at))
+    ds = load_dataset({"events": events}, snapshot_at=dt.datetime(2024, 1, 10))
+    return overview.run(ds, overview.Params(period="day"))
+
+
+def test_n_day_retention_counts_exactly_the_nth_calendar_day(tiny):
+    daily = tiny.frames["daily"].set_index("day")
+    jan = lambda d: pd.Timestamp(f"2024-01-{d:02d}")  # noqa: E731
+    assert daily.loc[jan(1), ["new_users", "d1_users", "d7_users", "d30_users"]].tolist() == [2, 2, 1, 0]
+    assert daily.loc[jan(2), ["new_users", "d1_users", "d7_users"]].tolist() == [1, 0, 1]
+    assert daily.loc[jan(3), ["new_users", "d1_users", "d7_users"]].tolist() == [1, 1, 0]
+    assert daily.loc[jan(1), "d1_retention"] == 1.0 and daily.loc[jan(1), "d7_retention"] == 0.5
+    assert (daily.loc[jan(1), "d7_ci_low"], daily.loc[jan(1), "d7_ci_high"]) == pytest.approx(_wilson(1, 2))
+    # 9 Jan + 7 days ended exactly at the snapshot: complete. 3 Jan's day 7 (10 Jan) has not passed.
+    assert daily.loc[jan(2), "d7_complete"] and daily.loc[jan(2), "d7_retention"] == 1.0
+    assert not daily.loc[jan(3), "d7_complete"] and np.isnan(daily.loc[jan(3), "d7_retention"])
+
+
+def test_a_day_whose_nth_day_is_still_to_come_is_never_a_drop(tiny):
+    daily = tiny.frames["daily"].set_index("day")
+    e_day = daily.loc[pd.Timestamp("2024-01-09")]
+    assert e_day.new_users == 1 and e_day.d1_users == 0
+    assert not e_day.d1_complete and np.isnan(e_day.d1_retention) and np.isnan(e_day.d1_ci_low)
+    assert daily.d30_retention.isna().all()  # nobody's 30th day has passed
+
+
+def test_kpi_cards_use_the_last_complete_period_and_compare_with_the_one_before(tiny):
+    cards = tiny.frames["kpis"].set_index("kpi")
+    # 9 Jan is the last complete day: e is its one new user; 8 Jan had none (no relative change from 0).
+    assert cards.loc["new_users", "value"] == 1 and cards.loc["new_users", "previous"] == 0
+    assert np.isnan(cards.loc["new_users", "change"])
+    assert cards.loc["new_users", "period_start"] == pd.Timestamp("2024-01-09")
+    # Next-day retention: 9 Jan's day 1 has not passed, so the card is 3 Jan (d: 1 of 1) against 2 Jan (c: 0 of 1).
+    d1 = cards.loc["d1_retention"]
+    assert d1.period_start == pd.Timestamp("2024-01-03")
+    assert (d1.value, d1.previous, d1.change, d1.change_unit) == (1.0, 0.0, 1.0, "points")
+    assert (d1.ci_low, d1.ci_high) == pytest.approx(_wilson(1, 1))
+    assert "d30_retention" not in cards.index
+    # Paying rate on 8 Jan's... the last complete day (9 Jan): c and e active, nobody paid.
+    assert cards.loc["paying_share", "value"] == 0.0 and cards.loc["dau", "value"] == 2
+    assert "mau" not in cards.index  # the data covers fewer than 30 days
+
+
+def test_the_cards_read_in_both_languages(tiny):
+    with i18n.language("en"):
+        heading, cards = tiny.kpi_cards()
+        assert heading == "Daily report: 9 Jan 2024, against the day before"
+        assert ("next-day retention", "100.0%", "users new in 3 Jan 2024; +100.0 pts on the day before; "
+                "95% CI 20.7–100.0%") in cards
+    with i18n.language("zh"):
+        heading, cards = tiny.kpi_cards()
+        assert heading == "日报：2024年1月9日，对比前一日"
+        labels = [label for label, _, _ in cards]
+        assert "次日留存率" in labels and "新增用户" in labels
+
+
+def test_weekly_cards_pool_the_weeks_new_users():
+    """Two full weeks of sign-ups, 7 users a day: in the week of 1 Jan 14 of 49 came back the next day, in the
+    week of 8 Jan 21 of 49; the pooled card is 21/49 against 14/49."""
+    rows = []
+    for day in range(14):
+        for i in range(7):
+            user = f"u{day}-{i}"
+            start = pd.Timestamp("2024-01-01") + pd.Timedelta(days=day, hours=9)
+            rows.append((user, start))
+            if i < (2 if day < 7 else 3):
+                rows.append((user, start + pd.Timedelta(days=1)))
+    events = pd.DataFrame(rows, columns=["user_id", "event_at"])
+    ds = load_dataset({"events": events}, snapshot_at=dt.datetime(2024, 1, 16))
+    cards = overview.run(ds, overview.Params(period="week")).frames["kpis"].set_index("kpi")
+    d1 = cards.loc["d1_retention"]
+    assert d1.period_start == pd.Timestamp("2024-01-08")
+    assert d1.value == pytest.approx(21 / 49) and d1.previous == pytest.approx(14 / 49)
+    assert (d1.ci_low, d1.ci_high) == pytest.approx(_wilson(21, 49))
+    assert cards.loc["new_users", "value"] == 49 and cards.loc["new_users", "change"] == 0

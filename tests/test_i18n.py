@@ -1,0 +1,100 @@
+"""Report text lives in two catalogues of the same keys; numbers and dates read as each language expects."""
+
+import re
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT
+from userops_lib import i18n, narrative
+from userops_lib.errors import DataError
+
+EN, ZH = i18n.catalogue("en"), i18n.catalogue("zh")
+
+
+def _forms(text) -> list[str]:
+    return list(text) if isinstance(text, tuple) else [text]
+
+
+def test_english_and_chinese_hold_the_same_keys():
+    assert EN.keys() == ZH.keys(), {"only in en": EN.keys() - ZH.keys(), "only in zh": ZH.keys() - EN.keys()}
+    assert len(EN.keys()) > 150
+
+
+@pytest.mark.parametrize("key", sorted(EN.keys()))
+def test_each_message_fills_the_same_fields_in_both_languages(key):
+    en, zh = EN.messages[key], ZH.messages[key]
+    assert isinstance(en, tuple) == isinstance(zh, tuple), f"{key}: plural in one catalogue only"
+    wanted = i18n.fields(_forms(en)[-1]) - {"n"}
+    for text in _forms(en) + _forms(zh):
+        assert text.strip() or key == "format.sentence_join", f"{key}: empty message"
+        assert i18n.fields(text) - {"n"} == wanted, f"{key}: {text!r} has other fields than {wanted}"
+
+
+def test_every_key_the_code_asks_for_is_in_the_catalogue():
+    """Literal keys in t("...") calls; keys built from parts (f"period.{name}") are checked by running reports."""
+    used = set()
+    for path in (ROOT / "userops_lib").rglob("*.py"):
+        used |= set(re.findall(r"""\bt\(\s*["']([a-z_0-9]+(?:\.[a-z_0-9]+)+)["']""", path.read_text(encoding="utf-8")))
+    assert len(used) > 80
+    assert used <= EN.keys(), used - EN.keys()
+
+
+def test_chinese_text_has_no_english_words_beyond_names_and_units():
+    """A zh message may keep product terms (DAU, ARPU, UTC, CSV, Wilson) but no English sentence."""
+    allowed = {"DAU", "WAU", "MAU", "ARPU", "ARPPU", "UTC", "CSV", "KPI", "CI", "Wilson", "userops", "manifest",
+               "json", "notebook", "users", "user_id", "event_at", "pts"}
+    for key, text in ZH.messages.items():
+        for form in _forms(text):
+            words = set(re.findall(r"[A-Za-z_]{2,}", re.sub(r"\{[^}]*\}", "", form)))
+            assert words <= allowed, (key, words - allowed)
+
+
+def test_plural_forms_follow_the_count():
+    with i18n.language("en"):
+        assert i18n.t("report.fact.more_campaigns", n=1) == "... and 1 more campaign"
+        assert i18n.t("report.fact.more_campaigns", n=3) == "... and 3 more campaigns"
+    with i18n.language("zh"):
+        assert i18n.t("report.fact.more_campaigns", n=1) == i18n.t("report.fact.more_campaigns", n=3).replace("3", "1")
+
+
+def test_a_missing_key_is_an_error_not_english():
+    with pytest.raises(KeyError, match="not in the zh catalogue"), i18n.language("zh"):
+        i18n.t("overview.no_such_message")
+
+
+def test_values_with_braces_are_text_not_fields():
+    with i18n.language("en"):
+        assert i18n.t("report.restricted", restriction="plan = {x} $5") == "Restricted to users with plan = {x} $5."
+
+
+def test_numbers_and_dates_read_as_a_chinese_reader_expects():
+    day = pd.Timestamp("2025-12-01 08:00")
+    with i18n.language("zh"):
+        assert narrative.day(day) == "2025年12月1日"
+        assert narrative.month(day) == "2025年12月"
+        assert narrative.spoken(12_345) == "1.2万" and narrative.spoken(123_456_789) == "1.2亿"
+        assert narrative.spoken(9_999) == "9,999"
+        assert narrative.percent(0.2361) == "23.6%"
+        assert narrative.yes_no(True) == "是" and narrative.percent(float("nan")) == "无"
+    with i18n.language("en"):
+        assert narrative.day(day) == "1 Dec 2025" and narrative.month(day) == "Dec 2025"
+        assert narrative.spoken(12_345) == "12,345"
+
+
+def test_an_unknown_language_is_refused():
+    with pytest.raises(DataError, match="unknown language 'fr'"):
+        i18n.use("fr")
+    result = subprocess.run([sys.executable, "-m", "userops_lib.cli", "report", "--lang", "fr"], capture_output=True,
+                            text=True, cwd=ROOT)
+    assert result.returncode == 2 and "invalid choice: 'fr'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_config_language_is_checked(tmp_path):
+    config = tmp_path / "batch.yml"
+    config.write_text("language: fr\n")
+    result = subprocess.run([sys.executable, "-m", "userops_lib.cli", "report", "--config", str(config)],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and "language" in result.stderr and "Traceback" not in result.stderr

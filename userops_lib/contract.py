@@ -1,0 +1,115 @@
+"""The one contract every analysis follows (the model: lifelines' fitters, gbstats, pymc-marketing's clv).
+
+* ``Params``: a frozen, keyword-only dataclass per analysis. Its fields are the notebook's parameters;
+  each field's ``help`` (the parameters cell's comment, limits included: ``one of: ...``, ``at least 1``)
+  lives in the field's metadata, and the notebook's parameters cell is generated from the dataclass
+  (:func:`parameters_cell`; ``tests/test_contract.py`` fails when they differ).
+* ``run(ds, params) -> Result``: an engine part reduces the data to small tables of sufficient
+  statistics (Ibis only), a statistics part computes on those (pandas, statsmodels, lifelines).
+* Every Result answers the same questions (:class:`Result`): its artifact tables, headline tiles,
+  findings sentences, charts, shown tables, its level and its definitions. Text comes from the message
+  catalogues in the current language (:mod:`i18n`), charts from ``userops_lib.charts``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+if typing.TYPE_CHECKING:
+    import pandas as pd
+
+
+def param(default: Any, help: str) -> Any:
+    """A parameter with its default and its comment in the parameters cell."""
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Common:
+    """Parameters every notebook has: which data, as of when, which users, which language."""
+
+    dataset: str = param("data/sample", "dataset folder or connection URL")
+    snapshot_at: str = param("", '"as of" time (UTC), e.g. "2025-12-31"; empty: the dataset\'s own')
+    filter_column: str = param("", "restrict to users whose attribute ...")
+    filter_value: str = param("", "... equals this value (one report per segment)")
+    language: str = param("en", "report language; one of: en, zh")
+    artifacts_dir: str = param("", "where CSV artifacts go; empty: none (set by `userops report`)")
+
+    def shown(self) -> dict[str, Any]:
+        """The parameters a report lists under 'Method and data' (not where its files went)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "artifacts_dir"}
+
+    @classmethod
+    def from_namespace(cls, namespace: dict[str, Any]):
+        """The Params of a notebook's parameters cell (its variables, as papermill injected them)."""
+        return cls(**{f.name: namespace[f.name] for f in dataclasses.fields(cls) if f.name in namespace})
+
+
+_COMMON_FIRST = ("dataset", "snapshot_at")
+_COMMON_LAST = ("filter_column", "filter_value", "language", "artifacts_dir")
+
+
+def parameters_cell(params_type: type) -> str:
+    """The notebook's parameters cell for ``params_type``: one typed, commented literal per line."""
+    hints = typing.get_type_hints(params_type)
+    fields = {f.name: f for f in dataclasses.fields(params_type)}
+    order = [*_COMMON_FIRST, *(n for n in fields if n not in _COMMON_FIRST + _COMMON_LAST), *_COMMON_LAST]
+    lines = []
+    for name in order:
+        spec = fields[name]
+        default = json.dumps(spec.default, ensure_ascii=False) if isinstance(spec.default, str) else repr(spec.default)
+        lines.append(f"{name}: {_annotation(hints[name])} = {default}  # {spec.metadata['help']}")
+    return "\n".join(lines)
+
+
+def _annotation(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin is None:
+        return hint.__name__
+    return f"{origin.__name__}[{', '.join(_annotation(a) for a in typing.get_args(hint))}]"
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A chart a report shows: a function drawing it and the note shown above it (may be empty)."""
+
+    name: str
+    draw: typing.Callable[[], Any]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A table a report shows, with its caption and how its columns read."""
+
+    name: str
+    frame: pd.DataFrame
+    caption: str
+    formats: dict = field(default_factory=dict)
+    max_rows: int = 30
+
+
+class Result(Protocol):
+    """What every analysis returns."""
+
+    params: Common
+    level: float  # alpha: intervals are (1 - level) intervals
+
+    def tables(self) -> dict[str, pd.DataFrame]: ...  # the CSV artifacts, English column names
+
+    @property
+    def headlines(self) -> list[tuple[str, str]]: ...  # tiles: label, value (current language)
+
+    @property
+    def findings(self) -> list[str]: ...  # sentences with numbers, most important first
+
+    @property
+    def definitions(self) -> list[str]: ...
+
+    def charts(self) -> list[Chart]: ...
+
+    def shown_tables(self) -> list[Shown]: ...

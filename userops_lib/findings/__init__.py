@@ -1,0 +1,1 @@
+"""Results in words: per analysis, which catalogue messages apply and the numbers that fill them."""

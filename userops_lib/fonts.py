@@ -1,0 +1,86 @@
+"""Chinese (CJK) text without tofu, on a machine with no system CJK font.
+
+Decision: ship the font through a package dependency, not SVG text. ``mplfonts`` (MIT, on PyPI)
+carries Noto Sans CJK SC (SIL Open Font License); we use only that file.
+
+* Charts: the font is registered with matplotlib and placed after DejaVu Sans in ``font.family``, so
+  Latin text keeps its look and every CJK character (labels, and data values such as 渠道 = 微信)
+  falls back to Noto. PNG charts then look the same on every reader's machine; SVG with text left to
+  the browser would show tofu wherever the reader has no CJK font (a headless CI browser, many Linux
+  desktops) and would make charts depend on the reader's fonts.
+* Pages: a report that contains CJK characters embeds a subset of the same font (only the characters
+  on the page, typically 30-150 KB) as an ``@font-face``, keeping the HTML self-contained.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import io
+from functools import cache
+from pathlib import Path
+
+FAMILY = "Noto Sans CJK SC"
+CSS_FAMILY = "userops CJK"
+LATIN = "DejaVu Sans"
+
+
+@cache
+def cjk_font() -> Path:
+    """The Noto Sans CJK SC font file installed with ``mplfonts``."""
+    spec = importlib.util.find_spec("mplfonts")  # not imported: only its font file is used
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the package 'mplfonts' (it carries the CJK font) is missing: run `make install`")
+    path = Path(next(iter(spec.submodule_search_locations))) / "fonts" / "NotoSansCJKsc-Regular.otf"
+    if not path.is_file():
+        raise RuntimeError(f"the CJK font is not where mplfonts keeps it: {path}")
+    return path
+
+
+@cache
+def register() -> list[str]:
+    """Add the CJK font to matplotlib; the ``font.family`` list charts use (Latin first, CJK fallback)."""
+    from matplotlib import font_manager
+
+    font_manager.fontManager.addfont(str(cjk_font()))
+    return [LATIN, FAMILY]
+
+
+# CJK ideographs and punctuation, Hangul, compatibility forms, full-width forms, extension planes.
+RANGES = ((0x2E80, 0x9FFF), (0xAC00, 0xD7AF), (0xF900, 0xFAFF), (0xFE30, 0xFE4F), (0xFF00, 0xFFEF), (0x20000, 0x2FA1F))
+
+
+def is_cjk(char: str) -> bool:
+    code = ord(char)
+    return any(low <= code <= high for low, high in RANGES)
+
+
+def css_for(text: str) -> str:
+    """An ``@font-face`` rule embedding the CJK characters of ``text`` (empty when there are none)."""
+    chars = "".join(sorted({c for c in text if is_cjk(c)}))
+    if not chars:
+        return ""
+    data = base64.b64encode(_subset(chars)).decode("ascii")
+    # The face is first in the page's font list, limited to CJK code points (Latin text keeps the
+    # system fonts): a web font later in the list is skipped while it loads, and Chromium then kept
+    # empty boxes for the first text of each size. Regular only: bold is synthesised.
+    ranges = ",".join(f"U+{low:X}-{high:X}" for low, high in RANGES)
+    return (f"@font-face{{font-family:'{CSS_FAMILY}';font-style:normal;font-weight:400;unicode-range:{ranges};"
+            f"src:url(data:font/otf;base64,{data}) format('opentype')}}")
+
+
+@cache
+def _subset(chars: str) -> bytes:
+    from fontTools import subset
+
+    options = subset.Options()
+    options.layout_features = ["*"]
+    options.name_IDs = ["*"]
+    with open(cjk_font(), "rb") as handle:
+        font = subset.load_font(handle, options)
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(text=chars)
+        subsetter.subset(font)
+        out = io.BytesIO()
+        subset.save_font(font, out, options)
+    return out.getvalue()

@@ -1,0 +1,136 @@
+"""The overview's reductions, in the engine (Ibis only): every function returns a small pandas table,
+at most one row per day, period, arm or attribute value, whatever the size of the event log."""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from userops_lib import periods
+from userops_lib.data import Dataset
+
+RETENTION_DAYS = (1, 7, 30)
+_DAY_SECONDS = 86_400
+
+
+def first_seen(ds: Dataset) -> ir.Table:
+    """One row per user: when they were first seen (signup, else first event)."""
+    events = ds.events
+    first_event = events.group_by("user_id").aggregate(first_seen=events.event_at.min())
+    if ds.users is not None and "signup_at" in ds.users.columns:
+        users = ds.users.select("user_id", signup=ds.users.signup_at)
+        joined = users.left_join(first_event, "user_id")
+        return joined.select("user_id", first_seen=ibis.coalesce(joined.signup, joined.first_seen)).filter(
+            lambda t: t.first_seen.notnull())
+    return first_event
+
+
+def span(seen: ir.Table) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """When the first and the last user were first seen."""
+    row = seen.aggregate(first=seen.first_seen.min(), last=seen.first_seen.max()).execute().iloc[0]
+    return pd.Timestamp(row["first"]), pd.Timestamp(row["last"])
+
+
+def new_users(seen: ir.Table) -> pd.DataFrame:
+    """New users per UTC day: ``day, new_users``."""
+    frame = (seen.group_by(day=seen.first_seen.truncate("D")).aggregate(new_users=seen.count())
+             .order_by("day").execute())
+    frame["day"] = pd.to_datetime(frame.day)
+    return frame
+
+
+def activity_changes(events: ir.Table) -> pd.DataFrame:
+    """Per day, how DAU, WAU and MAU change: ``day, dau, wau, mau`` (their running sums are the counts).
+
+    Each active user-day at ``a`` covers the window days ``[a, min(a + W, next active day))``; these
+    intervals do not overlap within a user, so the number of users active in the W days ending on
+    ``d`` is the running sum of interval starts minus ends. One window pass over user-days instead of
+    a W-fold self-join.
+    """
+    days = events.select("user_id", day=events.event_at.truncate("D")).distinct()
+    window = ibis.window(group_by="user_id", order_by="day")
+    days = days.mutate(next_day=days.day.lead().over(window))
+    one, zero = ibis.literal(1), ibis.literal(0)
+    streams = [days.select(day=days.day, dau=one, wau=one, mau=one)]
+    for name, width in (("wau", 7), ("mau", 30)):
+        horizon = days.day + ibis.interval(days=width)
+        end = ibis.least(horizon, ibis.coalesce(days.next_day, horizon))
+        streams.append(days.select(day=end, dau=zero, wau=-one if name == "wau" else zero,
+                                   mau=-one if name == "mau" else zero))
+    stream = ibis.union(*streams, distinct=False)
+    changes = stream.group_by("day").aggregate(dau=stream.dau.sum(), wau=stream.wau.sum(),
+                                               mau=stream.mau.sum()).execute()
+    changes["day"] = pd.to_datetime(changes.day)
+    return changes
+
+
+def money_by(events: ir.Table, period: str) -> pd.DataFrame:
+    """Per calendar period: ``start, active_users, paying_users, revenue`` (paying: revenue > 0)."""
+    start = events.event_at.truncate(periods.TRUNCATE[period])
+    paid = events.revenue.fill_null(0) > 0
+    frame = (events.group_by(start=start).aggregate(
+        active_users=events.user_id.nunique(),
+        paying_users=events.user_id.nunique(where=paid),
+        revenue=events.revenue.fill_null(0).sum(),
+    ).order_by("start").execute())
+    frame["start"] = pd.to_datetime(frame.start)
+    return frame
+
+
+def paying_within(events: ir.Table, seen: ir.Table, snapshot: pd.Timestamp, days: int) -> tuple[int, int]:
+    """Users first seen at least ``days`` before the snapshot, and how many of them paid within ``days``."""
+    horizon = ibis.interval(days=days)
+    eligible = seen.filter(seen.first_seen + horizon <= snapshot.to_pydatetime())
+    payments = events.filter(events.revenue.fill_null(0) > 0)
+    joined = eligible.left_join(payments.select("user_id", "event_at"), "user_id")
+    in_window = (joined.event_at >= joined.first_seen) & (joined.event_at < joined.first_seen + horizon)
+    per_user = joined.group_by("user_id").aggregate(paid=in_window.fill_null(False).any())
+    row = per_user.aggregate(users=per_user.count(), paying=per_user.paid.cast("int64").sum()).execute().iloc[0]
+    return int(row["users"]), int(row["paying"] or 0)
+
+
+def returning(seen: ir.Table, events: ir.Table, offsets: tuple[int, ...] = RETENTION_DAYS) -> pd.DataFrame:
+    """Of each day's new users, how many were active exactly N days after their first day:
+    ``first_day, offset, users`` for N in ``offsets`` (UTC calendar days)."""
+    cohort = seen.select("user_id", first_day=seen.first_seen.truncate("D"))
+    days = events.select("user_id", day=events.event_at.truncate("D")).distinct()
+    joined = cohort.inner_join(days, "user_id")
+    offset = ((joined.day.epoch_seconds() - joined.first_day.epoch_seconds()) / _DAY_SECONDS).round().cast("int64")
+    joined = joined.mutate(offset=offset)
+    kept = joined.filter(joined.offset.isin(list(offsets)))
+    frame = kept.group_by(["first_day", "offset"]).aggregate(users=kept.count()).execute()
+    frame["first_day"] = pd.to_datetime(frame.first_day)
+    return frame
+
+
+def durations(users: ir.Table) -> pd.DataFrame:
+    """Users by whole duration: ``duration, users, churned``."""
+    duration = users.duration.round().cast("int64")
+    return (users.group_by(duration=duration).aggregate(
+        churned=users.churned.cast("int64").sum(), users=users.count()).order_by("duration").execute())
+
+
+def arms(assignments: ir.Table) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Users per campaign arm, and the mean of each numeric column per arm."""
+    sizes = assignments.group_by(["campaign", "arm"]).aggregate(users=assignments.count()).order_by(
+        ["campaign", "arm"]).execute()
+    numeric = [c for c, t in assignments.schema().items() if c != "user_id" and (t.is_numeric() or t.is_boolean())]
+    if not numeric:
+        return sizes, pd.DataFrame(columns=["campaign", "arm"])
+    metrics = {c: assignments[c].cast("float64").mean() for c in numeric}
+    return sizes, assignments.group_by(["campaign", "arm"]).aggregate(**metrics).order_by(["campaign", "arm"]).execute()
+
+
+def value_counts(users: ir.Table, columns: list[str], *, most: int = 50) -> dict[str, pd.DataFrame]:
+    """``value, users`` per text attribute, most common first; attributes with more than ``most`` values
+    (ids, free text) or fewer than two are left out."""
+    out = {}
+    for column in columns:
+        if not users.schema()[column].is_string():
+            continue
+        counts = users.group_by(value=users[column]).aggregate(users=users.count()).order_by(
+            [ibis.desc("users"), "value"]).limit(most + 1).execute()
+        if 2 <= len(counts) <= most:
+            out[column] = counts
+    return out
