@@ -78,7 +78,7 @@ MEASUREMENTS = {
     "cohort counts (monthly, on)": {
         "userops": """
             from userops_lib.data import load_dataset
-            from userops_lib import cohorts
+            from userops_lib import cohort_retention as cohorts
             ds = load_dataset(FOLDER)
             # -- timed --
             sizes, counted = cohorts.counts(ds, period="month")
@@ -278,7 +278,7 @@ MEASUREMENTS = {
 CHILD = """
 import resource, sys, time, json
 import duckdb, pandas, ibis  # imports are not what is measured
-import userops_lib.cohorts, userops_lib.overview, userops_lib.segments, userops_lib.survival, userops_lib.uplift
+import userops_lib.cohort_retention, userops_lib.overview, userops_lib.segments, userops_lib.survival, userops_lib.uplift
 FOLDER = {folder!r}
 {setup}
 _started = time.perf_counter()

@@ -1,6 +1,7 @@
 """Reports in Chinese, and Chinese data values in either language: no tofu, no English left, lang declared."""
 
 import json
+import re
 import subprocess
 import sys
 import warnings
@@ -92,12 +93,16 @@ def test_a_page_embeds_exactly_the_cjk_characters_it_shows():
     data = re.search(r"base64,([A-Za-z0-9+/=]+)\)", page).group(1)
     cmap = TTFont(io.BytesIO(base64.b64decode(data))).getBestCmap()
     assert {chr(c) for c in cmap if fonts.is_cjk(chr(c))} == set("标题渠道微信")
+    with_footer = render.page("概览", "<p>微信</p>", language="zh")  # '由 userops 生成于' is on the page too
+    cmap = TTFont(io.BytesIO(base64.b64decode(re.search(r"base64,([A-Za-z0-9+/=]+)\)", with_footer).group(1))))
+    assert {"由", "生", "微"} <= {chr(c) for c in cmap.getBestCmap()}
     assert "@font-face" not in render.page("title", "<p>plain</p>")
 
 
 def _run(dataset, out, *args):
     return subprocess.run([sys.executable, "-m", "userops_lib.cli", "report", str(dataset), "--out", str(out),
-                           "--only", "overview", *args], capture_output=True, text=True, cwd=ROOT, timeout=600)
+                           "--only", "overview", "cohort_retention", "--jobs", "2", *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +125,19 @@ def test_the_chinese_report_is_chinese(zh_run):
     assert "missing from font" not in executed
     index = (zh_run / "index.html").read_text(encoding="utf-8")
     assert "<html lang='zh-CN'>" in index and "userops 报告" in index and "成功" in index
+    text = re.sub(r"base64,[^)]*", "", index)  # the embedded font's data is no text
+    assert "表 events：读取" in text and "rows read" not in text and ">OK<" not in text
     # Files are an interface: English column names and English headlines beside the Chinese ones.
     assert pd.read_csv(zh_run / "overview" / "kpis.csv").columns[0] == "kpi"
     assert json.loads((zh_run / "overview" / "headline.json").read_text())[0][0] == "users"
     assert json.loads((zh_run / "overview" / "headline.zh.json").read_text(encoding="utf-8"))[0][0] == "用户数"
+
+
+def test_the_chinese_cohort_report_is_chinese(zh_run):
+    page = (zh_run / "cohort_retention.html").read_text(encoding="utf-8")
+    assert "<html lang='zh-CN'>" in page and "<title>同期群留存分析</title>" in page
+    for text in ("主要发现", "第1周留存率为", "同期群尚未完成的周期单元格", "距同期群首周的周数", "置信区间"):
+        assert text in page, text
+    for english in ("Findings", "retention is", "Cohort", "since the cohort", "Definitions"):
+        assert english not in page, english
+    assert "missing from font" not in (zh_run / "cohort_retention.ipynb").read_text(encoding="utf-8")

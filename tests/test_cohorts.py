@@ -9,7 +9,8 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 
 from tests.conftest import DATA
-from userops_lib import cohorts
+from userops_lib import cohort_retention as cohorts
+from userops_lib import narrative
 from userops_lib.data import load_dataset
 from userops_lib.errors import DataError
 from userops_lib.synth import implied_retention
@@ -219,7 +220,7 @@ def test_alpha_is_carried_through_cells_averages_findings_and_definitions(dozen)
     cell = result.cells[(result.cells.period == 1) & result.cells.active_users.notna()].iloc[0]
     low, high = proportion_confint(int(cell.active_users), int(cell.cohort_size), alpha=0.01, method="wilson")
     assert (cell.ci_low, cell.ci_high) == pytest.approx((low, high))
-    assert result.level == "99%"
+    assert result.level == 0.01 and narrative.level(result.level) == "99%"
     assert any("(99% CI" in f for f in result.findings)
     assert not any("95%" in f for f in result.findings)
     assert any("99% Wilson" in d for d in result.definitions)

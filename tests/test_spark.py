@@ -11,7 +11,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from userops_lib import cohorts, engine, overview, segments, survival, targeting
+from userops_lib import cohort_retention as cohorts
+from userops_lib import engine, overview, segments, survival, targeting
 from userops_lib.data import load_dataset
 from userops_lib.errors import DataError
 

@@ -24,8 +24,10 @@ if typing.TYPE_CHECKING:
 
 
 def param(default: Any, help: str) -> Any:
-    """A parameter with its default and its comment in the parameters cell."""
-    return field(default=default, metadata={"help": help})
+    """A parameter with its default and its comment in the parameters cell (a list default is copied)."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help, "default": default})
+    return field(default=default, metadata={"help": help, "default": default})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,7 +63,10 @@ def parameters_cell(params_type: type) -> str:
     lines = []
     for name in order:
         spec = fields[name]
-        default = json.dumps(spec.default, ensure_ascii=False) if isinstance(spec.default, str) else repr(spec.default)
+        value = spec.metadata["default"]
+        default = (json.dumps(value, ensure_ascii=False) if isinstance(value, str | list) and
+                   all(isinstance(v, str | int | float) for v in (value if isinstance(value, list) else [value]))
+                   else repr(value))
         lines.append(f"{name}: {_annotation(hints[name])} = {default}  # {spec.metadata['help']}")
     return "\n".join(lines)
 

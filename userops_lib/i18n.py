@@ -117,6 +117,7 @@ def t(key: str, /, n: float | None = None, **fields: object) -> str:
         if n is None:
             raise ValueError(f"message '{key}' has plural forms: give n")
         text = text[min(book.plural(abs(int(n))), len(text) - 1)]
+    if n is not None:
         fields.setdefault("n", n)
     return text.format_map(fields)
 

@@ -16,6 +16,7 @@ from userops_lib import i18n, narrative, plots
 from userops_lib.data import Dataset, load_dataset
 from userops_lib.errors import DataError
 from userops_lib.files import atomically
+from userops_lib.findings import quality as quality_text
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,10 +106,10 @@ def open_dataset(dataset, *, snapshot_at: str = "", filter_column: str = "", fil
     return ds
 
 
-def show_title(name: str) -> None:
+def show_title(name: str, *, level: float = 0.05) -> None:
     """The report's title and introduction, from the catalogue ('<name>.title', '<name>.intro')."""
     _display(f"<h1>{narrative.escape(i18n.t(f'{name}.title'))}</h1>"
-             f"<p>{narrative.escape(i18n.t(f'{name}.intro'))}</p>")
+             f"<p>{narrative.escape(i18n.t(f'{name}.intro', level=narrative.level(level)))}</p>")
 
 
 def show_findings(result, *, title: str | None = None) -> None:
@@ -210,32 +211,10 @@ def show_run_details(parameters: dict, dataset: Dataset, *, definitions: list[st
     if quality.set_aside:
         parts.append(f"<p>{escape(t('report.set_aside', n=quality.rows_set_aside, rows=narrative.count(quality.rows_set_aside)))}</p>")
         aside = quality.set_aside_frame()
-        aside["reason"] = [t(f"quality.reason.{r}") if i18n.has(f"quality.reason.{r}") else r for r in aside.reason]
+        aside["reason"] = [quality_text.reason(r) for r in aside.reason]
         parts.append(narrative.table_html(aside))
     else:
         parts.append(f"<p>{escape(t('report.none_set_aside'))}</p>")
-    parts.append("<ul>" + "".join(f"<li>{escape(f)}</li>" for f in _facts(quality)) + "</ul>")
+    parts.append("<ul>" + "".join(f"<li>{escape(f)}</li>" for f in quality_text.facts(quality)) + "</ul>")
     parts.append(f"<p class='userops-note'>{escape(t('report.csv_note'))}</p></div>")
     _display("".join(parts))
-
-
-def _facts(quality) -> list[str]:
-    t = i18n.t
-    users = (t("report.fact.users_restricted", users=narrative.count(quality.users), restriction=quality.restriction,
-               everyone=narrative.count(quality.users_in_dataset or 0))
-             if quality.restriction else narrative.count(quality.users))
-    facts = [t("report.fact.snapshot", time=narrative.timestamp(quality.snapshot_at)), t("report.fact.users", users=users)]
-    if quality.first_event_at is not None:
-        facts.append(t("report.fact.range", first=narrative.day(quality.first_event_at),
-                       last=narrative.day(quality.last_event_at)))
-    if quality.churned is not None:
-        churned, everyone = quality.churned
-        facts.append(t("report.fact.churned", churned=narrative.count(churned), users=narrative.count(everyone),
-                       share=narrative.percent(churned / everyone if everyone else float("nan"))))
-    for campaign, arms in quality.campaigns[:10]:
-        words = " · ".join((t("report.fact.control", arm=arm) if control and arm.lower() != "control" else arm)
-                           + f" {narrative.count(n)}" for arm, n, control in arms)
-        facts.append(t("report.fact.campaign", campaign=campaign, arms=words))
-    if len(quality.campaigns) > 10:
-        facts.append(t("report.fact.more_campaigns", n=len(quality.campaigns) - 10))
-    return facts

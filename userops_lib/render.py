@@ -52,7 +52,7 @@ def page(title: str, body: str, *, subtitle: str = "", language: str = i18n.DEFA
     with i18n.language(language) as lang:
         sub = f"<p class='userops-note'>{escape(subtitle)}</p>" if subtitle else ""
         footer = escape(i18n.t("report.generated", time=f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M}"))
-        font = fonts.css_for(title + subtitle + body)
+        font = fonts.css_for(title + subtitle + body + footer)
         return (f"<!DOCTYPE html>\n<html lang='{lang.html}'><head><meta charset='utf-8'>"
                 f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
                 f"<title>{escape(title)}</title><style>{font}{STYLE}</style></head>"

@@ -216,8 +216,11 @@ def plan_run(*, dataset: str | None = None, only: list[str] | None = None, param
                 title += " (" + ", ".join(f"{k} = {v}" for k, v in combo.items()) + ")"
             jobs.append(Job(job_name, available[name], title, {**values, "dataset": dataset_path}, combo, english_only))
     preflight.check(checks, ds)
-    result = Plan(dataset_path, ds.name, jobs, [line.strip() for line in ds.quality.lines()], settings, skipped,
-                  language)
+    from userops_lib.findings import quality as quality_text
+
+    with i18n.language(language):
+        quality_lines = quality_text.summary(ds.quality)
+    result = Plan(dataset_path, ds.name, jobs, quality_lines, settings, skipped, language)
     if ds.con.name == "duckdb":
         ds.con.disconnect()  # the runner waits for the kernels: it should not hold DuckDB's buffers meanwhile
     return result
