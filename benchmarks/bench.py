@@ -226,7 +226,7 @@ MEASUREMENTS = {
     "campaign outcomes (14 days after assignment)": {
         "userops": """
             from userops_lib.data import load_dataset
-            from userops_lib import uplift
+            from userops_lib.campaign_uplift import experiment as uplift
             ds = load_dataset(FOLDER)
             # -- timed --
             rows = len(uplift.experiment(ds, window_days=14).frame)
@@ -278,7 +278,7 @@ MEASUREMENTS = {
 CHILD = """
 import resource, sys, time, json
 import duckdb, pandas, ibis  # imports are not what is measured
-import userops_lib.cohort_retention, userops_lib.overview, userops_lib.segments, userops_lib.survival, userops_lib.uplift
+import userops_lib.cohort_retention, userops_lib.overview, userops_lib.segments, userops_lib.survival, userops_lib.campaign_uplift
 FOLDER = {folder!r}
 {setup}
 _started = time.perf_counter()

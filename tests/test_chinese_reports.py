@@ -33,7 +33,8 @@ def chinese_dataset(tmp_path_factory):
                 if at < pd.Timestamp("2025-05-01"):
                     events.append({"user_id": user, "event_at": at, "event": "打开",
                                    "revenue": float(rng.choice([0, 0, 0, 6.0, 30.0]))})
-        assignments.append({"user_id": user, "campaign": "双十一召回", "arm": ["对照组", "优惠券"][i % 2]})
+        assignments.append({"user_id": user, "campaign": "双十一召回", "arm": ["对照组", "优惠券"][i % 2],
+                            "assigned_at": pd.Timestamp("2025-04-10")})
     folder = write_dataset(tmp_path_factory.mktemp("zh") / "中文数据", {
         "users.csv": pd.DataFrame(users), "events.csv": pd.DataFrame(events),
         "assignments.csv": pd.DataFrame(assignments)},
@@ -101,7 +102,7 @@ def test_a_page_embeds_exactly_the_cjk_characters_it_shows():
 
 def _run(dataset, out, *args):
     return subprocess.run([sys.executable, "-m", "userops_lib.cli", "report", str(dataset), "--out", str(out),
-                           "--only", "overview", "cohort_retention", "--jobs", "2", *args], capture_output=True,
+                           "--only", "overview", "cohort_retention", "campaign_uplift", "--jobs", "2", *args], capture_output=True,
                           text=True, cwd=ROOT, timeout=600)
 
 
@@ -141,3 +142,14 @@ def test_the_chinese_cohort_report_is_chinese(zh_run):
     for english in ("Findings", "retention is", "Cohort", "since the cohort", "Definitions"):
         assert english not in page, english
     assert "missing from font" not in (zh_run / "cohort_retention.ipynb").read_text(encoding="utf-8")
+
+
+def test_the_chinese_campaign_report_is_chinese(zh_run):
+    page = (zh_run / "campaign_uplift.html").read_text(encoding="utf-8")
+    assert "<html lang='zh-CN'>" in page and "<title>活动提升分析</title>" in page
+    for text in ("主要发现", "“优惠券”使转化变化", "健康检查：", "样本比例", "对照组“对照组”", "Qini 系数"):
+        assert text in page, text
+    for english in ("Findings", " moved ", "Health:", "sample ratio", "pass<", "arm · metric", "Definitions"):
+        assert english not in page, english
+    health = pd.read_csv(zh_run / "campaign_uplift" / "health.csv")  # an interface: English words
+    assert health.detail.iloc[0].startswith("arm sizes ") and health.check.iloc[0] == "sample ratio"

@@ -40,7 +40,8 @@ def test_p_values_below_a_thousandth_are_not_zero_and_counts_have_separators():
 def test_every_analysis_says_the_level_it_was_run_at():
     """retention(alpha=0.01) said '95%' in its findings; survival and campaign results took alpha too and said
     '95%' whatever it was. Run at alpha 0.1, every interval they mention is a 90% one."""
-    from userops_lib import survival, targeting
+    from userops_lib import campaign_uplift as targeting
+    from userops_lib import survival
 
     telco = survival.analyse(load_dataset(DATA / "telco_churn"), segment_by="Contract", alpha=0.1)
     campaign = targeting.analyse(load_dataset(DATA / "sample"), metrics=["converted"], alpha=0.1)
@@ -51,4 +52,4 @@ def test_every_analysis_says_the_level_it_was_run_at():
         return " ".join(ax.get_title(loc=where) for where in ("left", "center"))
 
     assert "90% bands" in title(survival.plot_km(telco.km, unit="months", segment_by="Contract"))
-    assert "(90% CI)" in title(campaign.plot_forest())
+    assert "(90% CI)" in title(next(c for c in campaign.charts() if c.name == "forest").draw())

@@ -11,8 +11,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from userops_lib import campaign_uplift as targeting
 from userops_lib import cohort_retention as cohorts
-from userops_lib import engine, overview, segments, survival, targeting
+from userops_lib import engine, overview, segments, survival
 from userops_lib.data import load_dataset
 from userops_lib.errors import DataError
 

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from tests.conftest import DATA
-from userops_lib import targeting, uplift
+from userops_lib import campaign_uplift as targeting
+from userops_lib.campaign_uplift import experiment as uplift
 from userops_lib.data import load_dataset
 from userops_lib.synth import make_world
 
@@ -210,7 +211,7 @@ def test_the_readout_table_shows_each_lift_in_its_unit():
     assert shown.loc[("discount", "revenue"), "lift"] == f"+${row.abs_lift:,.2f}"
     converted = result.readout.set_index(["arm", "metric"]).loc[("reminder", "converted")]
     assert shown.loc[("reminder", "converted"), "lift"] == f"{converted.abs_lift * 100:+.1f} pts"
-    assert shown.loc[("reminder", "converted"), "adjusted p"] == f"{converted.p_adjusted:.2g}"
-    assert shown.loc[("discount", "converted"), "adjusted p"] == "< 0.001"
+    assert shown.loc[("reminder", "converted"), "adjusted_p"] == f"{converted.p_adjusted:.2g}"
+    assert shown.loc[("discount", "converted"), "adjusted_p"] == "< 0.001"
     assert shown.loc[("control", "revenue"), "lift"] == "–"
     assert result.tables()["arm_summary"].abs_lift.dtype.kind == "f"  # the artifact keeps numbers

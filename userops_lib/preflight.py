@@ -137,7 +137,9 @@ def problems(notebook: str, values: dict, ds: Dataset, lookups: _Lookups | None 
                 campaign)
     metrics = _listed(values.get("metrics"))
     if metrics:
-        from userops_lib.uplift import EVENT_METRICS  # the metrics the campaign analysis derives from events
+        from userops_lib.campaign_uplift.experiment import (
+            EVENT_METRICS,  # the metrics the campaign analysis derives from events
+        )
 
         offered_metrics = [*look.outcomes(), *(EVENT_METRICS if ds.has("events") else ())]
         for metric in metrics:

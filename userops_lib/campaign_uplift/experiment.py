@@ -1,4 +1,4 @@
-"""Campaign readouts a growth lead can trust, and who to target next time.
+"""The experiment of a campaign: per-user outcomes by arm, the readout against control, the health checks.
 
 Definitions (stated in the report):
 
@@ -39,22 +39,6 @@ EVENT_METRICS = ("converted", "revenue", "active_days")
 SRM_FAIL, SRM_WARN = 0.001, 0.01
 BALANCE_WARN = 0.1
 
-DEFINITIONS = [
-    "Outcomes: measured columns of the assignment table, or computed from events in the window after assignment "
-    "(converted = any purchase, revenue, active days); the same metrics before assignment are the pre-period covariates.",
-    "Lift: treatment mean minus control mean with a 95% interval (Newcombe for 0/1 metrics, Welch otherwise); relative "
-    "lift by the delta method; p-values corrected across arms and metrics (Holm unless stated).",
-    "CUPED: outcome adjusted by theta x (pre-period covariate - mean), theta pooled over arms; unbiased, narrower.",
-    "Health: sample-ratio mismatch by chi-square (fail p < 0.001, warn p < 0.01); covariate balance by standardised "
-    "mean difference (warn > 0.1); minimum sample per arm; minimum detectable effect at 80% power.",
-    "Segment uplift: the lift within each segment, a heterogeneity test (Cochran's Q) and incremental value = lift x "
-    "value per conversion - cost per contact, per user and in total.",
-    "Uplift model: a logistic model per arm (treatment, control) on a 70% training split; on the 30% test split users "
-    "are ranked by predicted uplift; the Qini curve counts incremental conversions as more users are targeted and "
-    "the Qini coefficient is the area between it and random targeting (0 = no better than random).",
-]
-
-
 @dataclasses.dataclass(frozen=True)
 class Experiment:
     """Per-user outcomes of one campaign (a per-user table: assignment rows are user-level already)."""
@@ -89,14 +73,14 @@ def experiment(ds: Dataset, *, campaign: str | None = None, metrics: list[str] |
         metrics = measured or list(EVENT_METRICS)
     parts = [p for m in metrics for p in m.split("/")]
     if all(m in table.columns for m in parts):
-        source = "assignment table"
+        source = "assignments"
     else:
         table, covariates = _event_outcomes(ds, table, window_days)
         unknown = [m for m in parts if m not in table.columns]
         if unknown:
             raise DataError.single("assignments", f"no outcome '{unknown[0]}'", "use measured outcome columns or "
                                    f"{', '.join(EVENT_METRICS)}", column=unknown[0], example=", ".join(metrics))
-        source = f"events in the {window_days} days after assignment"
+        source = "events"
     if ds.users is not None:
         extra = [c for c in (segment_by or []) if c not in table.columns and c in ds.users.columns]
         attrs = [c for c, t in ds.users.schema().items() if t.is_string() and c != "user_id" and c not in table.columns]
@@ -176,7 +160,7 @@ def readout(exp: Experiment, *, alpha: float = 0.05, correction: str = "holm", c
                          "mean": control["mean"]})
             for arm in [a for a in table.index if a != exp.control]:
                 rows.append({"campaign": exp.campaign, "arm": arm, "metric": metric + label,
-                             **_lift(table.loc[arm], control, exp.binary[metric] and cov is None, alpha),
+                             **lift(table.loc[arm], control, exp.binary[metric] and cov is None, alpha),
                              "variance_reduction": (1 - _pooled_var(exp.frame, metric, cov, theta) /
                                                     _pooled_var(exp.frame, metric, None, None)) if cov else np.nan})
     frame = pd.DataFrame(rows)
@@ -227,7 +211,7 @@ def _pooled_var(frame, metric, covariate, theta) -> float:
     return float(_stats(frame, metric, covariate, theta)["var"].mean())
 
 
-def _lift(t: pd.Series, c: pd.Series, binary: bool, alpha: float) -> dict:
+def lift(t: pd.Series, c: pd.Series, binary: bool, alpha: float) -> dict:
     diff = t["mean"] - c["mean"]
     se = np.sqrt(t["var"] / t.n + c["var"] / c.n)
     if binary:
@@ -253,7 +237,9 @@ def _lift(t: pd.Series, c: pd.Series, binary: bool, alpha: float) -> dict:
 
 def health(exp: Experiment, *, expected_split: list[float] | None = None, min_sample: int = 100,
            alpha: float = 0.05, power: float = 0.8) -> pd.DataFrame:
-    """Pass / warn / fail checks, each with a sentence."""
+    """Pass / warn / fail checks: ``check, status, value`` and what the check is about (``about``: arm sizes, a
+    column and arm, or a metric), its ``threshold`` (minimum sample, balance limit, power) and, for the
+    minimum detectable effect, its ``relative`` size on the control mean. The report words them."""
     counts = exp.frame.arm.value_counts().sort_index()
     rows = []
     shares = np.array(expected_split, float) if expected_split else np.ones(len(counts))
@@ -265,12 +251,10 @@ def health(exp: Experiment, *, expected_split: list[float] | None = None, min_sa
     p = float(stats.chisquare(counts.to_numpy(), expected).pvalue)
     status = "fail" if p < SRM_FAIL else "warn" if p < SRM_WARN else "pass"
     rows.append({"check": "sample ratio", "status": status, "value": p,
-                 "detail": f"arm sizes {', '.join(f'{a} {n:,}' for a, n in counts.items())} vs the expected split: "
-                           f"chi-square p = {p:.3g}" + ("; the assignment may be broken, do not trust the lifts" if
-                                                        status == "fail" else "")})
+                 "about": " · ".join(f"{a} {n:,}" for a, n in counts.items())})
     smallest = int(counts.min())
     rows.append({"check": "minimum sample", "status": "pass" if smallest >= min_sample else "fail", "value": smallest,
-                 "detail": f"smallest arm has {smallest:,} users (minimum {min_sample:,})"})
+                 "threshold": min_sample})
     skip = {*exp.metrics, *[p for m in exp.metrics for p in m.split("/")], "user_id"}
     numeric = [c for c in exp.frame.columns if c not in skip and pd.api.types.is_numeric_dtype(exp.frame[c])
                and not pd.api.types.is_bool_dtype(exp.frame[c])]
@@ -284,15 +268,13 @@ def health(exp: Experiment, *, expected_split: list[float] | None = None, min_sa
             if smd > worst:
                 worst, worst_name = smd, f"{column} ({arm})"
     rows.append({"check": "covariate balance", "status": "warn" if worst > BALANCE_WARN else "pass", "value": worst,
-                 "detail": f"largest standardised mean difference {worst:.3f}" + (f" for {worst_name}" if worst_name
-                                                                                 else "")})
+                 "about": worst_name, "threshold": BALANCE_WARN})
     z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
     for metric in [m for m in exp.metrics if "/" not in m]:
         by_arm = exp.frame.groupby("arm")[metric].agg(["var", "count", "mean"])
         c = by_arm.loc[exp.control]
         treated = by_arm.drop(index=exp.control)
         mde = z * np.sqrt(c["var"] / c["count"] + treated["var"].mean() / treated["count"].mean())
-        rows.append({"check": f"minimum detectable effect: {metric}", "status": "info", "value": mde,
-                     "detail": f"at this size an absolute lift of {mde:.4g} ({mde / c['mean']:.1%} of the control mean)"
-                               f" is detected with {power:.0%} power" if c["mean"] else f"MDE {mde:.4g}"})
-    return pd.DataFrame(rows)
+        rows.append({"check": f"minimum detectable effect: {metric}", "status": "info", "value": mde, "about": metric,
+                     "threshold": power, "relative": mde / c["mean"] if c["mean"] else np.nan})
+    return pd.DataFrame(rows, columns=["check", "status", "value", "about", "threshold", "relative"])
