@@ -112,7 +112,7 @@ MEASUREMENTS = {
     "per-user RFM features": {
         "userops": """
             from userops_lib.data import load_dataset
-            from userops_lib import segments
+            from userops_lib import segment_profiling as segments
             ds = load_dataset(FOLDER)
             # -- timed --
             # As segments.analyse pulls it: the used columns, converted by Arrow, ordered by user.
@@ -278,7 +278,7 @@ MEASUREMENTS = {
 CHILD = """
 import resource, sys, time, json
 import duckdb, pandas, ibis  # imports are not what is measured
-import userops_lib.cohort_retention, userops_lib.overview, userops_lib.segments, userops_lib.survival, userops_lib.campaign_uplift
+import userops_lib.cohort_retention, userops_lib.overview, userops_lib.segment_profiling, userops_lib.survival, userops_lib.campaign_uplift
 FOLDER = {folder!r}
 {setup}
 _started = time.perf_counter()

@@ -102,7 +102,7 @@ def test_a_page_embeds_exactly_the_cjk_characters_it_shows():
 
 def _run(dataset, out, *args):
     return subprocess.run([sys.executable, "-m", "userops_lib.cli", "report", str(dataset), "--out", str(out),
-                           "--only", "overview", "cohort_retention", "campaign_uplift", "--jobs", "2", *args], capture_output=True,
+                           "--only", "overview", "cohort_retention", "campaign_uplift", "segment_profiling", "--jobs", "2", *args], capture_output=True,
                           text=True, cwd=ROOT, timeout=600)
 
 
@@ -153,3 +153,15 @@ def test_the_chinese_campaign_report_is_chinese(zh_run):
         assert english not in page, english
     health = pd.read_csv(zh_run / "campaign_uplift" / "health.csv")  # an interface: English words
     assert health.detail.iloc[0].startswith("arm sizes ") and health.check.iloc[0] == "sample ratio"
+
+
+def test_the_chinese_segment_report_is_chinese(zh_run):
+    page = (zh_run / "segment_profiling.html").read_text(encoding="utf-8")
+    assert "<html lang='zh-CN'>" in page and "<title>用户分层画像</title>" in page
+    for text in ("主要发现", "当前生命周期分布：引入期", "RFM 分层：用户与收入", "建议动作", "渠道 最多取值", "微信"):
+        assert text in page, text
+    for english in ("Findings", "Lifecycle now", "Champions", "suggested action", "who they are", "top 渠道"):
+        assert english not in page, english
+    profile = pd.read_csv(zh_run / "segment_profiling" / "segment_profile.csv")  # an interface: English names
+    assert "high" in set(profile.segment) and set(profile.segment) & {"new", "active", "mature", "dormant"}
+    assert "suggested_action" in profile.columns and not profile.suggested_action.str.contains("[\u4e00-\u9fff]").any()

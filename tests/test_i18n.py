@@ -46,7 +46,8 @@ def test_chinese_text_has_no_english_words_beyond_names_and_units():
     """A zh message may keep product terms (DAU, ARPU, UTC, CSV, Wilson) but no English sentence."""
     allowed = {"DAU", "WAU", "MAU", "ARPU", "ARPPU", "UTC", "CSV", "KPI", "CI", "Wilson", "userops", "manifest",
                "json", "notebook", "users", "user_id", "event_at", "pts", "Holm", "LTV", "CUPED",
-               "Qini", "bootstrap", "Cochran", "Newcombe", "Welch", "delta", "theta", "Benjamini", "Hochberg", "other"}
+               "Qini", "bootstrap", "Cochran", "Newcombe", "Welch", "delta", "theta", "Benjamini", "Hochberg", "other", "RFM",
+               "Kruskal", "Wallis", "Spearman", "floor"}
     for key, text in ZH.messages.items():
         for form in _forms(text):
             words = set(re.findall(r"[A-Za-z_]{2,}", re.sub(r"\{[^}]*\}|\w+\.(csv|json)", "", form)))

@@ -3,7 +3,8 @@
 import matplotlib.pyplot as plt
 
 from tests.conftest import DATA
-from userops_lib import hazards, plots, segments, survival
+from userops_lib import hazards, plots, survival
+from userops_lib import segment_profiling as segments
 from userops_lib.data import load_dataset
 
 

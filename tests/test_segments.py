@@ -6,9 +6,12 @@ import pandas as pd
 import pytest
 
 from tests.conftest import DATA
-from userops_lib import segments
+from userops_lib import segment_profiling as segments
+from userops_lib import topn
 from userops_lib.data import load_dataset
 from userops_lib.errors import DataError
+from userops_lib.findings.segment_profiling import validation_sentence
+from userops_lib.segment_profiling import stats as segment_stats
 
 
 def test_scores_by_average_rank_keep_ties_together():
@@ -157,10 +160,10 @@ def test_high_value_users_reach_the_top_tier_at_the_rate_the_truth_implies(tmp_p
 
 def test_profiles_migration_and_validation_on_the_sample():
     result = segments.analyse(load_dataset(DATA / "sample"))
-    for name, frame in result.profiles.items():
+    for name, frame in result.tables()["segment_profile"].groupby("segmentation"):
         assert frame.users.sum() == 10_000, name
         assert frame.share_of_users.sum() == pytest.approx(1.0)
-        assert (frame.suggested_action != "").all()
+        assert (frame.suggested_action != "").all() and (frame.description != "").all()
     migration = result.migration
     assert np.allclose(migration.groupby("from_segment").share_of_from.sum(), 1.0)
     validation = result.validation.set_index("segment")
@@ -173,11 +176,11 @@ def test_profiles_migration_and_validation_on_the_sample():
 
 def test_breakdowns_keep_the_top_values_and_pool_the_rest():
     values = pd.Series(["a"] * 5 + ["b"] * 3 + ["c", "d", None])
-    folded = segments.top_levels(values, n=2)
+    folded = topn.fold_values(values, 2)
     assert folded.value_counts().to_dict() == {"a": 5, "b": 3, "other": 3}
     # Identifier-like columns (mostly distinct) get no breakdown; a long tail of regions does.
-    assert segments._identifier_like(pd.Series([f"id{i}" for i in range(1_000)]))
-    assert not segments._identifier_like(pd.Series([f"region_{i % 60}" for i in range(1_000)]))
+    assert segment_stats.identifier_like(pd.Series([f"id{i}" for i in range(1_000)]))
+    assert not segment_stats.identifier_like(pd.Series([f"region_{i % 60}" for i in range(1_000)]))
 
 
 def test_core_users_are_compared_with_other_recently_active_users():
@@ -250,11 +253,11 @@ def test_headlines_carry_information_and_validation_claims_follow_their_p_values
     tiers = result.profiles["value_tier"].set_index("segment")
     label, value = next(h for h in result.headlines if "of revenue" in h[0])
     assert value == f"{tiers.loc['high', 'share_of_users'] * 100:.1f}%"
-    assert segments._validation_sentence({"revenue_kruskal_p": 0.4, "churn_chi2_p": 0.2}, 30).startswith(
+    assert validation_sentence({"revenue_kruskal_p": 0.4, "churn_chi2_p": 0.2}, 30).startswith(
         "Segments set 30 days before the snapshot did not detectably tell apart")
-    assert "revenue shows no detectable difference, Kruskal-Wallis p = 0.4" in segments._validation_sentence(
+    assert "revenue shows no detectable difference, Kruskal-Wallis p = 0.4" in validation_sentence(
         {"revenue_kruskal_p": 0.4}, 30)
-    assert "told apart" in segments._validation_sentence({"revenue_kruskal_p": 0.001}, 30)
+    assert "told apart" in validation_sentence({"revenue_kruskal_p": 0.001}, 30)
 
 
 def test_the_lifecycle_chart_has_a_row_for_every_week_zeros_included():

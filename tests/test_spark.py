@@ -13,7 +13,8 @@ import pytest
 
 from userops_lib import campaign_uplift as targeting
 from userops_lib import cohort_retention as cohorts
-from userops_lib import engine, overview, segments, survival
+from userops_lib import engine, overview, survival
+from userops_lib import segment_profiling as segments
 from userops_lib.data import load_dataset
 from userops_lib.errors import DataError
 
