@@ -22,6 +22,11 @@ test: $(STAMP)
 	$(BIN)/ruff check userops_lib tests notebooks
 	$(BIN)/pytest
 
+## The fast tier (under a minute): unit and hand-worked tests, no notebooks, subprocesses, Spark or browser
+test-fast: $(STAMP)
+	$(BIN)/ruff check userops_lib tests notebooks
+	$(BIN)/pytest -m "not slow" -q
+
 ## Create .venv and install the package with its dev tools (re-runs when pyproject.toml changes)
 install: $(STAMP)
 
@@ -51,4 +56,4 @@ clean:
 help:
 	@awk '/^## /{doc=substr($$0,4); next} /^[a-z][a-zA-Z_-]*:/{ if (doc) { split($$0,t,":"); printf "  make %-12s %s\n", t[1], doc }; doc="" }' $(MAKEFILE_LIST)
 
-.PHONY: report reports-all test install sample lab clean help
+.PHONY: report reports-all test test-fast install sample lab clean help

@@ -11,6 +11,24 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 
+# Whole modules of the slow tier: they run notebooks, the CLI in subprocesses, Spark or a browser. Single
+# slow tests elsewhere carry @pytest.mark.slow. `make test-fast` runs the rest (unit and hand-worked tests).
+SLOW_MODULES = {"test_spark", "test_browser", "test_faults", "test_report", "test_chinese_reports",
+                "test_real_datasets", "test_payloads", "test_cli"}
+
+
+# Tests run on two workers (pytest-xdist, --dist loadgroup), each module on one worker; the modules that
+# read the session's sample run share a worker, so the five notebooks run once.
+SHARED_RUN = {"test_browser", "test_report"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        if module in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+        item.add_marker(pytest.mark.xdist_group("sample_run" if module in SHARED_RUN else module))
+
 
 def write_dataset(folder: Path, files: dict[str, str | pd.DataFrame], manifest: dict | None = None) -> Path:
     """Write a dataset folder: text or DataFrame files, and a dataset.yml when given."""

@@ -122,6 +122,7 @@ def test_the_artifact_has_the_documented_columns(dozen):
     assert censored.retention.isna().all() and censored.active_users.isna().all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("period", "periods"), [("day", [1, 2, 7, 14, 30, 60, 90]), ("week", [1, 2, 4, 8, 12, 20])])
 def test_the_synthetic_curve_matches_the_truth(period, periods):
     truth = json.loads((DATA / "sample" / "truth.json").read_text())

@@ -86,6 +86,7 @@ def test_numbers_and_dates_read_as_a_chinese_reader_expects():
         assert narrative.spoken(12_345) == "12,345"
 
 
+@pytest.mark.slow
 def test_an_unknown_language_is_refused():
     with pytest.raises(DataError, match="unknown language 'fr'"):
         i18n.use("fr")
@@ -94,6 +95,7 @@ def test_an_unknown_language_is_refused():
     assert result.returncode == 2 and "invalid choice: 'fr'" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_config_language_is_checked(tmp_path):
     config = tmp_path / "batch.yml"
     config.write_text("language: fr\n")

@@ -1,6 +1,7 @@
 """What people read: table numbers and headers, headline tiles with their change, plain-words headlines."""
 
 import pandas as pd
+import pytest
 
 from tests.conftest import DATA
 from userops_lib import narrative, overview
@@ -37,6 +38,7 @@ def test_p_values_below_a_thousandth_are_not_zero_and_counts_have_separators():
     assert "nan" not in html and "9,906.0" not in html
 
 
+@pytest.mark.slow
 def test_every_analysis_says_the_level_it_was_run_at():
     """retention(alpha=0.01) said '95%' in its findings; survival and campaign results took alpha too and said
     '95%' whatever it was. Run at alpha 0.1, every interval they mention is a 90% one."""

@@ -139,6 +139,7 @@ def test_a_real_log_matches_independent_sql_and_every_user_has_one_segment(cdnow
                                                                                   segments.NO_PURCHASE}
 
 
+@pytest.mark.slow
 def test_high_value_users_reach_the_top_tier_at_the_rate_the_truth_implies(tmp_path):
     from userops_lib.synth import write_world
 

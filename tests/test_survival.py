@@ -29,6 +29,7 @@ def telco_rows(telco):
     return table.select("duration", "churned", "Contract", "InternetService", "OnlineSecurity").execute()
 
 
+@pytest.mark.slow
 def test_kaplan_meier_on_aggregated_rows_equals_lifelines_per_user(telco, telco_rows):
     table, *_ = survival.user_durations(telco)
     frame = survival.aggregate(table, ["Contract"])
@@ -124,6 +125,7 @@ def _true_ratios(truth):
     return out
 
 
+@pytest.mark.slow
 def test_synthetic_hazard_ratios_lie_inside_their_intervals():
     ds = load_dataset(DATA / "sample")
     truth = json.loads((DATA / "sample" / "truth.json").read_text())
@@ -139,6 +141,7 @@ def test_synthetic_hazard_ratios_lie_inside_their_intervals():
         assert row.ci_low <= ratio <= row.ci_high, (covariate, ratio, row.ci_low, row.ci_high)
 
 
+@pytest.mark.slow
 def test_hazard_ratio_intervals_cover_the_truth_at_their_stated_rate():
     """Across eight independent worlds, 95% intervals from event-derived durations cover the truth ~95% of the time."""
     from userops_lib.synth import make_world
@@ -224,6 +227,7 @@ def test_risk_now_is_the_conditional_kaplan_meier_probability():
     assert result.calibration is None and "event log" in result.calibration_note
 
 
+@pytest.mark.slow
 def test_the_sample_report_has_a_holdout_calibration():
     result = survival.analyse(load_dataset(DATA / "sample"))
     assert result.calibration is not None
@@ -238,6 +242,7 @@ def test_the_sample_report_has_a_holdout_calibration():
     assert 0.6 < predicted / observed < 1.4
 
 
+@pytest.mark.slow
 def test_rmst_intervals_use_the_estimators_variance_hand_worked_and_against_a_bootstrap():
     """The interval was built from the spread of individual times (sample: 105.5 days, '95% CI -32.7 to 243.8'
     within a 180-day horizon). Hand-worked: times 1, 2, 3 all events, horizon 3: RMST 2, variance

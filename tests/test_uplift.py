@@ -75,6 +75,7 @@ def test_every_true_lift_lies_inside_its_interval():
             assert row.ci_low <= lift <= row.ci_high, (arm, platform, lift, row.ci_low, row.ci_high)
 
 
+@pytest.mark.slow
 def test_the_uplift_model_beats_random_targeting():
     world = make_world(users=40_000, seed=77)
     ds = load_dataset({k: world[k] for k in ("users", "events", "assignments")}, control_arm="control",
@@ -89,6 +90,7 @@ def test_the_uplift_model_beats_random_targeting():
     assert deciles.observed_uplift.iloc[:3].mean() > deciles.observed_uplift.iloc[-3:].mean()
 
 
+@pytest.mark.slow
 def test_cuped_narrows_the_interval_and_stays_unbiased():
     """Across ten worlds: the CUPED interval is narrower every time and its errors average to zero."""
     errors, narrower = [], 0
@@ -166,6 +168,7 @@ def test_event_outcomes_count_the_two_windows_by_hand():
     assert frame.loc[1, columns].tolist() == [0.0, 0.0, 3.0, 0.0, 0.0, 2.0]
 
 
+@pytest.mark.slow
 def test_targeting_advice_needs_a_qini_interval_above_zero():
     """'Target the top deciles first' rested on a Qini of 0.0043 with no uncertainty. Where outcomes do not
     depend on the features at all, the 95% bootstrap interval includes 0 in most worlds (10 of 12 here,
