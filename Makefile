@@ -20,11 +20,13 @@ reports-all: $(STAMP) $(SAMPLE)/dataset.yml
 ## Set up .venv (if missing) and run the linter and the test suite
 test: $(STAMP)
 	$(BIN)/ruff check userops_lib tests notebooks
+	$(BIN)/ruff format --check userops_lib tests benchmarks
 	$(BIN)/pytest
 
 ## The fast tier (under a minute): unit and hand-worked tests, no notebooks, subprocesses, Spark or browser
 test-fast: $(STAMP)
 	$(BIN)/ruff check userops_lib tests notebooks
+	$(BIN)/ruff format --check userops_lib tests benchmarks
 	$(BIN)/pytest -m "not slow" -q
 
 ## Create .venv and install the package with its dev tools (re-runs when pyproject.toml changes)

@@ -311,15 +311,19 @@ def measure(folder: Path, code: str, env: dict | None = None, repeat: int = 1) -
     environment = {key: value for key, value in environment.items() if value is not None}
     runs = []
     for _ in range(repeat):
-        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT,
-                                env=environment)
+        result = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, env=environment
+        )
         if result.returncode != 0:
             return {"error": result.stderr.strip().splitlines()[-1] if result.stderr else "failed"}
         # DuckDB may draw a progress bar on the same stream, without a newline: take the last JSON object.
         runs.append(json.loads(re.findall(r'\{"seconds".*?\}', result.stdout)[-1]))
-    return {"seconds": statistics.median(r["seconds"] for r in runs),
-            "peak_mib": statistics.median(r["peak_mib"] for r in runs),
-            "rows": runs[0]["rows"], "all_seconds": [r["seconds"] for r in runs]}
+    return {
+        "seconds": statistics.median(r["seconds"] for r in runs),
+        "peak_mib": statistics.median(r["peak_mib"] for r in runs),
+        "rows": runs[0]["rows"],
+        "all_seconds": [r["seconds"] for r in runs],
+    }
 
 
 def _tree_rss(root: int) -> int:
@@ -346,9 +350,13 @@ def measure_report(folder: Path, jobs: int) -> dict:
     """The full `userops report` run: wall time, peak RSS summed over the process tree, largest HTML."""
     out = folder / "reports"
     started = time.perf_counter()
-    process = subprocess.Popen([str(Path(sys.executable).with_name("userops")), "report", str(folder), "--jobs",
-                                str(jobs), "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, cwd=ROOT)
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("userops")), "report", str(folder), "--jobs", str(jobs), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
     peak = 0
     while process.poll() is None:
         peak = max(peak, _tree_rss(process.pid))
@@ -359,8 +367,12 @@ def measure_report(folder: Path, jobs: int) -> dict:
         return {"error": f"exit {process.returncode}: {output.strip().splitlines()[-1] if output else ''}"}
     pages = sorted((out / "latest").glob("*.html"))
     largest = max(pages, key=lambda p: p.stat().st_size)
-    return {"seconds": seconds, "peak_mib": peak / 2 ** 20, "rows": len(pages),
-            "largest": f"{largest.name} {largest.stat().st_size / 2 ** 20:.1f} MB"}
+    return {
+        "seconds": seconds,
+        "peak_mib": peak / 2**20,
+        "rows": len(pages),
+        "largest": f"{largest.name} {largest.stat().st_size / 2**20:.1f} MB",
+    }
 
 
 def _capped(cap: str) -> str:
@@ -369,10 +381,24 @@ def _capped(cap: str) -> str:
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    memory = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
-                      if line.startswith("MemTotal"))) / 1024 ** 2
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory = (
+        int(
+            next(
+                line.split()[1]
+                for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal")
+            )
+        )
+        / 1024**2
+    )
     return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB RAM, Python {platform.python_version()}"
 
 
@@ -382,26 +408,48 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.md"))
     parser.add_argument("--skip-pandas-above", type=int, default=200_000_000)
     parser.add_argument("--only", nargs="+", metavar="TEXT", help="run only the reductions whose name has TEXT")
-    parser.add_argument("--report-jobs", type=int, nargs="*", default=[1],
-                        help="--jobs of the full report runs (default: 1, the CLI's default; none: skip them)")
-    parser.add_argument("--capped", nargs="*", default=["1GB"], metavar="LIMIT",
-                        help="also run the userops path with USEROPS_MEMORY_LIMIT set to each LIMIT (default: 1GB, "
-                        "as `userops report` caps each kernel's DuckDB; 'none': DuckDB's own default; none given: "
-                        "skip)")
-    parser.add_argument("--repeat", type=int, default=1, help="run each reduction this many times and report the "
-                        "median time and peak, with the range of times (default 1)")
+    parser.add_argument(
+        "--report-jobs",
+        type=int,
+        nargs="*",
+        default=[1],
+        help="--jobs of the full report runs (default: 1, the CLI's default; none: skip them)",
+    )
+    parser.add_argument(
+        "--capped",
+        nargs="*",
+        default=["1GB"],
+        metavar="LIMIT",
+        help="also run the userops path with USEROPS_MEMORY_LIMIT set to each LIMIT (default: 1GB, "
+        "as `userops report` caps each kernel's DuckDB; 'none': DuckDB's own default; none given: "
+        "skip)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each reduction this many times and report the "
+        "median time and peak, with the range of times (default 1)",
+    )
     parser.add_argument("--keep", metavar="DIR", help="write the datasets to DIR/<size> and reuse them next time")
     args = parser.parse_args(argv)
     os.environ.pop("USEROPS_MEMORY_LIMIT", None)
     from userops_lib import engine
 
     caps = "; ".join(f"'{_capped(cap)}' is the same code with USEROPS_MEMORY_LIMIT={cap}" for cap in args.capped)
-    lines = [f"\n## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
-             f"Machine: {machine()}. 'userops' runs as in a notebook, with its default DuckDB memory limit (an "
-             f"eighth of the RAM: {engine.memory_limit()}); the SQL floor with DuckDB's own default (80% of the RAM)"
-             + (f"; {caps} (1GB: as `userops report` runs each notebook kernel; none: DuckDB's own default)" if caps else "")
-             + (f". Each cell is the median of {args.repeat} runs; the range of times in brackets." if args.repeat > 1
-                else ". One run per cell."), ""]
+    lines = [
+        f"\n## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        "",
+        f"Machine: {machine()}. 'userops' runs as in a notebook, with its default DuckDB memory limit (an "
+        f"eighth of the RAM: {engine.memory_limit()}); the SQL floor with DuckDB's own default (80% of the RAM)"
+        + (f"; {caps} (1GB: as `userops report` runs each notebook kernel; none: DuckDB's own default)" if caps else "")
+        + (
+            f". Each cell is the median of {args.repeat} runs; the range of times in brackets."
+            if args.repeat > 1
+            else ". One run per cell."
+        ),
+        "",
+    ]
     for size in args.events:
         with tempfile.TemporaryDirectory(prefix="userops-bench-") as scratch:
             folder = Path(args.keep) / str(size) if args.keep else Path(scratch)
@@ -411,9 +459,12 @@ def main(argv=None) -> int:
                 folder.mkdir(parents=True, exist_ok=True)
                 made = generate(folder, size)
             made_ = "dataset kept from an earlier run" if made is None else f"generated in {made:.1f} s"
-            lines += [f"### {size:,} events ({size // 20:,} users; {made_})", "",
-                      "| reduction | path | seconds | peak MiB | time vs SQL | faster than pandas | lighter than pandas |",
-                      "|---|---|---:|---:|---:|---:|---:|"]
+            lines += [
+                f"### {size:,} events ({size // 20:,} users; {made_})",
+                "",
+                "| reduction | path | seconds | peak MiB | time vs SQL | faster than pandas | lighter than pandas |",
+                "|---|---|---:|---:|---:|---:|---:|",
+            ]
             for name, paths in MEASUREMENTS.items():
                 if args.only and not any(text in name for text in args.only):
                     continue
@@ -435,20 +486,33 @@ def main(argv=None) -> int:
                     ratio = f"{result['seconds'] / sql['seconds']:.2f}×" if "seconds" in sql else ""
                     ours = path.startswith("userops") and name != "load and validate the dataset"
                     speed = f"{pandas_['seconds'] / result['seconds']:.1f}×" if ours and "seconds" in pandas_ else ""
-                    memory = f"{pandas_['peak_mib'] / result['peak_mib']:.1f}×" if ours and "peak_mib" in pandas_ else ""
-                    spread = (f" ({min(result['all_seconds']):.2f}–{max(result['all_seconds']):.2f})"
-                              if len(result["all_seconds"]) > 1 else "")
-                    lines.append(f"| {name} | {path} | {result['seconds']:.2f}{spread} | {result['peak_mib']:.0f} | "
-                                 f"{ratio} | {speed} | {memory} |")
+                    memory = (
+                        f"{pandas_['peak_mib'] / result['peak_mib']:.1f}×" if ours and "peak_mib" in pandas_ else ""
+                    )
+                    spread = (
+                        f" ({min(result['all_seconds']):.2f}–{max(result['all_seconds']):.2f})"
+                        if len(result["all_seconds"]) > 1
+                        else ""
+                    )
+                    lines.append(
+                        f"| {name} | {path} | {result['seconds']:.2f}{spread} | {result['peak_mib']:.0f} | "
+                        f"{ratio} | {speed} | {memory} |"
+                    )
             if args.report_jobs:
                 lines.append("")
             for jobs in args.report_jobs:
                 report = measure_report(folder, jobs)
                 print(size, "userops report", jobs, report, flush=True)
-                lines += [f"Full `userops report --jobs {jobs}` (all notebooks, process tree): " + (
-                    report["error"] if "error" in report else
-                    f"{report['seconds']:.0f} s, peak {report['peak_mib']:.0f} MiB, {report['rows']} HTML pages, "
-                    f"largest {report['largest']}."), ""]
+                lines += [
+                    f"Full `userops report --jobs {jobs}` (all notebooks, process tree): "
+                    + (
+                        report["error"]
+                        if "error" in report
+                        else f"{report['seconds']:.0f} s, peak {report['peak_mib']:.0f} MiB, {report['rows']} HTML pages, "
+                        f"largest {report['largest']}."
+                    ),
+                    "",
+                ]
             lines.append("")
     with open(args.out, "a", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")

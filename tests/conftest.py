@@ -13,8 +13,16 @@ DATA = ROOT / "data"
 
 # Whole modules of the slow tier: they run notebooks, the CLI in subprocesses, Spark or a browser. Single
 # slow tests elsewhere carry @pytest.mark.slow. `make test-fast` runs the rest (unit and hand-worked tests).
-SLOW_MODULES = {"test_spark", "test_browser", "test_faults", "test_report", "test_chinese_reports",
-                "test_real_datasets", "test_payloads", "test_cli"}
+SLOW_MODULES = {
+    "test_spark",
+    "test_browser",
+    "test_faults",
+    "test_report",
+    "test_chinese_reports",
+    "test_real_datasets",
+    "test_payloads",
+    "test_cli",
+}
 
 
 # Tests run on two workers (pytest-xdist, --dist loadgroup), each module on one worker; the modules that
@@ -80,7 +88,8 @@ def write_notebook(path: Path, body: str, *, parameters: str = "") -> Path:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     cell = nbformat.v4.new_code_cell(
-        'dataset: str = "data/sample"  # dataset\nartifacts_dir: str = ""  # set by the runner\n' + parameters)
+        'dataset: str = "data/sample"  # dataset\nartifacts_dir: str = ""  # set by the runner\n' + parameters
+    )
     cell.metadata["tags"] = ["parameters"]
     nb.cells = [nbformat.v4.new_markdown_cell(f"# Fixture {path.stem}"), cell, nbformat.v4.new_code_cell(body)]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,5 +118,6 @@ def cdnow(tmp_path_factory) -> Path:
     (folder / "dataset.yml").write_text(
         "name: cdnow\ncurrency: $\ntables:\n  events:\n    path: CDNOW_master.txt\n    format: whitespace\n"
         "    columns:\n      user_id: customer_id\n      event_at: {column: date, format: '%Y%m%d'}\n"
-        "      revenue: dollar_value\n")
+        "      revenue: dollar_value\n"
+    )
     return folder

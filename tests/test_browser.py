@@ -16,8 +16,17 @@ from tests.conftest import ROOT
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 ARTIFACTS = ROOT / "reports" / "test-artifacts"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
 
 if CHROMIUM is None:
     if os.environ.get("CI"):
@@ -27,8 +36,9 @@ if CHROMIUM is None:
 
 def _chromium(tmp_path, *args: str) -> subprocess.CompletedProcess:
     profile = tmp_path / f"profile-{len(list(tmp_path.iterdir()))}"
-    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def _coloured_share(png) -> float:
@@ -91,8 +101,12 @@ def test_a_chinese_page_lays_out_its_cjk_text_in_the_embedded_font(tmp_path):
     result = overview.run(load_dataset(DATA / "sample"), overview.Params())
     with i18n.language("zh"):
         heading, cards = result.kpi_cards()
-        body = (f"<h1>{narrative.escape(i18n.t('overview.title'))}</h1>" + narrative.headlines_html(result.headlines)
-                + narrative.cards_html(cards, heading=heading) + narrative.findings_html(result.findings))
+        body = (
+            f"<h1>{narrative.escape(i18n.t('overview.title'))}</h1>"
+            + narrative.headlines_html(result.headlines)
+            + narrative.cards_html(cards, heading=heading)
+            + narrative.findings_html(result.findings)
+        )
     page = render.page("概览", body, language="zh")
     path = tmp_path / "zh.html"
     path.write_text(page.replace("</body>", PROBE + "</body>"), encoding="utf-8")

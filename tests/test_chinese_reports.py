@@ -25,28 +25,57 @@ def chinese_dataset(tmp_path_factory):
     users, events, assignments = [], [], []
     for i in range(300):
         user = f"用户{i:03d}"
-        signup = pd.Timestamp("2025-03-01") + pd.Timedelta(days=int(rng.integers(0, 50)), hours=int(rng.integers(0, 24)))
+        signup = pd.Timestamp("2025-03-01") + pd.Timedelta(
+            days=int(rng.integers(0, 50)), hours=int(rng.integers(0, 24))
+        )
         users.append({"user_id": user, "signup_at": signup, "渠道": CHANNELS[i % 3]})
         for day in range(0, 60):
             if day == 0 or rng.random() < 0.15:
                 at = signup + pd.Timedelta(days=day, minutes=int(rng.integers(0, 600)))
                 if at < pd.Timestamp("2025-05-01"):
-                    events.append({"user_id": user, "event_at": at, "event": "打开",
-                                   "revenue": float(rng.choice([0, 0, 0, 6.0, 30.0]))})
-        assignments.append({"user_id": user, "campaign": "双十一召回", "arm": ["对照组", "优惠券"][i % 2],
-                            "assigned_at": pd.Timestamp("2025-04-10")})
-    folder = write_dataset(tmp_path_factory.mktemp("zh") / "中文数据", {
-        "users.csv": pd.DataFrame(users), "events.csv": pd.DataFrame(events),
-        "assignments.csv": pd.DataFrame(assignments)},
-        {"name": "中文样例", "currency": "¥", "snapshot_at": "2025-05-01 00:00:00",
-         "tables": {"users": {"path": "users.csv"}, "events": {"path": "events.csv"},
-                    "assignments": {"path": "assignments.csv", "control_arm": "对照组"}}})
+                    events.append(
+                        {
+                            "user_id": user,
+                            "event_at": at,
+                            "event": "打开",
+                            "revenue": float(rng.choice([0, 0, 0, 6.0, 30.0])),
+                        }
+                    )
+        assignments.append(
+            {
+                "user_id": user,
+                "campaign": "双十一召回",
+                "arm": ["对照组", "优惠券"][i % 2],
+                "assigned_at": pd.Timestamp("2025-04-10"),
+            }
+        )
+    folder = write_dataset(
+        tmp_path_factory.mktemp("zh") / "中文数据",
+        {
+            "users.csv": pd.DataFrame(users),
+            "events.csv": pd.DataFrame(events),
+            "assignments.csv": pd.DataFrame(assignments),
+        },
+        {
+            "name": "中文样例",
+            "currency": "¥",
+            "snapshot_at": "2025-05-01 00:00:00",
+            "tables": {
+                "users": {"path": "users.csv"},
+                "events": {"path": "events.csv"},
+                "assignments": {"path": "assignments.csv", "control_arm": "对照组"},
+            },
+        },
+    )
     return folder
 
 
 def test_the_notebooks_parameters_cell_is_generated_from_its_params():
-    cell = next(c for c in nbformat.read(ROOT / "notebooks" / "overview.ipynb", as_version=4).cells
-                if "parameters" in c.metadata.get("tags", []))
+    cell = next(
+        c
+        for c in nbformat.read(ROOT / "notebooks" / "overview.ipynb", as_version=4).cells
+        if "parameters" in c.metadata.get("tags", [])
+    )
     assert cell.source == contract.parameters_cell(overview.Params)
 
 
@@ -101,9 +130,29 @@ def test_a_page_embeds_exactly_the_cjk_characters_it_shows():
 
 
 def _run(dataset, out, *args):
-    return subprocess.run([sys.executable, "-m", "userops_lib.cli", "report", str(dataset), "--out", str(out),
-                           "--only", "overview", "cohort_retention", "campaign_uplift", "segment_profiling", "--jobs", "2", *args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=600)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "userops_lib.cli",
+            "report",
+            str(dataset),
+            "--out",
+            str(out),
+            "--only",
+            "overview",
+            "cohort_retention",
+            "campaign_uplift",
+            "segment_profiling",
+            "--jobs",
+            "2",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -118,9 +167,25 @@ def test_the_chinese_report_is_chinese(zh_run):
     page = (zh_run / "overview.html").read_text(encoding="utf-8")
     assert "<html lang='zh-CN'>" in page and "@font-face" in page
     assert "<title>数据概览与核心指标</title>" in page
-    for text in ("主要发现", "方法与数据", "日报：", "次日留存率", "微信", "对照组", "数据质量", "CSV 结果文件保留英文列名"):
+    for text in (
+        "主要发现",
+        "方法与数据",
+        "日报：",
+        "次日留存率",
+        "微信",
+        "对照组",
+        "数据质量",
+        "CSV 结果文件保留英文列名",
+    ):
         assert text in page, text
-    for english in ("Findings", "Method and data", "Definitions", "new users", "No rows were set aside", "Daily report"):
+    for english in (
+        "Findings",
+        "Method and data",
+        "Definitions",
+        "new users",
+        "No rows were set aside",
+        "Daily report",
+    ):
         assert english not in page, english
     executed = (zh_run / "overview.ipynb").read_text(encoding="utf-8")
     assert "missing from font" not in executed

@@ -13,14 +13,35 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "userops_lib.cli", *args], capture_output=True, text=True)
 
 
-@pytest.mark.parametrize(("dataset", "expected"), [
-    ("sample", ["table     users              10,000 rows", "snapshot  2026-01-01 00:00:00 UTC",
-                "campaign  autumn_promo: control 1,231 · discount 1,287 · reminder 1,310"]),
-    ("hillstrom", ["table     assignments        64,000 rows, 14 columns", "users     64,000",
-                   "campaign  hillstrom_2008: Mens E-Mail 21,307 · No E-Mail 21,306 (control) · Womens E-Mail 21,387"]),
-    ("telco_churn", ["table     users               7,043 rows, 21 columns", "durations in months",
-                     "churned   1,869 of 7,043 users (26.5%)"]),
-])
+@pytest.mark.parametrize(
+    ("dataset", "expected"),
+    [
+        (
+            "sample",
+            [
+                "table     users              10,000 rows",
+                "snapshot  2026-01-01 00:00:00 UTC",
+                "campaign  autumn_promo: control 1,231 · discount 1,287 · reminder 1,310",
+            ],
+        ),
+        (
+            "hillstrom",
+            [
+                "table     assignments        64,000 rows, 14 columns",
+                "users     64,000",
+                "campaign  hillstrom_2008: Mens E-Mail 21,307 · No E-Mail 21,306 (control) · Womens E-Mail 21,387",
+            ],
+        ),
+        (
+            "telco_churn",
+            [
+                "table     users               7,043 rows, 21 columns",
+                "durations in months",
+                "churned   1,869 of 7,043 users (26.5%)",
+            ],
+        ),
+    ],
+)
 def test_validate_prints_the_summary_of_each_bundled_dataset(dataset, expected, capsys):
     assert cli.main(["validate", str(DATA / dataset)]) == 0
     out = capsys.readouterr().out
@@ -33,8 +54,10 @@ def test_validate_prints_the_summary_of_each_bundled_dataset(dataset, expected, 
 def test_a_bad_folder_exits_2_with_every_problem_and_no_traceback(make_dataset):
     users = USERS_CSV.replace("user_id", "uid")
     events = EVENTS_CSV + "2,not a date,session,\n3,2024-01-04 10:00:00,purchase,-5\n"
-    folder = make_dataset({"users.csv": users, "events.csv": events},
-                          {"tables": {"users": {"path": "users.csv"}, "events": {"path": "events.csv"}}})
+    folder = make_dataset(
+        {"users.csv": users, "events.csv": events},
+        {"tables": {"users": {"path": "users.csv"}, "events": {"path": "events.csv"}}},
+    )
     result = _run("validate", str(folder))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
@@ -64,8 +87,14 @@ def test_synth_writes_a_dataset_and_validates(tmp_path, capsys):
     assert cli.main(["synth", "--out", str(out), "--users", "200", "--seed", "5"]) == 0
     assert "200 users (seed 5)" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == [
-        "SOURCE.md", "assignments.parquet", "dataset.yml", "events.parquet", "truth.json", "truth_users.parquet",
-        "users.parquet"]
+        "SOURCE.md",
+        "assignments.parquet",
+        "dataset.yml",
+        "events.parquet",
+        "truth.json",
+        "truth_users.parquet",
+        "users.parquet",
+    ]
     assert cli.main(["validate", str(out)]) == 0
 
 

@@ -16,31 +16,62 @@ from userops_lib.errors import DataError
 from userops_lib.synth import implied_retention
 
 # Twelve users; day numbers from 2024-01-01; the snapshot is the end of day 10.
-DAYS = {1: [0, 1, 2, 5], 2: [0, 3], 3: [0], 4: [0, 1, 7], 5: [1, 2], 6: [1, 4, 9], 7: [1], 8: [2, 3, 4],
-        9: [2, 8], 10: [5, 6], 11: [9], 12: [10]}
+DAYS = {
+    1: [0, 1, 2, 5],
+    2: [0, 3],
+    3: [0],
+    4: [0, 1, 7],
+    5: [1, 2],
+    6: [1, 4, 9],
+    7: [1],
+    8: [2, 3, 4],
+    9: [2, 8],
+    10: [5, 6],
+    11: [9],
+    12: [10],
+}
 REVENUE = {(1, 2): 10.0, (1, 5): 4.0, (4, 7): 5.0, (6, 4): 20.0, (9, 8): 8.0}
 
 
 @pytest.fixture(scope="module")
 def dozen():
-    rows = [{"user_id": u, "event_at": pd.Timestamp("2024-01-01") + pd.Timedelta(days=d, hours=9),
-             "revenue": REVENUE.get((u, d), 0.0)} for u, days in DAYS.items() for d in days]
+    rows = [
+        {
+            "user_id": u,
+            "event_at": pd.Timestamp("2024-01-01") + pd.Timedelta(days=d, hours=9),
+            "revenue": REVENUE.get((u, d), 0.0),
+        }
+        for u, days in DAYS.items()
+        for d in days
+    ]
     return load_dataset({"events": pd.DataFrame(rows)}, snapshot_at="2024-01-12")
 
 
 def _matrix(result) -> dict:
     cells = result.cells
-    return {(int(c.day) - 1, int(k)): (None if pd.isna(a) else int(a))
-            for c, k, a in zip(cells.cohort, cells.period, cells.active_users, strict=True)}
+    return {
+        (int(c.day) - 1, int(k)): (None if pd.isna(a) else int(a))
+        for c, k, a in zip(cells.cohort, cells.period, cells.active_users, strict=True)
+    }
 
 
 # Worked out by hand from DAYS: cohort day -> active users per period (None: not yet reached).
-ON = {0: [4, 2, 1, 1, 0, 1, 0, 1, 0, 0, 0], 1: [3, 1, 0, 1, 0, 0, 0, 0, 1, 0, None],
-      2: [2, 1, 1, 0, 0, 0, 1, 0, 0, None, None], 5: [1, 1, 0, 0, 0, 0] + [None] * 5,
-      9: [1, 0] + [None] * 9, 10: [1] + [None] * 10}
-ON_OR_AFTER = {0: [4, 3, 3, 3, 2, 2, 1, 1, 0, 0, 0], 1: [3, 2, 1, 1, 1, 1, 1, 1, 1, 0, None],
-               2: [2, 2, 2, 1, 1, 1, 1, 0, 0, None, None], 5: [1, 1, 0, 0, 0, 0] + [None] * 5,
-               9: [1, 0] + [None] * 9, 10: [1] + [None] * 10}
+ON = {
+    0: [4, 2, 1, 1, 0, 1, 0, 1, 0, 0, 0],
+    1: [3, 1, 0, 1, 0, 0, 0, 0, 1, 0, None],
+    2: [2, 1, 1, 0, 0, 0, 1, 0, 0, None, None],
+    5: [1, 1, 0, 0, 0, 0] + [None] * 5,
+    9: [1, 0] + [None] * 9,
+    10: [1] + [None] * 10,
+}
+ON_OR_AFTER = {
+    0: [4, 3, 3, 3, 2, 2, 1, 1, 0, 0, 0],
+    1: [3, 2, 1, 1, 1, 1, 1, 1, 1, 0, None],
+    2: [2, 2, 2, 1, 1, 1, 1, 0, 0, None, None],
+    5: [1, 1, 0, 0, 0, 0] + [None] * 5,
+    9: [1, 0] + [None] * 9,
+    10: [1] + [None] * 10,
+}
 BRACKETS = {0: [3, 2, 0], 1: [2, 0, None], 2: [1, 1, None], 5: [1, None, None], 9: [None] * 3, 10: [None] * 3}
 
 
@@ -72,8 +103,10 @@ def test_the_average_pools_only_cohorts_that_reached_the_period(dozen):
     assert average.loc[6, "retention"] == pytest.approx(1 / 9)
     # Wilson 95% for 1 of 9, from the formula.
     z, n, p = 1.959963984540054, 9, 1 / 9
-    centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (
-        1 + z * z / n)
+    centre, half = (
+        (p + z * z / (2 * n)) / (1 + z * z / n),
+        z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n),
+    )
     assert average.loc[6, "ci_low"] == pytest.approx(centre - half)
     assert average.loc[6, "ci_high"] == pytest.approx(centre + half)
 
@@ -115,8 +148,15 @@ def test_recurring_cohorts_count_each_period_a_user_was_active(dozen):
 
 def test_the_artifact_has_the_documented_columns(dozen):
     artifact = cohorts.retention(dozen, period="day").artifact()
-    assert list(artifact.columns) == ["cohort", "period", "cohort_size", "active_users", "retention", "ci_low",
-                                      "ci_high"]
+    assert list(artifact.columns) == [
+        "cohort",
+        "period",
+        "cohort_size",
+        "active_users",
+        "retention",
+        "ci_low",
+        "ci_high",
+    ]
     assert artifact.cohort.iloc[0] == "2024-01-01"
     censored = artifact[(artifact.cohort == "2024-01-11") & (artifact.period == 1)]
     assert censored.retention.isna().all() and censored.active_users.isna().all()
@@ -146,11 +186,14 @@ def test_groups_differ_in_the_direction_of_their_true_hazards():
     assert (result.comparisons.p_adjusted >= result.comparisons.p_value).all()
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"period": "year"}, "invalid period"),
-    ({"mode": "brackets", "brackets": [(4, 7), (1, 3)]}, "ordered, non-overlapping"),
-    ({"cohort_by": "shoe_size"}, "no user attribute 'shoe_size'"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"period": "year"}, "invalid period"),
+        ({"mode": "brackets", "brackets": [(4, 7), (1, 3)]}, "ordered, non-overlapping"),
+        ({"cohort_by": "shoe_size"}, "no user attribute 'shoe_size'"),
+    ],
+)
 def test_bad_parameters_are_rejected(kwargs, message):
     with pytest.raises(DataError, match=message):
         cohorts.retention(load_dataset(DATA / "sample"), **kwargs)
@@ -194,10 +237,13 @@ def test_a_real_transaction_log_matches_independent_sql(cdnow):
     assert (observed.active_users.astype(int) == observed.active_users_sql.astype(int)).all()
     sizes = result.cells.groupby("cohort").cohort_size.first()
     assert sizes.sum() == 23_570
-    revenue = duckdb.execute("""
+    revenue = duckdb.execute(
+        """
         SELECT sum(CAST(string_split(trim(regexp_replace(line, '\\s+', ' ', 'g')), ' ')[4] AS DOUBLE))
         FROM read_csv(?, columns = {'line': 'VARCHAR'}, header = true, delim = '|', quote = '', auto_detect = false)
-    """, [str(cdnow / "CDNOW_master.txt")]).fetchone()[0]
+    """,
+        [str(cdnow / "CDNOW_master.txt")],
+    ).fetchone()[0]
     value = result.value.dropna(subset=["revenue"])
     assert value.revenue.sum() == pytest.approx(revenue, rel=1e-9)
 
@@ -227,4 +273,5 @@ def test_alpha_is_carried_through_cells_averages_findings_and_definitions(dozen)
     assert any("99% Wilson" in d for d in result.definitions)
     average = result.average.set_index("period").loc[1]
     assert (average.ci_low, average.ci_high) == pytest.approx(
-        proportion_confint(int(average.active_users), int(average.users), alpha=0.01, method="wilson"))
+        proportion_confint(int(average.active_users), int(average.users), alpha=0.01, method="wilson")
+    )

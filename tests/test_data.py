@@ -41,8 +41,11 @@ def test_missing_mapped_column_names_table_column_and_available_columns(make_dat
 
 
 def test_unmapped_required_column_says_how_to_map_it(make_dataset):
-    error = _problems(make_dataset({"events.csv": "customer,event_at\n1,2024-01-01\n"},
-                                   {"tables": {"events": {"path": "events.csv"}}}))
+    error = _problems(
+        make_dataset(
+            {"events.csv": "customer,event_at\n1,2024-01-01\n"}, {"tables": {"events": {"path": "events.csv"}}}
+        )
+    )
     assert "no column maps to the required canonical column 'user_id'" in str(error)
     assert "tables.events.columns.user_id: <source column>" in str(error)
 
@@ -57,8 +60,9 @@ def test_unparseable_timestamp_counts_rows_and_shows_one(make_dataset):
 
 
 def test_timestamp_with_a_declared_format(make_dataset):
-    manifest = {"tables": {"events": {"path": "e.csv", "columns": {
-        "event_at": {"column": "day", "format": "%d/%m/%Y"}}}}}
+    manifest = {
+        "tables": {"events": {"path": "e.csv", "columns": {"event_at": {"column": "day", "format": "%d/%m/%Y"}}}}
+    }
     ds = load_dataset(make_dataset({"e.csv": "user_id,day\n1,13/02/2024\n2,01/03/2024\n"}, manifest))
     got = ds.events.order_by("user_id").event_at.execute().tolist()
     assert got == [pd.Timestamp("2024-02-13"), pd.Timestamp("2024-03-01")]
@@ -93,7 +97,9 @@ def test_null_and_duplicate_user_ids_in_users(make_dataset):
 
 
 def test_empty_table(make_dataset):
-    error = _problems(make_dataset({"events.csv": "user_id,event_at\n"}, {"tables": {"events": {"path": "events.csv"}}}))
+    error = _problems(
+        make_dataset({"events.csv": "user_id,event_at\n"}, {"tables": {"events": {"path": "events.csv"}}})
+    )
     [problem] = error.problems
     assert (problem.table, problem.message, problem.rows) == ("events", "the table is empty", 0)
 
@@ -106,9 +112,17 @@ def test_unknown_file(make_dataset):
 
 
 def test_flag_values_outside_the_stated_ones(make_dataset):
-    manifest = {"tables": {"users": {"path": "u.csv", "columns": {
-        "duration": {"column": "tenure", "unit": "months"},
-        "churned": {"column": "Churn", "true_values": ["Yes"], "false_values": ["No"]}}}}}
+    manifest = {
+        "tables": {
+            "users": {
+                "path": "u.csv",
+                "columns": {
+                    "duration": {"column": "tenure", "unit": "months"},
+                    "churned": {"column": "Churn", "true_values": ["Yes"], "false_values": ["No"]},
+                },
+            }
+        }
+    }
     error = _problems(make_dataset({"u.csv": "user_id,tenure,Churn\na,3,Yes\nb,5,No\nc,1,Maybe\n"}, manifest))
     [problem] = error.problems
     assert (problem.column, problem.rows, problem.example) == ("Churn", 1, "Maybe")
@@ -116,17 +130,21 @@ def test_flag_values_outside_the_stated_ones(make_dataset):
 
 def test_set_aside_rows_are_counted_by_reason_and_kept(make_dataset):
     events = EVENTS_CSV + (
-        "9,2024-01-03 00:00:00,session,\n"        # unknown user
-        "2,2024-01-01 00:00:00,session,\n"        # before user 2 signed up
-        "1,2024-02-01 00:00:00,session,\n"        # after the snapshot
-        "1,2024-02-02 00:00:00,session,\n"        # after the snapshot
-        ",2024-01-03 00:00:00,session,\n"         # no user
+        "9,2024-01-03 00:00:00,session,\n"  # unknown user
+        "2,2024-01-01 00:00:00,session,\n"  # before user 2 signed up
+        "1,2024-02-01 00:00:00,session,\n"  # after the snapshot
+        "1,2024-02-02 00:00:00,session,\n"  # after the snapshot
+        ",2024-01-03 00:00:00,session,\n"  # no user
     )
     manifest = dict(BASIC, snapshot_at="2024-01-31")
     ds = load_dataset(make_dataset({"users.csv": USERS_CSV, "events.csv": events}, manifest))
     counts = {s.reason: s.rows for s in ds.quality.set_aside}
-    assert counts == {"user not in the users table": 1, "before the user's signup": 1,
-                      "after the snapshot": 2, "missing user_id": 1}
+    assert counts == {
+        "user not in the users table": 1,
+        "before the user's signup": 1,
+        "after the snapshot": 2,
+        "missing user_id": 1,
+    }
     assert ds.events.count().execute() == 4
     assert ds.quality.tables[1].rows_read == 9
     assert ds.quality.tables[1].rows_kept == 4
@@ -148,31 +166,47 @@ def test_wall_times_are_read_in_the_manifest_time_zone_and_offsets_honoured(make
     ds = load_dataset(make_dataset({"e.csv": events}, manifest))
     got = ds.events.order_by("user_id").event_at.execute().tolist()
     # Berlin is UTC+1 in January, UTC+2 in July; an explicit offset wins over the zone.
-    assert got == [pd.Timestamp("2024-01-15 11:00"), pd.Timestamp("2024-07-15 10:00"),
-                   pd.Timestamp("2024-07-15 06:30")]
+    assert got == [pd.Timestamp("2024-01-15 11:00"), pd.Timestamp("2024-07-15 10:00"), pd.Timestamp("2024-07-15 06:30")]
 
 
 def test_a_whitespace_transaction_log_described_by_the_manifest_alone(make_dataset):
-    log = ("00001 19970101  1   11.77\n00002 19970112  1   12.00\n"
-           "00002 19970112  5   77.00\n   00003 19970102  2   20.76\n")
-    manifest = {"tables": {"events": {
-        "path": "CDNOW_master.txt", "format": "whitespace", "header": False,
-        "names": ["cust", "date", "qty", "amount"],
-        "columns": {"user_id": "cust", "event_at": {"column": "date", "format": "%Y%m%d"}, "revenue": "amount"}}}}
+    log = (
+        "00001 19970101  1   11.77\n00002 19970112  1   12.00\n"
+        "00002 19970112  5   77.00\n   00003 19970102  2   20.76\n"
+    )
+    manifest = {
+        "tables": {
+            "events": {
+                "path": "CDNOW_master.txt",
+                "format": "whitespace",
+                "header": False,
+                "names": ["cust", "date", "qty", "amount"],
+                "columns": {"user_id": "cust", "event_at": {"column": "date", "format": "%Y%m%d"}, "revenue": "amount"},
+            }
+        }
+    }
     ds = load_dataset(make_dataset({"CDNOW_master.txt": log}, manifest))
     frame = ds.events.order_by(["user_id", "revenue"]).execute()
     assert frame.user_id.tolist() == ["00001", "00002", "00002", "00003"]  # zero-padded ids stay text
-    assert frame.event_at.tolist() == [pd.Timestamp(d) for d in ("1997-01-01", "1997-01-12", "1997-01-12",
-                                                                 "1997-01-02")]
+    assert frame.event_at.tolist() == [
+        pd.Timestamp(d) for d in ("1997-01-01", "1997-01-12", "1997-01-12", "1997-01-02")
+    ]
     assert frame.revenue.tolist() == [11.77, 12.0, 77.0, 20.76]
     assert frame.qty.tolist() == [1, 1, 5, 2]
 
 
 def test_a_ragged_whitespace_file_is_rejected(make_dataset):
-    manifest = {"tables": {"events": {"path": "t.txt", "format": "whitespace", "header": False,
-                                      "names": ["cust", "date"],
-                                      "columns": {"user_id": "cust", "event_at": {"column": "date",
-                                                                                  "format": "%Y%m%d"}}}}}
+    manifest = {
+        "tables": {
+            "events": {
+                "path": "t.txt",
+                "format": "whitespace",
+                "header": False,
+                "names": ["cust", "date"],
+                "columns": {"user_id": "cust", "event_at": {"column": "date", "format": "%Y%m%d"}},
+            }
+        }
+    }
     error = _problems(make_dataset({"t.txt": "1 19970101\n2 19970102 extra\n"}, manifest))
     assert error.problems[0].message == "lines without exactly 2 fields"
     assert error.problems[0].rows == 1
@@ -188,8 +222,9 @@ def test_pandas_frames_are_accepted_with_a_column_mapping():
 def test_a_connection_url_with_canonical_table_names(tmp_path):
     path = tmp_path / "warehouse.duckdb"
     con = ibis.duckdb.connect(str(path))
-    con.create_table("events", pd.DataFrame({"user_id": [1, 2], "event_at": pd.to_datetime(["2024-01-01",
-                                                                                             "2024-01-02"])}))
+    con.create_table(
+        "events", pd.DataFrame({"user_id": [1, 2], "event_at": pd.to_datetime(["2024-01-01", "2024-01-02"])})
+    )
     con.disconnect()
     ds = load_dataset(f"duckdb://{path}")
     assert ds.events.count().execute() == 2
@@ -222,16 +257,29 @@ def test_the_error_text_is_one_screen(make_dataset):
     assert max(len(line) for line in lines) < 200
 
 
-
 def test_a_manifest_can_point_at_tables_in_a_database(make_dataset, tmp_path):
     path = tmp_path / "shop.duckdb"
     con = ibis.duckdb.connect(str(path))
-    con.create_table("orders", pd.DataFrame({"customer": ["a", "b", "b"], "ordered": ["2024-01-01", "2024-01-02",
-                                                                                      "2024-01-05"],
-                                             "amount": [5.0, 7.5, 2.5]}))
+    con.create_table(
+        "orders",
+        pd.DataFrame(
+            {
+                "customer": ["a", "b", "b"],
+                "ordered": ["2024-01-01", "2024-01-02", "2024-01-05"],
+                "amount": [5.0, 7.5, 2.5],
+            }
+        ),
+    )
     con.disconnect()
-    manifest = {"connection": f"duckdb://{path}", "tables": {"events": {"table": "orders", "columns": {
-        "user_id": "customer", "event_at": "ordered", "revenue": "amount"}}}}
+    manifest = {
+        "connection": f"duckdb://{path}",
+        "tables": {
+            "events": {
+                "table": "orders",
+                "columns": {"user_id": "customer", "event_at": "ordered", "revenue": "amount"},
+            }
+        },
+    }
     ds = load_dataset(make_dataset({}, manifest))
     assert ds.events.revenue.sum().execute() == 15.0
     assert ds.events.event_at.max().execute() == pd.Timestamp("2024-01-05")
@@ -260,8 +308,14 @@ def test_event_properties_serve_as_user_attributes_by_their_first_value(tmp_path
         first = pd.Timestamp("2024-01-01") + pd.Timedelta(days=user % 20)
         country = ["DE", "US", "FR"][user % 3]
         days = range(0, 5 + (user % 7) * 10, 5)
-        rows += [{"user_id": f"u{user}", "event_at": first + pd.Timedelta(days=d, hours=1),
-                  "country": country if d == 0 else "XX"} for d in days]
+        rows += [
+            {
+                "user_id": f"u{user}",
+                "event_at": first + pd.Timedelta(days=d, hours=1),
+                "country": country if d == 0 else "XX",
+            }
+            for d in days
+        ]
     ds = load_dataset({"events": pd.DataFrame(rows)}, snapshot_at="2024-06-01")
     assert ds.event_attributes() == ["country"]
     assert preflight.problems("cohort_retention", {"cohort_by": "country"}, ds) == []

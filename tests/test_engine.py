@@ -18,7 +18,7 @@ def test_memory_limit_comes_from_the_environment(monkeypatch):
 def _mib(shown: str) -> float:
     """DuckDB's shown memory setting ("2.9 GiB", "953.6 MiB") in MiB."""
     number, unit = shown.split()
-    return float(number) * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024, "TiB": 1024 ** 2}[unit]
+    return float(number) * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024, "TiB": 1024**2}[unit]
 
 
 def test_without_the_variable_duckdb_gets_an_eighth_of_the_ram(monkeypatch):
@@ -49,12 +49,15 @@ def test_a_memory_limit_that_is_not_a_size_is_refused(monkeypatch):
     assert "USEROPS_MEMORY_LIMIT is not a size" in str(caught.value)
 
 
-@pytest.mark.parametrize(("strptime", "java"), [
-    ("%Y-%m-%d %H:%M:%S", "yyyy-MM-dd HH:mm:ss"),
-    ("%m/%d/%Y %I:%M %p", "MM/dd/yyyy hh:mm a"),
-    ("%Y%m%dT%H%M", "yyyyMMdd'T'HHmm"),
-    ("%d %b %Y", "dd MMM yyyy"),
-])
+@pytest.mark.parametrize(
+    ("strptime", "java"),
+    [
+        ("%Y-%m-%d %H:%M:%S", "yyyy-MM-dd HH:mm:ss"),
+        ("%m/%d/%Y %I:%M %p", "MM/dd/yyyy hh:mm a"),
+        ("%Y%m%dT%H%M", "yyyyMMdd'T'HHmm"),
+        ("%d %b %Y", "dd MMM yyyy"),
+    ],
+)
 def test_strptime_formats_become_java_patterns(strptime, java):
     assert engine.java_pattern(strptime) == java
 
@@ -70,8 +73,10 @@ def test_frame_converts_as_execute_does():
     import pandas as pd
 
     con = engine.connect("duckdb")
-    table = con.sql("SELECT * FROM (VALUES (3, 'b', 1.5, true, NULL), (1, NULL, NULL, false, 7), "
-                    "(2, 'a', 2.25, true, 8)) t(user_id, channel, monetary, bought, recency_days)").order_by("user_id")
+    table = con.sql(
+        "SELECT * FROM (VALUES (3, 'b', 1.5, true, NULL), (1, NULL, NULL, false, 7), "
+        "(2, 'a', 2.25, true, 8)) t(user_id, channel, monetary, bought, recency_days)"
+    ).order_by("user_id")
     got, expected = engine.frame(table), table.execute()
     assert got.user_id.tolist() == [1, 2, 3]
     assert got.dtypes.to_dict() == expected.dtypes.to_dict()  # int with a null: float64; text: object

@@ -55,12 +55,17 @@ def _hanging_run(tmp_path: Path) -> tuple[subprocess.Popen, int, int, Path]:
     """A runner whose one notebook records its kernel's pid and then hangs; returns runner, job, kernel, out."""
     marker = tmp_path / "kernel.pid"
     notebooks = tmp_path / "notebooks"
-    write_notebook(notebooks / "hang.ipynb",
-                   f"import os, time\nopen({str(marker)!r}, 'w').write(str(os.getpid()))\ntime.sleep(600)")
+    write_notebook(
+        notebooks / "hang.ipynb",
+        f"import os, time\nopen({str(marker)!r}, 'w').write(str(os.getpid()))\ntime.sleep(600)",
+    )
     out = tmp_path / "reports"
-    runner = subprocess.Popen([sys.executable, "-m", "userops_lib.cli", "report", SAMPLE, "--notebooks",
-                               str(notebooks), "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "userops_lib.cli", "report", SAMPLE, "--notebooks", str(notebooks), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     kernel = int(_wait_for(marker))
     job = _parent(kernel)
     assert _alive(job) and job != runner.pid
@@ -75,8 +80,11 @@ def test_kill_9_of_the_runner_takes_its_job_and_kernel_and_the_next_run_clears_i
     [stale] = list(out.glob(".running-*"))
     notebooks = tmp_path / "quick"
     write_notebook(notebooks / "quick.ipynb", "print('ok')")
-    result = subprocess.run([sys.executable, "-m", "userops_lib.cli", "report", SAMPLE, "--notebooks",
-                             str(notebooks), "--out", str(out)], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "userops_lib.cli", "report", SAMPLE, "--notebooks", str(notebooks), "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert not stale.exists()
     assert not list(out.glob(".running-*"))
@@ -94,8 +102,11 @@ def test_sigterm_stops_the_run_its_processes_and_leaves_nothing_behind(tmp_path)
 
 def test_a_live_runs_folder_is_never_cleared_but_a_dead_ones_is(tmp_path):
     out = tmp_path / "reports"
-    live, dead, foreign = (out / ".running-20250101T000000Z-aaaaaa", out / ".running-20250101T000000Z-bbbbbb",
-                           out / ".running-something-else")
+    live, dead, foreign = (
+        out / ".running-20250101T000000Z-aaaaaa",
+        out / ".running-20250101T000000Z-bbbbbb",
+        out / ".running-something-else",
+    )
     for folder in (live, dead, foreign):
         folder.mkdir(parents=True)
     (dead / report.LOCK_NAME).write_text("12345\n")
@@ -107,12 +118,17 @@ def test_a_live_runs_folder_is_never_cleared_but_a_dead_ones_is(tmp_path):
 
 def test_a_worker_that_dies_is_reported_by_name_with_its_log(tmp_path):
     notebooks = tmp_path / "notebooks"
-    write_notebook(notebooks / "dies.ipynb", "import os, signal\nos.write(2, b'the kernel says why\\n')\n"
-                                             "os.kill(os.getppid(), signal.SIGKILL)")
+    write_notebook(
+        notebooks / "dies.ipynb",
+        "import os, signal\nos.write(2, b'the kernel says why\\n')\nos.kill(os.getppid(), signal.SIGKILL)",
+    )
     write_notebook(notebooks / "fine.ipynb", "print('fine')")
     out = tmp_path / "reports"
-    result = subprocess.run([sys.executable, "-m", "userops_lib.cli", "report", SAMPLE, "--notebooks",
-                             str(notebooks), "--out", str(out)], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "userops_lib.cli", "report", SAMPLE, "--notebooks", str(notebooks), "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     [folder] = [p for p in out.iterdir() if not p.name.startswith(".")]
@@ -183,8 +199,12 @@ def test_relative_paths_resolve_against_the_callers_folder(tmp_path):
     notebooks = work / "nbs"
     write_notebook(notebooks / "quick.ipynb", "print('ok')")
     dataset = os.path.relpath(SAMPLE, work)
-    result = subprocess.run([sys.executable, "-m", "userops_lib.cli", "report", dataset, "--notebooks", "nbs",
-                             "--out", "rel"], capture_output=True, text=True, cwd=work)
+    result = subprocess.run(
+        [sys.executable, "-m", "userops_lib.cli", "report", dataset, "--notebooks", "nbs", "--out", "rel"],
+        capture_output=True,
+        text=True,
+        cwd=work,
+    )
     assert result.returncode == 0, result.stderr
     assert (work / "rel" / "latest" / "quick.html").is_file()
     assert not list((work / "rel").glob(".running-*"))
@@ -192,8 +212,12 @@ def test_relative_paths_resolve_against_the_callers_folder(tmp_path):
 
 def test_the_real_overview_runs_with_a_relative_out_from_the_project_root(tmp_path):
     out = os.path.relpath(tmp_path / "myreports", ROOT)
-    result = subprocess.run([sys.executable, "-m", "userops_lib.cli", "report", "--only", "overview", "--out", out],
-                            capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "userops_lib.cli", "report", "--only", "overview", "--out", out],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "myreports" / "latest" / "overview.html").is_file()
 
@@ -219,16 +243,33 @@ def test_grid_values_that_share_a_file_name_get_their_own_reports(tmp_path):
     notebooks = tmp_path / "notebooks"
     write_notebook(notebooks / "echo.ipynb", "print(label)", parameters='label: str = ""  # a label\n')
     config = tmp_path / "batch.yml"
-    config.write_text(f"dataset: {SAMPLE}\ngrid:\n  label: [paid_search, paid search, 'paid/search', 微信]\n",
-                      encoding="utf-8")
+    config.write_text(
+        f"dataset: {SAMPLE}\ngrid:\n  label: [paid_search, paid search, 'paid/search', 微信]\n", encoding="utf-8"
+    )
     out = tmp_path / "reports"
-    result = subprocess.run([sys.executable, "-m", "userops_lib.cli", "report", "--config", str(config),
-                             "--notebooks", str(notebooks), "--out", str(out)], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "userops_lib.cli",
+            "report",
+            "--config",
+            str(config),
+            "--notebooks",
+            str(notebooks),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     folder = (out / "latest").resolve()
     pages = sorted(p.name for p in folder.glob("echo--*.html"))
     assert len(pages) == 4 and len(set(pages)) == 4
     assert "echo--label-微信.html" in pages
-    texts = {"".join(json.loads(p.read_text(encoding="utf-8"))["cells"][-1]["outputs"][0]["text"]).strip()
-             for p in folder.glob("echo--*.ipynb")}
+    texts = {
+        "".join(json.loads(p.read_text(encoding="utf-8"))["cells"][-1]["outputs"][0]["text"]).strip()
+        for p in folder.glob("echo--*.ipynb")
+    }
     assert texts == {"paid_search", "paid search", "paid/search", "微信"}

@@ -44,10 +44,44 @@ def test_every_key_the_code_asks_for_is_in_the_catalogue():
 
 def test_chinese_text_has_no_english_words_beyond_names_and_units():
     """A zh message may keep product terms (DAU, ARPU, UTC, CSV, Wilson) but no English sentence."""
-    allowed = {"DAU", "WAU", "MAU", "ARPU", "ARPPU", "UTC", "CSV", "KPI", "CI", "Wilson", "userops", "manifest",
-               "json", "notebook", "users", "user_id", "event_at", "pts", "Holm", "LTV", "CUPED",
-               "Qini", "bootstrap", "Cochran", "Newcombe", "Welch", "delta", "theta", "Benjamini", "Hochberg", "other", "RFM",
-               "Kruskal", "Wallis", "Spearman", "floor"}
+    allowed = {
+        "DAU",
+        "WAU",
+        "MAU",
+        "ARPU",
+        "ARPPU",
+        "UTC",
+        "CSV",
+        "KPI",
+        "CI",
+        "Wilson",
+        "userops",
+        "manifest",
+        "json",
+        "notebook",
+        "users",
+        "user_id",
+        "event_at",
+        "pts",
+        "Holm",
+        "LTV",
+        "CUPED",
+        "Qini",
+        "bootstrap",
+        "Cochran",
+        "Newcombe",
+        "Welch",
+        "delta",
+        "theta",
+        "Benjamini",
+        "Hochberg",
+        "other",
+        "RFM",
+        "Kruskal",
+        "Wallis",
+        "Spearman",
+        "floor",
+    }
     for key, text in ZH.messages.items():
         for form in _forms(text):
             words = set(re.findall(r"[A-Za-z_]{2,}", re.sub(r"\{[^}]*\}|\w+\.(csv|json)", "", form)))
@@ -90,8 +124,9 @@ def test_numbers_and_dates_read_as_a_chinese_reader_expects():
 def test_an_unknown_language_is_refused():
     with pytest.raises(DataError, match="unknown language 'fr'"):
         i18n.use("fr")
-    result = subprocess.run([sys.executable, "-m", "userops_lib.cli", "report", "--lang", "fr"], capture_output=True,
-                            text=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "userops_lib.cli", "report", "--lang", "fr"], capture_output=True, text=True, cwd=ROOT
+    )
     assert result.returncode == 2 and "invalid choice: 'fr'" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -99,6 +134,10 @@ def test_an_unknown_language_is_refused():
 def test_a_config_language_is_checked(tmp_path):
     config = tmp_path / "batch.yml"
     config.write_text("language: fr\n")
-    result = subprocess.run([sys.executable, "-m", "userops_lib.cli", "report", "--config", str(config)],
-                            capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "userops_lib.cli", "report", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert result.returncode == 2 and "language" in result.stderr and "Traceback" not in result.stderr

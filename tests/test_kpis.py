@@ -18,9 +18,14 @@ def random_log():
         start = rng.integers(0, 60)
         for day in range(start, 75):
             if rng.random() < 0.3 or day == start:
-                rows.append({"user_id": user, "event_at": pd.Timestamp("2024-03-01") + pd.Timedelta(days=int(day),
-                                                                                                     hours=int(rng.integers(0, 24))),
-                             "revenue": float(rng.choice([0, 0, 0, 9.99]))})
+                rows.append(
+                    {
+                        "user_id": user,
+                        "event_at": pd.Timestamp("2024-03-01")
+                        + pd.Timedelta(days=int(day), hours=int(rng.integers(0, 24))),
+                        "revenue": float(rng.choice([0, 0, 0, 9.99])),
+                    }
+                )
     events = pd.DataFrame(rows)
     ds = load_dataset({"events": events}, snapshot_at="2024-05-15")
     return events, ds
@@ -53,12 +58,15 @@ def test_monthly_arpu_and_arppu_by_hand(random_log):
 
 
 def test_paying_conversion_counts_only_users_observed_for_the_whole_window():
-    events = pd.DataFrame({
-        "user_id": ["a", "a", "b", "b", "c", "c", "d"],
-        "event_at": pd.to_datetime(["2024-01-01", "2024-01-11", "2024-01-01", "2024-02-15", "2024-03-20",
-                                    "2024-03-21", "2024-01-05"]),
-        "revenue": [0, 5.0, 0, 5.0, 0, 5.0, 0],
-    })
+    events = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "b", "b", "c", "c", "d"],
+            "event_at": pd.to_datetime(
+                ["2024-01-01", "2024-01-11", "2024-01-01", "2024-02-15", "2024-03-20", "2024-03-21", "2024-01-05"]
+            ),
+            "revenue": [0, 5.0, 0, 5.0, 0, 5.0, 0],
+        }
+    )
     ds = load_dataset({"events": events}, snapshot_at="2024-03-31")
     conversion = overview.run(ds, overview.Params()).paying_conversion
     # a paid on day 10 (yes), b on day 45 (no), d never (no); c was first seen 11 days before the snapshot.
@@ -73,8 +81,9 @@ def test_paying_conversion_counts_only_users_observed_for_the_whole_window():
 
 
 def test_new_users_per_week_flag_incomplete_weeks():
-    users = pd.DataFrame({"user_id": [1, 2, 3, 4],
-                          "signup_at": pd.to_datetime(["2024-01-03", "2024-01-08", "2024-01-09", "2024-01-15"])})
+    users = pd.DataFrame(
+        {"user_id": [1, 2, 3, 4], "signup_at": pd.to_datetime(["2024-01-03", "2024-01-08", "2024-01-09", "2024-01-15"])}
+    )
     events = pd.DataFrame({"user_id": [1, 2, 3, 4], "event_at": users.signup_at + pd.Timedelta(hours=1)})
     ds = load_dataset({"users": users, "events": events}, snapshot_at=dt.datetime(2024, 1, 17))
     weeks = overview.run(ds, overview.Params()).frames["new_users"]
@@ -106,10 +115,16 @@ def test_periods_with_zero_new_users_are_rows_of_zero():
     """A week (or month) without new users disappeared from new_users.csv, so averages and the 'last complete
     week' headline skipped it. Hand-worked: sign-ups in the weeks of 1 and 15 January, none in the week of
     8 January nor in the weeks up to the snapshot (5 February); revenue in January and March only."""
-    users = pd.DataFrame({"user_id": [1, 2, 3],
-                          "signup_at": pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-16"])})
-    events = pd.DataFrame({"user_id": [1, 2, 3, 1], "revenue": [5.0, 0.0, 7.0, 3.0],
-                           "event_at": pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-16", "2024-03-04"])})
+    users = pd.DataFrame(
+        {"user_id": [1, 2, 3], "signup_at": pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-16"])}
+    )
+    events = pd.DataFrame(
+        {
+            "user_id": [1, 2, 3, 1],
+            "revenue": [5.0, 0.0, 7.0, 3.0],
+            "event_at": pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-16", "2024-03-04"]),
+        }
+    )
     ds = load_dataset({"users": users, "events": events}, snapshot_at=dt.datetime(2024, 3, 6))
     result = overview.run(ds, overview.Params())
     weeks = result.frames["new_users"]

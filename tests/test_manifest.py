@@ -11,15 +11,27 @@ def _error(raw) -> str:
 
 
 def test_maps_canonical_names_to_source_columns_with_options(tmp_path):
-    manifest = parse_manifest({
-        "name": "shop",
-        "timezone": "Europe/Berlin",
-        "snapshot_at": "2024-03-01",
-        "tables": {"events": {"path": "tx.txt", "format": "whitespace", "header": False,
-                              "names": ["cust", "date", "qty", "amount"],
-                              "columns": {"user_id": "cust", "event_at": {"column": "date", "format": "%Y%m%d"},
-                                          "revenue": "amount"}}},
-    }, root=tmp_path)
+    manifest = parse_manifest(
+        {
+            "name": "shop",
+            "timezone": "Europe/Berlin",
+            "snapshot_at": "2024-03-01",
+            "tables": {
+                "events": {
+                    "path": "tx.txt",
+                    "format": "whitespace",
+                    "header": False,
+                    "names": ["cust", "date", "qty", "amount"],
+                    "columns": {
+                        "user_id": "cust",
+                        "event_at": {"column": "date", "format": "%Y%m%d"},
+                        "revenue": "amount",
+                    },
+                }
+            },
+        },
+        root=tmp_path,
+    )
     events = manifest.tables["events"]
     assert events.path == tmp_path / "tx.txt"
     assert events.columns["user_id"].source == "cust"
@@ -30,31 +42,52 @@ def test_maps_canonical_names_to_source_columns_with_options(tmp_path):
 
 
 def test_constant_and_row_number_columns():
-    manifest = parse_manifest({"tables": {"assignments": {"path": "x.csv", "control_arm": "No E-Mail", "columns": {
-        "user_id": {"row_number": True}, "campaign": {"value": "spring"}, "arm": "segment"}}}})
+    manifest = parse_manifest(
+        {
+            "tables": {
+                "assignments": {
+                    "path": "x.csv",
+                    "control_arm": "No E-Mail",
+                    "columns": {"user_id": {"row_number": True}, "campaign": {"value": "spring"}, "arm": "segment"},
+                }
+            }
+        }
+    )
     spec = manifest.tables["assignments"]
     assert spec.columns["user_id"].row_number
     assert spec.columns["campaign"].value == "spring"
     assert spec.control_arm == "No E-Mail"
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ({"tables": {"event": {"path": "e.csv"}}}, "unknown key 'event' in tables"),
-    ({"tabels": {}}, "dataset.yml: unknown key 'tabels'"),
-    ({"tables": {"events": {"path": "e.csv", "colums": {}}}}, "unknown key 'colums' in tables.events"),
-    ({"tables": {"events": {"path": "e.csv", "columns": {"when": "date"}}}},
-     "'when' is not a canonical column of table 'events'"),
-    ({"tables": {"users": {"path": "u.csv", "columns": {"duration": "tenure"}}}}, "needs its unit"),
-    ({"tables": {"users": {"path": "u.csv", "columns": {"duration": {"column": "tenure", "unit": "years"}}}}},
-     "must be one of days, weeks, months"),
-    ({"tables": {"events": {"path": "e.xlsx"}}}, "cannot tell the format of 'e.xlsx'"),
-    ({"tables": {"events": {"path": "e.csv", "columns": {"event_at": {"column": "d", "format": "YYYYMMDD"}}}}},
-     "has no % code"),
-    ({"timezone": "Mars/Olympus", "tables": {"events": {"path": "e.csv"}}}, "unknown time zone"),
-    ({"tables": {"events": {"table": "ev"}}}, "has no 'connection'"),
-    ({"tables": {}}, "'tables': must be at least one entry"),
-    ({"tables": {"users": {"path": "u.csv", "control_arm": "control"}}}, "'control_arm' belongs to the assignments"),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"tables": {"event": {"path": "e.csv"}}}, "unknown key 'event' in tables"),
+        ({"tabels": {}}, "dataset.yml: unknown key 'tabels'"),
+        ({"tables": {"events": {"path": "e.csv", "colums": {}}}}, "unknown key 'colums' in tables.events"),
+        (
+            {"tables": {"events": {"path": "e.csv", "columns": {"when": "date"}}}},
+            "'when' is not a canonical column of table 'events'",
+        ),
+        ({"tables": {"users": {"path": "u.csv", "columns": {"duration": "tenure"}}}}, "needs its unit"),
+        (
+            {"tables": {"users": {"path": "u.csv", "columns": {"duration": {"column": "tenure", "unit": "years"}}}}},
+            "must be one of days, weeks, months",
+        ),
+        ({"tables": {"events": {"path": "e.xlsx"}}}, "cannot tell the format of 'e.xlsx'"),
+        (
+            {"tables": {"events": {"path": "e.csv", "columns": {"event_at": {"column": "d", "format": "YYYYMMDD"}}}}},
+            "has no % code",
+        ),
+        ({"timezone": "Mars/Olympus", "tables": {"events": {"path": "e.csv"}}}, "unknown time zone"),
+        ({"tables": {"events": {"table": "ev"}}}, "has no 'connection'"),
+        ({"tables": {}}, "'tables': must be at least one entry"),
+        (
+            {"tables": {"users": {"path": "u.csv", "control_arm": "control"}}},
+            "'control_arm' belongs to the assignments",
+        ),
+    ],
+)
 def test_rejects_bad_manifests_with_a_fix(raw, expected):
     message = _error(raw)
     assert expected in message

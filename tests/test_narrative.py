@@ -10,8 +10,15 @@ from userops_lib.findings.overview import change_text
 
 
 def test_table_numbers_read_as_numbers_and_headers_as_words():
-    frame = pd.DataFrame({"share_of_users": [0.0123], "revenue_total": [21310.4], "arpu": [3.14159],
-                          "p_value": [1.4e-278], "users": [12.0]})
+    frame = pd.DataFrame(
+        {
+            "share_of_users": [0.0123],
+            "revenue_total": [21310.4],
+            "arpu": [3.14159],
+            "p_value": [1.4e-278],
+            "users": [12.0],
+        }
+    )
     html = narrative.table_html(frame)
     assert "2.131e+04" not in html and "21,310" in html
     assert "3.14<" in html and "0.0123" in html and "1.4e-278" in html
@@ -21,8 +28,7 @@ def test_table_numbers_read_as_numbers_and_headers_as_words():
 
 def test_headline_tiles_say_the_change_on_the_period_before():
     """By hand: MAU 100 thirty rows before the last value 110 is +10.0%; ARPU 20 then 15 is -25.0%."""
-    assert change_text(pd.Series([100.0] + [0.0] * 29 + [110.0]), 30, "30 days before") == \
-        "+10.0% on 30 days before"
+    assert change_text(pd.Series([100.0] + [0.0] * 29 + [110.0]), 30, "30 days before") == "+10.0% on 30 days before"
     assert change_text(pd.Series([20.0, 15.0]), 1, "the month before") == "-25.0% on the month before"
     assert change_text(pd.Series([15.0]), 1, "the month before") == ""  # nothing to compare with
     labels = [label for label, _ in overview.run(load_dataset(DATA / "sample"), overview.Params()).headlines]
@@ -50,6 +56,7 @@ def test_every_analysis_says_the_level_it_was_run_at():
     for findings in (telco.findings, campaign.findings):
         text = " ".join(findings)
         assert "90% CI" in text and "95% CI" not in text
+
     def title(ax):
         return " ".join(ax.get_title(loc=where) for where in ("left", "center"))
 

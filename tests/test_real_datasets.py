@@ -14,12 +14,14 @@ def _sha256(path) -> str:
 
 def test_hillstrom_files_are_the_documented_bytes():
     assert _sha256(DATA / "hillstrom" / "hillstrom.csv") == (
-        "27bab8c5d3669f26ec08ebb50a0a78317542f29501156f2e2af6781fab4cd7e2")
+        "27bab8c5d3669f26ec08ebb50a0a78317542f29501156f2e2af6781fab4cd7e2"
+    )
 
 
 def test_telco_files_are_the_documented_bytes():
     assert _sha256(DATA / "telco_churn" / "telco_churn.csv") == (
-        "16320c9c1ec72448db59aa0a26a0b95401046bef5d02fd3aeb906448e3055e91")
+        "16320c9c1ec72448db59aa0a26a0b95401046bef5d02fd3aeb906448e3055e91"
+    )
 
 
 @pytest.fixture(scope="module")

@@ -192,8 +192,10 @@ def test_two_runs_started_together_complete_into_separate_folders(tmp_path):
 
 def test_a_config_grid_makes_one_report_per_value(tmp_path):
     config = tmp_path / "batch.yml"
-    config.write_text(f"dataset: {DATA / 'sample'}\nparameters:\n  filter_column: platform\n  period: month\n"
-                      "grid:\n  filter_value: [ios, web]\njobs: 2\n")
+    config.write_text(
+        f"dataset: {DATA / 'sample'}\nparameters:\n  filter_column: platform\n  period: month\n"
+        "grid:\n  filter_value: [ios, web]\njobs: 2\n"
+    )
     out = tmp_path / "reports"
     result = _cli("report", "--config", str(config), "--out", str(out), "--only", "overview")
     assert result.returncode == 0, result.stderr
@@ -221,8 +223,9 @@ def test_strings_from_data_are_never_live_markup(tmp_path):
 
     world = make_world(users=300, seed=3)
     users = world["users"].assign(channel=world["users"].channel.replace({"organic": EVIL[0], "social": EVIL[1]}))
-    assignments = world["assignments"].assign(campaign=EVIL[1], arm=world["assignments"].arm.replace(
-        {"discount": EVIL[0]}))
+    assignments = world["assignments"].assign(
+        campaign=EVIL[1], arm=world["assignments"].arm.replace({"discount": EVIL[0]})
+    )
     folder = tmp_path / "evil"
     folder.mkdir()
     users.to_parquet(folder / "users.parquet")
@@ -230,7 +233,8 @@ def test_strings_from_data_are_never_live_markup(tmp_path):
     assignments.to_parquet(folder / "assignments.parquet")
     (folder / "dataset.yml").write_text(
         "name: <script>alert(1)</script>\ntables:\n  users: {path: users.parquet}\n  events: {path: events.parquet}\n"
-        "  assignments: {path: assignments.parquet, control_arm: control}\n")
+        "  assignments: {path: assignments.parquet, control_arm: control}\n"
+    )
     out = tmp_path / "reports"
     result = _cli("report", str(folder), "--out", str(out), "--only", "overview")
     assert result.returncode == 0, result.stderr
@@ -252,12 +256,22 @@ def test_strings_from_data_are_never_live_markup(tmp_path):
 def test_papermill_runs_a_notebook_directly_with_and_without_parameters(tmp_path):
     import papermill
 
-    papermill.execute_notebook(str(ROOT / "notebooks" / "overview.ipynb"), str(tmp_path / "a.ipynb"),
-                               parameters={"period": "month"}, kernel_name="python3", progress_bar=False,
-                               cwd=str(ROOT))
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / "overview.ipynb"),
+        str(tmp_path / "a.ipynb"),
+        parameters={"period": "month"},
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(ROOT),
+    )
     # As in JupyterLab: defaults only, working directory notebooks/.
-    papermill.execute_notebook(str(ROOT / "notebooks" / "overview.ipynb"), str(tmp_path / "b.ipynb"),
-                               kernel_name="python3", progress_bar=False, cwd=str(ROOT / "notebooks"))
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / "overview.ipynb"),
+        str(tmp_path / "b.ipynb"),
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(ROOT / "notebooks"),
+    )
     assert (tmp_path / "b.ipynb").stat().st_size > 10_000
 
 
@@ -298,8 +312,15 @@ def test_no_report_shows_python_reprs(sample_run):
 def test_the_cohort_report_artifact_and_findings(sample_run):
     _, folder, _ = sample_run
     retention = pd.read_csv(folder / "cohort_retention" / "retention.csv")
-    assert list(retention.columns) == ["cohort", "period", "cohort_size", "active_users", "retention", "ci_low",
-                                       "ci_high"]
+    assert list(retention.columns) == [
+        "cohort",
+        "period",
+        "cohort_size",
+        "active_users",
+        "retention",
+        "ci_low",
+        "ci_high",
+    ]
     assert retention.retention.isna().any()  # recent cohorts have not reached late weeks
     average = pd.read_csv(folder / "cohort_retention" / "average.csv").set_index("period")
     html = (folder / "cohort_retention.html").read_text()
@@ -326,8 +347,11 @@ def test_notebooks_that_do_not_apply_to_a_dataset_are_skipped_or_refused():
     ran = {job.name for job in plan.jobs}
     skipped = {s["name"]: s["reason"] for s in plan.skipped}
     assert ran == {"overview", "churn_survival"}
-    assert skipped == {"cohort_retention": "needs events", "segment_profiling": "needs events",
-                       "campaign_uplift": "needs assignments"}
+    assert skipped == {
+        "cohort_retention": "needs events",
+        "segment_profiling": "needs events",
+        "campaign_uplift": "needs assignments",
+    }
     with pytest.raises(DataError, match="notebook 'cohort_retention' needs events"):
         report.plan_run(dataset=str(DATA / "hillstrom"), only=["cohort_retention"])
 
@@ -338,9 +362,17 @@ def test_with_several_workers_the_longest_notebook_of_the_last_run_starts_first(
     jobs = [Job(name, Path(f"{name}.ipynb"), name, {}) for name in ("overview", "cohorts", "segments", "new_one")]
     assert [j.name for j in _longest_first(jobs, tmp_path)] == ["overview", "cohorts", "segments", "new_one"]
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "manifest.json").write_text(json.dumps({"reports": [
-        {"name": "overview", "seconds": 187.2}, {"name": "cohorts", "seconds": 67.4},
-        {"name": "segments", "seconds": 329.0}]}))
+    (tmp_path / "run" / "manifest.json").write_text(
+        json.dumps(
+            {
+                "reports": [
+                    {"name": "overview", "seconds": 187.2},
+                    {"name": "cohorts", "seconds": 67.4},
+                    {"name": "segments", "seconds": 329.0},
+                ]
+            }
+        )
+    )
     (tmp_path / "latest").symlink_to("run")
     # Unknown durations first (they may be long), then the known ones, longest first.
     assert [j.name for j in _longest_first(jobs, tmp_path)] == ["new_one", "segments", "overview", "cohorts"]
@@ -365,8 +397,9 @@ def test_a_figures_text_alternative_is_escaped_into_the_page():
     plots.finish(ax, title="Retention by cohort", xlabel="weeks", ylabel="cohort")
     assert plots.describe(heat) == "Retention by cohort (x: weeks; y: cohort); colour: retention (share)"
     plt.close(heat)
-    output = nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=\n"},
-                                    metadata={"image/png": {"alt": alt}})
+    output = nbformat.v4.new_output(
+        "display_data", data={"image/png": "iVBORw0KGgo=\n"}, metadata={"image/png": {"alt": alt}}
+    )
     cell = nbformat.v4.new_code_cell("chart()", outputs=[output])
     html = render.notebook_html(nbformat.v4.new_notebook(cells=[cell]), title="t")
     markup = _markup(html)

@@ -33,31 +33,47 @@ def test_value_tiers_by_revenue_share():
     assert segments.tiers(equal, high_share=0.2, mid_share=0.3).tolist() == ["high"] * 2 + ["mid"] * 3 + ["low"] * 5
     skewed = pd.Series([5.0, 50.0, 0.0, 30.0, 10.0, 5.0])
     # 50 alone is half of revenue: high. Everyone after it starts at 50% or more: low.
-    assert segments.tiers(skewed, high_share=0.2, mid_share=0.3).tolist() == ["low", "high", "low", "low", "low",
-                                                                              "low"]
+    assert segments.tiers(skewed, high_share=0.2, mid_share=0.3).tolist() == ["low", "high", "low", "low", "low", "low"]
 
 
 @pytest.fixture(scope="module")
 def shop():
     """Eight customers with purchases on known days; snapshot 2024-04-01 (day 91 from 1 Jan)."""
     day = pd.Timestamp("2024-01-01")
-    buys = {"a": [(85, 100), (80, 100), (70, 100), (60, 100)], "b": [(88, 20)], "c": [(10, 300), (20, 300)],
-            "d": [(40, 30), (45, 30)], "e": [(89, 15), (5, 15), (30, 15)], "f": [(2, 5)], "g": [(50, 60)],
-            "h": [(75, 40), (76, 40)]}
-    rows = [{"user_id": u, "event_at": day + pd.Timedelta(days=d, hours=12), "revenue": r}
-            for u, items in buys.items() for d, r in items]
+    buys = {
+        "a": [(85, 100), (80, 100), (70, 100), (60, 100)],
+        "b": [(88, 20)],
+        "c": [(10, 300), (20, 300)],
+        "d": [(40, 30), (45, 30)],
+        "e": [(89, 15), (5, 15), (30, 15)],
+        "f": [(2, 5)],
+        "g": [(50, 60)],
+        "h": [(75, 40), (76, 40)],
+    }
+    rows = [
+        {"user_id": u, "event_at": day + pd.Timedelta(days=d, hours=12), "revenue": r}
+        for u, items in buys.items()
+        for d, r in items
+    ]
     rows.append({"user_id": "i", "event_at": day + pd.Timedelta(days=89), "revenue": 0.0})  # visits, never buys
     return load_dataset({"events": pd.DataFrame(rows)}, snapshot_at="2024-04-01")
 
 
 def test_rfm_features_scores_and_segments_by_hand(shop):
     users = segments.assign(segments.features(shop).execute()).set_index("user_id").sort_index()
-    assert users.recency_days.drop("i").to_dict() == {"a": 6, "b": 3, "c": 71, "d": 46, "e": 2, "f": 89, "g": 41,
-                                                      "h": 15}
+    assert users.recency_days.drop("i").to_dict() == {
+        "a": 6,
+        "b": 3,
+        "c": 71,
+        "d": 46,
+        "e": 2,
+        "f": 89,
+        "g": 41,
+        "h": 15,
+    }
     assert np.isnan(users.recency_days["i"])  # never bought
     assert users.frequency.to_dict() == {"a": 4, "b": 1, "c": 2, "d": 2, "e": 3, "f": 1, "g": 1, "h": 2, "i": 0}
-    assert users.monetary.to_dict() == {"a": 400, "b": 20, "c": 600, "d": 60, "e": 45, "f": 5, "g": 60, "h": 80,
-                                        "i": 0}
+    assert users.monetary.to_dict() == {"a": 400, "b": 20, "c": 600, "d": 60, "e": 45, "f": 5, "g": 60, "h": 80, "i": 0}
     # Eight buyers, score = 1 + floor(5 (rank - 0.5) / 8), so ranks 1..8 give scores 1 1 2 3 3 4 5 5.
     # Recency, most recent ranked highest: f 89 (1), c 71 (2), d 46 (3), g 41 (4), h 15 (5), a 6 (6), b 3 (7), e 2 (8).
     assert users.r_score.drop("i").to_dict() == {"f": 1, "c": 1, "d": 2, "g": 3, "h": 3, "a": 4, "b": 5, "e": 5}
@@ -69,22 +85,41 @@ def test_rfm_features_scores_and_segments_by_hand(shop):
     # First match in DEFAULT_SEGMENTS: a 4/5/5 Champions; b 5/1/1 New; c 1/3/5 and d 2/3/3 At Risk;
     # e 5/5/2 Loyal (M too low for Champions); f 1/1/1 Lost; g 3/1/3 Need Attention; h 3/3/4 Loyal.
     assert users.rfm_segment.to_dict() == {
-        "a": "Champions", "b": "New", "c": "At Risk", "d": "At Risk", "e": "Loyal", "f": "Lost",
-        "g": "Need Attention", "h": "Loyal", "i": "No purchase"}
+        "a": "Champions",
+        "b": "New",
+        "c": "At Risk",
+        "d": "At Risk",
+        "e": "Loyal",
+        "f": "Lost",
+        "g": "Need Attention",
+        "h": "Loyal",
+        "i": "No purchase",
+    }
 
 
 def test_the_default_map_names_every_score_combination():
     import itertools
 
     for r, f, m in itertools.product(range(1, 6), repeat=3):
-        matched = [name for name, R, F, M, *_ in segments.DEFAULT_SEGMENTS
-                   if R[0] <= r <= R[1] and F[0] <= f <= F[1] and M[0] <= m <= M[1]]
+        matched = [
+            name
+            for name, R, F, M, *_ in segments.DEFAULT_SEGMENTS
+            if R[0] <= r <= R[1] and F[0] <= f <= F[1] and M[0] <= m <= M[1]
+        ]
         assert matched, (r, f, m)
 
 
 def test_lifecycle_stage_thresholds():
-    frame = pd.DataFrame({"user_id": list("abcde"), "recency_days": 1, "frequency": 1, "monetary": 1.0,
-                          "since_seen": [5, 5, 5, 40, 100], "age_days": [10, 100, 400, 400, 400]})
+    frame = pd.DataFrame(
+        {
+            "user_id": list("abcde"),
+            "recency_days": 1,
+            "frequency": 1,
+            "monetary": 1.0,
+            "since_seen": [5, 5, 5, 40, 100],
+            "age_days": [10, 100, 400, 400, 400],
+        }
+    )
     stages = segments.assign(frame).lifecycle_stage.tolist()
     assert stages == ["new", "active", "mature", "dormant", "churned"]
 
@@ -135,8 +170,7 @@ def test_a_real_log_matches_independent_sql_and_every_user_has_one_segment(cdnow
     for column in ("rfm_segment", "value_tier", "lifecycle_stage"):
         assert users[column].notna().all() and (users[column] != "").all()
     assert users.index.is_unique
-    assert set(users.rfm_segment) <= {s[0] for s in segments.DEFAULT_SEGMENTS} | {segments.OTHERS,
-                                                                                  segments.NO_PURCHASE}
+    assert set(users.rfm_segment) <= {s[0] for s in segments.DEFAULT_SEGMENTS} | {segments.OTHERS, segments.NO_PURCHASE}
 
 
 @pytest.mark.slow
@@ -148,8 +182,11 @@ def test_high_value_users_reach_the_top_tier_at_the_rate_the_truth_implies(tmp_p
         truth = pd.read_parquet(folder / "truth_users.parquet")
         merged = result.users.merge(truth, on="user_id")
         high = merged[merged.value_class == "high"]
-        return (high.value_tier == "high").mean(), len(high), (merged[merged.value_tier == "high"].value_class ==
-                                                               "high").mean()
+        return (
+            (high.value_tier == "high").mean(),
+            len(high),
+            (merged[merged.value_tier == "high"].value_class == "high").mean(),
+        )
 
     observed, n, precision = recall(DATA / "sample")
     # What the truth implies, by simulating the same parameters with another seed and three times the users.
@@ -169,8 +206,7 @@ def test_profiles_migration_and_validation_on_the_sample():
     assert np.allclose(migration.groupby("from_segment").share_of_from.sum(), 1.0)
     validation = result.validation.set_index("segment")
     # Champions spend more in the next period than the lapsed, and churn less.
-    assert validation.loc["Champions", "revenue_next_per_user"] > validation.loc["Hibernating",
-                                                                                 "revenue_next_per_user"]
+    assert validation.loc["Champions", "revenue_next_per_user"] > validation.loc["Hibernating", "revenue_next_per_user"]
     assert validation.loc["Champions", "churn_next"] < validation.loc["Hibernating", "churn_next"]
     assert result.validation_tests["revenue_kruskal_p"] < 1e-6
 
@@ -189,11 +225,15 @@ def test_core_users_are_compared_with_other_recently_active_users():
     never, so neither is "recently active". The data has no revenue (frequency is active days)."""
     day = pd.Timestamp("2024-03-10 12:00")
     active = {"a": 5, "b": 3, "c": 1, "d": 1, "e": 1}
-    rows = [{"user_id": u, "event_at": day + pd.Timedelta(days=i), "event": "session"}
-            for u, n in active.items() for i in range(n)]
+    rows = [
+        {"user_id": u, "event_at": day + pd.Timedelta(days=i), "event": "session"}
+        for u, n in active.items()
+        for i in range(n)
+    ]
     rows.append({"user_id": "x", "event_at": pd.Timestamp("2024-01-15 12:00"), "event": "session"})
-    users = pd.DataFrame({"user_id": list("abcdexy"),
-                          "channel": ["paid", "organic", "organic", "paid", "organic", "paid", "paid"]})
+    users = pd.DataFrame(
+        {"user_id": list("abcdexy"), "channel": ["paid", "organic", "organic", "paid", "organic", "paid", "paid"]}
+    )
     ds = load_dataset({"events": pd.DataFrame(rows), "users": users}, snapshot_at="2024-04-01")
     core = segments.analyse(ds, core_share=0.2).core
     # Sorted days 1 1 1 3 5: the 80% quantile (higher) is 5, so a alone is core: 5 of 11 recent events.
@@ -255,9 +295,11 @@ def test_headlines_carry_information_and_validation_claims_follow_their_p_values
     label, value = next(h for h in result.headlines if "of revenue" in h[0])
     assert value == f"{tiers.loc['high', 'share_of_users'] * 100:.1f}%"
     assert validation_sentence({"revenue_kruskal_p": 0.4, "churn_chi2_p": 0.2}, 30).startswith(
-        "Segments set 30 days before the snapshot did not detectably tell apart")
+        "Segments set 30 days before the snapshot did not detectably tell apart"
+    )
     assert "revenue shows no detectable difference, Kruskal-Wallis p = 0.4" in validation_sentence(
-        {"revenue_kruskal_p": 0.4}, 30)
+        {"revenue_kruskal_p": 0.4}, 30
+    )
     assert "told apart" in validation_sentence({"revenue_kruskal_p": 0.001}, 30)
 
 
@@ -269,4 +311,9 @@ def test_the_lifecycle_chart_has_a_row_for_every_week_zeros_included():
     frame = segments.lifecycle_counts(ds, period="week")
     assert frame.period_start.dt.strftime("%m-%d").tolist() == ["01-01", "01-08", "01-15", "01-22", "01-29"]
     assert frame[["new", "returning", "resurrecting", "dormant"]].to_numpy().tolist() == [
-        [1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
+        [1, 0, 0, 0],
+        [0, 0, 0, 1],
+        [0, 0, 0, 0],
+        [0, 0, 1, 0],
+        [0, 0, 0, 1],
+    ]

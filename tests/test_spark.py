@@ -35,15 +35,39 @@ def parquet_copies(tmp_path_factory):
     telco = pd.read_csv(DATA / "telco_churn" / "telco_churn.csv", na_values=[" "], keep_default_na=False)
     hillstrom = pd.read_csv(DATA / "hillstrom" / "hillstrom.csv")
     hillstrom.insert(0, "customer", range(1, len(hillstrom) + 1))
-    write_dataset(root / "telco", {"users.parquet": telco}, {"name": "telco", "tables": {"users": {
-        "path": "users.parquet", "columns": {"user_id": "customerID", "duration": {"column": "tenure", "unit": "months"},
-                                             "churned": {"column": "Churn", "true_values": ["Yes"],
-                                                         "false_values": ["No"]}}}}})
-    write_dataset(root / "hillstrom", {"assignments.parquet": hillstrom}, {"name": "hillstrom", "currency": "$",
-                  "tables": {"assignments": {"path": "assignments.parquet", "control_arm": "No E-Mail",
-                                             "outcomes": ["visit", "conversion", "spend"],
-                                             "columns": {"user_id": "customer", "campaign": {"value": "hillstrom"},
-                                                         "arm": "segment"}}}})
+    write_dataset(
+        root / "telco",
+        {"users.parquet": telco},
+        {
+            "name": "telco",
+            "tables": {
+                "users": {
+                    "path": "users.parquet",
+                    "columns": {
+                        "user_id": "customerID",
+                        "duration": {"column": "tenure", "unit": "months"},
+                        "churned": {"column": "Churn", "true_values": ["Yes"], "false_values": ["No"]},
+                    },
+                }
+            },
+        },
+    )
+    write_dataset(
+        root / "hillstrom",
+        {"assignments.parquet": hillstrom},
+        {
+            "name": "hillstrom",
+            "currency": "$",
+            "tables": {
+                "assignments": {
+                    "path": "assignments.parquet",
+                    "control_arm": "No E-Mail",
+                    "outcomes": ["visit", "conversion", "spend"],
+                    "columns": {"user_id": "customer", "campaign": {"value": "hillstrom"}, "arm": "segment"},
+                }
+            },
+        },
+    )
     return root
 
 
@@ -72,8 +96,9 @@ def assert_identical(duck, spark_result) -> int:
     assert ours.keys() == theirs.keys()
     rows = 0
     for name in ours:
-        pd.testing.assert_frame_equal(_canonical(ours[name]), _canonical(theirs[name]), check_dtype=False,
-                                      rtol=1e-9, obj=name)
+        pd.testing.assert_frame_equal(
+            _canonical(ours[name]), _canonical(theirs[name]), check_dtype=False, rtol=1e-9, obj=name
+        )
         rows += len(ours[name])
     return rows
 
@@ -81,10 +106,12 @@ def assert_identical(duck, spark_result) -> int:
 ANALYSES = {
     "overview": lambda ds: overview.run(ds, overview.Params(period="week")),
     "cohorts weekly, on": lambda ds: cohorts.retention(ds, period="week"),
-    "cohorts monthly, on or after, by channel": lambda ds: cohorts.retention(ds, period="month", mode="on_or_after",
-                                                                            cohort_by="channel"),
+    "cohorts monthly, on or after, by channel": lambda ds: cohorts.retention(
+        ds, period="month", mode="on_or_after", cohort_by="channel"
+    ),
     "cohorts daily brackets, recurring": lambda ds: cohorts.retention(
-        ds, period="day", mode="brackets", brackets=[(1, 3), (4, 7), (8, 14)], cohort_type="recurring"),
+        ds, period="day", mode="brackets", brackets=[(1, 3), (4, 7), (8, 14)], cohort_type="recurring"
+    ),
     "churn survival from events": lambda ds: survival.analyse(ds),
     "segments": lambda ds: segments.analyse(ds),
     "campaign uplift from events": lambda ds: targeting.analyse(ds),
@@ -105,32 +132,63 @@ def test_sample_analysis_is_identical_on_spark(sample_pair, name):
 
 def test_durations_from_a_users_table_are_identical_on_spark(spark, parquet_copies):
     on_duckdb, on_spark = _both(spark, parquet_copies / "telco")
-    assert assert_identical(survival.analyse(on_duckdb, covariates=["Contract", "InternetService"]),
-                            survival.analyse(on_spark, covariates=["Contract", "InternetService"])) > 10
+    assert (
+        assert_identical(
+            survival.analyse(on_duckdb, covariates=["Contract", "InternetService"]),
+            survival.analyse(on_spark, covariates=["Contract", "InternetService"]),
+        )
+        > 10
+    )
     assert assert_identical(overview.run(on_duckdb, overview.Params()), overview.run(on_spark, overview.Params())) > 0
 
 
 def test_measured_outcomes_are_identical_on_spark(spark, parquet_copies):
     on_duckdb, on_spark = _both(spark, parquet_copies / "hillstrom")
     assert on_spark.quality.tables[0].rows_read == 64_000
-    assert assert_identical(targeting.analyse(on_duckdb, segment_by="zip_code"),
-                            targeting.analyse(on_spark, segment_by="zip_code")) > 10
+    assert (
+        assert_identical(
+            targeting.analyse(on_duckdb, segment_by="zip_code"), targeting.analyse(on_spark, segment_by="zip_code")
+        )
+        > 10
+    )
 
 
 def test_text_timestamps_in_a_time_zone_parse_alike(spark, make_dataset):
     events = pd.DataFrame({"user_id": [1, 1, 2], "event_at": ["03/30/2025 01:30", "03/30/2025 03:30", "garbage"]})
-    folder = make_dataset({"events.parquet": events}, {"timezone": "Europe/Berlin", "tables": {"events": {
-        "path": "events.parquet", "columns": {"event_at": {"column": "event_at", "format": "%m/%d/%Y %H:%M"}}}}})
+    folder = make_dataset(
+        {"events.parquet": events},
+        {
+            "timezone": "Europe/Berlin",
+            "tables": {
+                "events": {
+                    "path": "events.parquet",
+                    "columns": {"event_at": {"column": "event_at", "format": "%m/%d/%Y %H:%M"}},
+                }
+            },
+        },
+    )
     for name in ("duckdb", "spark"):
         with pytest.raises(DataError) as caught:
             load_dataset(folder, engine=name, snapshot_at="2025-04-01")
         # Either engine reads the two good values and refuses the bad one with the same message.
         assert "garbage" in str(caught.value) and "1 row" in str(caught.value)
     good = events.iloc[:2]
-    folder = make_dataset({"events.parquet": good}, {"timezone": "Europe/Berlin", "tables": {"events": {
-        "path": "events.parquet", "columns": {"event_at": {"column": "event_at", "format": "%m/%d/%Y %H:%M"}}}}})
-    times = [load_dataset(folder, engine=name).events.event_at.execute().sort_values().tolist()
-             for name in ("duckdb", "spark")]
+    folder = make_dataset(
+        {"events.parquet": good},
+        {
+            "timezone": "Europe/Berlin",
+            "tables": {
+                "events": {
+                    "path": "events.parquet",
+                    "columns": {"event_at": {"column": "event_at", "format": "%m/%d/%Y %H:%M"}},
+                }
+            },
+        },
+    )
+    times = [
+        load_dataset(folder, engine=name).events.event_at.execute().sort_values().tolist()
+        for name in ("duckdb", "spark")
+    ]
     # 01:30 CET is 00:30 UTC; 03:30 CEST (after the spring-forward gap) is 01:30 UTC.
     assert times[0] == times[1] == [pd.Timestamp("2025-03-30 00:30"), pd.Timestamp("2025-03-30 01:30")]
 
@@ -160,14 +218,33 @@ def test_unknown_engine_is_refused():
 def test_epoch_times_and_event_properties_as_attributes_are_identical_on_spark(spark, tmp_path):
     """Epoch seconds become timestamps by interval arithmetic, and an event property stands for a user
     attribute by its value on the user's first event (argmin with a filter): both engines agree, by hand."""
-    events = pd.DataFrame({"user_id": [1, 1, 2, 3], "ts": [1704103200, 1704189600.5, 1704103200, 1704276000],
-                           "country": ["DE", "US", None, "FR"]})
-    folder = write_dataset(tmp_path / "epoch", {"events.parquet": events}, {"tables": {"events": {
-        "path": "events.parquet", "columns": {"event_at": {"column": "ts", "format": "epoch_seconds"}}}}})
+    events = pd.DataFrame(
+        {
+            "user_id": [1, 1, 2, 3],
+            "ts": [1704103200, 1704189600.5, 1704103200, 1704276000],
+            "country": ["DE", "US", None, "FR"],
+        }
+    )
+    folder = write_dataset(
+        tmp_path / "epoch",
+        {"events.parquet": events},
+        {
+            "tables": {
+                "events": {
+                    "path": "events.parquet",
+                    "columns": {"event_at": {"column": "ts", "format": "epoch_seconds"}},
+                }
+            }
+        },
+    )
     for ds in _both(spark, folder):
         times = ds.events.order_by(["user_id", "event_at"]).execute()
-        assert times.event_at.tolist() == [pd.Timestamp("2024-01-01 10:00"), pd.Timestamp("2024-01-02 10:00:00.5"),
-                                           pd.Timestamp("2024-01-01 10:00"), pd.Timestamp("2024-01-03 10:00")]
+        assert times.event_at.tolist() == [
+            pd.Timestamp("2024-01-01 10:00"),
+            pd.Timestamp("2024-01-02 10:00:00.5"),
+            pd.Timestamp("2024-01-01 10:00"),
+            pd.Timestamp("2024-01-03 10:00"),
+        ]
         first = ds.first_event_values(["country"]).order_by("user_id").execute()
         assert first.country.tolist() == ["DE", None, "FR"]
         assert ds.restrict("country", "DE").quality.users == 1

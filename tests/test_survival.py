@@ -2,7 +2,6 @@
 
 import json
 import re
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -15,7 +14,9 @@ from tests.conftest import DATA
 from userops_lib import hazards, survival
 from userops_lib.data import load_dataset
 
-warnings.simplefilter("ignore", category=UserWarning)
+# lifelines warns on the small, tied samples some tests build on purpose; scoped to this module's tests
+# (a filter set at import would silence every module collected after this one).
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +77,12 @@ def test_cox_exact_path_equals_lifelines_per_user(telco, telco_rows):
     assert result.exact
     raw = _raw_design(telco_rows)
     reference = CoxPHFitter().fit(raw, "duration", "event")
-    names = {"Contract=One year": "Contract_One year", "Contract=Two year": "Contract_Two year",
-             "InternetService=DSL": "InternetService_DSL", "InternetService=No": "InternetService_No"}
+    names = {
+        "Contract=One year": "Contract_One year",
+        "Contract=Two year": "Contract_Two year",
+        "InternetService=DSL": "InternetService_DSL",
+        "InternetService=No": "InternetService_No",
+    }
     summary = result.summary.set_index("covariate")
     for ours, theirs in names.items():
         assert summary.loc[ours, "coef"] == pytest.approx(reference.params_[theirs], abs=1e-6)
@@ -101,7 +106,6 @@ def test_cox_weighted_path_is_close_and_says_so(telco):
     assert 1e-6 < difference.max() < 0.02
 
 
-
 def test_cox_check_runs_on_a_stated_random_sample_above_its_limit(telco):
     table, *_ = survival.user_durations(telco)
     frame = survival.aggregate(table, ["Contract", "InternetService"])
@@ -115,6 +119,7 @@ def test_cox_check_runs_on_a_stated_random_sample_above_its_limit(telco):
     assert sampled.concordance != full.concordance and abs(sampled.concordance - full.concordance) < 0.03
     violating = set(sampled.ph_test.covariate[sampled.ph_test.violates])
     assert any(name.startswith("Contract=") for name in violating)
+
 
 def _true_ratios(truth):
     out = {}
@@ -132,8 +137,9 @@ def test_synthetic_hazard_ratios_lie_inside_their_intervals():
     references = {name: spec["reference"] for name, spec in truth["attributes"].items()}
     true = _true_ratios(truth)
     # Nine intervals at once: family-wise 95% (each at 1 - 0.05/9), as for any set of simultaneous claims.
-    result = survival.analyse(ds, segment_by="channel", covariates=list(references), references=references,
-                              alpha=0.05 / len(true))
+    result = survival.analyse(
+        ds, segment_by="channel", covariates=list(references), references=references, alpha=0.05 / len(true)
+    )
     summary = result.cox.summary.set_index("covariate")
     assert set(summary.index) == set(true)
     for covariate, ratio in true.items():
@@ -149,8 +155,9 @@ def test_hazard_ratio_intervals_cover_the_truth_at_their_stated_rate():
     covered = total = 0
     for seed in range(100, 108):
         world = make_world(users=3000, seed=seed)
-        ds = load_dataset({"users": world["users"], "events": world["events"]},
-                          snapshot_at=world["truth"]["snapshot_at"])
+        ds = load_dataset(
+            {"users": world["users"], "events": world["events"]}, snapshot_at=world["truth"]["snapshot_at"]
+        )
         references = {name: spec["reference"] for name, spec in world["truth"]["attributes"].items()}
         table, *_ = survival.user_durations(ds)
         frame = survival.aggregate(table, list(references))
@@ -165,16 +172,19 @@ def test_hazard_ratio_intervals_cover_the_truth_at_their_stated_rate():
 
 def test_telco_month_to_month_with_internet_has_median_34_months(telco):
     users = telco.users
-    subset = survival.aggregate(users.filter((users.Contract == "Month-to-month") & (users.InternetService != "No")),
-                                [])
+    subset = survival.aggregate(
+        users.filter((users.Contract == "Month-to-month") & (users.InternetService != "No")), []
+    )
     fitter = survival.kaplan_meier(subset)
     assert fitter.median_survival_time_ == 34
 
 
 def test_telco_churn_rates_by_contract_match_the_source_note(telco):
     text = (DATA / "telco_churn" / "SOURCE.md").read_text()
-    table = {m[0]: (int(m[1].replace(",", "")), int(m[2].replace(",", "")), float(m[3]))
-             for m in re.findall(r"\| (Month-to-month|One year|Two year) \| ([\d,]+) \| ([\d,]+) \| ([\d.]+)% \|", text)}
+    table = {
+        m[0]: (int(m[1].replace(",", "")), int(m[2].replace(",", "")), float(m[3]))
+        for m in re.findall(r"\| (Month-to-month|One year|Two year) \| ([\d,]+) \| ([\d,]+) \| ([\d.]+)% \|", text)
+    }
     assert len(table) == 3
     users = telco.users
     counts = users.group_by("Contract").aggregate(n=users.count(), churned=users.churned.cast("int64").sum()).execute()
@@ -186,11 +196,19 @@ def test_telco_churn_rates_by_contract_match_the_source_note(telco):
 
 def test_event_log_durations_by_hand():
     day = pd.Timestamp("2024-01-01")
-    events = pd.DataFrame({
-        "user_id": ["a", "a", "b", "b", "c", "d"],
-        "event_at": [day, day + pd.Timedelta(days=10), day, day + pd.Timedelta(days=55), day + pd.Timedelta(days=5),
-                     day + pd.Timedelta(days=50)],
-    })
+    events = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "b", "b", "c", "d"],
+            "event_at": [
+                day,
+                day + pd.Timedelta(days=10),
+                day,
+                day + pd.Timedelta(days=55),
+                day + pd.Timedelta(days=5),
+                day + pd.Timedelta(days=50),
+            ],
+        }
+    )
     ds = load_dataset({"events": events}, snapshot_at="2024-03-01")  # day 60
     table, unit, used, _ = survival.user_durations(ds, churn_after_days=30)
     rows = table.execute().set_index("user_id").sort_index()
@@ -205,8 +223,9 @@ def test_event_log_durations_by_hand():
 def test_risk_now_is_the_conditional_kaplan_meier_probability():
     rng = np.random.default_rng(5)
     n = 400
-    users = pd.DataFrame({"user_id": np.arange(n), "duration": rng.integers(1, 40, n).astype(float),
-                          "churned": rng.random(n) < 0.6})
+    users = pd.DataFrame(
+        {"user_id": np.arange(n), "duration": rng.integers(1, 40, n).astype(float), "churned": rng.random(n) < 0.6}
+    )
     ds = load_dataset({"users": users}, columns={"users": {"duration": {"column": "duration", "unit": "months"}}})
     result = survival.analyse(ds, segment_by=None, covariates=None, risk_horizon=3)
     assert result.cox is None
@@ -219,8 +238,7 @@ def test_risk_now_is_the_conditional_kaplan_meier_probability():
             assert np.isnan(at_risk.loc[user, "churn_probability"])
             continue
         # A censored duration t: the customer was there after t, so P(T <= t + 3 | T > t).
-        expected = 1 - fitter.survival_function_at_times(t + 3).iloc[0] / fitter.survival_function_at_times(
-            t).iloc[0]
+        expected = 1 - fitter.survival_function_at_times(t + 3).iloc[0] / fitter.survival_function_at_times(t).iloc[0]
         assert at_risk.loc[user, "churn_probability"] == pytest.approx(expected, abs=1e-9)
     ranked = result.at_risk.churn_probability.dropna().to_numpy()
     assert (np.diff(ranked) <= 0).all()
@@ -298,8 +316,9 @@ def test_zero_one_coded_attributes_are_used_and_numeric_segments_fold_to_max_lev
     from lifelines.datasets import load_rossi
 
     rossi = load_rossi().reset_index(names="user_id")
-    ds = load_dataset({"users": rossi}, columns={"users": {"duration": {"column": "week", "unit": "weeks"},
-                                                           "churned": "arrest"}})
+    ds = load_dataset(
+        {"users": rossi}, columns={"users": {"duration": {"column": "week", "unit": "weeks"}, "churned": "arrest"}}
+    )
     result = survival.analyse(ds)
     assert result.segment_by in {"fin", "race", "wexp", "mar", "paro"}
     assert result.cox is not None and set(result.cox.covariates) <= {"fin", "race", "wexp", "mar", "paro"}

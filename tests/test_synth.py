@@ -68,7 +68,7 @@ def test_churn_by_snapshot_per_channel_matches_the_weibull_model(world):
     truth = world["truth"]
     shape, scale = truth["churn"]["shape"], truth["churn"]["scale"]
     tu = world["truth_users"].merge(world["users"], on="user_id")
-    probability = 1 - np.exp(-(tu.observable_days / scale) ** shape * tu.hazard_ratio)
+    probability = 1 - np.exp(-((tu.observable_days / scale) ** shape) * tu.hazard_ratio)
     for channel, group in tu.groupby("channel"):
         p = probability[group.index]
         expected, sd = p.sum(), np.sqrt((p * (1 - p)).sum())
@@ -78,10 +78,12 @@ def test_churn_by_snapshot_per_channel_matches_the_weibull_model(world):
 def test_cox_on_the_latent_lifetimes_recovers_the_hazard_ratios(world):
     truth = world["truth"]
     tu = world["truth_users"].merge(world["users"], on="user_id")
-    frame = pd.DataFrame({
-        "T": np.minimum(tu.lifetime_days, tu.observable_days),
-        "E": tu.churned_by_snapshot.astype(int),
-    })
+    frame = pd.DataFrame(
+        {
+            "T": np.minimum(tu.lifetime_days, tu.observable_days),
+            "E": tu.churned_by_snapshot.astype(int),
+        }
+    )
     for attribute in ("channel", "platform"):
         reference = truth["attributes"][attribute]["reference"]
         dummies = pd.get_dummies(tu[attribute]).drop(columns=reference).astype(float)
@@ -125,6 +127,7 @@ def test_campaign_conversion_lift_matches_the_truth(world):
     rates = a.groupby("arm").converted.agg(["mean", "count"])
     for arm, lift in truth["conversion_lift_overall"].items():
         difference = rates.loc[arm, "mean"] - rates.loc["control", "mean"]
-        se = np.sqrt(sum(rates.loc[k, "mean"] * (1 - rates.loc[k, "mean"]) / rates.loc[k, "count"]
-                         for k in (arm, "control")))
+        se = np.sqrt(
+            sum(rates.loc[k, "mean"] * (1 - rates.loc[k, "mean"]) / rates.loc[k, "count"] for k in (arm, "control"))
+        )
         assert abs(difference - lift) < 4 * se, arm

@@ -37,8 +37,9 @@ def test_hillstrom_health_passes(hillstrom):
 
 
 def test_a_broken_split_fails_the_sample_ratio_check():
-    assignments = pd.DataFrame({"user_id": range(2200), "campaign": "c", "arm": ["control"] * 1000 + ["treat"] * 1200,
-                                "converted": 0})
+    assignments = pd.DataFrame(
+        {"user_id": range(2200), "campaign": "c", "arm": ["control"] * 1000 + ["treat"] * 1200, "converted": 0}
+    )
     ds = load_dataset({"assignments": assignments}, control_arm="control")
     exp = uplift.experiment(ds, metrics=["converted"])
     checks = uplift.health(exp).set_index("check")
@@ -78,8 +79,11 @@ def test_every_true_lift_lies_inside_its_interval():
 @pytest.mark.slow
 def test_the_uplift_model_beats_random_targeting():
     world = make_world(users=40_000, seed=77)
-    ds = load_dataset({k: world[k] for k in ("users", "events", "assignments")}, control_arm="control",
-                      snapshot_at=world["truth"]["snapshot_at"])
+    ds = load_dataset(
+        {k: world[k] for k in ("users", "events", "assignments")},
+        control_arm="control",
+        snapshot_at=world["truth"]["snapshot_at"],
+    )
     result = targeting.analyse(ds, metrics=["converted"], segment_by="platform", features=["platform", "channel"])
     assert result.model.arm == "discount"
     assert result.model.qini_coefficient > 0
@@ -96,8 +100,11 @@ def test_cuped_narrows_the_interval_and_stays_unbiased():
     errors, narrower = [], 0
     for seed in range(300, 310):
         world = make_world(users=4000, seed=seed)
-        ds = load_dataset({k: world[k] for k in ("users", "events", "assignments")}, control_arm="control",
-                          snapshot_at=world["truth"]["snapshot_at"])
+        ds = load_dataset(
+            {k: world[k] for k in ("users", "events", "assignments")},
+            control_arm="control",
+            snapshot_at=world["truth"]["snapshot_at"],
+        )
         table = uplift.readout(uplift.experiment(ds, metrics=["revenue"])).set_index(["arm", "metric"])
         plain, adjusted = table.loc[("discount", "revenue")], table.loc[("discount", "revenue (CUPED)")]
         narrower += (adjusted.ci_high - adjusted.ci_low) < (plain.ci_high - plain.ci_low)
@@ -131,28 +138,31 @@ def test_event_outcomes_count_the_two_windows_by_hand():
     """14-day windows either side of assignment, half-open: [t - 14d, t) before, [t, t + 14d) after."""
     t = pd.Timestamp("2025-03-01 12:00")
     day, second = pd.Timedelta(days=1), pd.Timedelta(seconds=1)
-    events = pd.DataFrame([
-        # user 1: the window edges
-        (1, t - 14 * day - second, 50.0),  # before the pre-window: not counted
-        (1, t - 14 * day, 0.0),            # first instant of the pre-window: a pre active day
-        (1, t - 2 * day, 7.0),             # a pre purchase
-        (1, t, 0.0),                       # the assignment instant counts as after
-        (1, t + 3 * day, 10.0),            # two purchases on one day: one active day, revenue 30
-        (1, t + 3 * day + 60 * second, 20.0),
-        (1, t + 14 * day - second, 0.0),   # last instant of the window
-        (1, t + 14 * day, 99.0),           # after the window: not counted
-        # user 2: active only outside both windows
-        (2, t - 30 * day, 5.0), (2, t + 20 * day, 5.0),
-        # user 3: no events at all in the log except one long before
-        (3, t - 100 * day, 0.0),
-        # user 4: a control user with one session after
-        (4, t + day, 0.0),
-    ], columns=["user_id", "event_at", "revenue"])
-    assignments = pd.DataFrame({"user_id": [1, 2, 3, 4], "campaign": "spring", "arm": ["offer", "offer", "offer",
-                                                                                      "control"],
-                                "assigned_at": t})
-    ds = load_dataset({"events": events, "assignments": assignments}, snapshot_at="2025-06-01",
-                      control_arm="control")
+    events = pd.DataFrame(
+        [
+            # user 1: the window edges
+            (1, t - 14 * day - second, 50.0),  # before the pre-window: not counted
+            (1, t - 14 * day, 0.0),  # first instant of the pre-window: a pre active day
+            (1, t - 2 * day, 7.0),  # a pre purchase
+            (1, t, 0.0),  # the assignment instant counts as after
+            (1, t + 3 * day, 10.0),  # two purchases on one day: one active day, revenue 30
+            (1, t + 3 * day + 60 * second, 20.0),
+            (1, t + 14 * day - second, 0.0),  # last instant of the window
+            (1, t + 14 * day, 99.0),  # after the window: not counted
+            # user 2: active only outside both windows
+            (2, t - 30 * day, 5.0),
+            (2, t + 20 * day, 5.0),
+            # user 3: no events at all in the log except one long before
+            (3, t - 100 * day, 0.0),
+            # user 4: a control user with one session after
+            (4, t + day, 0.0),
+        ],
+        columns=["user_id", "event_at", "revenue"],
+    )
+    assignments = pd.DataFrame(
+        {"user_id": [1, 2, 3, 4], "campaign": "spring", "arm": ["offer", "offer", "offer", "control"], "assigned_at": t}
+    )
+    ds = load_dataset({"events": events, "assignments": assignments}, snapshot_at="2025-06-01", control_arm="control")
     frame = uplift.experiment(ds).frame.set_index("user_id")
     columns = ["converted", "revenue", "active_days", "pre_converted", "pre_revenue", "pre_active_days"]
     # User 1 after: t (day 0), t+3d (two events), t+14d-1s (day 13 after noon: the calendar day of
@@ -162,8 +172,11 @@ def test_event_outcomes_count_the_two_windows_by_hand():
     assert frame.loc[3, columns].tolist() == [0.0] * 6
     assert frame.loc[4, columns].tolist() == [0.0, 0.0, 1.0, 0.0, 0.0, 0.0]
     # Events without a revenue column: no purchases, the same active days.
-    bare = load_dataset({"events": events.drop(columns="revenue"), "assignments": assignments},
-                        snapshot_at="2025-06-01", control_arm="control")
+    bare = load_dataset(
+        {"events": events.drop(columns="revenue"), "assignments": assignments},
+        snapshot_at="2025-06-01",
+        control_arm="control",
+    )
     frame = uplift.experiment(bare).frame.set_index("user_id")
     assert frame.loc[1, columns].tolist() == [0.0, 0.0, 3.0, 0.0, 0.0, 2.0]
 
@@ -177,10 +190,16 @@ def test_targeting_advice_needs_a_qini_interval_above_zero():
     for seed in range(12):
         rng = np.random.default_rng(seed)
         n = 6_000
-        frame = pd.DataFrame({"user_id": np.arange(n), "campaign": "noise",
-                              "arm": rng.choice(["control", "mail"], n),
-                              "region": rng.choice(list("abcdef"), n), "tier": rng.choice(list("xyz"), n),
-                              "converted": (rng.random(n) < 0.1).astype(int)})
+        frame = pd.DataFrame(
+            {
+                "user_id": np.arange(n),
+                "campaign": "noise",
+                "arm": rng.choice(["control", "mail"], n),
+                "region": rng.choice(list("abcdef"), n),
+                "tier": rng.choice(list("xyz"), n),
+                "converted": (rng.random(n) < 0.1).astype(int),
+            }
+        )
         ds = load_dataset({"assignments": frame}, control_arm="control")
         result = targeting.analyse(ds, metrics=["converted"], segment_by="region", features=["region", "tier"])
         low, high = result.model.qini_ci

@@ -138,43 +138,74 @@ def build(raw: ir.Table, spec: TableSpec, *, timezone: str, row_number: ir.Integ
         if given is None:
             if col.required:
                 one_column = len(available) == 1 and any(sep in available[0] for sep in ",;\t|")
-                problems.append(Problem(
-                    table, f"no column maps to the required canonical column '{col.name}'" + (
-                        ": the file was read as a single column, so its lines do not all have the same number "
-                        "of fields (or the delimiter is not the one detected)" if one_column else ""),
-                    "fix the lines with extra or missing fields, or give 'delimiter:' in dataset.yml"
-                    if one_column else f"map it in dataset.yml: tables.{table}.columns.{col.name}: <source column>",
-                    column=col.name, example=_columns_preview(available)))
+                problems.append(
+                    Problem(
+                        table,
+                        f"no column maps to the required canonical column '{col.name}'"
+                        + (
+                            ": the file was read as a single column, so its lines do not all have the same number "
+                            "of fields (or the delimiter is not the one detected)"
+                            if one_column
+                            else ""
+                        ),
+                        "fix the lines with extra or missing fields, or give 'delimiter:' in dataset.yml"
+                        if one_column
+                        else f"map it in dataset.yml: tables.{table}.columns.{col.name}: <source column>",
+                        column=col.name,
+                        example=_columns_preview(available),
+                    )
+                )
             continue
         if given.source is not None and given.source not in available:
-            problems.append(Problem(
-                table, f"column '{given.source}' (for canonical '{col.name}') is not in the source",
-                f"use one of the source's columns in dataset.yml (the source has {len(available)})",
-                column=given.source, example=_columns_preview(available)))
+            problems.append(
+                Problem(
+                    table,
+                    f"column '{given.source}' (for canonical '{col.name}') is not in the source",
+                    f"use one of the source's columns in dataset.yml (the source has {len(available)})",
+                    column=given.source,
+                    example=_columns_preview(available),
+                )
+            )
             continue
         specs[col.name] = given
 
     for name in spec.outcomes:
         if name not in available:
-            problems.append(Problem(table, f"outcome column '{name}' is not in the source",
-                                    "list only columns the source has under 'outcomes'", column=name,
-                                    example=_columns_preview(available)))
+            problems.append(
+                Problem(
+                    table,
+                    f"outcome column '{name}' is not in the source",
+                    "list only columns the source has under 'outcomes'",
+                    column=name,
+                    example=_columns_preview(available),
+                )
+            )
     used = {s.source for s in specs.values() if s.source is not None}
     if spec.attributes is not None:
         missing = [a for a in spec.attributes if a not in available]
         for name in missing:
-            problems.append(Problem(table, f"attribute column '{name}' is not in the source",
-                                    "list only columns the source has under 'attributes'",
-                                    column=name, example=_columns_preview(available)))
+            problems.append(
+                Problem(
+                    table,
+                    f"attribute column '{name}' is not in the source",
+                    "list only columns the source has under 'attributes'",
+                    column=name,
+                    example=_columns_preview(available),
+                )
+            )
         extras = [a for a in spec.attributes if a in available and a not in used]
     else:
         extras = [c for c in available if c not in used]
     for name in extras:
         if schema.column(table, name) is not None:
-            problems.append(Problem(
-                table, f"source column '{name}' has a canonical name but another column is mapped onto it",
-                f"list the columns to keep under tables.{table}.attributes, leaving '{name}' out",
-                column=name))
+            problems.append(
+                Problem(
+                    table,
+                    f"source column '{name}' has a canonical name but another column is mapped onto it",
+                    f"list the columns to keep under tables.{table}.attributes, leaving '{name}' out",
+                    column=name,
+                )
+            )
 
     mutations: dict[str, ir.Value] = {}
     checks: list[Check] = []
@@ -184,8 +215,9 @@ def build(raw: ir.Table, spec: TableSpec, *, timezone: str, row_number: ir.Integ
         label = _source_label(cspec)
         if cspec.row_number:
             if row_number is None:
-                problems.append(Problem(table, "row_number needs a file source", "map user_id to a column",
-                                        column=name))
+                problems.append(
+                    Problem(table, "row_number needs a file source", "map user_id to a column", column=name)
+                )
                 continue
             mutations[_prefixed(name)] = (row_number + 1).cast("int64")
             continue
@@ -206,43 +238,80 @@ def build(raw: ir.Table, spec: TableSpec, *, timezone: str, row_number: ir.Integ
         elif col.kind == "timestamp":
             parsed, why = _timestamp(value, cspec, timezone)
             if parsed is None:
-                problems.append(Problem(
-                    table, f"column {why}",
-                    f"give its format in dataset.yml, e.g. {{column: {label}, format: '%Y%m%d'}} "
-                    f"or format: epoch_seconds", column=label))
+                problems.append(
+                    Problem(
+                        table,
+                        f"column {why}",
+                        f"give its format in dataset.yml, e.g. {{column: {label}, format: '%Y%m%d'}} "
+                        f"or format: epoch_seconds",
+                        column=label,
+                    )
+                )
                 continue
             mutations[_prefixed(name)] = parsed
             filled = value.notnull() if not value.type().is_string() else value.strip() != ""
             hint = f"format '{cspec.format}'" if cspec.format else "ISO 8601 (YYYY-MM-DD HH:MM:SS)"
-            checks.append(Check(
-                table, label, f"timestamps that do not parse as {hint}",
-                f"set the right strptime format: tables.{table}.columns.{name}: "
-                f"{{column: {label}, format: '...'}}, or correct these rows",
-                filled & parsed.isnull(), value))
+            checks.append(
+                Check(
+                    table,
+                    label,
+                    f"timestamps that do not parse as {hint}",
+                    f"set the right strptime format: tables.{table}.columns.{name}: "
+                    f"{{column: {label}, format: '...'}}, or correct these rows",
+                    filled & parsed.isnull(),
+                    value,
+                )
+            )
         elif col.kind in ("number", "duration"):
             number = _number(value)
             mutations[_prefixed(name)] = number
-            checks.append(Check(
-                table, label, "values that are not numbers",
-                "write plain numbers (no currency signs or thousands separators), or blank for missing",
-                _filled(value) & number.isnull(), value))
-            checks.append(Check(
-                table, label, "values that are not finite numbers (inf or NaN)",
-                "write a finite number, or blank for missing: inf and NaN would make every total and mean "
-                "undefined", number.isinf() | number.isnan(), value))
+            checks.append(
+                Check(
+                    table,
+                    label,
+                    "values that are not numbers",
+                    "write plain numbers (no currency signs or thousands separators), or blank for missing",
+                    _filled(value) & number.isnull(),
+                    value,
+                )
+            )
+            checks.append(
+                Check(
+                    table,
+                    label,
+                    "values that are not finite numbers (inf or NaN)",
+                    "write a finite number, or blank for missing: inf and NaN would make every total and mean "
+                    "undefined",
+                    number.isinf() | number.isnan(),
+                    value,
+                )
+            )
             kind = "revenue" if name == "revenue" else "durations"
-            checks.append(Check(
-                table, label, f"negative {kind}", f"{name} must be >= 0: correct these rows or remove "
-                "them from the file (refunds belong in a separate event with their own column)",
-                number < 0, value))
+            checks.append(
+                Check(
+                    table,
+                    label,
+                    f"negative {kind}",
+                    f"{name} must be >= 0: correct these rows or remove "
+                    "them from the file (refunds belong in a separate event with their own column)",
+                    number < 0,
+                    value,
+                )
+            )
         elif col.kind == "flag":
             flag, bad = _flag(value, cspec)
             mutations[_prefixed(name)] = flag
             if bad is not None:
-                checks.append(Check(
-                    table, label, "values that are neither a 'true' nor a 'false' value",
-                    f"list them in dataset.yml: {{column: {label}, true_values: [...], false_values: [...]}}",
-                    bad, value))
+                checks.append(
+                    Check(
+                        table,
+                        label,
+                        "values that are neither a 'true' nor a 'false' value",
+                        f"list them in dataset.yml: {{column: {label}, true_values: [...], false_values: [...]}}",
+                        bad,
+                        value,
+                    )
+                )
         else:
             mutations[_prefixed(name)] = value.cast("string")
     work = raw.mutate(**mutations) if mutations else raw
@@ -287,8 +356,16 @@ def check_problems(work: ir.Table, checks: list[Check], counts: dict) -> list[Pr
     for i, check in enumerate(checks):
         bad_rows = int(counts.get(f"__check_{i}") or 0)
         if bad_rows:
-            problems.append(Problem(check.table, check.message, check.fix, column=check.column, rows=bad_rows,
-                                    example=example_of(work, check.bad, check.example)))
+            problems.append(
+                Problem(
+                    check.table,
+                    check.message,
+                    check.fix,
+                    column=check.column,
+                    rows=bad_rows,
+                    example=example_of(work, check.bad, check.example),
+                )
+            )
     return problems
 
 

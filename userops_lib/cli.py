@@ -35,8 +35,7 @@ def _synth(args: argparse.Namespace) -> int:
     from userops_lib.synth import write_world
 
     if args.users < 10:
-        raise DataError.single("synth", "--users must be at least 10", "give --users 10 or more",
-                               example=args.users)
+        raise DataError.single("synth", "--users must be at least 10", "give --users 10 or more", example=args.users)
     out = write_world(args.out, users=args.users, seed=args.seed, force=args.force)
     print(f"wrote a synthetic world of {args.users:,} users (seed {args.seed}) to {out}")
     return 0
@@ -51,15 +50,18 @@ def _parameter(text: str) -> tuple[str, str]:
 
 def _positive(kind: type, *, most: float):
     """An argparse type: a number of ``kind`` above 0 and at most ``most`` (argparse exits 2 otherwise)."""
+
     def read(text: str):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {'whole ' if kind is int else ''}number, got {text!r}") \
-                from None
+            raise argparse.ArgumentTypeError(
+                f"expected a {'whole ' if kind is int else ''}number, got {text!r}"
+            ) from None
         if not 0 < value <= most:
             raise argparse.ArgumentTypeError(f"must be above 0 and at most {most:g}, got {text}")
         return value
+
     return read
 
 
@@ -70,62 +72,97 @@ def _report(args: argparse.Namespace) -> int:
     parameters: dict[str, str] = {}
     for name, value in args.parameter or []:
         parameters[name] = value
-    plan = report.plan_run(dataset=args.dataset, only=args.only, parameters=parameters, config=args.config,
-                           notebooks_dir=args.notebooks, language=args.lang)
+    plan = report.plan_run(
+        dataset=args.dataset,
+        only=args.only,
+        parameters=parameters,
+        config=args.config,
+        notebooks_dir=args.notebooks,
+        language=args.lang,
+    )
     code, folder = report.execute(plan, out=args.out, jobs=args.jobs, timeout_minutes=args.timeout_minutes)
     state = "all reports OK" if code == 0 else "some reports FAILED (see the index)"
     print(f"{state}: {folder / 'index.html'}")
     return code
 
 
-ENGINE_HELP = ("where the reductions run for dataset folders: duckdb (embedded, default) or spark (PySpark; "
-               "needs the [spark] extra and Java 17; Parquet files only). Default: $USEROPS_ENGINE, else duckdb")
+ENGINE_HELP = (
+    "where the reductions run for dataset folders: duckdb (embedded, default) or spark (PySpark; "
+    "needs the [spark] extra and Java 17; Parquet files only). Default: $USEROPS_ENGINE, else duckdb"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="userops", description="User-operations analytics workbench: datasets, analyses and reports.")
+        prog="userops", description="User-operations analytics workbench: datasets, analyses and reports."
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     validate = commands.add_parser(
-        "validate", help="check a dataset and print its data-quality summary",
+        "validate",
+        help="check a dataset and print its data-quality summary",
         description="Load a dataset (a folder with dataset.yml, or a connection URL), check every table and "
-                    "print what was read, kept and set aside. Exit 0 if valid, 2 if not.")
+        "print what was read, kept and set aside. Exit 0 if valid, 2 if not.",
+    )
     validate.add_argument("dataset", help="dataset folder, path of a dataset.yml, or an Ibis connection URL")
-    validate.add_argument("--snapshot-at", help="'as of' time (UTC), e.g. 2025-12-31; default: the manifest's, "
-                                                "else the latest event that is not in the future")
+    validate.add_argument(
+        "--snapshot-at",
+        help="'as of' time (UTC), e.g. 2025-12-31; default: the manifest's, "
+        "else the latest event that is not in the future",
+    )
     validate.add_argument("--engine", choices=["duckdb", "spark"], help=ENGINE_HELP)
     validate.set_defaults(run=_validate)
 
     synth = commands.add_parser(
-        "synth", help="write a synthetic dataset whose true parameters are known",
+        "synth",
+        help="write a synthetic dataset whose true parameters are known",
         description="Generate a deterministic synthetic world (users, events, a randomised campaign) and write "
-                    "it as a dataset folder with truth.json. The same seed gives the same data.")
+        "it as a dataset folder with truth.json. The same seed gives the same data.",
+    )
     synth.add_argument("--out", required=True, help="a new or empty folder to write (see --force)")
-    synth.add_argument("--users", type=_positive(int, most=100_000_000), default=10_000, help="number of users (default 10000)")
+    synth.add_argument(
+        "--users", type=_positive(int, most=100_000_000), default=10_000, help="number of users (default 10000)"
+    )
     synth.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    synth.add_argument("--force", action="store_true",
-                       help="replace --out even if it holds files (default: refuse a non-empty folder)")
+    synth.add_argument(
+        "--force", action="store_true", help="replace --out even if it holds files (default: refuse a non-empty folder)"
+    )
     synth.set_defaults(run=_synth)
 
     report = commands.add_parser(
-        "report", help="run the analysis notebooks and publish HTML reports",
+        "report",
+        help="run the analysis notebooks and publish HTML reports",
         description="Execute each notebook in notebooks/ with papermill against a dataset and render "
-                    "self-contained HTML, CSV artifacts and a manifest into reports/<run-id>/ "
-                    "(reports/latest points at the newest fully successful run). Exit 0 all OK, 1 a report "
-                    "failed, 2 bad dataset, parameters or config (before any kernel starts).")
+        "self-contained HTML, CSV artifacts and a manifest into reports/<run-id>/ "
+        "(reports/latest points at the newest fully successful run). Exit 0 all OK, 1 a report "
+        "failed, 2 bad dataset, parameters or config (before any kernel starts).",
+    )
     report.add_argument("dataset", nargs="?", help="dataset folder or connection URL (default: data/sample)")
     report.add_argument("--only", nargs="+", metavar="NAME", help="run only these notebooks (by file name stem)")
-    report.add_argument("-p", "--parameter", action="append", type=_parameter, metavar="NAME=VALUE",
-                        help="set a notebook parameter (checked against each notebook's declared type)")
+    report.add_argument(
+        "-p",
+        "--parameter",
+        action="append",
+        type=_parameter,
+        metavar="NAME=VALUE",
+        help="set a notebook parameter (checked against each notebook's declared type)",
+    )
     report.add_argument("--config", help="YAML batch file: dataset, parameters, per-notebook parameters, grid")
     report.add_argument("--out", help="folder for runs (default: reports/)")
-    report.add_argument("--jobs", type=_positive(int, most=64), help="notebooks run at once, each in its own process (default 1)")
-    report.add_argument("--timeout-minutes", type=_positive(float, most=24 * 60), help="whole-run limit per notebook (default 20)")
+    report.add_argument(
+        "--jobs", type=_positive(int, most=64), help="notebooks run at once, each in its own process (default 1)"
+    )
+    report.add_argument(
+        "--timeout-minutes", type=_positive(float, most=24 * 60), help="whole-run limit per notebook (default 20)"
+    )
     report.add_argument("--notebooks", help="folder of notebooks (default: the project's notebooks/)")
     report.add_argument("--engine", choices=["duckdb", "spark"], help=ENGINE_HELP)
-    report.add_argument("--lang", choices=["en", "zh"], help="language of the reports: en (English, default) or zh "
-                        "(Simplified Chinese); sets every notebook's `language` parameter")
+    report.add_argument(
+        "--lang",
+        choices=["en", "zh"],
+        help="language of the reports: en (English, default) or zh "
+        "(Simplified Chinese); sets every notebook's `language` parameter",
+    )
     report.set_defaults(run=_report)
     return parser
 

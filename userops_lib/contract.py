@@ -64,9 +64,12 @@ def parameters_cell(params_type: type) -> str:
     for name in order:
         spec = fields[name]
         value = spec.metadata["default"]
-        default = (json.dumps(value, ensure_ascii=False) if isinstance(value, str | list) and
-                   all(isinstance(v, str | int | float) for v in (value if isinstance(value, list) else [value]))
-                   else repr(value))
+        default = (
+            json.dumps(value, ensure_ascii=False)
+            if isinstance(value, str | list)
+            and all(isinstance(v, str | int | float) for v in (value if isinstance(value, list) else [value]))
+            else repr(value)
+        )
         lines.append(f"{name}: {_annotation(hints[name])} = {default}  # {spec.metadata['help']}")
     return "\n".join(lines)
 

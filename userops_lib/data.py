@@ -82,21 +82,36 @@ class Dataset:
             owner, table = "events", self.first_event_values([column])  # the value on the user's first event
         else:
             offered = [*(self.attributes(owner) if owner else []), *self.event_attributes()]
-            raise DataError.single(owner or "users", f"no attribute '{column}' to restrict the dataset by",
-                                   f"use one of: {', '.join(offered) or 'none'}", column=column)
+            raise DataError.single(
+                owner or "users",
+                f"no attribute '{column}' to restrict the dataset by",
+                f"use one of: {', '.join(offered) or 'none'}",
+                column=column,
+            )
         matched = table.filter(table[column].cast("string") == str(value))
         users = int(matched.user_id.nunique().execute())
         if users == 0:
             sample = table.select(column).distinct().limit(5).execute()[column].astype(str).tolist()
-            raise DataError.single(owner, f"no user has {column} = {value!r}", "choose a value that occurs",
-                                   column=column, example=", ".join(sample))
+            raise DataError.single(
+                owner,
+                f"no user has {column} = {value!r}",
+                "choose a value that occurs",
+                column=column,
+                example=", ".join(sample),
+            )
         ids = matched.select("user_id")
         # The owner table is the filtered one itself; events are filtered by user (``matched`` is per user).
-        tables = {name: (matched if name == owner != "events" else t.filter(t.user_id.isin(ids.user_id)))
-                  for name, t in self.tables.items()}
+        tables = {
+            name: (matched if name == owner != "events" else t.filter(t.user_id.isin(ids.user_id)))
+            for name, t in self.tables.items()
+        }
         label = f"{column} = {value}"
-        quality = dataclasses.replace(self.quality, users=users, restriction=label,
-                                      users_in_dataset=self.quality.users_in_dataset or self.quality.users)
+        quality = dataclasses.replace(
+            self.quality,
+            users=users,
+            restriction=label,
+            users_in_dataset=self.quality.users_in_dataset or self.quality.users,
+        )
         return dataclasses.replace(self, tables=tables, restriction=label, quality=quality)
 
     def has(self, table: str) -> bool:
@@ -106,9 +121,11 @@ class Dataset:
         """The canonical table ``name``; a :class:`DataError` if the dataset has none."""
         if name not in self.tables:
             raise DataError.single(
-                name, f"the dataset '{self.name}' has no {name} table",
+                name,
+                f"the dataset '{self.name}' has no {name} table",
                 f"add a '{name}' table to its {MANIFEST_NAME}, or choose an analysis that does not need it",
-                example=", ".join(self.tables) or None)
+                example=", ".join(self.tables) or None,
+            )
         return self.tables[name]
 
     @property
@@ -135,15 +152,19 @@ class Dataset:
             return []
         taken = set(self.users.columns) if self.users is not None else set()
         schema_ = self.events.schema()
-        return [c for c in self.attributes("events") if c not in taken and (schema_[c].is_string()
-                                                                           or schema_[c].is_boolean())]
+        return [
+            c
+            for c in self.attributes("events")
+            if c not in taken and (schema_[c].is_string() or schema_[c].is_boolean())
+        ]
 
     def first_event_values(self, columns: list[str]) -> ir.Table:
         """One row per user: ``user_id`` and, for each event property in ``columns``, its value on the user's
         first event that has one (the acquisition value: first platform, first country)."""
         events = self.table("events")
-        return events.group_by("user_id").aggregate(**{
-            c: events[c].argmin(events.event_at, where=events[c].notnull()) for c in columns})
+        return events.group_by("user_id").aggregate(
+            **{c: events[c].argmin(events.event_at, where=events[c].notnull()) for c in columns}
+        )
 
     def user_attributes(self, table: ir.Table, columns: list[str]) -> ir.Table:
         """``table`` (with ``user_id``) joined with the event properties among ``columns`` that it lacks."""
@@ -196,30 +217,38 @@ def load_dataset(
         only). Default: ``$USEROPS_ENGINE``, else DuckDB. A URL or ``connection:`` names its own engine.
     """
     manifest, con, label = _resolve(source, columns=columns, control_arm=control_arm, engine=engine)
-    snapshot = as_utc(snapshot_at, "UTC") if snapshot_at is not None else (
-        as_utc(manifest.snapshot_at, manifest.timezone) if manifest.snapshot_at else None)
+    snapshot = (
+        as_utc(snapshot_at, "UTC")
+        if snapshot_at is not None
+        else (as_utc(manifest.snapshot_at, manifest.timezone) if manifest.snapshot_at else None)
+    )
     try:
         return _Loader(manifest, con, label).load(snapshot)
     except Exception as exc:
         # The engine's own read errors (DuckDB's conversion errors, Spark's analysis errors) mean the
         # files are not what the manifest says; anything else (a parse error of generated SQL, say) is a
         # bug and propagates. Spark's class is matched by name: pyspark is an optional extra.
-        engine_error = isinstance(exc, duckdb.ConversionException | duckdb.InvalidInputException
-                                  | duckdb.IOException) or (
-            type(exc).__module__.startswith("pyspark") and type(exc).__name__ == "AnalysisException")
+        engine_error = isinstance(
+            exc, duckdb.ConversionException | duckdb.InvalidInputException | duckdb.IOException
+        ) or (type(exc).__module__.startswith("pyspark") and type(exc).__name__ == "AnalysisException")
         if not engine_error:
             raise
         first = str(exc).strip().splitlines()[0]
-        fix = ("check the file at the place the message names, or describe its format "
-               f"(delimiter, header, encoding, null_values, column formats) in {MANIFEST_NAME}")
+        fix = (
+            "check the file at the place the message names, or describe its format "
+            f"(delimiter, header, encoding, null_values, column formats) in {MANIFEST_NAME}"
+        )
         if "unicode" in str(exc).lower():
-            fix = (f"the file is not UTF-8: say its encoding in {MANIFEST_NAME} (encoding: latin-1 or utf-16 "
-                   "under the table), or save it as UTF-8")
+            fix = (
+                f"the file is not UTF-8: say its encoding in {MANIFEST_NAME} (encoding: latin-1 or utf-16 "
+                "under the table), or save it as UTF-8"
+            )
         if "NANOS" in first:
-            fix = ("Spark reads Parquet timestamps in micro- or milliseconds only: rewrite the file with "
-                   "microseconds (pandas: to_parquet(..., coerce_timestamps='us')) or use the duckdb engine")
-        raise DataError(Problem("dataset", f"the engine could not read the data: {first}", fix),
-                        source=label) from None
+            fix = (
+                "Spark reads Parquet timestamps in micro- or milliseconds only: rewrite the file with "
+                "microseconds (pandas: to_parquet(..., coerce_timestamps='us')) or use the duckdb engine"
+            )
+        raise DataError(Problem("dataset", f"the engine could not read the data: {first}", fix), source=label) from None
 
 
 def as_utc(value: dt.datetime | str, zone: str) -> dt.datetime:
@@ -227,8 +256,12 @@ def as_utc(value: dt.datetime | str, zone: str) -> dt.datetime:
         try:
             value = dt.datetime.fromisoformat(value)
         except ValueError:
-            raise DataError.single("dataset", "snapshot_at is not a date or time",
-                                   "write it as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS", example=value) from None
+            raise DataError.single(
+                "dataset",
+                "snapshot_at is not a date or time",
+                "write it as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS",
+                example=value,
+            ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=zoneinfo.ZoneInfo(zone))
     return value.astimezone(dt.UTC).replace(tzinfo=None)
@@ -240,9 +273,12 @@ def _resolve(source, *, columns, control_arm, engine=None) -> tuple[Manifest, ib
         tables = {}
         for name, frame in source.items():
             if not isinstance(frame, pd.DataFrame):
-                raise DataError.single("dataset", f"'{name}' is not a pandas DataFrame",
-                                       "pass DataFrames keyed by users, events or assignments",
-                                       example=type(frame).__name__)
+                raise DataError.single(
+                    "dataset",
+                    f"'{name}' is not a pandas DataFrame",
+                    "pass DataFrames keyed by users, events or assignments",
+                    example=type(frame).__name__,
+                )
             if name in schema.TABLES:
                 con.create_table(f"source_{name}", frame)
             tables[name] = {"table": f"source_{name}", "columns": dict((columns or {}).get(name, {}))}
@@ -255,14 +291,20 @@ def _resolve(source, *, columns, control_arm, engine=None) -> tuple[Manifest, ib
         try:
             con = ibis.connect(text)
         except Exception as exc:  # the backends raise their own types; all mean "cannot connect"
-            raise DataError.single("dataset", f"cannot connect: {exc}",
-                                   "check the URL and that the backend's extra is installed",
-                                   example=text) from None
+            raise DataError.single(
+                "dataset",
+                f"cannot connect: {exc}",
+                "check the URL and that the backend's extra is installed",
+                example=text,
+            ) from None
         present = [t for t in schema.TABLES if t in con.list_tables()]
         if not present:
-            raise DataError.single("dataset", "the connection has no users, events or assignments table",
-                                   "name the tables so, or write a dataset.yml with 'connection:' and "
-                                   "'table:' entries", example=", ".join(con.list_tables()[:8]))
+            raise DataError.single(
+                "dataset",
+                "the connection has no users, events or assignments table",
+                "name the tables so, or write a dataset.yml with 'connection:' and 'table:' entries",
+                example=", ".join(con.list_tables()[:8]),
+            )
         raw = {"connection": text, "tables": {t: {"table": t} for t in present}}
         if control_arm is not None and "assignments" in present:
             raw["tables"]["assignments"]["control_arm"] = control_arm
@@ -271,15 +313,17 @@ def _resolve(source, *, columns, control_arm, engine=None) -> tuple[Manifest, ib
     if path.is_file() and path.name == MANIFEST_NAME:
         path = path.parent
     if not path.is_dir():
-        raise DataError.single("dataset", "no such dataset folder",
-                               "give a folder holding dataset.yml, or a connection URL", example=text)
+        raise DataError.single(
+            "dataset", "no such dataset folder", "give a folder holding dataset.yml, or a connection URL", example=text
+        )
     manifest = read_manifest(path)
     if manifest.connection:
         try:
             con = ibis.connect(manifest.connection)
         except Exception as exc:  # see above
-            raise DataError.single("dataset", f"cannot connect: {exc}", "check 'connection' in dataset.yml",
-                                   example=manifest.connection) from None
+            raise DataError.single(
+                "dataset", f"cannot connect: {exc}", "check 'connection' in dataset.yml", example=manifest.connection
+            ) from None
     else:
         con = engine_module.connect(engine)
     return manifest, con, str(path)
@@ -312,8 +356,15 @@ class _Loader:
             extra = {"__id_integer": b.id_is_integer} if b.id_is_integer is not None else {}
             counts[name] = canonical.count_problems(b.work, b.checks, extra)
             if counts[name]["__rows"] == 0:
-                problems.append(Problem(name, "the table is empty", "give a file with at least one data row",
-                                        rows=0, example=spec.location))
+                problems.append(
+                    Problem(
+                        name,
+                        "the table is empty",
+                        "give a file with at least one data row",
+                        rows=0,
+                        example=spec.location,
+                    )
+                )
                 continue
             problems += canonical.check_problems(b.work, b.checks, counts[name])
             built[name] = b
@@ -339,35 +390,90 @@ class _Loader:
         kept, aside, set_aside = self._set_aside(tables, snapshot)
         quality = _summary(self.manifest, self.label, kept, rows_read, set_aside, snapshot)
         return Dataset(
-            name=self.manifest.name, source=self.label, con=self.con, tables=kept, quality=quality,
-            snapshot_at=snapshot, timezone=self.manifest.timezone, duration_unit=quality.duration_unit,
-            control_arm=control, manifest=self.manifest, _set_aside=aside,
+            name=self.manifest.name,
+            source=self.label,
+            con=self.con,
+            tables=kept,
+            quality=quality,
+            snapshot_at=snapshot,
+            timezone=self.manifest.timezone,
+            duration_unit=quality.duration_unit,
+            control_arm=control,
+            manifest=self.manifest,
+            _set_aside=aside,
         )
 
     def _read(self, spec: TableSpec) -> tuple[ir.Table | None, ir.IntegerValue | None, list[Problem]]:
         """The raw source table, a row-number expression for files, and problems finding it."""
         if spec.table is not None:
             if spec.table not in self.con.list_tables():
-                return None, None, [Problem(spec.name, f"the connection has no table '{spec.table}'",
-                                            "name an existing table under 'table:'", example=spec.table)]
+                return (
+                    None,
+                    None,
+                    [
+                        Problem(
+                            spec.name,
+                            f"the connection has no table '{spec.table}'",
+                            "name an existing table under 'table:'",
+                            example=spec.table,
+                        )
+                    ],
+                )
             return self.con.table(spec.table), None, []
         path = spec.path
         if not path.exists():
-            return None, None, [Problem(spec.name, "unknown file: it does not exist",
-                                        f"check 'path' of tables.{spec.name} in {MANIFEST_NAME} "
-                                        "(relative to the dataset folder)", example=str(path))]
+            return (
+                None,
+                None,
+                [
+                    Problem(
+                        spec.name,
+                        "unknown file: it does not exist",
+                        f"check 'path' of tables.{spec.name} in {MANIFEST_NAME} (relative to the dataset folder)",
+                        example=str(path),
+                    )
+                ],
+            )
         if not path.is_file():
-            return None, None, [Problem(spec.name, "the path is a folder, not a file",
-                                        f"give the file itself under 'path' of tables.{spec.name}",
-                                        example=str(path))]
+            return (
+                None,
+                None,
+                [
+                    Problem(
+                        spec.name,
+                        "the path is a folder, not a file",
+                        f"give the file itself under 'path' of tables.{spec.name}",
+                        example=str(path),
+                    )
+                ],
+            )
         if path.stat().st_size == 0:
-            return None, None, [Problem(spec.name, "the file is empty (0 bytes)",
-                                        "give a file with a header and at least one data row", example=str(path))]
+            return (
+                None,
+                None,
+                [
+                    Problem(
+                        spec.name,
+                        "the file is empty (0 bytes)",
+                        "give a file with a header and at least one data row",
+                        example=str(path),
+                    )
+                ],
+            )
         temp = f"raw_{spec.name}"
         if spec.format != "parquet" and self.con.name != "duckdb":
-            return None, None, [Problem(spec.name, f"the {self.con.name} engine reads Parquet files only",
-                                        "convert the file to Parquet (timestamps in microseconds), or use "
-                                        "the duckdb engine", example=str(path))]
+            return (
+                None,
+                None,
+                [
+                    Problem(
+                        spec.name,
+                        f"the {self.con.name} engine reads Parquet files only",
+                        "convert the file to Parquet (timestamps in microseconds), or use the duckdb engine",
+                        example=str(path),
+                    )
+                ],
+            )
         if spec.format == "parquet":
             raw = self.con.read_parquet(str(path), table_name=temp)
         elif spec.format == "whitespace":
@@ -393,16 +499,22 @@ class _Loader:
         # first cells start with it, and drops those rows: Shopify's order names are '#1001'), no
         # sniffed preamble rows to skip.
         options: dict[str, object] = {
-            "header": spec.header, "nullstr": list(spec.null_values), "auto_type_candidates": _CSV_TYPES,
-            "sample_size": -1, "comment": "", "skip": 0, "encoding": spec.encoding,
+            "header": spec.header,
+            "nullstr": list(spec.null_values),
+            "auto_type_candidates": _CSV_TYPES,
+            "sample_size": -1,
+            "comment": "",
+            "skip": 0,
+            "encoding": spec.encoding,
         }
         if spec.delimiter is not None:
             options["delim"] = spec.delimiter
         if spec.names:
             options["names"] = list(spec.names)
         # The column names come from a quick look at the file's start; typing overrides need them.
-        peek = self.con.read_csv(str(spec.path), table_name=f"peek_{spec.name}",
-                                 **{k: v for k, v in options.items() if k != "sample_size"})
+        peek = self.con.read_csv(
+            str(spec.path), table_name=f"peek_{spec.name}", **{k: v for k, v in options.items() if k != "sample_size"}
+        )
         as_text = {name: kind for name, kind in as_text.items() if name in peek.columns}
         if as_text:
             options["types"] = as_text
@@ -416,22 +528,43 @@ class _Loader:
                 header = handle.readline().split()
             names = names or header
             skip = 1
-        lines = self.con.read_csv(str(spec.path), table_name=temp, columns={"line": "VARCHAR"}, delim="\x1f",
-                                  header=False, quote="", escape="", skip=skip, auto_detect=False,
-                                  comment="", encoding=spec.encoding)
+        lines = self.con.read_csv(
+            str(spec.path),
+            table_name=temp,
+            columns={"line": "VARCHAR"},
+            delim="\x1f",
+            header=False,
+            quote="",
+            escape="",
+            skip=skip,
+            auto_detect=False,
+            comment="",
+            encoding=spec.encoding,
+        )
         lines = lines.filter(lines.line.strip() != "")
         parts = lines.line.strip().re_split(r"\s+")
         nulls = list(spec.null_values)
-        fields = {name: ibis.ifelse(parts[i].isin(nulls), ibis.null("string"), parts[i])
-                  for i, name in enumerate(names)}
+        fields = {
+            name: ibis.ifelse(parts[i].isin(nulls), ibis.null("string"), parts[i]) for i, name in enumerate(names)
+        }
         table = self.con.create_table(f"split_{spec.name}", lines.select(__fields=parts.length(), **fields))
         ragged = table.filter(table["__fields"] != len(names))
         bad = ragged.count().execute()
         if bad:
             example = ragged.limit(1).execute().drop(columns="__fields").iloc[0].tolist()
-            return None, None, [Problem(spec.name, f"lines without exactly {len(names)} fields",
-                                        "give 'names' for every field, or fix these lines", rows=int(bad),
-                                        example=" ".join(str(v) for v in example))]
+            return (
+                None,
+                None,
+                [
+                    Problem(
+                        spec.name,
+                        f"lines without exactly {len(names)} fields",
+                        "give 'names' for every field, or fix these lines",
+                        rows=int(bad),
+                        example=" ".join(str(v) for v in example),
+                    )
+                ],
+            )
         table = table.drop("__fields")
         mapped = {c.source for c in spec.columns.values() if c.source is not None}
         table = _infer_numbers(table, [n for n in names if n not in mapped])
@@ -503,8 +636,11 @@ def _reasons(name: str, table: ir.Table, users: ir.Table | None, snapshot: dt.da
             reasons.append(("signed up after the snapshot", table.signup_at > snapshot))
         return context, reasons
     if users is not None:
-        lookup = users.select("user_id", __known=ibis.literal(True),
-                              __signup=users.signup_at if "signup_at" in users.columns else ibis.null("timestamp"))
+        lookup = users.select(
+            "user_id",
+            __known=ibis.literal(True),
+            __signup=users.signup_at if "signup_at" in users.columns else ibis.null("timestamp"),
+        )
         context = table.left_join(lookup, "user_id")
     if name == "events":
         reasons.append(("missing user_id", context.user_id.isnull()))
@@ -536,50 +672,92 @@ def _table_problems(tables: dict[str, ir.Table], manifest: Manifest) -> list[Pro
     problems: list[Problem] = []
     users = tables.get("users")
     if users is not None:
-        stats = users.aggregate(rows=users.count(), nulls=users.user_id.isnull().cast("int64").sum(),
-                                distinct=users.user_id.nunique()).execute().iloc[0]
+        stats = (
+            users.aggregate(
+                rows=users.count(), nulls=users.user_id.isnull().cast("int64").sum(), distinct=users.user_id.nunique()
+            )
+            .execute()
+            .iloc[0]
+        )
         if stats["nulls"]:
-            problems.append(Problem("users", "user_id is null", "every user needs an id: fill or remove these rows",
-                                    column=_source(manifest, "users", "user_id"), rows=int(stats["nulls"])))
+            problems.append(
+                Problem(
+                    "users",
+                    "user_id is null",
+                    "every user needs an id: fill or remove these rows",
+                    column=_source(manifest, "users", "user_id"),
+                    rows=int(stats["nulls"]),
+                )
+            )
         duplicates = int(stats["rows"] - stats["nulls"] - stats["distinct"])
         if duplicates:
             ids = users.filter(users.user_id.notnull())
             dup = ids.group_by("user_id").aggregate(n=ids.count())
             example = dup.filter(dup.n > 1).order_by("user_id").limit(1).execute()["user_id"].iloc[0]
-            problems.append(Problem("users", "user_id is not unique (rows beyond the first of each id)",
-                                    "keep one row per user: deduplicate the users file",
-                                    column=_source(manifest, "users", "user_id"), rows=duplicates,
-                                    example=_python(example)))
+            problems.append(
+                Problem(
+                    "users",
+                    "user_id is not unique (rows beyond the first of each id)",
+                    "keep one row per user: deduplicate the users file",
+                    column=_source(manifest, "users", "user_id"),
+                    rows=duplicates,
+                    example=_python(example),
+                )
+            )
     assignments = tables.get("assignments")
     if assignments is not None:
-        nulls = assignments.aggregate(
-            **{c: assignments[c].isnull().cast("int64").sum() for c in ("user_id", "campaign", "arm")}
-        ).execute().iloc[0]
+        nulls = (
+            assignments.aggregate(
+                **{c: assignments[c].isnull().cast("int64").sum() for c in ("user_id", "campaign", "arm")}
+            )
+            .execute()
+            .iloc[0]
+        )
         for column_name, count in nulls.items():
             if count:
-                problems.append(Problem("assignments", f"{column_name} is null",
-                                        "every assignment needs a user, a campaign and an arm",
-                                        column=_source(manifest, "assignments", column_name), rows=int(count)))
+                problems.append(
+                    Problem(
+                        "assignments",
+                        f"{column_name} is null",
+                        "every assignment needs a user, a campaign and an arm",
+                        column=_source(manifest, "assignments", column_name),
+                        rows=int(count),
+                    )
+                )
         pairs = assignments.group_by(["campaign", "user_id"]).aggregate(n=assignments.count())
         pairs = pairs.filter(pairs.n > 1)
         repeated = pairs.aggregate(rows=(pairs.n - 1).sum(), users=pairs.count()).execute().iloc[0]
         if repeated["users"]:
             example = pairs.order_by(["campaign", "user_id"]).limit(1).execute().iloc[0]
-            problems.append(Problem("assignments", "users assigned more than once to the same campaign",
-                                    "keep one assignment per user and campaign (the first exposure)",
-                                    column=_source(manifest, "assignments", "user_id"), rows=int(repeated["rows"]),
-                                    example=f"campaign={example['campaign']}, user_id={example['user_id']}"))
+            problems.append(
+                Problem(
+                    "assignments",
+                    "users assigned more than once to the same campaign",
+                    "keep one assignment per user and campaign (the first exposure)",
+                    column=_source(manifest, "assignments", "user_id"),
+                    rows=int(repeated["rows"]),
+                    example=f"campaign={example['campaign']}, user_id={example['user_id']}",
+                )
+            )
         spec = manifest.tables.get("assignments")
         if spec is not None and spec.control_arm is not None and not problems:
-            arms = assignments.group_by("campaign").aggregate(
-                has_control=(assignments.arm == spec.control_arm).any()).execute()
+            arms = (
+                assignments.group_by("campaign")
+                .aggregate(has_control=(assignments.arm == spec.control_arm).any())
+                .execute()
+            )
             missing = arms[~arms["has_control"].astype(bool)]
             if len(missing):
-                problems.append(Problem(
-                    "assignments", f"control arm '{spec.control_arm}' does not occur in every campaign",
-                    "set control_arm to the arm name the data uses for the control group",
-                    column=_source(manifest, "assignments", "arm"), rows=len(missing),
-                    example=str(missing["campaign"].iloc[0])))
+                problems.append(
+                    Problem(
+                        "assignments",
+                        f"control arm '{spec.control_arm}' does not occur in every campaign",
+                        "set control_arm to the arm name the data uses for the control group",
+                        column=_source(manifest, "assignments", "arm"),
+                        rows=len(missing),
+                        example=str(missing["campaign"].iloc[0]),
+                    )
+                )
     return problems
 
 
@@ -614,8 +792,11 @@ def _default_snapshot(tables: dict[str, ir.Table]) -> dt.datetime | None:
         return None
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     past = events.filter(events.event_at <= now)
-    row = past.aggregate(latest=past.event_at.max(),
-                         timed=(past.event_at != past.event_at.truncate("D")).any()).execute().iloc[0]
+    row = (
+        past.aggregate(latest=past.event_at.max(), timed=(past.event_at != past.event_at.truncate("D")).any())
+        .execute()
+        .iloc[0]
+    )
     if row["latest"] is None or pd.isna(row["latest"]):
         return None
     latest = pd.Timestamp(row["latest"]).to_pydatetime()
@@ -627,15 +808,24 @@ def _summary(manifest, label, kept, rows_read, set_aside, snapshot) -> DataQuali
     for item in set_aside:
         set_aside_rows[item.table] += item.rows
     summaries = tuple(
-        TableSummary(name, manifest.tables[name].location, rows_read[name], rows_read[name] - set_aside_rows[name],
-                     tuple(kept[name].columns))
+        TableSummary(
+            name,
+            manifest.tables[name].location,
+            rows_read[name],
+            rows_read[name] - set_aside_rows[name],
+            tuple(kept[name].columns),
+        )
         for name in kept
     )
     first = last = None
     for name, column_name in (("events", "event_at"), ("users", "signup_at"), ("assignments", "assigned_at")):
         if name in kept and column_name in kept[name].columns:
-            bounds = kept[name].aggregate(lo=kept[name][column_name].min(),
-                                          hi=kept[name][column_name].max()).execute().iloc[0]
+            bounds = (
+                kept[name]
+                .aggregate(lo=kept[name][column_name].min(), hi=kept[name][column_name].max())
+                .execute()
+                .iloc[0]
+            )
             if not pd.isna(bounds["lo"]):
                 first, last = pd.Timestamp(bounds["lo"]).to_pydatetime(), pd.Timestamp(bounds["hi"]).to_pydatetime()
                 break
@@ -645,8 +835,16 @@ def _summary(manifest, label, kept, rows_read, set_aside, snapshot) -> DataQuali
     if "users" in manifest.tables and "duration" in manifest.tables["users"].columns:
         unit = manifest.tables["users"].columns["duration"].unit
     return DataQuality(
-        dataset=manifest.name, source=label, timezone=manifest.timezone, snapshot_at=snapshot, tables=summaries,
-        users=users, first_event_at=first, last_event_at=last, set_aside=tuple(set_aside), duration_unit=unit,
+        dataset=manifest.name,
+        source=label,
+        timezone=manifest.timezone,
+        snapshot_at=snapshot,
+        tables=summaries,
+        users=users,
+        first_event_at=first,
+        last_event_at=last,
+        set_aside=tuple(set_aside),
+        duration_unit=unit,
         **_facts(kept, manifest),
     )
 
@@ -665,7 +863,8 @@ def _facts(kept: dict[str, ir.Table], manifest: Manifest) -> dict:
         campaigns = []
         for campaign in sorted(sizes.campaign.astype(str).unique()):
             arms = sizes[sizes.campaign.astype(str) == campaign].sort_values("arm")
-            campaigns.append((campaign, tuple((str(arm), int(n), arm == control)
-                                              for arm, n in zip(arms.arm, arms.n, strict=True))))
+            campaigns.append(
+                (campaign, tuple((str(arm), int(n), arm == control) for arm, n in zip(arms.arm, arms.n, strict=True)))
+            )
         out["campaigns"] = tuple(campaigns)
     return out

@@ -62,8 +62,23 @@ def _spark_wall_to_utc(timestamp: TIMESTAMP, zone: str) -> TIMESTAMP:
     """Read a wall-clock ``timestamp`` as local time in ``zone``; the UTC instant, as UTC wall time."""
 
 
-_JAVA_PATTERNS = {"%Y": "yyyy", "%y": "yy", "%m": "MM", "%d": "dd", "%H": "HH", "%I": "hh", "%M": "mm", "%S": "ss",
-                  "%f": "SSSSSS", "%p": "a", "%b": "MMM", "%B": "MMMM", "%j": "DDD", "%z": "Z", "%%": "%"}
+_JAVA_PATTERNS = {
+    "%Y": "yyyy",
+    "%y": "yy",
+    "%m": "MM",
+    "%d": "dd",
+    "%H": "HH",
+    "%I": "hh",
+    "%M": "mm",
+    "%S": "ss",
+    "%f": "SSSSSS",
+    "%p": "a",
+    "%b": "MMM",
+    "%B": "MMMM",
+    "%j": "DDD",
+    "%z": "Z",
+    "%%": "%",
+}
 
 
 def java_pattern(strptime_format: str) -> str:
@@ -74,9 +89,12 @@ def java_pattern(strptime_format: str) -> str:
             continue
         if token.startswith("%"):
             if token not in _JAVA_PATTERNS:
-                raise DataError.single("dataset", f"the format code {token} has no Spark equivalent here",
-                                       "use %Y %m %d %H %M %S %f %p %b or run on the DuckDB engine",
-                                       example=strptime_format)
+                raise DataError.single(
+                    "dataset",
+                    f"the format code {token} has no Spark equivalent here",
+                    "use %Y %m %d %H %M %S %f %p %b or run on the DuckDB engine",
+                    example=strptime_format,
+                )
             parts.append(_JAVA_PATTERNS[token])
         else:
             parts.append(re.sub(r"([A-Za-z]+)", r"'\1'", token.replace("'", "''")))
@@ -141,14 +159,18 @@ def memory_limit() -> str | None:
         return None
     if limit:
         if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", limit, flags=re.IGNORECASE):
-            raise DataError.single("parameters", f"{MEMORY_ENV} is not a size",
-                                   f"write it like 1GB or 1500MB, or '{NO_LIMIT}' for DuckDB's own default",
-                                   column=MEMORY_ENV, example=limit)
+            raise DataError.single(
+                "parameters",
+                f"{MEMORY_ENV} is not a size",
+                f"write it like 1GB or 1500MB, or '{NO_LIMIT}' for DuckDB's own default",
+                column=MEMORY_ENV,
+                example=limit,
+            )
         return limit
     ram = _memory()
     if ram is None:
         return None  # a system that does not say: DuckDB's own default
-    return f"{max(ram // 8, 2 ** 30) // 2 ** 20}MiB"
+    return f"{max(ram // 8, 2**30) // 2**20}MiB"
 
 
 def _memory() -> int | None:
@@ -171,8 +193,9 @@ def chosen(name: str | None = None) -> str:
     """The engine to use: ``name``, else ``$USEROPS_ENGINE``, else DuckDB."""
     name = (name or os.environ.get(ENV) or "duckdb").lower()
     if name not in ENGINES:
-        raise DataError.single("parameters", f"unknown engine '{name}'", f"use one of: {', '.join(ENGINES)}",
-                               column="engine", example=name)
+        raise DataError.single(
+            "parameters", f"unknown engine '{name}'", f"use one of: {', '.join(ENGINES)}", column="engine", example=name
+        )
     return name
 
 
@@ -198,18 +221,26 @@ def _spark() -> ibis.BaseBackend:
     try:
         from pyspark.sql import SparkSession
     except ImportError:
-        raise DataError.single("parameters", "the spark engine needs PySpark", "pip install -e '.[spark]' "
-                               "(Java 17 must be installed)", column="engine", example="spark") from None
+        raise DataError.single(
+            "parameters",
+            "the spark engine needs PySpark",
+            "pip install -e '.[spark]' (Java 17 must be installed)",
+            column="engine",
+            example="spark",
+        ) from None
     session = SparkSession.getActiveSession()
     if session is None:
         builder = SparkSession.builder.appName("userops")
         if os.environ.get("SPARK_REMOTE"):
             builder = builder.remote(os.environ["SPARK_REMOTE"])
         else:
-            builder = (builder.master(os.environ.get("USEROPS_SPARK_MASTER", "local[2]"))
-                       .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-                       .config("spark.sql.catalogImplementation", "in-memory")
-                       .config("spark.sql.shuffle.partitions", os.environ.get("USEROPS_SPARK_PARTITIONS", "8")))
+            builder = (
+                builder.master(os.environ.get("USEROPS_SPARK_MASTER", "local[2]"))
+                .config("spark.ui.enabled", "false")
+                .config("spark.ui.showConsoleProgress", "false")
+                .config("spark.sql.catalogImplementation", "in-memory")
+                .config("spark.sql.shuffle.partitions", os.environ.get("USEROPS_SPARK_PARTITIONS", "8"))
+            )
         session = builder.getOrCreate()
         if not os.environ.get("SPARK_REMOTE"):
             session.sparkContext.setLogLevel("ERROR")

@@ -65,8 +65,10 @@ def css_for(text: str) -> str:
     # system fonts): a web font later in the list is skipped while it loads, and Chromium then kept
     # empty boxes for the first text of each size. Regular only: bold is synthesised.
     ranges = ",".join(f"U+{low:X}-{high:X}" for low, high in RANGES)
-    return (f"@font-face{{font-family:'{CSS_FAMILY}';font-style:normal;font-weight:400;unicode-range:{ranges};"
-            f"src:url(data:font/otf;base64,{data}) format('opentype')}}")
+    return (
+        f"@font-face{{font-family:'{CSS_FAMILY}';font-style:normal;font-weight:400;unicode-range:{ranges};"
+        f"src:url(data:font/otf;base64,{data}) format('opentype')}}"
+    )
 
 
 @cache

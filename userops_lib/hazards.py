@@ -33,21 +33,21 @@ LEFT = 1e-6  # durations are whole units; t - LEFT is "just before t"
 
 @dataclasses.dataclass(frozen=True)
 class CoxResult:
-    summary: pd.DataFrame        # covariate, hazard_ratio, ci_low, ci_high, p_value, coef, se
+    summary: pd.DataFrame  # covariate, hazard_ratio, ci_low, ci_high, p_value, coef, se
     concordance: float
-    ph_test: pd.DataFrame        # covariate, test_statistic, p_value, violates
+    ph_test: pd.DataFrame  # covariate, test_statistic, p_value, violates
     stratified: pd.DataFrame | None
     strata: list[str]
     references: dict[str, str]
     exact: bool
     model: CoxPHFitter
-    columns: list[str]           # design-matrix columns, in order
+    columns: list[str]  # design-matrix columns, in order
     covariates: list[str]
-    redundant: list[str]         # columns left out: a linear combination of the others (e.g. 'No internet service')
+    redundant: list[str]  # columns left out: a linear combination of the others (e.g. 'No internet service')
     stratified_model: CoxPHFitter | None = None
     stratified_columns: list[str] | None = None
-    users: int = 0               # users in the fit
-    checked_users: int = 0       # users behind concordance and the PH test (a random sample when fewer)
+    users: int = 0  # users in the fit
+    checked_users: int = 0  # users behind concordance and the PH test (a random sample when fewer)
 
     @property
     def holds(self) -> bool:
@@ -57,8 +57,9 @@ class CoxResult:
         return not violating or (self.stratified_model is not None and violating <= set(self.strata))
 
 
-def design(frame: pd.DataFrame, covariates: list[str], references: dict[str, str] | None = None
-           ) -> tuple[pd.DataFrame, dict[str, str]]:
+def design(
+    frame: pd.DataFrame, covariates: list[str], references: dict[str, str] | None = None
+) -> tuple[pd.DataFrame, dict[str, str]]:
     """One-hot text covariates against a reference level (default: the largest); numbers as they are."""
     references = dict(references or {})
     parts = [frame[["duration", "churned", "count"]].rename(columns={"churned": "event"})]
@@ -71,9 +72,13 @@ def design(frame: pd.DataFrame, covariates: list[str], references: dict[str, str
         sizes = frame.groupby(values)["count"].sum().sort_values(ascending=False)
         reference = references.get(column, sizes.index[0])
         if reference not in sizes.index:
-            raise DataError.single("parameters", f"reference level '{reference}' does not occur in '{column}'",
-                                   f"choose one of: {', '.join(map(str, sizes.index[:10]))}", column=column,
-                                   example=reference)
+            raise DataError.single(
+                "parameters",
+                f"reference level '{reference}' does not occur in '{column}'",
+                f"choose one of: {', '.join(map(str, sizes.index[:10]))}",
+                column=column,
+                example=reference,
+            )
         references[column] = reference
         for level in sizes.index:
             if level != reference:
@@ -102,20 +107,32 @@ def _expand(matrix: pd.DataFrame) -> pd.DataFrame:
     return matrix.loc[matrix.index.repeat(matrix["count"].astype(int))].drop(columns="count").reset_index(drop=True)
 
 
-def fit_cox(frame: pd.DataFrame, covariates: list[str], *, references: dict[str, str] | None = None,
-            alpha: float = 0.05, exact_max_users: int = EXACT_MAX_USERS, check_max_users: int = CHECK_MAX_USERS,
-            seed: int = 0) -> CoxResult:
+def fit_cox(
+    frame: pd.DataFrame,
+    covariates: list[str],
+    *,
+    references: dict[str, str] | None = None,
+    alpha: float = 0.05,
+    exact_max_users: int = EXACT_MAX_USERS,
+    check_max_users: int = CHECK_MAX_USERS,
+    seed: int = 0,
+) -> CoxResult:
     """Cox PH with hazard ratios, concordance, the PH check and, if it fails, a stratified refit."""
     if not covariates:
-        raise DataError.single("parameters", "no covariates for the Cox model", "name at least one user attribute",
-                               column="covariates")
+        raise DataError.single(
+            "parameters", "no covariates for the Cox model", "name at least one user attribute", column="covariates"
+        )
     matrix, references = design(frame, covariates, references)
     matrix = matrix[matrix["count"] > 0]
     columns = [c for c in matrix.columns if c not in ("duration", "event", "count")]
     constant = [c for c in columns if matrix[c].nunique() < 2]
     if constant:
-        raise DataError.single("users", f"covariate column '{constant[0]}' has a single value",
-                               "drop the covariate or choose a dataset where it varies", column=constant[0])
+        raise DataError.single(
+            "users",
+            f"covariate column '{constant[0]}' has a single value",
+            "drop the covariate or choose a dataset where it varies",
+            column=constant[0],
+        )
     columns, redundant = _independent(matrix, columns)
     matrix = matrix.drop(columns=redundant)
     users = int(matrix["count"].sum())
@@ -132,32 +149,57 @@ def fit_cox(frame: pd.DataFrame, covariates: list[str], *, references: dict[str,
         else:
             # A simple random sample of users, drawn from the pattern counts without expanding them all.
             rng = np.random.default_rng(seed)
-            drawn = rng.multivariate_hypergeometric(matrix["count"].astype(np.int64).to_numpy(),
-                                                    min(users, check_max_users))
+            drawn = rng.multivariate_hypergeometric(
+                matrix["count"].astype(np.int64).to_numpy(), min(users, check_max_users)
+            )
             check_rows = _expand(matrix.assign(count=drawn))
             check_model = CoxPHFitter(alpha=alpha).fit(check_rows, "duration", "event")
         # R cox.zph's default transform; lifelines' "rank" breaks tied times by row order.
         ph = proportional_hazard_test(check_model, check_rows, time_transform="km").summary
     summary = _summary(model, alpha)
     concordance = float(check_model.concordance_index_)
-    ph_test = pd.DataFrame({"covariate": ph.index, "test_statistic": ph.test_statistic.to_numpy(),
-                            "p_value": ph.p.to_numpy()})
+    ph_test = pd.DataFrame(
+        {"covariate": ph.index, "test_statistic": ph.test_statistic.to_numpy(), "p_value": ph.p.to_numpy()}
+    )
     ph_test["violates"] = ph_test.p_value < PH_THRESHOLD
     strata = sorted({c.split("=")[0] for c in ph_test.covariate[ph_test.violates] if "=" in c})
     stratified, stratified_model, stratified_columns = (
-        _stratified(frame, covariates, strata, references, alpha) if strata else (None, None, None))
-    return CoxResult(summary, concordance, ph_test, stratified, strata, references, exact, model, columns,
-                     list(covariates), redundant, stratified_model, stratified_columns, users, len(check_rows))
+        _stratified(frame, covariates, strata, references, alpha) if strata else (None, None, None)
+    )
+    return CoxResult(
+        summary,
+        concordance,
+        ph_test,
+        stratified,
+        strata,
+        references,
+        exact,
+        model,
+        columns,
+        list(covariates),
+        redundant,
+        stratified_model,
+        stratified_columns,
+        users,
+        len(check_rows),
+    )
 
 
 def _summary(model: CoxPHFitter, alpha: float) -> pd.DataFrame:
     table = model.summary
     low = [c for c in table.columns if c.startswith("exp(coef) lower")][0]
     high = [c for c in table.columns if c.startswith("exp(coef) upper")][0]
-    return pd.DataFrame({"covariate": table.index, "hazard_ratio": table["exp(coef)"].to_numpy(),
-                         "ci_low": table[low].to_numpy(), "ci_high": table[high].to_numpy(),
-                         "p_value": table["p"].to_numpy(), "coef": table["coef"].to_numpy(),
-                         "se": table["se(coef)"].to_numpy()})
+    return pd.DataFrame(
+        {
+            "covariate": table.index,
+            "hazard_ratio": table["exp(coef)"].to_numpy(),
+            "ci_low": table[low].to_numpy(),
+            "ci_high": table[high].to_numpy(),
+            "p_value": table["p"].to_numpy(),
+            "coef": table["coef"].to_numpy(),
+            "se": table["se(coef)"].to_numpy(),
+        }
+    )
 
 
 def _stratified(frame, covariates, strata, references, alpha):
@@ -180,21 +222,31 @@ def ph_sentences(result: CoxResult) -> list[str]:
     """The proportional-hazards check in plain words."""
     violating = result.ph_test[result.ph_test.violates]
     if violating.empty:
-        return [f"The proportional-hazards check finds no violation (every covariate p >= {PH_THRESHOLD}): each "
-                "hazard ratio can be read as one number that holds over the whole lifetime."]
+        return [
+            f"The proportional-hazards check finds no violation (every covariate p >= {PH_THRESHOLD}): each "
+            "hazard ratio can be read as one number that holds over the whole lifetime."
+        ]
     names = ", ".join(violating.covariate)
-    out = [f"The proportional-hazards check flags {names} (p < {PH_THRESHOLD}): the effect of "
-           f"{'this covariate' if len(violating) == 1 else 'these covariates'} changes with time as a customer, so "
-           "the single hazard ratio is an average over time rather than a constant."]
+    out = [
+        f"The proportional-hazards check flags {names} (p < {PH_THRESHOLD}): the effect of "
+        f"{'this covariate' if len(violating) == 1 else 'these covariates'} changes with time as a customer, so "
+        "the single hazard ratio is an average over time rather than a constant."
+    ]
     if result.stratified is not None:
-        out.append(f"As a remedy the model is refitted stratified by {', '.join(result.strata)} (each level gets its "
-                   "own baseline hazard); the other hazard ratios from that fit are in the stratified table.")
+        out.append(
+            f"As a remedy the model is refitted stratified by {', '.join(result.strata)} (each level gets its "
+            "own baseline hazard); the other hazard ratios from that fit are in the stratified table."
+        )
     if not result.holds:
-        why = ("every covariate violates it, so no covariate is left to refit with the others as strata"
-               if result.strata and result.stratified is None else
-               "a numeric covariate violates it, and only categories can become strata")
-        out.append(f"No stratified refit remedies it ({why}): the hazard ratios above are averages over time, and "
-                   "the churn-risk list does not use this model.")
+        why = (
+            "every covariate violates it, so no covariate is left to refit with the others as strata"
+            if result.strata and result.stratified is None
+            else "a numeric covariate violates it, and only categories can become strata"
+        )
+        out.append(
+            f"No stratified refit remedies it ({why}): the hazard ratios above are averages over time, and "
+            "the churn-risk list does not use this model."
+        )
     return out
 
 
@@ -205,8 +257,11 @@ def survival_steps(result: CoxResult, rows: pd.DataFrame):
     function is read directly (lifelines' predict_* interpolate linearly between event times). Uses the
     stratified model when the PH check failed.
     """
-    model, columns = (result.stratified_model, result.stratified_columns) if result.stratified_model is not None \
+    model, columns = (
+        (result.stratified_model, result.stratified_columns)
+        if result.stratified_model is not None
         else (result.model, result.columns)
+    )
     design_rows, _ = design(rows.assign(churned=False, count=1), result.covariates, result.references)
     features = design_rows[[c for c in columns if c in design_rows.columns]]
     strata = [model.strata] if isinstance(model.strata, str) else list(model.strata or [])
@@ -217,8 +272,9 @@ def survival_steps(result: CoxResult, rows: pd.DataFrame):
     times = cumulative.index.to_numpy(float)
     if strata:
         keys = [tuple(r) if len(strata) > 1 else r[0] for r in rows[strata].astype(str).itertuples(index=False)]
-        table = np.column_stack([cumulative[k].to_numpy(float) if k in cumulative.columns else
-                                 np.full(len(times), np.nan) for k in keys])
+        table = np.column_stack(
+            [cumulative[k].to_numpy(float) if k in cumulative.columns else np.full(len(times), np.nan) for k in keys]
+        )
     else:
         table = np.repeat(cumulative.iloc[:, [0]].to_numpy(float), len(rows), axis=1)
 
@@ -234,27 +290,42 @@ def plot_forest(result: CoxResult, ax=None, *, table: pd.DataFrame | None = None
     table = (result.summary if table is None else table).iloc[::-1]
     ax = plots.axes(ax, size=(8, max(2.5, 0.45 * len(table) + 1.2)))
     y = np.arange(len(table))
-    ax.errorbar(table.hazard_ratio, y, xerr=[table.hazard_ratio - table.ci_low, table.ci_high - table.hazard_ratio],
-                fmt="o", color="C0", ecolor="C0", capsize=3)
+    ax.errorbar(
+        table.hazard_ratio,
+        y,
+        xerr=[table.hazard_ratio - table.ci_low, table.ci_high - table.hazard_ratio],
+        fmt="o",
+        color="C0",
+        ecolor="C0",
+        capsize=3,
+    )
     ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
     plots.log_axis(ax, "x")
     ax.set_yticks(y, table.covariate)
     reference = "; ".join(f"{k} = {v}" for k, v in result.references.items())
     level = narrative.level(result.model.alpha)
-    return plots.finish(ax, title=title or f"Hazard ratios of churn ({level} CI; reference: {reference})",
-                        xlabel="hazard ratio (log scale; > 1 churns faster)", ylabel="covariate")
+    return plots.finish(
+        ax,
+        title=title or f"Hazard ratios of churn ({level} CI; reference: {reference})",
+        xlabel="hazard ratio (log scale; > 1 churns faster)",
+        ylabel="covariate",
+    )
 
 
 def hazard_sentence(row: pd.Series, references: dict[str, str], *, alpha: float = 0.05) -> str:
     level = narrative.level(alpha)
     column, _, level = row.covariate.partition("=")
     if not level:
-        return (f"Each unit of {column} multiplies the churn hazard by {row.hazard_ratio:.3f} "
-                f"({level} CI {row.ci_low:.3f}–{row.ci_high:.3f}, {narrative.p_value(row.p_value)}).")
+        return (
+            f"Each unit of {column} multiplies the churn hazard by {row.hazard_ratio:.3f} "
+            f"({level} CI {row.ci_low:.3f}–{row.ci_high:.3f}, {narrative.p_value(row.p_value)})."
+        )
     ratio = row.hazard_ratio
     size = f"{ratio:.2f}× the hazard" if ratio >= 1 else f"{ratio:.2f}× the hazard (1/{1 / ratio:.1f})"
-    return (f"Users with {column} = '{level}' churn at {size} of those with {column} = '{references.get(column, '?')}' "
-            f"({level} CI {row.ci_low:.2f}–{row.ci_high:.2f}, {narrative.p_value(row.p_value)}).")
+    return (
+        f"Users with {column} = '{level}' churn at {size} of those with {column} = '{references.get(column, '?')}' "
+        f"({level} CI {row.ci_low:.2f}–{row.ci_high:.2f}, {narrative.p_value(row.p_value)})."
+    )
 
 
 __all__ = ["CoxResult", "survival_steps", "design", "fit_cox", "hazard_sentence", "ph_sentences", "plot_forest"]

@@ -50,8 +50,13 @@ def check(code: str) -> str:
     if code not in LANGUAGES:
         from userops_lib.errors import DataError
 
-        raise DataError.single("parameters", f"unknown language '{code}'",
-                               f"use one of: {', '.join(LANGUAGES)}", column="language", example=code)
+        raise DataError.single(
+            "parameters",
+            f"unknown language '{code}'",
+            f"use one of: {', '.join(LANGUAGES)}",
+            column="language",
+            example=code,
+        )
     return code
 
 

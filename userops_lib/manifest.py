@@ -38,7 +38,6 @@ FILE_FORMATS = schemas.FILE_FORMATS
 EPOCH_FORMATS = ("epoch_seconds", "epoch_milliseconds")
 
 
-
 @dataclass(frozen=True)
 class ColumnSpec:
     """Where one canonical column comes from.
@@ -102,8 +101,9 @@ def _as_datetime(value: object, what: str) -> dt.datetime:
     try:
         return dt.datetime.fromisoformat(str(value))
     except ValueError:
-        raise _fail(f"{what} is not a date or time", "write it as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS",
-                    example=value) from None
+        raise _fail(
+            f"{what} is not a date or time", "write it as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS", example=value
+        ) from None
 
 
 def _column_spec(table: str, canonical: str, raw: object) -> ColumnSpec:
@@ -116,31 +116,44 @@ def _column_spec(table: str, canonical: str, raw: object) -> ColumnSpec:
         )
     if isinstance(raw, str):
         if col.kind == "duration":
-            raise _fail(f"the duration in table '{table}' needs its unit",
-                        f"write {{column: {raw}, unit: ...}} with one of {', '.join(schema.DURATION_UNITS)}",
-                        column=canonical, example=raw)
+            raise _fail(
+                f"the duration in table '{table}' needs its unit",
+                f"write {{column: {raw}, unit: ...}} with one of {', '.join(schema.DURATION_UNITS)}",
+                column=canonical,
+                example=raw,
+            )
         return ColumnSpec(canonical, source=raw)
     sources = [k for k in ("column", "row_number", "value") if k in raw and raw[k] not in (None, False)]
     if len(sources) != 1:
-        raise _fail(f"'{canonical}' in table '{table}' needs exactly one of column, row_number or value",
-                    "give the source column with 'column: NAME'", column=canonical, example=raw)
+        raise _fail(
+            f"'{canonical}' in table '{table}' needs exactly one of column, row_number or value",
+            "give the source column with 'column: NAME'",
+            column=canonical,
+            example=raw,
+        )
     if raw.get("row_number") and col.kind != "id":
         raise _fail("row_number can only make an id", "use row_number for user_id only", column=canonical)
     unit = raw.get("unit")
     if col.kind == "duration":
         if unit not in schema.DURATION_UNITS:
-            raise _fail(f"the duration in table '{table}' needs its unit",
-                        f"add 'unit:' with one of {', '.join(schema.DURATION_UNITS)}",
-                        column=canonical, example=unit)
+            raise _fail(
+                f"the duration in table '{table}' needs its unit",
+                f"add 'unit:' with one of {', '.join(schema.DURATION_UNITS)}",
+                column=canonical,
+                example=unit,
+            )
     elif unit is not None:
         raise _fail(f"'unit' applies to durations only, not '{canonical}'", "remove 'unit'", column=canonical)
     fmt = raw.get("format")
     if fmt is not None and col.kind != "timestamp":
         raise _fail(f"'format' applies to timestamps only, not '{canonical}'", "remove 'format'", column=canonical)
     if fmt is not None and fmt not in EPOCH_FORMATS and "%" not in str(fmt):
-        raise _fail(f"timestamp format of '{canonical}' has no % code",
-                    f"use strptime codes such as '%Y-%m-%d %H:%M', or one of {', '.join(EPOCH_FORMATS)}",
-                    column=canonical, example=fmt)
+        raise _fail(
+            f"timestamp format of '{canonical}' has no % code",
+            f"use strptime codes such as '%Y-%m-%d %H:%M', or one of {', '.join(EPOCH_FORMATS)}",
+            column=canonical,
+            example=fmt,
+        )
 
     def values(key: str) -> tuple | None:
         given = raw.get(key)
@@ -166,11 +179,17 @@ def _table_spec(name: str, raw: object, root: Path | None, has_connection: bool)
     path = raw.get("path")
     table = raw.get("table")
     if (path is None) == (table is None):
-        raise _fail(f"table '{name}' needs exactly one of 'path' (a file) or 'table' (a table in the connection)",
-                    "add 'path: FILE' relative to the dataset folder", example=raw)
+        raise _fail(
+            f"table '{name}' needs exactly one of 'path' (a file) or 'table' (a table in the connection)",
+            "add 'path: FILE' relative to the dataset folder",
+            example=raw,
+        )
     if table is not None and not has_connection:
-        raise _fail(f"table '{name}' names a database table but the dataset has no 'connection'",
-                    "add 'connection: URL' at the top of dataset.yml, or use 'path: FILE'", example=table)
+        raise _fail(
+            f"table '{name}' names a database table but the dataset has no 'connection'",
+            "add 'connection: URL' at the top of dataset.yml, or use 'path: FILE'",
+            example=table,
+        )
     resolved = None
     fmt = raw.get("format")
     if path is not None:
@@ -180,15 +199,21 @@ def _table_spec(name: str, raw: object, root: Path | None, has_connection: bool)
         if fmt is None:
             fmt = FORMATS.get(resolved.suffix.lower())
             if fmt is None:
-                raise _fail(f"cannot tell the format of '{path}' from its name",
-                            f"add 'format:' with one of {', '.join(FILE_FORMATS)}", example=path)
+                raise _fail(
+                    f"cannot tell the format of '{path}' from its name",
+                    f"add 'format:' with one of {', '.join(FILE_FORMATS)}",
+                    example=path,
+                )
     if fmt == "csv" and resolved is not None and resolved.suffix.lower() == ".tsv" and "delimiter" not in raw:
         raw = {**raw, "delimiter": "\t"}
     names = raw.get("names")
     header = bool(raw.get("header", names is None))
     if fmt == "whitespace" and not header and not names:
-        raise _fail(f"the whitespace-separated file of table '{name}' has no header and no column names",
-                    "add 'names: [col1, col2, ...]' in file order", example=path)
+        raise _fail(
+            f"the whitespace-separated file of table '{name}' has no header and no column names",
+            "add 'names: [col1, col2, ...]' in file order",
+            example=path,
+        )
     columns_raw = raw.get("columns") or {}
     columns = {canonical: _column_spec(name, canonical, spec) for canonical, spec in columns_raw.items()}
     nulls = raw.get("null_values", [""])
@@ -222,9 +247,12 @@ def _inside(name: str, given: str, resolved: Path, root: Path) -> None:
     not make userops read arbitrary files. ``allow_outside: true`` lifts it."""
     if resolved.resolve().is_relative_to(root.resolve()):
         return
-    raise _fail(f"the file of table '{name}' lies outside the dataset folder",
-                f"move it into {root} (or a subfolder), or add 'allow_outside: true' under tables.{name} "
-                "if you mean it", column=f"tables.{name}.path", example=given)
+    raise _fail(
+        f"the file of table '{name}' lies outside the dataset folder",
+        f"move it into {root} (or a subfolder), or add 'allow_outside: true' under tables.{name} if you mean it",
+        column=f"tables.{name}.path",
+        example=given,
+    )
 
 
 def parse_manifest(raw: object, *, root: Path | None = None, default_name: str = "dataset") -> Manifest:
@@ -234,8 +262,9 @@ def parse_manifest(raw: object, *, root: Path | None = None, default_name: str =
     below checks only what a schema cannot say (one of path/table, a column's options for its kind).
     """
     if not isinstance(raw, dict):
-        raise _fail("dataset.yml must be a mapping with a 'tables' key", "see the README, 'Dataset format'",
-                    example=raw)
+        raise _fail(
+            "dataset.yml must be a mapping with a 'tables' key", "see the README, 'Dataset format'", example=raw
+        )
     found = schemas.problems(raw, schemas.MANIFEST, what=MANIFEST_NAME, keys_fix="see the README, 'Dataset format'")
     if found:
         raise DataError(found, source=str(root) if root is not None else None)
@@ -280,18 +309,27 @@ def conventional_manifest(folder: Path) -> Manifest:
             continue
         if file.stem in schema.TABLES and file.suffix.lower() in FORMATS:
             if file.stem in tables:
-                problems.append(Problem("dataset", f"two files for table '{file.stem}'", "keep one of them",
-                                        example=file.name))
+                problems.append(
+                    Problem("dataset", f"two files for table '{file.stem}'", "keep one of them", example=file.name)
+                )
                 continue
             tables[file.stem] = TableSpec(name=file.stem, path=file, format=FORMATS[file.suffix.lower()])
         else:
-            problems.append(Problem(
-                "dataset", f"unknown file '{file.name}' in a folder without {MANIFEST_NAME}",
-                f"name data files users, events or assignments (.csv or .parquet), "
-                f"or describe them in {MANIFEST_NAME}", example=file.name))
+            problems.append(
+                Problem(
+                    "dataset",
+                    f"unknown file '{file.name}' in a folder without {MANIFEST_NAME}",
+                    f"name data files users, events or assignments (.csv or .parquet), "
+                    f"or describe them in {MANIFEST_NAME}",
+                    example=file.name,
+                )
+            )
     if problems:
         raise DataError(problems, source=str(folder))
     if not tables:
-        raise _fail(f"no {MANIFEST_NAME} and no users, events or assignments file",
-                    f"add {MANIFEST_NAME} (see the README, 'Dataset format')", example=str(folder))
+        raise _fail(
+            f"no {MANIFEST_NAME} and no users, events or assignments file",
+            f"add {MANIFEST_NAME} (see the README, 'Dataset format')",
+            example=str(folder),
+        )
     return Manifest(name=folder.name, root=folder, tables=tables)

@@ -109,16 +109,20 @@ def findings_html(sentences: list[str], *, title: str | None = None) -> str:
 
 def headlines_html(headlines: list[tuple[str, str]]) -> str:
     """Headline figures as label/value tiles."""
-    tiles = "".join(f"<div class='userops-tile'><div class='value'>{escape(v)}</div>"
-                    f"<div class='label'>{escape(k)}</div></div>" for k, v in headlines)
+    tiles = "".join(
+        f"<div class='userops-tile'><div class='value'>{escape(v)}</div><div class='label'>{escape(k)}</div></div>"
+        for k, v in headlines
+    )
     return f"<div class='userops-tiles'>{tiles}</div>"
 
 
 def cards_html(cards: list[tuple[str, str, str]], *, heading: str = "") -> str:
     """KPI cards: label, value and a note (the change, the interval) under each."""
-    items = "".join(f"<div class='userops-tile userops-card'><div class='label'>{escape(label)}</div>"
-                    f"<div class='value'>{escape(value)}</div><div class='note'>{escape(note)}</div></div>"
-                    for label, value, note in cards)
+    items = "".join(
+        f"<div class='userops-tile userops-card'><div class='label'>{escape(label)}</div>"
+        f"<div class='value'>{escape(value)}</div><div class='note'>{escape(note)}</div></div>"
+        for label, value, note in cards
+    )
     head = f"<h2>{escape(heading)}</h2>" if heading else ""
     return f"{head}<div class='userops-tiles'>{items}</div>"
 
@@ -129,8 +133,9 @@ def header(column: object) -> str:
     return i18n.t(key) if i18n.has(key) else str(column).replace("_", " ")
 
 
-def table_html(frame: pd.DataFrame, *, max_rows: int = 30, caption: str | None = None,
-               formats: dict | None = None) -> str:
+def table_html(
+    frame: pd.DataFrame, *, max_rows: int = 30, caption: str | None = None, formats: dict | None = None
+) -> str:
     """A DataFrame as an escaped HTML table (pandas escapes cell values and headers).
 
     ``formats`` maps column names to functions that turn a value into display text.
@@ -145,10 +150,13 @@ def table_html(frame: pd.DataFrame, *, max_rows: int = 30, caption: str | None =
             shown[column] = [na if _missing(v) else f"{int(v):,}" for v in shown[column].astype(object)]
     # Headers for people ('share of users', not 'share_of_users'); the CSV artifacts keep the names.
     shown.columns = [header(c) for c in shown.columns]
-    body = shown.to_html(index=False, escape=True, border=0, classes="userops-table", na_rep=na,
-                         float_format=number)
-    note = (f"<p class='userops-note'>{escape(i18n.t('report.showing_rows', shown=count(max_rows), total=count(len(frame))))}"
-            "</p>" if len(frame) > max_rows else "")
+    body = shown.to_html(index=False, escape=True, border=0, classes="userops-table", na_rep=na, float_format=number)
+    note = (
+        f"<p class='userops-note'>{escape(i18n.t('report.showing_rows', shown=count(max_rows), total=count(len(frame))))}"
+        "</p>"
+        if len(frame) > max_rows
+        else ""
+    )
     head = f"<p class='userops-caption'>{escape(caption)}</p>" if caption else ""
     return head + body + note
 

@@ -60,8 +60,10 @@ def _describe_figures() -> None:
     draw = png.lookup_by_type(Figure)
     if getattr(draw, "describes", False):
         return  # already wrapped
+
     def described(figure):
         return draw(figure), {"alt": plots.describe(figure)}
+
     described.describes = True
     png.for_type(Figure, described)
 
@@ -100,16 +102,21 @@ def open_dataset(dataset, *, snapshot_at: str = "", filter_column: str = "", fil
     ds = load_dataset(resolve_dataset(dataset), snapshot_at=snapshot_at or None)
     if filter_column or filter_value:
         if not (filter_column and filter_value):
-            raise DataError.single("parameters", "filter_column and filter_value go together",
-                                   "give both (e.g. filter_column=country, filter_value=US) or neither")
+            raise DataError.single(
+                "parameters",
+                "filter_column and filter_value go together",
+                "give both (e.g. filter_column=country, filter_value=US) or neither",
+            )
         ds = ds.restrict(filter_column, filter_value)
     return ds
 
 
 def show_title(name: str, *, level: float = 0.05) -> None:
     """The report's title and introduction, from the catalogue ('<name>.title', '<name>.intro')."""
-    _display(f"<h1>{narrative.escape(i18n.t(f'{name}.title'))}</h1>"
-             f"<p>{narrative.escape(i18n.t(f'{name}.intro', level=narrative.level(level)))}</p>")
+    _display(
+        f"<h1>{narrative.escape(i18n.t(f'{name}.title'))}</h1>"
+        f"<p>{narrative.escape(i18n.t(f'{name}.intro', level=narrative.level(level)))}</p>"
+    )
 
 
 def show_findings(result, *, title: str | None = None) -> None:
@@ -141,8 +148,9 @@ def show_tables(result) -> None:
         show_table(shown.frame, caption=shown.caption, max_rows=shown.max_rows, formats=shown.formats)
 
 
-def show_table(frame: pd.DataFrame, *, caption: str | None = None, max_rows: int = 30,
-               formats: dict | None = None) -> None:
+def show_table(
+    frame: pd.DataFrame, *, caption: str | None = None, max_rows: int = 30, formats: dict | None = None
+) -> None:
     """A table (escaped); ``formats`` maps columns to display functions such as ``narrative.percent``."""
     _display(narrative.table_html(frame, caption=caption, max_rows=max_rows, formats=formats))
 
@@ -164,8 +172,9 @@ def save_artifacts(artifacts_dir: str, tables: dict[str, pd.DataFrame], *, headl
     written = []
     for name, frame in tables.items():
         path = folder / f"{name}.csv"
-        atomically(path, lambda partial, frame=frame: frame.to_csv(partial, index=False,
-                                                                    date_format="%Y-%m-%dT%H:%M:%S"))
+        atomically(
+            path, lambda partial, frame=frame: frame.to_csv(partial, index=False, date_format="%Y-%m-%dT%H:%M:%S")
+        )
         written.append(path.name)
     if headlines is not None:
         text = json.dumps([list(h) for h in headlines], indent=1)
@@ -196,12 +205,18 @@ def show_details(result, dataset: Dataset) -> None:
 def show_run_details(parameters: dict, dataset: Dataset, *, definitions: list[str] | None = None) -> None:
     """The short 'method and data' section at the end of a report: parameters, definitions, data quality."""
     t, escape = i18n.t, narrative.escape
-    rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(repr(v))}</td></tr>"
-                   for k, v in parameters.items() if k != "artifacts_dir")
+    rows = "".join(
+        f"<tr><th>{escape(k)}</th><td>{escape(repr(v))}</td></tr>"
+        for k, v in parameters.items()
+        if k != "artifacts_dir"
+    )
     parts = [f"<div class='userops-details'><h2>{escape(t('report.method'))}</h2>"]
     if definitions:
-        parts.append(f"<h3>{escape(t('report.definitions'))}</h3><ul>"
-                     + "".join(f"<li>{escape(d)}</li>" for d in definitions) + "</ul>")
+        parts.append(
+            f"<h3>{escape(t('report.definitions'))}</h3><ul>"
+            + "".join(f"<li>{escape(d)}</li>" for d in definitions)
+            + "</ul>"
+        )
     parts.append(f"<h3>{escape(t('report.parameters'))}</h3><table class='userops-table'>{rows}</table>")
     if dataset.restriction:
         parts.append(f"<p>{escape(t('report.restricted', restriction=dataset.restriction))}</p>")
@@ -209,7 +224,9 @@ def show_run_details(parameters: dict, dataset: Dataset, *, definitions: list[st
     parts.append(f"<h3>{escape(t('report.data_quality'))}</h3>")
     parts.append(narrative.table_html(quality.table_frame()))
     if quality.set_aside:
-        parts.append(f"<p>{escape(t('report.set_aside', n=quality.rows_set_aside, rows=narrative.count(quality.rows_set_aside)))}</p>")
+        parts.append(
+            f"<p>{escape(t('report.set_aside', n=quality.rows_set_aside, rows=narrative.count(quality.rows_set_aside)))}</p>"
+        )
         aside = quality.set_aside_frame()
         aside["reason"] = [quality_text.reason(r) for r in aside.reason]
         parts.append(narrative.table_html(aside))

@@ -67,8 +67,10 @@ class Parameter:
     def bounds(self) -> list[tuple[str, float]]:
         """Limits on a number (or on each number of a list), from the comment: 'at least 1', 'more than 0',
         'at most 1', 'less than 1' (several may be given), as (words, number)."""
-        return [(words, float(number)) for words, number in
-                re.findall(rf"({'|'.join(_LIMITS)})\s+(-?\d+(?:\.\d+)?)\b", self.help)]
+        return [
+            (words, float(number))
+            for words, number in re.findall(rf"({'|'.join(_LIMITS)})\s+(-?\d+(?:\.\d+)?)\b", self.help)
+        ]
 
 
 def parameters_cell(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode | None:
@@ -85,33 +87,46 @@ def notebook_parameters(path: str | Path) -> dict[str, Parameter]:
     cell = parameters_cell(notebook)
     where = f"notebook '{path.name}'"
     if cell is None:
-        raise DataError.single("parameters", f"{where} has no cell tagged 'parameters'",
-                               "tag its first code cell 'parameters' (literals only)")
+        raise DataError.single(
+            "parameters",
+            f"{where} has no cell tagged 'parameters'",
+            "tag its first code cell 'parameters' (literals only)",
+        )
     source = cell.source
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
-        raise DataError.single("parameters", f"{where}: the parameters cell is not valid Python",
-                               "fix the syntax", example=exc.text) from None
+        raise DataError.single(
+            "parameters", f"{where}: the parameters cell is not valid Python", "fix the syntax", example=exc.text
+        ) from None
     comments = _comments(source)
     found: dict[str, Parameter] = {}
     for node in tree.body:
         if not isinstance(node, ast.AnnAssign) or not isinstance(node.target, ast.Name) or node.value is None:
             raise DataError.single(
-                "parameters", f"{where}: every line of the parameters cell must be 'name: type = literal'",
-                "annotate the parameter with its type", example=ast.get_source_segment(source, node))
+                "parameters",
+                f"{where}: every line of the parameters cell must be 'name: type = literal'",
+                "annotate the parameter with its type",
+                example=ast.get_source_segment(source, node),
+            )
         annotation = ast.get_source_segment(source, node.annotation)
         try:
             default = ast.literal_eval(node.value)
         except ValueError:
-            raise DataError.single("parameters", f"{where}: the default of '{node.target.id}' is not a literal",
-                                   "use a literal (string, number, bool, list, None)",
-                                   example=ast.get_source_segment(source, node.value)) from None
+            raise DataError.single(
+                "parameters",
+                f"{where}: the default of '{node.target.id}' is not a literal",
+                "use a literal (string, number, bool, list, None)",
+                example=ast.get_source_segment(source, node.value),
+            ) from None
         parameter = Parameter(node.target.id, annotation, default, comments.get(node.lineno, ""))
         if _base_type(parameter.base) is None:
-            raise DataError.single("parameters", f"{where}: unsupported type '{annotation}'",
-                                   "use str, int, float, bool or list[...] of them, optionally '| None'",
-                                   column=parameter.name)
+            raise DataError.single(
+                "parameters",
+                f"{where}: unsupported type '{annotation}'",
+                "use str, int, float, bool or list[...] of them, optionally '| None'",
+                column=parameter.name,
+            )
         found[parameter.name] = parameter
     return found
 
@@ -169,38 +184,58 @@ def check_value(parameter: Parameter, value: object, *, notebook: str) -> tuple[
     if value is None and parameter.optional:
         return None, None
     shape, kind = _base_type(parameter.base)
-    ok = _fits(value, kind) if shape == "scalar" else (
-        isinstance(value, list) and all(_fits(item, kind) for item in value))
+    ok = (
+        _fits(value, kind)
+        if shape == "scalar"
+        else (isinstance(value, list) and all(_fits(item, kind) for item in value))
+    )
     if not ok:
-        return value, Problem("parameters", f"'{parameter.name}' of notebook '{notebook}' must be {parameter.type}",
-                              f"give a value of type {parameter.type}, e.g. {parameter.name}={parameter.default!r}",
-                              column=parameter.name, example=value)
+        return value, Problem(
+            "parameters",
+            f"'{parameter.name}' of notebook '{notebook}' must be {parameter.type}",
+            f"give a value of type {parameter.type}, e.g. {parameter.name}={parameter.default!r}",
+            column=parameter.name,
+            example=value,
+        )
     items = value if shape == "list" else [value]
     if kind is float and any(v != v or v in (float("inf"), float("-inf")) for v in items):
-        return value, Problem("parameters", f"'{parameter.name}' of notebook '{notebook}' must be a finite number",
-                              "give a number, not inf or nan", column=parameter.name, example=value)
+        return value, Problem(
+            "parameters",
+            f"'{parameter.name}' of notebook '{notebook}' must be a finite number",
+            "give a number, not inf or nan",
+            column=parameter.name,
+            example=value,
+        )
     for words, limit in parameter.bounds if kind in (int, float) else []:
         outside = [v for v in items if not _LIMITS[words](v, limit)]
         if outside:
             each = "each value of " if shape == "list" else ""
-            return value, Problem("parameters", f"{each}'{parameter.name}' of notebook '{notebook}' must be "
-                                  f"{words} {limit:g}", f"give a value {words} {limit:g}, e.g. "
-                                  f"{parameter.name}={parameter.default!r}", column=parameter.name,
-                                  example=outside[0])
+            return value, Problem(
+                "parameters",
+                f"{each}'{parameter.name}' of notebook '{notebook}' must be {words} {limit:g}",
+                f"give a value {words} {limit:g}, e.g. {parameter.name}={parameter.default!r}",
+                column=parameter.name,
+                example=outside[0],
+            )
     choices = parameter.choices
     if choices is not None:
         outside = [v for v in (value if shape == "list" else [value]) if str(v) not in choices]
         if outside:
-            return value, Problem("parameters", f"'{parameter.name}' of notebook '{notebook}' must be one of "
-                                  f"{', '.join(choices)}", f"give one of: {', '.join(choices)}",
-                                  column=parameter.name, example=outside[0])
+            return value, Problem(
+                "parameters",
+                f"'{parameter.name}' of notebook '{notebook}' must be one of {', '.join(choices)}",
+                f"give one of: {', '.join(choices)}",
+                column=parameter.name,
+                example=outside[0],
+            )
     if kind is float:
         value = float(value) if shape == "scalar" else [float(v) for v in value]
     return value, None
 
 
-def resolve(declared: dict[str, dict[str, Parameter]], given: dict[str, object], *, per_notebook=None,
-            from_text: bool = False) -> dict[str, dict[str, object]]:
+def resolve(
+    declared: dict[str, dict[str, Parameter]], given: dict[str, object], *, per_notebook=None, from_text: bool = False
+) -> dict[str, dict[str, object]]:
     """Check ``given`` values against the notebooks' declarations.
 
     Parameters
@@ -226,8 +261,15 @@ def resolve(declared: dict[str, dict[str, Parameter]], given: dict[str, object],
         owners = [nb for nb, params in declared.items() if name in params]
         if not owners:
             known = sorted({p for params in declared.values() for p in params if p not in RESERVED})
-            problems.append(Problem("parameters", f"unknown parameter '{name}': no selected notebook declares it",
-                                    f"use one of: {', '.join(known)}", column=name, example=value))
+            problems.append(
+                Problem(
+                    "parameters",
+                    f"unknown parameter '{name}': no selected notebook declares it",
+                    f"use one of: {', '.join(known)}",
+                    column=name,
+                    example=value,
+                )
+            )
             continue
         for notebook in owners:
             parameter = declared[notebook][name]
@@ -239,15 +281,27 @@ def resolve(declared: dict[str, dict[str, Parameter]], given: dict[str, object],
                 out[notebook][name] = checked
     for notebook, values in (per_notebook or {}).items():
         if notebook not in declared:
-            problems.append(Problem("parameters", f"unknown notebook '{notebook}'",
-                                    f"use one of: {', '.join(declared)}", example=notebook))
+            problems.append(
+                Problem(
+                    "parameters",
+                    f"unknown notebook '{notebook}'",
+                    f"use one of: {', '.join(declared)}",
+                    example=notebook,
+                )
+            )
             continue
         for name, value in (values or {}).items():
             parameter = declared[notebook].get(name)
             if parameter is None or name in RESERVED:
-                problems.append(Problem("parameters", f"notebook '{notebook}' has no parameter '{name}'",
-                                        f"use one of: {', '.join(p for p in declared[notebook] if p not in RESERVED)}",
-                                        column=name, example=value))
+                problems.append(
+                    Problem(
+                        "parameters",
+                        f"notebook '{notebook}' has no parameter '{name}'",
+                        f"use one of: {', '.join(p for p in declared[notebook] if p not in RESERVED)}",
+                        column=name,
+                        example=value,
+                    )
+                )
                 continue
             checked, problem = check_value(parameter, value, notebook=notebook)
             if problem:

@@ -15,12 +15,22 @@ INCOMPLETE_COLOR = "#bbbbbb"
 
 def apply_theme() -> None:
     """The workbench theme: white grid, colour-blind palette, readable sizes, CJK text (see :mod:`fonts`)."""
-    sns.set_theme(style="whitegrid", palette=PALETTE, context="notebook",
-                  rc={"font.family": fonts.register(),
-                      "figure.figsize": (9, 4.2), "figure.dpi": 100, "savefig.dpi": 100,
-                      "axes.titleweight": "bold", "axes.titlesize": 13, "axes.titlelocation": "left",
-                      # Text is text: a '$' in a value or a currency ('$5 plan', 'US$') is not TeX.
-                      "text.parse_math": False})
+    sns.set_theme(
+        style="whitegrid",
+        palette=PALETTE,
+        context="notebook",
+        rc={
+            "font.family": fonts.register(),
+            "figure.figsize": (9, 4.2),
+            "figure.dpi": 100,
+            "savefig.dpi": 100,
+            "axes.titleweight": "bold",
+            "axes.titlesize": 13,
+            "axes.titlelocation": "left",
+            # Text is text: a '$' in a value or a currency ('$5 plan', 'US$') is not TeX.
+            "text.parse_math": False,
+        },
+    )
 
 
 def axes(ax=None, *, size: tuple[float, float] | None = None):

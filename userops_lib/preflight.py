@@ -58,8 +58,11 @@ class _Lookups:
     def campaigns(self) -> list[str]:
         if "campaigns" not in self._cache:
             table = self.ds.assignments
-            self._cache["campaigns"] = [] if table is None else sorted(
-                map(str, table.select("campaign").distinct().execute()["campaign"].dropna()))
+            self._cache["campaigns"] = (
+                []
+                if table is None
+                else sorted(map(str, table.select("campaign").distinct().execute()["campaign"].dropna()))
+            )
         return self._cache["campaigns"]
 
     def outcomes(self) -> list[str]:
@@ -80,29 +83,35 @@ def problems(notebook: str, values: dict, ds: Dataset, lookups: _Lookups | None 
         try:
             moment = as_utc(str(snapshot), "UTC")
         except DataError:
-            bad("snapshot_at", "not a date or time", "write it as YYYY-MM-DD or 'YYYY-MM-DD HH:MM:SS' (UTC)",
-                snapshot)
+            bad("snapshot_at", "not a date or time", "write it as YYYY-MM-DD or 'YYYY-MM-DD HH:MM:SS' (UTC)", snapshot)
         else:
             first = ds.quality.first_event_at
             if first is not None and moment <= first:
-                bad("snapshot_at", f"before the data begins ({first:%Y-%m-%d %H:%M})",
-                    "choose a time after the first event", snapshot)
+                bad(
+                    "snapshot_at",
+                    f"before the data begins ({first:%Y-%m-%d %H:%M})",
+                    "choose a time after the first event",
+                    snapshot,
+                )
             if moment > dt.datetime(2262, 1, 1):
                 bad("snapshot_at", "beyond the year 2262", "choose a time within the data's years", snapshot)
 
     column, value = values.get("filter_column", ""), values.get("filter_value", "")
     if bool(column) != bool(value):
         missing = "filter_value" if column else "filter_column"
-        bad(missing, "filter_column and filter_value go together", f"give {missing} too, or neither",
-            column or value)
+        bad(missing, "filter_column and filter_value go together", f"give {missing} too, or neither", column or value)
 
     offered = None
     for name in ATTRIBUTES:
         for attribute in _listed(values.get(name)):
             offered = offered if offered is not None else look.attributes()
             if attribute not in offered:
-                bad(name, f"no attribute '{attribute}' in the dataset",
-                    f"choose one of: {_preview(offered)}; or leave it empty", attribute)
+                bad(
+                    name,
+                    f"no attribute '{attribute}' in the dataset",
+                    f"choose one of: {_preview(offered)}; or leave it empty",
+                    attribute,
+                )
     for reference in _listed(values.get("references")):
         from userops_lib.survival import parse_references  # the notebook's own reading of 'column=level'
 
@@ -113,8 +122,12 @@ def problems(notebook: str, values: dict, ds: Dataset, lookups: _Lookups | None 
             continue
         offered = offered if offered is not None else look.attributes()
         if column_name not in offered:
-            bad("references", f"no attribute '{column_name}' in the dataset",
-                f"choose one of: {_preview(offered)}", reference)
+            bad(
+                "references",
+                f"no attribute '{column_name}' in the dataset",
+                f"choose one of: {_preview(offered)}",
+                reference,
+            )
 
     for name in EVENTS:
         wanted = _listed(values.get(name))
@@ -122,8 +135,12 @@ def problems(notebook: str, values: dict, ds: Dataset, lookups: _Lookups | None 
             continue
         known = look.events()
         if known is None:
-            bad(name, "the events have no names (no 'event' column)",
-                "map an event-name column in dataset.yml, or leave it empty", wanted[0])
+            bad(
+                name,
+                "the events have no names (no 'event' column)",
+                "map an event-name column in dataset.yml, or leave it empty",
+                wanted[0],
+            )
             continue
         for event in wanted:
             if event not in known:
@@ -133,8 +150,12 @@ def problems(notebook: str, values: dict, ds: Dataset, lookups: _Lookups | None 
     if campaign:
         known = look.campaigns()
         if campaign not in known:
-            bad("campaign", f"no campaign '{campaign}' in the assignments", f"choose one of: {_preview(known)}",
-                campaign)
+            bad(
+                "campaign",
+                f"no campaign '{campaign}' in the assignments",
+                f"choose one of: {_preview(known)}",
+                campaign,
+            )
     metrics = _listed(values.get("metrics"))
     if metrics:
         from userops_lib.campaign_uplift.experiment import (
@@ -146,17 +167,29 @@ def problems(notebook: str, values: dict, ds: Dataset, lookups: _Lookups | None 
             parts = str(metric).split("/")
             unknown = [p for p in parts if p not in offered_metrics]
             if unknown or len(parts) > 2:
-                bad("metrics", f"no outcome '{unknown[0] if unknown else metric}'",
-                    f"choose from: {_preview(offered_metrics)} (a ratio as a/b)", metric)
+                bad(
+                    "metrics",
+                    f"no outcome '{unknown[0] if unknown else metric}'",
+                    f"choose from: {_preview(offered_metrics)} (a ratio as a/b)",
+                    metric,
+                )
 
     high, mid = values.get("high_share"), values.get("mid_share")
     if isinstance(high, float) and isinstance(mid, float) and high + mid > 1:
-        bad("mid_share", "high_share + mid_share is more than 1", "make the two shares add up to 1 or less",
-            f"{high:g} + {mid:g}")
+        bad(
+            "mid_share",
+            "high_share + mid_share is more than 1",
+            "make the two shares add up to 1 or less",
+            f"{high:g} + {mid:g}",
+        )
     dormant, churn = values.get("dormant_days"), values.get("churn_days")
     if isinstance(dormant, int) and isinstance(churn, int) and churn < dormant:
-        bad("churn_days", "shorter than dormant_days", "users are dormant before they are churned: give "
-            "churn_days >= dormant_days", f"{churn} < {dormant}")
+        bad(
+            "churn_days",
+            "shorter than dormant_days",
+            "users are dormant before they are churned: give churn_days >= dormant_days",
+            f"{churn} < {dormant}",
+        )
     return found
 
 

@@ -61,8 +61,10 @@ class DataQuality:
         """How many users the analyses see; for a restricted dataset, of how many in the whole dataset."""
         if not self.restriction:
             return f"{self.users:,}"
-        return (f"{self.users:,} with {self.restriction} (of {self.users_in_dataset:,} in the dataset; table rows "
-                "are the whole dataset's)")
+        return (
+            f"{self.users:,} with {self.restriction} (of {self.users_in_dataset:,} in the dataset; table rows "
+            "are the whole dataset's)"
+        )
 
     @property
     def facts(self) -> list[str]:
@@ -72,8 +74,9 @@ class DataQuality:
             churned, users = self.churned
             lines.append(f"churned   {churned:,} of {users:,} users ({churned / users if users else 0.0:.1%})")
         for campaign, arms in self.campaigns[:10]:
-            text = " · ".join(f"{arm} {n:,}{' (control)' if control and arm.lower() != 'control' else ''}"
-                              for arm, n, control in arms)
+            text = " · ".join(
+                f"{arm} {n:,}{' (control)' if control and arm.lower() != 'control' else ''}" for arm, n, control in arms
+            )
             lines.append(f"campaign  {campaign}: {text}")
         if len(self.campaigns) > 10:
             lines.append(f"campaign  ... and {len(self.campaigns) - 10} more")
@@ -87,8 +90,14 @@ class DataQuality:
         """One row per table: rows read, kept and set aside."""
         return pd.DataFrame(
             [
-                {"table": t.name, "source": t.source, "rows_read": t.rows_read, "rows_kept": t.rows_kept,
-                 "rows_set_aside": t.rows_read - t.rows_kept, "columns": len(t.columns)}
+                {
+                    "table": t.name,
+                    "source": t.source,
+                    "rows_read": t.rows_read,
+                    "rows_kept": t.rows_kept,
+                    "rows_set_aside": t.rows_read - t.rows_kept,
+                    "columns": len(t.columns),
+                }
                 for t in self.tables
             ]
         )

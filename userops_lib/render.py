@@ -53,10 +53,12 @@ def page(title: str, body: str, *, subtitle: str = "", language: str = i18n.DEFA
         sub = f"<p class='userops-note'>{escape(subtitle)}</p>" if subtitle else ""
         footer = escape(i18n.t("report.generated", time=f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M}"))
         font = fonts.css_for(title + subtitle + body + footer)
-        return (f"<!DOCTYPE html>\n<html lang='{lang.html}'><head><meta charset='utf-8'>"
-                f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-                f"<title>{escape(title)}</title><style>{font}{STYLE}</style></head>"
-                f"<body>{sub}{body}<footer>{footer}</footer></body></html>\n")
+        return (
+            f"<!DOCTYPE html>\n<html lang='{lang.html}'><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{escape(title)}</title><style>{font}{STYLE}</style></head>"
+            f"<body>{sub}{body}<footer>{footer}</footer></body></html>\n"
+        )
 
 
 def _for_stakeholders(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -67,8 +69,11 @@ def _for_stakeholders(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if HIDDEN_TAGS & set(cell.get("metadata", {}).get("tags", [])):
             continue
         if cell.cell_type == "code":
-            cell.outputs = [_with_alt(o) for o in cell.get("outputs", [])
-                            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+            cell.outputs = [
+                _with_alt(o)
+                for o in cell.get("outputs", [])
+                if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+            ]
         kept.append(cell)
     clean.cells = kept
     return clean
@@ -81,8 +86,9 @@ def _with_alt(output: nbformat.NotebookNode) -> nbformat.NotebookNode:
     if "image/png" not in data or not alt:
         return output
     png = data["image/png"].replace("\n", "")
-    return nbformat.v4.new_output("display_data", data={
-        "text/html": f"<img alt='{escape(alt)}' src='data:image/png;base64,{escape(png)}'>"})
+    return nbformat.v4.new_output(
+        "display_data", data={"text/html": f"<img alt='{escape(alt)}' src='data:image/png;base64,{escape(png)}'>"}
+    )
 
 
 def notebook_title(notebook: nbformat.NotebookNode, default: str) -> str:
@@ -95,11 +101,17 @@ def notebook_title(notebook: nbformat.NotebookNode, default: str) -> str:
     return default
 
 
-def notebook_html(notebook: nbformat.NotebookNode, *, title: str, subtitle: str = "",
-                  language: str = i18n.DEFAULT) -> str:
+def notebook_html(
+    notebook: nbformat.NotebookNode, *, title: str, subtitle: str = "", language: str = i18n.DEFAULT
+) -> str:
     """An executed notebook as a stakeholder page: outputs and prose only."""
-    exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True, anchor_link_text="")
+    exporter = HTMLExporter(
+        template_name="basic",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        anchor_link_text="",
+    )
     body, _ = exporter.from_notebook_node(_for_stakeholders(notebook))
     return page(title, body, subtitle=subtitle, language=language)
 
@@ -125,35 +137,57 @@ def _index_body(run: dict, reports: list[dict]) -> str:
         if report["status"] == "ok":
             link = f"<a href='{escape(report['html'])}'>{escape(report['title'])}</a>"
             status = f"<span class='status-ok'>{escape(t('index.ok'))}</span>"
-            detail = "".join(f"<div><strong>{escape(v)}</strong> {escape(k)}</div>"
-                             for k, v in report.get("headlines", [])[:4])
+            detail = "".join(
+                f"<div><strong>{escape(v)}</strong> {escape(k)}</div>" for k, v in report.get("headlines", [])[:4]
+            )
         else:
             link = escape(report["title"])
             status = f"<span class='status-failed'>{escape(t('index.failed'))}</span>"
-            detail = (f"<div class='error'>{escape(report.get('error_name', ''))}: "
-                      f"{escape(report.get('error_message', ''))}</div>"
-                      f"<div>{escape(t('index.kept_notebook', path=report.get('ipynb', '')))}</div>")
+            detail = (
+                f"<div class='error'>{escape(report.get('error_name', ''))}: "
+                f"{escape(report.get('error_message', ''))}</div>"
+                f"<div>{escape(t('index.kept_notebook', path=report.get('ipynb', '')))}</div>"
+            )
             if report.get("log_tail"):
-                log = (f"<a href='{escape(report['log'])}'>{escape(report['log'])}</a>" if report.get("log")
-                       else escape(t("index.the_log")))
-                detail += (f"<details><summary>{escape(t('index.log_tail', log=chr(0))).replace(chr(0), log)}</summary>"
-                           f"<pre class='error'>{escape(report['log_tail'])}</pre></details>")
+                log = (
+                    f"<a href='{escape(report['log'])}'>{escape(report['log'])}</a>"
+                    if report.get("log")
+                    else escape(t("index.the_log"))
+                )
+                detail += (
+                    f"<details><summary>{escape(t('index.log_tail', log=chr(0))).replace(chr(0), log)}</summary>"
+                    f"<pre class='error'>{escape(report['log_tail'])}</pre></details>"
+                )
         seconds = escape(t("index.seconds", seconds=f"{report.get('seconds', 0):.0f}"))
-        rows.append(f"<tr><td>{link}<div class='userops-note'>{name}</div></td><td>{status}</td>"
-                    f"<td style='text-align:left'>{detail}</td><td>{seconds}</td></tr>")
+        rows.append(
+            f"<tr><td>{link}<div class='userops-note'>{name}</div></td><td>{status}</td>"
+            f"<td style='text-align:left'>{detail}</td><td>{seconds}</td></tr>"
+        )
     for skip in run.get("skipped", []):
-        rows.append(f"<tr><td>{escape(skip['name'])}</td><td>{escape(t('index.skipped'))}</td>"
-                    f"<td style='text-align:left'>{escape(t('index.not_applicable', reason=_needs(skip)))}</td>"
-                    "<td></td></tr>")
+        rows.append(
+            f"<tr><td>{escape(skip['name'])}</td><td>{escape(t('index.skipped'))}</td>"
+            f"<td style='text-align:left'>{escape(t('index.not_applicable', reason=_needs(skip)))}</td>"
+            "<td></td></tr>"
+        )
     ok = sum(r["status"] == "ok" for r in reports)
-    stopped = (f"<p class='status-failed'>{escape(t('index.stopped', error=run['error']))}</p>"
-               if run.get("error") else "")
-    summary = stopped + "<p>" + escape(t("index.summary", ok=ok, total=len(reports), dataset="\0",
-                                         path=run["dataset"], run=run["run_id"])).replace(
-        "\0", f"<strong>{escape(run['dataset_name'])}</strong>", 1) + "</p>"
+    stopped = (
+        f"<p class='status-failed'>{escape(t('index.stopped', error=run['error']))}</p>" if run.get("error") else ""
+    )
+    summary = (
+        stopped
+        + "<p>"
+        + escape(
+            t("index.summary", ok=ok, total=len(reports), dataset="\0", path=run["dataset"], run=run["run_id"])
+        ).replace("\0", f"<strong>{escape(run['dataset_name'])}</strong>", 1)
+        + "</p>"
+    )
     quality = "".join(f"<li>{escape(line)}</li>" for line in run.get("quality", []))
-    table = (f"<table class='userops-table'><tr><th>{escape(t('index.report'))}</th><th>{escape(t('index.status'))}"
-             f"</th><th style='text-align:left'>{escape(t('index.headlines'))}</th><th>{escape(t('index.time'))}</th>"
-             "</tr>" + "".join(rows) + "</table>")
-    return (f"<h1>{escape(t('index.heading'))}</h1>{summary}{table}<h2>{escape(t('report.data_quality'))}</h2>"
-            f"<ul>{quality}</ul><p class='userops-note'>{escape(t('index.manifest'))}</p>")
+    table = (
+        f"<table class='userops-table'><tr><th>{escape(t('index.report'))}</th><th>{escape(t('index.status'))}"
+        f"</th><th style='text-align:left'>{escape(t('index.headlines'))}</th><th>{escape(t('index.time'))}</th>"
+        "</tr>" + "".join(rows) + "</table>"
+    )
+    return (
+        f"<h1>{escape(t('index.heading'))}</h1>{summary}{table}<h2>{escape(t('report.data_quality'))}</h2>"
+        f"<ul>{quality}</ul><p class='userops-note'>{escape(t('index.manifest'))}</p>"
+    )

@@ -38,8 +38,23 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 KERNEL_MEMORY_LIMIT = "1GB"  # DuckDB's memory per notebook kernel unless USEROPS_MEMORY_LIMIT says otherwise
 DEFAULT_TIMEOUT_MINUTES = 20.0
 REQUIRED_PARAMETERS = ("dataset", "artifacts_dir")
-_PACKAGES = ("userops", "pandas", "numpy", "ibis-framework", "duckdb", "pyarrow", "lifelines", "statsmodels",
-             "scipy", "matplotlib", "seaborn", "papermill", "nbconvert", "nbclient", "ipykernel")
+_PACKAGES = (
+    "userops",
+    "pandas",
+    "numpy",
+    "ibis-framework",
+    "duckdb",
+    "pyarrow",
+    "lifelines",
+    "statsmodels",
+    "scipy",
+    "matplotlib",
+    "seaborn",
+    "papermill",
+    "nbconvert",
+    "nbclient",
+    "ipykernel",
+)
 
 
 @dataclass(frozen=True)
@@ -128,21 +143,30 @@ def _unique_slugs(combos: list[dict]) -> list[str]:
     get a short hash of their exact values, so no report overwrites another."""
     slugs = [_slug(combo) for combo in combos]
     counts = {slug: slugs.count(slug) for slug in slugs}
-    return [slug if counts[slug] == 1 else
-            f"{slug}-{hashlib.sha256(json.dumps(combo, sort_keys=True, default=str).encode()).hexdigest()[:6]}"
-            for slug, combo in zip(slugs, combos, strict=True)]
+    return [
+        slug
+        if counts[slug] == 1
+        else f"{slug}-{hashlib.sha256(json.dumps(combo, sort_keys=True, default=str).encode()).hexdigest()[:6]}"
+        for slug, combo in zip(slugs, combos, strict=True)
+    ]
 
 
-def plan_run(*, dataset: str | None = None, only: list[str] | None = None, parameters: dict[str, str] | None = None,
-             config: str | None = None, notebooks_dir: str | None = None, language: str | None = None) -> Plan:
+def plan_run(
+    *,
+    dataset: str | None = None,
+    only: list[str] | None = None,
+    parameters: dict[str, str] | None = None,
+    config: str | None = None,
+    notebooks_dir: str | None = None,
+    language: str | None = None,
+) -> Plan:
     """Check everything that can be checked before a kernel starts, and list the jobs.
 
     ``language`` (``--lang``, else the config's ``language``, else English) sets the ``language``
     parameter of every notebook that declares one; the index page is written in it too.
     """
     settings = read_config(Path(config)) if config else {}
-    language = i18n.check(language or settings.get("language") or (parameters or {}).get("language")
-                          or i18n.DEFAULT)
+    language = i18n.check(language or settings.get("language") or (parameters or {}).get("language") or i18n.DEFAULT)
     config_dir = Path(config).resolve().parent if config else Path.cwd()
     folder = Path(notebooks_dir) if notebooks_dir else PROJECT_ROOT / "notebooks"
     available = discover(folder)
@@ -151,30 +175,48 @@ def plan_run(*, dataset: str | None = None, only: list[str] | None = None, param
     if unknown:
         raise _fail(f"unknown notebook '{unknown[0]}'", f"choose from {', '.join(available)}", example=unknown[0])
     declared = {name: params_module.notebook_parameters(available[name]) for name in names}
-    problems = [Problem("report", f"notebook '{n}' does not declare the parameter '{r}'",
-                        f"add '{r}: str = ...' to its parameters cell", column=r)
-                for n, d in declared.items() for r in REQUIRED_PARAMETERS if r not in d]
+    problems = [
+        Problem(
+            "report",
+            f"notebook '{n}' does not declare the parameter '{r}'",
+            f"add '{r}: str = ...' to its parameters cell",
+            column=r,
+        )
+        for n, d in declared.items()
+        for r in REQUIRED_PARAMETERS
+        if r not in d
+    ]
     if problems:
         raise DataError(problems)
 
     given = dict(settings.get("parameters") or {})
     for key in ("dataset",):
         if key in given:
-            raise _fail(f"give '{key}' as the top-level key or the DATASET argument, not as a parameter",
-                        f"move it to '{key}:' at the top of the config", column=key)
+            raise _fail(
+                f"give '{key}' as the top-level key or the DATASET argument, not as a parameter",
+                f"move it to '{key}:' at the top of the config",
+                column=key,
+            )
         if key in (parameters or {}):
-            raise _fail(f"give '{key}' as the DATASET argument, not as -p {key}=...",
-                        f"write: userops report {parameters[key]} ...", column=key, example=parameters[key])
-    resolved = params_module.resolve(declared, given, per_notebook={k: v for k, v in (settings.get("notebooks") or {})
-                                                                  .items() if k in names} or None)
+            raise _fail(
+                f"give '{key}' as the DATASET argument, not as -p {key}=...",
+                f"write: userops report {parameters[key]} ...",
+                column=key,
+                example=parameters[key],
+            )
+    resolved = params_module.resolve(
+        declared, given, per_notebook={k: v for k, v in (settings.get("notebooks") or {}).items() if k in names} or None
+    )
     from_cli = params_module.resolve(declared, dict(parameters or {}), from_text=True)
     grid = settings.get("grid") or {}
     for name in grid:
         missing = [n for n in names if name not in declared[n]]
         if missing:
-            raise _fail(f"grid parameter '{name}' is not declared by notebook '{missing[0]}'",
-                        "use parameters every selected notebook declares (e.g. filter_value), or --only",
-                        column=name)
+            raise _fail(
+                f"grid parameter '{name}' is not declared by notebook '{missing[0]}'",
+                "use parameters every selected notebook declares (e.g. filter_value), or --only",
+                column=name,
+            )
 
     dataset_text = dataset or settings.get("dataset") or str(PROJECT_ROOT / "data" / "sample")
     dataset_path = _resolve_path(str(dataset_text), config_dir, PROJECT_ROOT)
@@ -185,14 +227,19 @@ def plan_run(*, dataset: str | None = None, only: list[str] | None = None, param
         if lacking is None:
             continue
         if only:
-            raise _fail(f"notebook '{name}' needs {lacking}, which the dataset '{ds.name}' does not have",
-                        "choose another dataset or notebook", example=", ".join(ds.tables))
-        skipped.append({"name": name, "notebook": available[name].name, "reason": f"needs {lacking}",
-                        "needs": lacking})
+            raise _fail(
+                f"notebook '{name}' needs {lacking}, which the dataset '{ds.name}' does not have",
+                "choose another dataset or notebook",
+                example=", ".join(ds.tables),
+            )
+        skipped.append({"name": name, "notebook": available[name].name, "reason": f"needs {lacking}", "needs": lacking})
         names.remove(name)
     if not names:
-        raise _fail(f"no selected notebook applies to the dataset '{ds.name}'", "choose another dataset",
-                    example=", ".join(ds.tables))
+        raise _fail(
+            f"no selected notebook applies to the dataset '{ds.name}'",
+            "choose another dataset",
+            example=", ".join(ds.tables),
+        )
     combos = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())] if grid else [{}]
     jobs = []
     checks: list[tuple[str, dict]] = []
@@ -236,8 +283,11 @@ def fingerprint(dataset: str) -> dict:
     if "://" in dataset or not path.is_dir():
         return {"sha256": None, "note": "not a folder: no content fingerprint"}
     digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in
-                                                                         p.relative_to(path).parts))
+    files = sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )
     for file in files:
         digest.update(str(file.relative_to(path)).encode() + b"\0")
         with file.open("rb") as handle:
@@ -258,12 +308,18 @@ def _versions() -> dict:
 
 def _git() -> dict:
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                                timeout=10)
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10
+        )
         if commit.returncode != 0:
             return {"commit": None}
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
-                               capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None}
@@ -319,12 +375,16 @@ def out_folder(out: str | None, settings: dict) -> Path:
     given = out or settings.get("out")
     root = Path(given).expanduser().resolve() if given else PROJECT_ROOT / "reports"
     if root.exists() and not root.is_dir():
-        raise _fail("--out is a file, not a folder", "give a folder for the runs (it is created if missing)",
-                    example=str(given))
+        raise _fail(
+            "--out is a file, not a folder", "give a folder for the runs (it is created if missing)", example=str(given)
+        )
     is_run = RUN_ID.fullmatch(root.name) is not None and (root / "manifest.json").exists()
     if is_run or root.name.startswith(".running-"):
-        raise _fail("--out is the folder of one run, not a folder of runs",
-                    f"give its parent folder: --out {root.parent}", example=str(given))
+        raise _fail(
+            "--out is the folder of one run, not a folder of runs",
+            f"give its parent folder: --out {root.parent}",
+            example=str(given),
+        )
     return root
 
 
@@ -369,8 +429,14 @@ def _on_signal(signum, frame):
     raise Interrupted(signal.Signals(signum).name)
 
 
-def execute(plan: Plan, *, out: str | None = None, jobs: int | None = None, timeout_minutes: float | None = None,
-            progress_stream=None) -> tuple[int, Path]:
+def execute(
+    plan: Plan,
+    *,
+    out: str | None = None,
+    jobs: int | None = None,
+    timeout_minutes: float | None = None,
+    progress_stream=None,
+) -> tuple[int, Path]:
     """Run the plan; returns the exit code (0 all OK, 1 some report failed) and the run folder.
 
     Runs are atomic and owned: everything goes to ``.running-<run-id>`` (locked by this process) and
@@ -390,8 +456,11 @@ def execute(plan: Plan, *, out: str | None = None, jobs: int | None = None, time
         staging = out_root / f".running-{run_id}"
         lock = _claim(staging)
     except OSError as exc:
-        raise _fail(f"cannot create the run folder: {exc.strerror}", "give --out a folder you can write to "
-                    "on a disk with free space", example=str(out_root)) from None
+        raise _fail(
+            f"cannot create the run folder: {exc.strerror}",
+            "give --out a folder you can write to on a disk with free space",
+            example=str(out_root),
+        ) from None
     internal = staging / ".jobs"
     started_at = dt.datetime.now(dt.UTC)
     progress = _Progress(len(plan.jobs), progress_stream)
@@ -415,16 +484,20 @@ def execute(plan: Plan, *, out: str | None = None, jobs: int | None = None, time
                     continue
                 if process.poll() is None:
                     _kill(process)
-                    status = {"status": "failed", "error_name": "Timeout",
-                              "error_message": f"the notebook ran longer than {timeout / 60:g} minutes and was stopped",
-                              "seconds": round(time.monotonic() - begun, 2)}
+                    status = {
+                        "status": "failed",
+                        "error_name": "Timeout",
+                        "error_message": f"the notebook ran longer than {timeout / 60:g} minutes and was stopped",
+                        "seconds": round(time.monotonic() - begun, 2),
+                    }
                 else:
                     status = _read_status(internal / f"{name}.status.json", process.returncode, begun)
                 results[name] = _entry(status, job, staging, internal)
                 del running[name]
                 word = "OK" if status["status"] == "ok" else f"FAILED ({status.get('error_name')})"
-                progress.event(f"finished {name}: {word} in {status.get('seconds', 0):.0f} s", len(results),
-                               list(running))
+                progress.event(
+                    f"finished {name}: {word} in {status.get('seconds', 0):.0f} s", len(results), list(running)
+                )
             progress.tick(len(results), list(running))
     except OSError as exc:  # ENOSPC, EDQUOT, EIO...: keep what finished, fail the rest
         write_error = exc
@@ -441,19 +514,38 @@ def execute(plan: Plan, *, out: str | None = None, jobs: int | None = None, time
         _kill(process)
     for job in plan.jobs:
         if job.name not in results:
-            results[job.name] = _entry({"status": "failed", "error_name": "NotRun",
-                                        "error_message": f"not run: {_describe(write_error)}", "seconds": 0},
-                                       job, staging, internal)
+            results[job.name] = _entry(
+                {
+                    "status": "failed",
+                    "error_name": "NotRun",
+                    "error_message": f"not run: {_describe(write_error)}",
+                    "seconds": 0,
+                },
+                job,
+                staging,
+                internal,
+            )
     reports = [_publishable(results[job.name], job, staging) for job in plan.jobs]
     ok = write_error is None and all(r["status"] == "ok" for r in reports)
     run = {
-        "run_id": run_id, "status": "ok" if ok else "failed",
+        "run_id": run_id,
+        "status": "ok" if ok else "failed",
         "started_at": started_at.isoformat(timespec="seconds"),
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "dataset": plan.dataset, "dataset_name": plan.dataset_name, "dataset_fingerprint": fingerprint(plan.dataset),
-        "quality": plan.quality_lines, "grid": settings.get("grid") or {}, "jobs": workers, "engine": engine.chosen(),
-        "timeout_minutes": timeout / 60, "versions": _versions(), "git": _git(),
-        "command": sys.argv, "reports": reports, "skipped": plan.skipped, "language": plan.language,
+        "dataset": plan.dataset,
+        "dataset_name": plan.dataset_name,
+        "dataset_fingerprint": fingerprint(plan.dataset),
+        "quality": plan.quality_lines,
+        "grid": settings.get("grid") or {},
+        "jobs": workers,
+        "engine": engine.chosen(),
+        "timeout_minutes": timeout / 60,
+        "versions": _versions(),
+        "git": _git(),
+        "command": sys.argv,
+        "reports": reports,
+        "skipped": plan.skipped,
+        "language": plan.language,
         "error": None if write_error is None else _describe(write_error),
     }
     shutil.rmtree(internal, ignore_errors=True)
@@ -500,10 +592,15 @@ def _start(job: Job, staging: Path, internal: Path) -> subprocess.Popen:
     with i18n.language(job.parameters.get("language", i18n.DEFAULT)):
         subtitle = i18n.t("report.subtitle", dataset=Path(job.parameters["dataset"]).name)
     spec = {
-        "name": job.name, "notebook": str(job.notebook.resolve()), "cwd": str(job.notebook.resolve().parent),
-        "ipynb": str(staging / f"{job.name}.ipynb"), "html": str(staging / f"{job.name}.html"),
-        "status": str(internal / f"{job.name}.status.json"), "title": job.title,
-        "subtitle": subtitle, "language": job.parameters.get("language", i18n.DEFAULT),
+        "name": job.name,
+        "notebook": str(job.notebook.resolve()),
+        "cwd": str(job.notebook.resolve().parent),
+        "ipynb": str(staging / f"{job.name}.ipynb"),
+        "html": str(staging / f"{job.name}.html"),
+        "status": str(internal / f"{job.name}.status.json"),
+        "title": job.title,
+        "subtitle": subtitle,
+        "language": job.parameters.get("language", i18n.DEFAULT),
         "parameters": {**job.parameters, "artifacts_dir": str(artifacts)},
     }
     spec_path = internal / f"{job.name}.spec.json"
@@ -512,9 +609,15 @@ def _start(job: Job, staging: Path, internal: Path) -> subprocess.Popen:
     # the caller chose a limit (pandas frames are not capped: see benchmarks/results.md).
     env = {**os.environ, engine.MEMORY_ENV: os.environ.get(engine.MEMORY_ENV) or KERNEL_MEMORY_LIMIT}
     with (internal / f"{job.name}.log").open("w") as log:
-        return subprocess.Popen([sys.executable, "-m", "userops_lib.report_job", str(spec_path)], stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True, cwd=spec["cwd"], env=env,
-                                preexec_fn=_die_with_parent)
+        return subprocess.Popen(
+            [sys.executable, "-m", "userops_lib.report_job", str(spec_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=spec["cwd"],
+            env=env,
+            preexec_fn=_die_with_parent,
+        )
 
 
 def _read_status(path: Path, returncode: int, begun: float) -> dict:
@@ -523,16 +626,27 @@ def _read_status(path: Path, returncode: int, begun: float) -> dict:
             return json.loads(path.read_text(encoding="utf-8"))
         except ValueError:
             pass
-    return {"status": "failed", "error_name": "WorkerDied",
-            "error_message": f"the job process exited with code {returncode} before recording a result "
-                             "(its log is kept in the run folder)", "seconds": round(time.monotonic() - begun, 2)}
+    return {
+        "status": "failed",
+        "error_name": "WorkerDied",
+        "error_message": f"the job process exited with code {returncode} before recording a result "
+        "(its log is kept in the run folder)",
+        "seconds": round(time.monotonic() - begun, 2),
+    }
 
 
 def _entry(status: dict, job: Job, staging: Path, internal: Path) -> dict:
     """A finished job's index entry (its name always set here: the index page needs it whatever the job
     managed to record); a failed job's log is kept in ``logs/`` with its last lines shown."""
-    entry = {**status, "name": job.name, "notebook": job.notebook.name, "title": job.title,
-             "parameters": job.parameters, "grid": job.grid_values, "english_only": job.english_only}
+    entry = {
+        **status,
+        "name": job.name,
+        "notebook": job.notebook.name,
+        "title": job.title,
+        "parameters": job.parameters,
+        "grid": job.grid_values,
+        "english_only": job.english_only,
+    }
     log = internal / f"{job.name}.log"
     if status.get("status") != "ok" and log.is_file() and log.stat().st_size:
         entry["log_tail"] = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-12:])

@@ -28,8 +28,14 @@ def run(spec: dict) -> dict:
     status: dict = {"name": spec["name"], "status": "failed"}
     try:
         papermill.execute_notebook(
-            spec["notebook"], spec["ipynb"], parameters=spec["parameters"], kernel_name=KERNEL,
-            cwd=spec["cwd"], progress_bar=False, log_output=False, report_mode=False,
+            spec["notebook"],
+            spec["ipynb"],
+            parameters=spec["parameters"],
+            kernel_name=KERNEL,
+            cwd=spec["cwd"],
+            progress_bar=False,
+            log_output=False,
+            report_mode=False,
         )
         notebook = nbformat.read(spec["ipynb"], as_version=4)
         language = spec.get("language", "en")
@@ -37,12 +43,12 @@ def run(spec: dict) -> dict:
         write_text(Path(spec["html"]), html)
         # The index shows the headlines in the run's language; headline.json (an interface) is English.
         folder = Path(spec["parameters"].get("artifacts_dir", ""))
-        headline = next((p for p in (folder / f"headline.{language}.json", folder / "headline.json") if p.is_file()),
-                        None)
+        headline = next(
+            (p for p in (folder / f"headline.{language}.json", folder / "headline.json") if p.is_file()), None
+        )
         status.update(status="ok", headlines=json.loads(headline.read_text()) if headline else [])
     except PapermillExecutionError as error:
-        status.update(error_name=error.ename, error_message=_shorten(error.evalue),
-                      error_cell=error.exec_count)
+        status.update(error_name=error.ename, error_message=_shorten(error.evalue), error_cell=error.exec_count)
     except Exception as error:  # the kernel died, the notebook is unreadable...: record, don't raise
         status.update(error_name=type(error).__name__, error_message=_shorten(str(error)))
     status["seconds"] = round(time.monotonic() - started, 2)

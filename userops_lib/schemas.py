@@ -30,8 +30,12 @@ _COLUMN = {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "column": _TEXT, "format": _TEXT, "unit": {"enum": list(DURATION_UNITS)},
-                "true_values": _VALUES, "false_values": _VALUES, "row_number": {"type": "boolean"},
+                "column": _TEXT,
+                "format": _TEXT,
+                "unit": {"enum": list(DURATION_UNITS)},
+                "true_values": _VALUES,
+                "false_values": _VALUES,
+                "row_number": {"type": "boolean"},
                 "value": _SCALAR,
             },
         },
@@ -93,8 +97,15 @@ CONFIG = {
     },
 }
 
-_KINDS = {"string": "text", "integer": "a whole number", "number": "a number", "boolean": "true or false",
-          "array": "a list", "object": "a mapping", "null": "empty"}
+_KINDS = {
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping",
+    "null": "empty",
+}
 
 
 def _plain(value: object) -> object:
@@ -154,16 +165,29 @@ def problems(raw: object, schema: dict, *, what: str, keys_fix: str) -> list[Pro
             allowed = sorted(error.schema.get("properties", {}))
             extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
             for key in extra:
-                found.append(Problem(what, f"unknown key '{key}'" + (f" in {path}" if path else ""),
-                                     f"use only {', '.join(allowed)} ({keys_fix})", column=path))
+                found.append(
+                    Problem(
+                        what,
+                        f"unknown key '{key}'" + (f" in {path}" if path else ""),
+                        f"use only {', '.join(allowed)} ({keys_fix})",
+                        column=path,
+                    )
+                )
             continue
         if error.validator == "required":
             missing = [k for k in error.validator_value if k not in error.instance]
             found.append(Problem(what, f"the key '{missing[0]}' is missing", keys_fix, column=path))
             continue
         if isinstance(error.instance, bool) and '"string"' in json.dumps(error.schema):
-            found.append(Problem(what, "must be text, not true/false", "write the value in quotes, e.g. 'yes'",
-                                 column=path, example=error.instance))
+            found.append(
+                Problem(
+                    what,
+                    "must be text, not true/false",
+                    "write the value in quotes, e.g. 'yes'",
+                    column=path,
+                    example=error.instance,
+                )
+            )
             continue
         found.append(Problem(what, f"must be {_expected(error)}", keys_fix, column=path, example=error.instance))
     return found

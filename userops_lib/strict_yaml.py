@@ -31,7 +31,8 @@ class _Loader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.constructor.ConstructorError(
-                None, None, f"an alias (*{event.anchor}) is not allowed here", event.start_mark)
+                None, None, f"an alias (*{event.anchor}) is not allowed here", event.start_mark
+            )
         return super().compose_node(parent, index)
 
     def construct_mapping(self, node, deep=False):  # PyYAML's hook
@@ -42,8 +43,8 @@ class _Loader(yaml.SafeLoader):
                 continue  # PyYAML rejects unhashable keys itself, with its own message
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"the key {key!r} appears twice (first on line {seen[key] + 1})",
-                    key_node.start_mark)
+                    None, None, f"the key {key!r} appears twice (first on line {seen[key] + 1})", key_node.start_mark
+                )
             seen[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep=deep)
 
@@ -53,8 +54,9 @@ _Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                              list("tTfF"))
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def loads(text: str, *, what: str) -> object:
@@ -77,23 +79,28 @@ def loads(text: str, *, what: str) -> object:
 def load(path: Path, *, what: str) -> object:
     """Read and parse a YAML file: it must be a UTF-8 text file."""
     if path.is_dir():
-        raise DataError(Problem(what, "is a folder, not a file", "give the path of a YAML file",
-                                example=str(path)))
+        raise DataError(Problem(what, "is a folder, not a file", "give the path of a YAML file", example=str(path)))
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise DataError(Problem(what, "the file does not exist", "give the path of a YAML file",
-                                example=str(path))) from None
+        raise DataError(
+            Problem(what, "the file does not exist", "give the path of a YAML file", example=str(path))
+        ) from None
     except OSError as exc:
-        raise DataError(Problem(what, f"cannot be read: {exc.strerror}", "check the path and its permissions",
-                                example=str(path))) from None
+        raise DataError(
+            Problem(what, f"cannot be read: {exc.strerror}", "check the path and its permissions", example=str(path))
+        ) from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DataError(Problem(
-            what, f"is not UTF-8 text (byte {data[exc.start]:#04x} at position {exc.start})",
-            "save the file as UTF-8 (most editors: 'Save with encoding' / 'Reopen with encoding')",
-            example=str(path))) from None
+        raise DataError(
+            Problem(
+                what,
+                f"is not UTF-8 text (byte {data[exc.start]:#04x} at position {exc.start})",
+                "save the file as UTF-8 (most editors: 'Save with encoding' / 'Reopen with encoding')",
+                example=str(path),
+            )
+        ) from None
     return loads(text, what=what)
 
 

@@ -43,12 +43,24 @@ class WorldParameters:
 
     start: dt.date = dt.date(2025, 1, 1)
     days: int = 365
-    channel: dict = field(default_factory=lambda: {
-        "organic": (0.40, 1.0), "paid_search": (0.25, 1.5), "social": (0.20, 1.8), "referral": (0.15, 0.7)})
-    platform: dict = field(default_factory=lambda: {
-        "ios": (0.35, 1.0), "android": (0.45, 1.2), "web": (0.20, 1.5)})
-    country: dict = field(default_factory=lambda: {
-        "US": (0.30, 1.0), "GB": (0.15, 1.0), "DE": (0.15, 1.0), "IN": (0.25, 1.0), "BR": (0.15, 1.3)})
+    channel: dict = field(
+        default_factory=lambda: {
+            "organic": (0.40, 1.0),
+            "paid_search": (0.25, 1.5),
+            "social": (0.20, 1.8),
+            "referral": (0.15, 0.7),
+        }
+    )
+    platform: dict = field(default_factory=lambda: {"ios": (0.35, 1.0), "android": (0.45, 1.2), "web": (0.20, 1.5)})
+    country: dict = field(
+        default_factory=lambda: {
+            "US": (0.30, 1.0),
+            "GB": (0.15, 1.0),
+            "DE": (0.15, 1.0),
+            "IN": (0.25, 1.0),
+            "BR": (0.15, 1.3),
+        }
+    )
     weibull_shape: float = 0.8
     weibull_scale: float = 300.0
     daily_probability: float = 0.25
@@ -62,9 +74,12 @@ class WorldParameters:
     window_days: int = 14
     arms: dict = field(default_factory=lambda: {"control": 1 / 3, "discount": 1 / 3, "reminder": 1 / 3})
     control_conversion: dict = field(default_factory=lambda: {"high": 0.40, "regular": 0.06})
-    conversion_lift: dict = field(default_factory=lambda: {
-        "discount": {"ios": 0.09, "android": 0.04, "web": 0.0},
-        "reminder": {"ios": 0.03, "android": 0.01, "web": 0.0}})
+    conversion_lift: dict = field(
+        default_factory=lambda: {
+            "discount": {"ios": 0.09, "android": 0.04, "web": 0.0},
+            "reminder": {"ios": 0.03, "android": 0.01, "web": 0.0},
+        }
+    )
 
     @property
     def snapshot_at(self) -> dt.datetime:
@@ -96,8 +111,11 @@ def make_world(*, users: int = 10_000, seed: int = 42, params: WorldParameters |
     channel = _choice(rng, p.channel, n)
     platform = _choice(rng, p.platform, n)
     country = _choice(rng, p.country, n)
-    hazard_ratio = (np.array([p.channel[c][1] for c in channel]) * np.array([p.platform[c][1] for c in platform])
-                    * np.array([p.country[c][1] for c in country]))
+    hazard_ratio = (
+        np.array([p.channel[c][1] for c in channel])
+        * np.array([p.platform[c][1] for c in platform])
+        * np.array([p.country[c][1] for c in country])
+    )
     lifetime = p.weibull_scale * (rng.exponential(size=n) / hazard_ratio) ** (1 / p.weibull_shape)
     high_value = rng.random(n) < p.high_value_share
     value_class = np.where(high_value, "high", "regular")
@@ -116,28 +134,39 @@ def make_world(*, users: int = 10_000, seed: int = 42, params: WorldParameters |
     owner, day, calendar_day = owner[active], day[active], calendar_day[active]
     seconds = np.where(day == 0, signup_seconds[owner], rng.integers(0, 86_400 - 3_600, size=owner.size))
     event_at = start + pd.to_timedelta(calendar_day, unit="D") + pd.to_timedelta(seconds, unit="s")
-    sessions = pd.DataFrame({"user_id": user_id[owner], "event_at": event_at,
-                             "event": np.where(day == 0, "signup", "session"), "revenue": np.nan})
+    sessions = pd.DataFrame(
+        {
+            "user_id": user_id[owner],
+            "event_at": event_at,
+            "event": np.where(day == 0, "signup", "session"),
+            "revenue": np.nan,
+        }
+    )
 
-    buy = rng.random(owner.size) < np.where(high_value[owner], p.purchase_probability["high"],
-                                            p.purchase_probability["regular"])
+    buy = rng.random(owner.size) < np.where(
+        high_value[owner], p.purchase_probability["high"], p.purchase_probability["regular"]
+    )
     purchase_owner = owner[buy]
-    purchases = pd.DataFrame({
-        "user_id": user_id[purchase_owner],
-        "event_at": event_at[buy] + pd.to_timedelta(rng.integers(60, 3_600, size=buy.sum()), unit="s"),
-        "event": "purchase",
-        "revenue": _revenue(rng, p, high_value[purchase_owner]),
-    })
+    purchases = pd.DataFrame(
+        {
+            "user_id": user_id[purchase_owner],
+            "event_at": event_at[buy] + pd.to_timedelta(rng.integers(60, 3_600, size=buy.sum()), unit="s"),
+            "event": "purchase",
+            "revenue": _revenue(rng, p, high_value[purchase_owner]),
+        }
+    )
     campaign_day = calendar_day[buy]
     in_window = (campaign_day >= p.assigned_day) & (campaign_day < p.assigned_day + p.window_days)
 
     # The campaign: users alive on the assignment day, randomised; conversion in the window is set.
     eligible = np.flatnonzero((signup_day < p.assigned_day) & (signup_day + lifetime > p.assigned_day))
     arm_names = list(p.arms)
-    arm = np.array(arm_names, dtype=object)[rng.choice(len(arm_names), size=eligible.size,
-                                                          p=np.array(list(p.arms.values())))]
-    assignments = pd.DataFrame({"user_id": user_id[eligible], "campaign": p.campaign, "arm": arm,
-                                "assigned_at": pd.Timestamp(p.assigned_at)})
+    arm = np.array(arm_names, dtype=object)[
+        rng.choice(len(arm_names), size=eligible.size, p=np.array(list(p.arms.values())))
+    ]
+    assignments = pd.DataFrame(
+        {"user_id": user_id[eligible], "campaign": p.campaign, "arm": arm, "assigned_at": pd.Timestamp(p.assigned_at)}
+    )
     assigned = np.zeros(n, dtype=bool)
     assigned[eligible] = True
     purchases = purchases[~(in_window & assigned[purchase_owner])]  # replaced by the set conversion below
@@ -146,46 +175,83 @@ def make_world(*, users: int = 10_000, seed: int = 42, params: WorldParameters |
     converts = rng.random(eligible.size) < base + lift
     converter = eligible[converts]
     # The conversion falls on a day the user is still alive, inside the window.
-    alive_in_window = np.minimum(p.window_days, np.ceil(signup_day[converter] + lifetime[converter]
-                                                       - p.assigned_day).astype(int))
+    alive_in_window = np.minimum(
+        p.window_days, np.ceil(signup_day[converter] + lifetime[converter] - p.assigned_day).astype(int)
+    )
     alive_in_window = np.clip(alive_in_window, 1, p.window_days)
     offset = np.floor(rng.random(converter.size) * alive_in_window).astype(int)
-    conversion_at = (pd.Timestamp(p.assigned_at) + pd.to_timedelta(offset, unit="D")
-                     + pd.to_timedelta(rng.integers(0, 86_400 - 3_600, size=converter.size), unit="s"))
-    conversions = pd.DataFrame({"user_id": user_id[converter], "event_at": conversion_at, "event": "purchase",
-                                "revenue": _revenue(rng, p, high_value[converter])})
-    visits = conversions.assign(event="session", revenue=np.nan,
-                                event_at=conversions.event_at - pd.Timedelta(minutes=5))
+    conversion_at = (
+        pd.Timestamp(p.assigned_at)
+        + pd.to_timedelta(offset, unit="D")
+        + pd.to_timedelta(rng.integers(0, 86_400 - 3_600, size=converter.size), unit="s")
+    )
+    conversions = pd.DataFrame(
+        {
+            "user_id": user_id[converter],
+            "event_at": conversion_at,
+            "event": "purchase",
+            "revenue": _revenue(rng, p, high_value[converter]),
+        }
+    )
+    visits = conversions.assign(
+        event="session", revenue=np.nan, event_at=conversions.event_at - pd.Timedelta(minutes=5)
+    )
 
     events = pd.concat([sessions, purchases, visits, conversions], ignore_index=True)
     events = events[events.event_at < pd.Timestamp(p.snapshot_at)]
     events = events.sort_values(["event_at", "user_id", "event"], kind="stable").reset_index(drop=True)
-    users_frame = pd.DataFrame({"user_id": user_id, "signup_at": signup_at, "channel": channel,
-                                "platform": platform, "country": country})
-    truth_users = pd.DataFrame({"user_id": user_id, "lifetime_days": lifetime, "hazard_ratio": hazard_ratio,
-                                "value_class": value_class, "observable_days": observable.astype(float),
-                                "churned_by_snapshot": lifetime < observable})
-    truth = _truth(p, seed=seed, users=users_frame, truth_users=truth_users, assignments=assignments,
-                   eligible_platform=platform[eligible], events=events)
-    return {"users": users_frame, "events": events, "assignments": assignments, "truth_users": truth_users,
-            "truth": truth}
+    users_frame = pd.DataFrame(
+        {"user_id": user_id, "signup_at": signup_at, "channel": channel, "platform": platform, "country": country}
+    )
+    truth_users = pd.DataFrame(
+        {
+            "user_id": user_id,
+            "lifetime_days": lifetime,
+            "hazard_ratio": hazard_ratio,
+            "value_class": value_class,
+            "observable_days": observable.astype(float),
+            "churned_by_snapshot": lifetime < observable,
+        }
+    )
+    truth = _truth(
+        p,
+        seed=seed,
+        users=users_frame,
+        truth_users=truth_users,
+        assignments=assignments,
+        eligible_platform=platform[eligible],
+        events=events,
+    )
+    return {
+        "users": users_frame,
+        "events": events,
+        "assignments": assignments,
+        "truth_users": truth_users,
+        "truth": truth,
+    }
 
 
 def _revenue(rng: np.random.Generator, p: WorldParameters, high: np.ndarray) -> np.ndarray:
     mean = np.where(high, p.revenue_mean["high"], p.revenue_mean["regular"])
     # log-normal with the stated mean: mu = log(mean) - sigma^2 / 2
-    raw = rng.lognormal(mean=np.log(mean) - p.revenue_sigma ** 2 / 2, sigma=p.revenue_sigma)
+    raw = rng.lognormal(mean=np.log(mean) - p.revenue_sigma**2 / 2, sigma=p.revenue_sigma)
     return np.round(raw, 2)
 
 
 def _truth(p: WorldParameters, *, seed, users, truth_users, assignments, eligible_platform, events) -> dict:
-    attribute = {name: {"reference": next(iter(levels)), "share": {k: v[0] for k, v in levels.items()},
-                        "hazard_ratio": {k: v[1] for k, v in levels.items()}}
-                 for name, levels in (("channel", p.channel), ("platform", p.platform), ("country", p.country))}
+    attribute = {
+        name: {
+            "reference": next(iter(levels)),
+            "share": {k: v[0] for k, v in levels.items()},
+            "hazard_ratio": {k: v[1] for k, v in levels.items()},
+        }
+        for name, levels in (("channel", p.channel), ("platform", p.platform), ("country", p.country))
+    }
     platform_share = pd.Series(eligible_platform).value_counts(normalize=True).to_dict()
     basket = p.high_value_share * p.revenue_mean["high"] + (1 - p.high_value_share) * p.revenue_mean["regular"]
-    lift_overall = {arm: sum(platform_share.get(pl, 0.0) * lift for pl, lift in by.items())
-                    for arm, by in p.conversion_lift.items()}
+    lift_overall = {
+        arm: sum(platform_share.get(pl, 0.0) * lift for pl, lift in by.items()) for arm, by in p.conversion_lift.items()
+    }
     return {
         "generator": "userops synth",
         "seed": seed,
@@ -206,7 +272,7 @@ def _truth(p: WorldParameters, *, seed, users, truth_users, assignments, eligibl
             "daily_probability": p.daily_probability,
             "weekday_multiplier": dict(zip(WEEKDAYS, p.weekday_multiplier, strict=True)),
             "note": "signup day always active; each later day before the lifetime active with "
-                    "probability daily_probability * weekday_multiplier",
+            "probability daily_probability * weekday_multiplier",
         },
         "value": {
             "high_value_share": p.high_value_share,
@@ -227,12 +293,14 @@ def _truth(p: WorldParameters, *, seed, users, truth_users, assignments, eligibl
             "control_conversion": p.control_conversion,
             "conversion_lift": p.conversion_lift,
             "conversion_lift_overall": lift_overall,
-            "revenue_lift_per_user": {arm: {pl: lift * basket for pl, lift in by.items()}
-                                      for arm, by in p.conversion_lift.items()},
+            "revenue_lift_per_user": {
+                arm: {pl: lift * basket for pl, lift in by.items()} for arm, by in p.conversion_lift.items()
+            },
         },
         "realised": {
-            "users_by": {name: users[name].value_counts().sort_index().to_dict()
-                         for name in ("channel", "platform", "country")},
+            "users_by": {
+                name: users[name].value_counts().sort_index().to_dict() for name in ("channel", "platform", "country")
+            },
             "high_value_users": int((truth_users.value_class == "high").sum()),
             "churned_by_snapshot": int(truth_users.churned_by_snapshot.sum()),
             "assigned_by_arm": assignments.arm.value_counts().sort_index().to_dict(),
@@ -263,12 +331,14 @@ def write_world(out: str | Path, *, users: int = 10_000, seed: int = 42, force: 
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise DataError.single("synth", "--out is a file, not a folder", "give a new or empty folder",
-                               example=str(out))
+        raise DataError.single("synth", "--out is a file, not a folder", "give a new or empty folder", example=str(out))
     if out.is_dir() and any(out.iterdir()) and not force:
         raise DataError.single(
-            "synth", "--out is a folder that is not empty: writing the world would replace what it holds",
-            "give a new or empty folder, or add --force to replace this one", example=str(out))
+            "synth",
+            "--out is a folder that is not empty: writing the world would replace what it holds",
+            "give a new or empty folder, or add --force to replace this one",
+            example=str(out),
+        )
     world = make_world(users=users, seed=seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -281,9 +351,12 @@ def write_world(out: str | Path, *, users: int = 10_000, seed: int = 42, force: 
         manifest["name"] = out.name
         (staging / "dataset.yml").write_text(
             f"# Generated by `userops synth --users {users} --seed {seed}`; do not edit by hand.\n"
-            + yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
-        (staging / "truth.json").write_text(json.dumps(world["truth"], indent=2, default=_json) + "\n",
-                                            encoding="utf-8")
+            + yaml.safe_dump(manifest, sort_keys=False),
+            encoding="utf-8",
+        )
+        (staging / "truth.json").write_text(
+            json.dumps(world["truth"], indent=2, default=_json) + "\n", encoding="utf-8"
+        )
         (staging / "SOURCE.md").write_text(_source_note(users, seed, world["truth"]), encoding="utf-8")
         _replace(staging, out)
     except BaseException:
@@ -316,9 +389,9 @@ def _source_note(users: int, seed: int, truth: dict) -> str:
     return f"""# Synthetic user-operations world
 
 ## What it is
-A simulated product, not real people: {users:,} users who sign up over {truth['days']} days from
-{truth['start']}, use the product until a latent lifetime ends, buy, and take part in one randomised
-campaign (`{truth['campaign']['name']}`: {', '.join(truth['campaign']['arms'])}). Every true parameter is in
+A simulated product, not real people: {users:,} users who sign up over {truth["days"]} days from
+{truth["start"]}, use the product until a latent lifetime ends, buy, and take part in one randomised
+campaign (`{truth["campaign"]["name"]}`: {", ".join(truth["campaign"]["arms"])}). Every true parameter is in
 `truth.json`; per-user latent values (lifetime in days, value class) are in `truth_users.parquet`.
 The model is described in the docstring of `userops_lib/synth.py`.
 
@@ -327,11 +400,11 @@ The model is described in the docstring of `userops_lib/synth.py`.
 
 ## Shape
 - `users.parquet`: {users:,} rows (`user_id, signup_at, channel, platform, country`)
-- `events.parquet`: {realised['events']:,} rows (`user_id, event_at, event, revenue`), events
-  {', '.join(f'{k} {v:,}' for k, v in realised['events_by_name'].items())}
-- `assignments.parquet`: {sum(realised['assigned_by_arm'].values()):,} rows
-  ({', '.join(f'{k} {v:,}' for k, v in realised['assigned_by_arm'].items())})
-- snapshot (end of the observed period): {truth['snapshot_at']} UTC
+- `events.parquet`: {realised["events"]:,} rows (`user_id, event_at, event, revenue`), events
+  {", ".join(f"{k} {v:,}" for k, v in realised["events_by_name"].items())}
+- `assignments.parquet`: {sum(realised["assigned_by_arm"].values()):,} rows
+  ({", ".join(f"{k} {v:,}" for k, v in realised["assigned_by_arm"].items())})
+- snapshot (end of the observed period): {truth["snapshot_at"]} UTC
 
 ## Licence
 Generated data; no rights restrictions.

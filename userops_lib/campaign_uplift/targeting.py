@@ -15,13 +15,25 @@ from userops_lib.campaign_uplift import experiment as uplift
 from userops_lib.errors import DataError
 
 
-def segment_uplift(exp: uplift.Experiment, segment_by: str, metric: str, *, alpha: float = 0.05,
-                   value_per_conversion: float = 0.0, cost_per_contact: float = 0.0, top: int = 12) -> pd.DataFrame:
+def segment_uplift(
+    exp: uplift.Experiment,
+    segment_by: str,
+    metric: str,
+    *,
+    alpha: float = 0.05,
+    value_per_conversion: float = 0.0,
+    cost_per_contact: float = 0.0,
+    top: int = 12,
+) -> pd.DataFrame:
     """Lift of each arm in each segment with an interval, Cochran's Q across segments, incremental value."""
     if segment_by not in exp.frame.columns:
-        raise DataError.single("assignments", f"no column '{segment_by}' to break the campaign down by",
-                               "use an attribute of the users or a covariate of the assignments", column=segment_by,
-                               example=", ".join(c for c in exp.frame.columns if exp.frame[c].dtype == object)[:200])
+        raise DataError.single(
+            "assignments",
+            f"no column '{segment_by}' to break the campaign down by",
+            "use an attribute of the users or a covariate of the assignments",
+            column=segment_by,
+            example=", ".join(c for c in exp.frame.columns if exp.frame[c].dtype == object)[:200],
+        )
     frame = exp.frame.assign(_segment=topn.fold_values(exp.frame[segment_by], top))
     rows = []
     for arm in [a for a in frame.arm.unique() if a != exp.control]:
@@ -30,12 +42,25 @@ def segment_uplift(exp: uplift.Experiment, segment_by: str, metric: str, *, alph
             if exp.control not in table.index or arm not in table.index or min(table.n) < 2:
                 continue
             lift = uplift.lift(table.loc[arm], table.loc[exp.control], exp.binary[metric], alpha)
-            rows.append({"arm": arm, "segment_by": segment_by, "segment": segment, "metric": metric,
-                         "n_treated": lift["n"], "n_control": int(table.loc[exp.control].n),
-                         "control_mean": table.loc[exp.control]["mean"], "abs_lift": lift["abs_lift"],
-                         "ci_low": lift["ci_low"], "ci_high": lift["ci_high"], "p_value": lift["p_value"],
-                         "se": np.sqrt(table.loc[arm]["var"] / table.loc[arm].n +
-                                       table.loc[exp.control]["var"] / table.loc[exp.control].n)})
+            rows.append(
+                {
+                    "arm": arm,
+                    "segment_by": segment_by,
+                    "segment": segment,
+                    "metric": metric,
+                    "n_treated": lift["n"],
+                    "n_control": int(table.loc[exp.control].n),
+                    "control_mean": table.loc[exp.control]["mean"],
+                    "abs_lift": lift["abs_lift"],
+                    "ci_low": lift["ci_low"],
+                    "ci_high": lift["ci_high"],
+                    "p_value": lift["p_value"],
+                    "se": np.sqrt(
+                        table.loc[arm]["var"] / table.loc[arm].n
+                        + table.loc[exp.control]["var"] / table.loc[exp.control].n
+                    ),
+                }
+            )
     out = pd.DataFrame(rows)
     if out.empty:
         return out
@@ -68,16 +93,17 @@ def _design(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
 class UpliftModel:
     arm: str
     metric: str
-    qini: pd.DataFrame          # share_targeted, incremental, random
+    qini: pd.DataFrame  # share_targeted, incremental, random
     qini_coefficient: float
-    deciles: pd.DataFrame       # decile, users, predicted_uplift, observed_uplift
+    deciles: pd.DataFrame  # decile, users, predicted_uplift, observed_uplift
     features: list[str]
     test_users: int
     qini_ci: tuple[float, float] = (np.nan, np.nan)  # 95% bootstrap percentile interval of the coefficient
 
 
-def uplift_model(exp: uplift.Experiment, arm: str, metric: str, features: list[str], *, seed: int = 0,
-                 test_share: float = 0.3) -> UpliftModel:
+def uplift_model(
+    exp: uplift.Experiment, arm: str, metric: str, features: list[str], *, seed: int = 0, test_share: float = 0.3
+) -> UpliftModel:
     """Two-model uplift (a logistic or linear model per arm) scored on a held-out split.
 
     The Qini curve and coefficient are written here (a few lines; the uplift libraries that offer them
@@ -109,15 +135,27 @@ def uplift_model(exp: uplift.Experiment, arm: str, metric: str, features: list[s
         draws.append(_qini(treated[pick], y[pick])[3])
     qini_ci = tuple(np.nanpercentile(draws, [2.5, 97.5])) if draws else (np.nan, np.nan)
     step = max(1, len(scored) // 200)
-    qini = pd.DataFrame({"share_targeted": share[::step], "incremental": incremental[::step],
-                         "random": random_line[::step]})
+    qini = pd.DataFrame(
+        {"share_targeted": share[::step], "incremental": incremental[::step], "random": random_line[::step]}
+    )
     scored["decile"] = np.minimum((np.arange(len(scored)) * 10) // len(scored), 9) + 1
-    deciles = scored.groupby("decile").apply(lambda g: pd.Series({
-        "users": len(g), "predicted_uplift": g.uplift.mean(),
-        "observed_uplift": g.loc[g.arm == arm, metric].mean() - g.loc[g.arm == exp.control, metric].mean()}),
-        include_groups=False).reset_index()
-    return UpliftModel(arm, metric, qini, coefficient, deciles, features, int(test.sum()),
-                       (float(qini_ci[0]), float(qini_ci[1])))
+    deciles = (
+        scored.groupby("decile")
+        .apply(
+            lambda g: pd.Series(
+                {
+                    "users": len(g),
+                    "predicted_uplift": g.uplift.mean(),
+                    "observed_uplift": g.loc[g.arm == arm, metric].mean() - g.loc[g.arm == exp.control, metric].mean(),
+                }
+            ),
+            include_groups=False,
+        )
+        .reset_index()
+    )
+    return UpliftModel(
+        arm, metric, qini, coefficient, deciles, features, int(test.sum()), (float(qini_ci[0]), float(qini_ci[1]))
+    )
 
 
 QINI_BOOTSTRAP = 200

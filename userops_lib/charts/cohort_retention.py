@@ -24,8 +24,11 @@ def charts(result) -> list[Chart]:
 def _since(result) -> str:
     if result.brackets:
         return t("cohort_retention.chart.bracket")
-    return t("cohort_retention.chart.since", period=t(f"period.{result.period}"),
-             periods=t(f"period.plural.{result.period}", n=2))
+    return t(
+        "cohort_retention.chart.since",
+        period=t(f"period.{result.period}"),
+        periods=t(f"period.plural.{result.period}", n=2),
+    )
 
 
 def heatmap(result, ax=None, *, group: str | None = None, max_cohorts: int = 26, max_periods: int = 26):
@@ -38,15 +41,31 @@ def heatmap(result, ax=None, *, group: str | None = None, max_cohorts: int = 26,
     ax = plots.axes(ax, size=(10, max(3.5, 0.28 * len(matrix) + 1.5)))
     values = matrix.to_numpy()
     top = max(0.05, np.nanmax(values)) if np.isfinite(values).any() else 1
-    plots.sns.heatmap(matrix, ax=ax, cmap="Blues", vmin=0, vmax=top, annot=matrix.shape[1] <= 16, fmt=".0%",
-                      annot_kws={"fontsize": 7}, linewidths=0.3, linecolor="white",
-                      cbar_kws={"label": t("cohort_retention.chart.heatmap.colour"),
-                                "format": plots.mticker.PercentFormatter(1.0, 0)})
+    plots.sns.heatmap(
+        matrix,
+        ax=ax,
+        cmap="Blues",
+        vmin=0,
+        vmax=top,
+        annot=matrix.shape[1] <= 16,
+        fmt=".0%",
+        annot_kws={"fontsize": 7},
+        linewidths=0.3,
+        linecolor="white",
+        cbar_kws={
+            "label": t("cohort_retention.chart.heatmap.colour"),
+            "format": plots.mticker.PercentFormatter(1.0, 0),
+        },
+    )
     ax.set_yticklabels([f"{c:%Y-%m-%d} ({sizes[c]:,})" for c in matrix.index], rotation=0, fontsize=8)
-    ax.set_xticklabels([label(result, int(k)) if result.brackets else str(int(k)) for k in matrix.columns],
-                       rotation=0 if matrix.shape[1] <= 16 else 90, fontsize=8)
-    shown = ("" if len(cells.cohort.unique()) <= max_cohorts
-             else t("cohort_retention.chart.heatmap.latest", n=max_cohorts))
+    ax.set_xticklabels(
+        [label(result, int(k)) if result.brackets else str(int(k)) for k in matrix.columns],
+        rotation=0 if matrix.shape[1] <= 16 else 90,
+        fontsize=8,
+    )
+    shown = (
+        "" if len(cells.cohort.unique()) <= max_cohorts else t("cohort_retention.chart.heatmap.latest", n=max_cohorts)
+    )
     title = t("cohort_retention.chart.heatmap.title", mode=t(f"cohort_retention.mode.{result.mode}"), shown=shown)
     if group is not None:
         title = t("cohort_retention.chart.heatmap.group", title=title, group_by=result.group_by, group=group)
@@ -57,23 +76,35 @@ def curves(result, ax=None):
     ax = plots.axes(ax)
     average = result.average[result.average.period > 0] if not result.brackets else result.average
     for i, (group, frame) in enumerate(average.groupby("group_value", sort=False)):
-        ax.plot(frame.period, frame.retention, marker="o", markersize=3, color=f"C{i}",
-                label=None if not result.group_by else str(group))
+        ax.plot(
+            frame.period,
+            frame.retention,
+            marker="o",
+            markersize=3,
+            color=f"C{i}",
+            label=None if not result.group_by else str(group),
+        )
         ax.fill_between(frame.period, frame.ci_low, frame.ci_high, alpha=0.2, color=f"C{i}")
     if result.group_by:
         ax.legend(title=result.group_by, loc="upper right")
     if result.brackets:
         ax.set_xticks(range(len(result.brackets)), [label(result, k) for k in range(len(result.brackets))])
     ax.set_ylim(bottom=0)
-    return plots.finish(ax, title=t("cohort_retention.chart.curve.title", level=narrative.level(result.alpha)),
-                        xlabel=_since(result), ylabel=t("cohort_retention.chart.retention_y"), percent=True)
+    return plots.finish(
+        ax,
+        title=t("cohort_retention.chart.curve.title", level=narrative.level(result.alpha)),
+        xlabel=_since(result),
+        ylabel=t("cohort_retention.chart.retention_y"),
+        percent=True,
+    )
 
 
 def trend(result, ax=None):
     """Retention at fixed periods (1/4/12 weeks...) by cohort, from the cells' counts."""
     ax = plots.axes(ax)
     pooled = result.cells.groupby(["cohort", "period"], as_index=False)[["cohort_size", "active_users"]].sum(
-        min_count=1)
+        min_count=1
+    )
     for i, k in enumerate(TREND_PERIODS[result.period]):
         frame = pooled[(pooled.period == k) & pooled.active_users.notna()]
         if frame.empty:
@@ -85,10 +116,18 @@ def trend(result, ax=None):
     ax.set_ylim(bottom=0)
     plots.date_axis(ax)
     name = t(f"period.{result.period}")
-    return plots.finish(ax, title=t("cohort_retention.chart.trend.title", level=narrative.level(result.alpha),
-                                    period=name, periods=t(f"period.plural.{result.period}", n=2)),
-                        xlabel=t("cohort_retention.chart.trend.x", period=name),
-                        ylabel=t("cohort_retention.chart.retention_y"), percent=True)
+    return plots.finish(
+        ax,
+        title=t(
+            "cohort_retention.chart.trend.title",
+            level=narrative.level(result.alpha),
+            period=name,
+            periods=t(f"period.plural.{result.period}", n=2),
+        ),
+        xlabel=t("cohort_retention.chart.trend.x", period=name),
+        ylabel=t("cohort_retention.chart.retention_y"),
+        percent=True,
+    )
 
 
 def ltv(result, ax=None):
@@ -100,5 +139,9 @@ def ltv(result, ax=None):
         ax.legend(title=result.group_by, loc="upper left")
     ax.xaxis.set_major_locator(plots.mticker.MaxNLocator(integer=True))
     unit = result.currency.strip() or t("unit.revenue")
-    return plots.finish(ax, title=t("cohort_retention.chart.ltv.title", level=narrative.level(result.alpha)),
-                        xlabel=_since(result), ylabel=t("cohort_retention.chart.ltv.y", unit=unit))
+    return plots.finish(
+        ax,
+        title=t("cohort_retention.chart.ltv.title", level=narrative.level(result.alpha)),
+        xlabel=_since(result),
+        ylabel=t("cohort_retention.chart.ltv.y", unit=unit),
+    )

@@ -41,8 +41,12 @@ def new_users(result, ax=None):
     ax.bar(frame.period_start, frame.new_users, width=BAR_WIDTH_DAYS[period], color=colors, align="edge")
     plots.date_axis(ax)
     name = t(f"period.{period}")
-    return plots.finish(ax, title=t("overview.chart.new_users.title", period=name),
-                        xlabel=t("overview.chart.new_users.x", period=name), ylabel=t("overview.chart.new_users.y"))
+    return plots.finish(
+        ax,
+        title=t("overview.chart.new_users.title", period=name),
+        xlabel=t("overview.chart.new_users.x", period=name),
+        ylabel=t("overview.chart.new_users.y"),
+    )
 
 
 def active_users(result, ax=None):
@@ -52,8 +56,12 @@ def active_users(result, ax=None):
         ax.plot(frame.day, frame[column].where(frame[f"{column}_complete"]), label=t(f"overview.chart.active.{column}"))
     ax.legend(loc="upper left")
     plots.date_axis(ax)
-    return plots.finish(ax, title=t("overview.chart.active.title"), xlabel=t("overview.chart.active.x"),
-                        ylabel=t("overview.chart.active.y"))
+    return plots.finish(
+        ax,
+        title=t("overview.chart.active.title"),
+        xlabel=t("overview.chart.active.x"),
+        ylabel=t("overview.chart.active.y"),
+    )
 
 
 def stickiness(result, ax=None):
@@ -61,8 +69,13 @@ def stickiness(result, ax=None):
     ax = plots.axes(ax)
     ax.plot(frame.day, frame.stickiness.where(frame.mau_complete), color="C2")
     plots.date_axis(ax)
-    return plots.finish(ax, title=t("overview.chart.stickiness.title"), xlabel=t("overview.chart.active.x"),
-                        ylabel=t("overview.chart.stickiness.y"), percent=True)
+    return plots.finish(
+        ax,
+        title=t("overview.chart.stickiness.title"),
+        xlabel=t("overview.chart.active.x"),
+        ylabel=t("overview.chart.stickiness.y"),
+        percent=True,
+    )
 
 
 def retention(result, ax=None):
@@ -73,12 +86,18 @@ def retention(result, ax=None):
         complete = _complete(frame, n)
         shown = frame[complete]
         ax.plot(shown.day, shown[f"d{n}_retention"], color=f"C{i}", label=t(f"overview.chart.retention.d{n}"))
-        ax.fill_between(shown.day, shown[f"d{n}_ci_low"], shown[f"d{n}_ci_high"], color=f"C{i}", alpha=0.18,
-                        linewidth=0)
+        ax.fill_between(
+            shown.day, shown[f"d{n}_ci_low"], shown[f"d{n}_ci_high"], color=f"C{i}", alpha=0.18, linewidth=0
+        )
     ax.legend(loc="upper right")
     plots.date_axis(ax)
-    return plots.finish(ax, title=t("overview.chart.retention.title", level=narrative.level(result.level)),
-                        xlabel=t("overview.chart.retention.x"), ylabel=t("overview.chart.retention.y"), percent=True)
+    return plots.finish(
+        ax,
+        title=t("overview.chart.retention.title", level=narrative.level(result.level)),
+        xlabel=t("overview.chart.retention.x"),
+        ylabel=t("overview.chart.retention.y"),
+        percent=True,
+    )
 
 
 def monetisation(result, ax=None):
@@ -93,20 +112,29 @@ def monetisation(result, ax=None):
     ax.set_xticks(x, frame.month.dt.strftime("%Y-%m"), rotation=45, ha="right")
     ax.legend(loc="upper left")
     unit = result.currency.strip() or t("unit.revenue")
-    return plots.finish(ax, title=t("overview.chart.money.title"), xlabel=t("overview.chart.money.x"),
-                        ylabel=t("overview.chart.money.y", unit=unit))
+    return plots.finish(
+        ax,
+        title=t("overview.chart.money.title"),
+        xlabel=t("overview.chart.money.x"),
+        ylabel=t("overview.chart.money.y", unit=unit),
+    )
 
 
 def durations(result, ax=None):
     frame = result.frames["durations"]
     ax = plots.axes(ax)
     ax.bar(frame.duration, frame.churned, label=t("overview.chart.durations.churned"), width=0.9)
-    ax.bar(frame.duration, frame.censored, bottom=frame.churned, label=t("overview.chart.durations.censored"),
-           width=0.9)
+    ax.bar(
+        frame.duration, frame.censored, bottom=frame.churned, label=t("overview.chart.durations.censored"), width=0.9
+    )
     ax.legend(loc="upper right")
     unit = result.duration_unit
-    return plots.finish(ax, title=t("overview.chart.durations.title", unit=unit),
-                        xlabel=t("overview.chart.durations.x", unit=unit), ylabel=t("overview.chart.durations.y"))
+    return plots.finish(
+        ax,
+        title=t("overview.chart.durations.title", unit=unit),
+        xlabel=t("overview.chart.durations.x", unit=unit),
+        ylabel=t("overview.chart.durations.y"),
+    )
 
 
 def arms(result, ax=None):
@@ -114,5 +142,6 @@ def arms(result, ax=None):
     ax = plots.axes(ax)
     ax.barh(frame.campaign.astype(str) + " · " + frame.arm.astype(str), frame.users)
     ax.invert_yaxis()
-    return plots.finish(ax, title=t("overview.chart.arms.title"), xlabel=t("overview.chart.arms.x"),
-                        ylabel=t("overview.chart.arms.y"))
+    return plots.finish(
+        ax, title=t("overview.chart.arms.title"), xlabel=t("overview.chart.arms.x"), ylabel=t("overview.chart.arms.y")
+    )

@@ -13,8 +13,12 @@ from userops_lib.i18n import t
 
 def charts(result) -> list[Chart]:
     points = result.params.scatter_points if result.params is not None else 5000
-    return [Chart("segments", lambda: segments(result)), Chart("pareto", lambda: pareto(result)),
-            Chart("users", lambda: users(result, points=points)), Chart("lifecycle", lambda: lifecycle(result))]
+    return [
+        Chart("segments", lambda: segments(result)),
+        Chart("pareto", lambda: pareto(result)),
+        Chart("users", lambda: users(result, points=points)),
+        Chart("lifecycle", lambda: lifecycle(result)),
+    ]
 
 
 def pareto(result, ax=None):
@@ -23,8 +27,13 @@ def pareto(result, ax=None):
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label=t("segment_profiling.chart.pareto.equal"))
     ax.xaxis.set_major_formatter(plots.mticker.PercentFormatter(1.0, 0))
     ax.legend(loc="lower right")
-    return plots.finish(ax, title=t("segment_profiling.chart.pareto.title"), xlabel=t("segment_profiling.chart.pareto.x"),
-                        ylabel=t("segment_profiling.chart.pareto.y"), percent=True)
+    return plots.finish(
+        ax,
+        title=t("segment_profiling.chart.pareto.title"),
+        xlabel=t("segment_profiling.chart.pareto.x"),
+        ylabel=t("segment_profiling.chart.pareto.y"),
+        percent=True,
+    )
 
 
 def users(result, ax=None, *, points: int = 5000, seed: int = 0):
@@ -35,33 +44,53 @@ def users(result, ax=None, *, points: int = 5000, seed: int = 0):
     Users with nothing to put on the log axis (no purchase, no spend) are not candidates.
     """
     if points < 1:
-        raise DataError.single("parameters", "the scatter needs at least one point", "set scatter_points to 1 "
-                               "or more", column="scatter_points", example=str(points))
+        raise DataError.single(
+            "parameters",
+            "the scatter needs at least one point",
+            "set scatter_points to 1 or more",
+            column="scatter_points",
+            example=str(points),
+        )
     spend = result.basis == "purchases"
     y = "monetary" if spend else "frequency"
-    label = (t("segment_profiling.chart.users.y_spend", unit=result.currency or t("unit.revenue")) if spend
-             else t("segment_profiling.chart.users.y_activity"))
+    label = (
+        t("segment_profiling.chart.users.y_spend", unit=result.currency or t("unit.revenue"))
+        if spend
+        else t("segment_profiling.chart.users.y_activity")
+    )
     frame = result.users
     eligible = frame.index[frame.recency_days.notna().to_numpy() & (frame[y] > 0).to_numpy()]
     who, total = ("buyers" if spend else "active"), len(eligible)
     if total > points:
         eligible = np.sort(np.random.default_rng(seed).choice(eligible, size=points, replace=False))
-        shown = t(f"segment_profiling.chart.users.sample_{who}", points=narrative.count(points),
-                  total=narrative.count(total))
+        shown = t(
+            f"segment_profiling.chart.users.sample_{who}", points=narrative.count(points), total=narrative.count(total)
+        )
     else:
         shown = t(f"segment_profiling.chart.users.all_{who}", total=narrative.count(total))
     drawn = frame.loc[eligible, ["recency_days", y, "value_tier"]]
     ax = plots.axes(ax, size=(8, 4.8))
     for tier, color in (("low", "C7"), ("mid", "C0"), ("high", "C3")):  # the rare high tier drawn last, on top
         part = drawn[drawn.value_tier == tier]
-        ax.scatter(part.recency_days, part[y], s=8, alpha=0.5, color=color, linewidths=0,
-                   label=t("segment_profiling.chart.users.tier", tier=name(tier), shown=narrative.count(len(part))))
+        ax.scatter(
+            part.recency_days,
+            part[y],
+            s=8,
+            alpha=0.5,
+            color=color,
+            linewidths=0,
+            label=t("segment_profiling.chart.users.tier", tier=name(tier), shown=narrative.count(len(part))),
+        )
     plots.log_axis(ax, "y")
     if len(drawn):
         ax.legend(loc="upper right", fontsize=8, markerscale=2)
     kind = "spend" if spend else "activity"
-    return plots.finish(ax, title=t(f"segment_profiling.chart.users.title_{kind}", shown=shown),
-                        xlabel=t(f"segment_profiling.chart.users.x_{kind}"), ylabel=label)
+    return plots.finish(
+        ax,
+        title=t(f"segment_profiling.chart.users.title_{kind}", shown=shown),
+        xlabel=t(f"segment_profiling.chart.users.x_{kind}"),
+        ylabel=label,
+    )
 
 
 def segments(result, ax=None):
@@ -74,8 +103,12 @@ def segments(result, ax=None):
     ax.invert_yaxis()
     ax.legend(loc="lower right")
     ax.xaxis.set_major_formatter(plots.mticker.PercentFormatter(1.0, 0))
-    return plots.finish(ax, title=t("segment_profiling.chart.segments.title"), xlabel=t("segment_profiling.chart.segments.x"),
-                        ylabel=t("segment_profiling.chart.segments.y"))
+    return plots.finish(
+        ax,
+        title=t("segment_profiling.chart.segments.title"),
+        xlabel=t("segment_profiling.chart.segments.x"),
+        ylabel=t("segment_profiling.chart.segments.y"),
+    )
 
 
 def lifecycle(result, ax=None):
@@ -84,12 +117,22 @@ def lifecycle(result, ax=None):
     x, width = frame.period_start, 0.8 * result.lifecycle_days
     bottom = 0
     for column, color in (("new", "C2"), ("returning", "C0"), ("resurrecting", "C4")):
-        ax.bar(x, frame[column], bottom=bottom, width=width, label=t(f"segment_profiling.chart.lifecycle.{column}"),
-               color=color)
+        ax.bar(
+            x,
+            frame[column],
+            bottom=bottom,
+            width=width,
+            label=t(f"segment_profiling.chart.lifecycle.{column}"),
+            color=color,
+        )
         bottom = bottom + frame[column]
     ax.bar(x, -frame.dormant, width=width, label=t("segment_profiling.chart.lifecycle.dormant"), color="C3")
     ax.axhline(0, color="black", linewidth=0.8)
     ax.legend(loc="upper left", ncols=4, fontsize=8)
     plots.date_axis(ax)
-    return plots.finish(ax, title=t("segment_profiling.chart.lifecycle.title"),
-                        xlabel=t("segment_profiling.chart.lifecycle.x"), ylabel=t("segment_profiling.chart.lifecycle.y"))
+    return plots.finish(
+        ax,
+        title=t("segment_profiling.chart.lifecycle.title"),
+        xlabel=t("segment_profiling.chart.lifecycle.x"),
+        ylabel=t("segment_profiling.chart.lifecycle.y"),
+    )

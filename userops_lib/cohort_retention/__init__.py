@@ -47,8 +47,9 @@ class Params(contract.Common):
     cohort_type: str = param("first_time", "one of: first_time, recurring")
     cohort_by: str = param("", 'user attribute to break cohorts down by, e.g. "channel"; empty: none')
     reference_group: str = param("", "group the others are compared with; empty: the largest")
-    compare_periods: list[int] = param([], "periods at which groups are compared; empty: 1/7/30 days, 1/4/12 weeks "
-                                           "or 1/3/6 months; each at least 1")
+    compare_periods: list[int] = param(
+        [], "periods at which groups are compared; empty: 1/7/30 days, 1/4/12 weeks or 1/3/6 months; each at least 1"
+    )
     start_event: str = param("", "event that puts a user in a cohort; empty: signup or first event")
     active_events: list[str] = param([], "events that count as active; empty: any event")
     alpha: float = param(0.05, "1 - confidence level of the intervals; more than 0; less than 1")
@@ -149,11 +150,18 @@ class Retention:
 def run(ds: Dataset, params: Params) -> Retention:
     """Cohort retention of ``ds`` with the notebook's parameters (empty texts and lists: the defaults)."""
     result = retention(
-        ds, period=params.period, mode=params.mode,
+        ds,
+        period=params.period,
+        mode=params.mode,
         brackets=parse_brackets(params.brackets) if params.mode == "brackets" else None,
-        cohort_by=params.cohort_by or None, cohort_type=params.cohort_type, start_event=params.start_event or None,
-        active_events=params.active_events or None, compare_periods=params.compare_periods or None,
-        reference_group=params.reference_group or None, alpha=params.alpha)
+        cohort_by=params.cohort_by or None,
+        cohort_type=params.cohort_type,
+        start_event=params.start_event or None,
+        active_events=params.active_events or None,
+        compare_periods=params.compare_periods or None,
+        reference_group=params.reference_group or None,
+        alpha=params.alpha,
+    )
     return dataclasses.replace(result, params=params)
 
 
@@ -175,10 +183,13 @@ def retention(
     events = ds.table("events")
     _check(period, mode, brackets, cohort_type, alpha)
     if cohort_by and (ds.users is None or cohort_by not in ds.users.columns) and cohort_by not in ds.event_attributes():
-        raise DataError.single("users", f"no user attribute '{cohort_by}' to break cohorts down by",
-                               "choose an attribute of the users table, or leave cohort_by empty",
-                               column=cohort_by, example=", ".join(ds.attributes("users")) if ds.users is not None
-                               else None)
+        raise DataError.single(
+            "users",
+            f"no user attribute '{cohort_by}' to break cohorts down by",
+            "choose an attribute of the users table, or leave cohort_by empty",
+            column=cohort_by,
+            example=", ".join(ds.attributes("users")) if ds.users is not None else None,
+        )
     snapshot = pd.Timestamp(ds.snapshot_at)
     members = engine.memberships(ds, events, period, cohort_type, start_event, cohort_by)
     sizes, counted = engine.counts(events, members, period, mode, brackets, active_events)
@@ -186,18 +197,42 @@ def retention(
         counted = stats.at_or_after(counted)
     cells = stats.grid(sizes, counted, period, snapshot, brackets, alpha)
     average = stats.average(cells, alpha)
-    comparisons = stats.compare(average, compare_periods or list(TREND_PERIODS[period]), reference_group, alpha) \
-        if cohort_by else pd.DataFrame()
+    comparisons = (
+        stats.compare(average, compare_periods or list(TREND_PERIODS[period]), reference_group, alpha)
+        if cohort_by
+        else pd.DataFrame()
+    )
     value = ltv = None
     if "revenue" in events.columns:
         value, ltv = stats.value(engine.value_changes(events, members, period), cells, alpha)
-    return Retention(period, mode, cohort_type, cohort_by, tuple(map(tuple, brackets)) if brackets else None,
-                     snapshot.to_pydatetime(), ds.currency, cells, average, comparisons, value, ltv, alpha)
+    return Retention(
+        period,
+        mode,
+        cohort_type,
+        cohort_by,
+        tuple(map(tuple, brackets)) if brackets else None,
+        snapshot.to_pydatetime(),
+        ds.currency,
+        cells,
+        average,
+        comparisons,
+        value,
+        ltv,
+        alpha,
+    )
 
 
-def counts(ds: Dataset, *, period: str = "week", mode: str = "on", brackets: list[tuple[int, int]] | None = None,
-           cohort_by: str | None = None, cohort_type: str = "first_time", start_event: str | None = None,
-           active_events: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def counts(
+    ds: Dataset,
+    *,
+    period: str = "week",
+    mode: str = "on",
+    brackets: list[tuple[int, int]] | None = None,
+    cohort_by: str | None = None,
+    cohort_type: str = "first_time",
+    start_event: str | None = None,
+    active_events: list[str] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The engine reduction behind :func:`retention`: cohort sizes, and active users per cohort and period."""
     _check(period, mode, brackets, cohort_type, 0.05)
     events = ds.table("events")
@@ -216,8 +251,13 @@ def parse_brackets(texts: list[str]) -> list[tuple[int, int]]:
         except ValueError:
             a = b = None
         if a is None:
-            raise DataError.single("parameters", "a bracket is not a range of periods", "write ranges like 1-3, 4-7",
-                                   column="brackets", example=text)
+            raise DataError.single(
+                "parameters",
+                "a bracket is not a range of periods",
+                "write ranges like 1-3, 4-7",
+                column="brackets",
+                example=text,
+            )
         out.append((a, b))
     return out
 

@@ -13,8 +13,9 @@ from userops_lib import periods
 MISSING_GROUP = "(missing)"
 
 
-def counts(events: ir.Table, members: ir.Table, period: str, mode: str, brackets, active_events
-           ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def counts(
+    events: ir.Table, members: ir.Table, period: str, mode: str, brackets, active_events
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cohort sizes, and per cohort, group and period k: active users (mode ``on``), users whose last active
     period is k (``on_or_after``: ``last, n``; :func:`stats.at_or_after` turns these into counts) or active
     users in bracket k (``brackets``)."""
@@ -30,11 +31,13 @@ def counts(events: ir.Table, members: ir.Table, period: str, mode: str, brackets
         last = pairs.group_by(["user_id", "cohort", "group_value"]).aggregate(last=pairs.k.max())
         counted = last.group_by(["cohort", "group_value", "last"]).aggregate(n=last.count()).execute()
     else:
-        bracket = ibis.cases(*[((pairs.k >= a) & (pairs.k <= b), i) for i, (a, b) in enumerate(brackets)],
-                             else_=ibis.null("int64"))
+        bracket = ibis.cases(
+            *[((pairs.k >= a) & (pairs.k <= b), i) for i, (a, b) in enumerate(brackets)], else_=ibis.null("int64")
+        )
         tagged = pairs.mutate(k=bracket).filter(lambda t: t.k.notnull())
-        counted = tagged.group_by(["cohort", "group_value", "k"]).aggregate(
-            active_users=tagged.user_id.nunique()).execute()
+        counted = (
+            tagged.group_by(["cohort", "group_value", "k"]).aggregate(active_users=tagged.user_id.nunique()).execute()
+        )
     return sizes, counted
 
 
@@ -59,8 +62,9 @@ def memberships(ds, events, period, cohort_type, start_event, cohort_by) -> ir.T
         first = starts.group_by("user_id").aggregate(anchor=starts.event_at.min())
         members = first.select("user_id", cohort=first.anchor.truncate(truncate))
     if cohort_by:
-        source = ds.users if ds.users is not None and cohort_by in ds.users.columns else \
-            ds.first_event_values([cohort_by])  # an event property: the value on the user's first event
+        source = (
+            ds.users if ds.users is not None and cohort_by in ds.users.columns else ds.first_event_values([cohort_by])
+        )  # an event property: the value on the user's first event
         groups = source.select("user_id", group_value=source[cohort_by].cast("string"))
         members = members.left_join(groups, "user_id")
         members = members.mutate(group_value=members.group_value.fill_null(MISSING_GROUP))
@@ -87,8 +91,14 @@ def value_changes(events: ir.Table, members: ir.Table, period: str) -> pd.DataFr
     steps = per_user.mutate(c=per_user.r.sum().over(running))
     steps = steps.mutate(previous=steps.c.lag().over(window).fill_null(0))
     # At k the user's cumulative value moves from `previous` to `c`: add the change of c and c^2.
-    changes = steps.group_by(["cohort", "group_value", "k"]).aggregate(
-        revenue=steps.r.sum(), dc=(steps.c - steps.previous).sum(),
-        dc2=(steps.c * steps.c - steps.previous * steps.previous).sum()).execute()
+    changes = (
+        steps.group_by(["cohort", "group_value", "k"])
+        .aggregate(
+            revenue=steps.r.sum(),
+            dc=(steps.c - steps.previous).sum(),
+            dc2=(steps.c * steps.c - steps.previous * steps.previous).sum(),
+        )
+        .execute()
+    )
     changes["cohort"] = pd.to_datetime(changes.cohort)
     return changes

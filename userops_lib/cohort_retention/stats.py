@@ -20,10 +20,16 @@ def at_or_after(counts: pd.DataFrame) -> pd.DataFrame:
     for (cohort, group), frame in counts.groupby(["cohort", "group_value"]):
         by_last = frame.set_index("last").n.reindex(range(int(frame["last"].max()) + 1), fill_value=0)
         at_or_after = by_last[::-1].cumsum()[::-1]
-        rows.append(pd.DataFrame({"cohort": cohort, "group_value": group, "k": at_or_after.index,
-                                  "active_users": at_or_after.to_numpy()}))
-    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["cohort", "group_value", "k",
-                                                                                   "active_users"])
+        rows.append(
+            pd.DataFrame(
+                {"cohort": cohort, "group_value": group, "k": at_or_after.index, "active_users": at_or_after.to_numpy()}
+            )
+        )
+    return (
+        pd.concat(rows, ignore_index=True)
+        if rows
+        else pd.DataFrame(columns=["cohort", "group_value", "k", "active_users"])
+    )
 
 
 def grid(sizes, counts, period, snapshot, brackets, alpha) -> pd.DataFrame:
@@ -55,14 +61,16 @@ def grid(sizes, counts, period, snapshot, brackets, alpha) -> pd.DataFrame:
     grid["ci_high"] = np.where(grid.reached, high, np.nan)
     grid["active_users"] = grid.active_users.astype("Int64")
     return grid.sort_values(["group_value", "cohort", "period"]).reset_index(drop=True)[
-        ["group_value", "cohort", "period", "cohort_size", "active_users", "retention", "ci_low", "ci_high"]]
+        ["group_value", "cohort", "period", "cohort_size", "active_users", "retention", "ci_low", "ci_high"]
+    ]
 
 
 def average(cells: pd.DataFrame, alpha: float) -> pd.DataFrame:
     """Per group and period, pooled over the cohorts that reached it."""
     observed = cells[cells.active_users.notna()]
     average = observed.groupby(["group_value", "period"], as_index=False, sort=False).agg(
-        cohorts=("cohort", "nunique"), users=("cohort_size", "sum"), active_users=("active_users", "sum"))
+        cohorts=("cohort", "nunique"), users=("cohort_size", "sum"), active_users=("active_users", "sum")
+    )
     average["active_users"] = average.active_users.astype("int64")
     average["retention"] = average.active_users / average.users
     low, high = proportion_confint(average.active_users, average.users, alpha=alpha, method="wilson")
@@ -86,11 +94,22 @@ def compare(average, periods, reference, alpha) -> pd.DataFrame:
             counts = np.array([row.active_users, ref.active_users])
             nobs = np.array([row.users, ref.users])
             _, p_value = proportions_ztest(counts, nobs)
-            low, high = confint_proportions_2indep(row.active_users, row.users, ref.active_users, ref.users,
-                                                   method="newcomb", alpha=alpha)
-            rows.append({"period": k, "group": group, "reference": reference, "retention": row.retention,
-                         "reference_retention": ref.retention, "difference": row.retention - ref.retention,
-                         "ci_low": low, "ci_high": high, "p_value": p_value})
+            low, high = confint_proportions_2indep(
+                row.active_users, row.users, ref.active_users, ref.users, method="newcomb", alpha=alpha
+            )
+            rows.append(
+                {
+                    "period": k,
+                    "group": group,
+                    "reference": reference,
+                    "retention": row.retention,
+                    "reference_retention": ref.retention,
+                    "difference": row.retention - ref.retention,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "p_value": p_value,
+                }
+            )
     frame = pd.DataFrame(rows)
     if not frame.empty:
         frame["p_adjusted"] = multipletests(frame.p_value.fillna(1.0), alpha=alpha, method="holm")[1]
@@ -102,8 +121,7 @@ def value(changes: pd.DataFrame, cells: pd.DataFrame, alpha: float) -> tuple[pd.
     """Revenue per member by period, and cumulative revenue per user (LTV) with intervals, from the engine's
     per-cohort changes (:func:`engine.value_changes`)."""
     grid = cells[["group_value", "cohort", "period", "cohort_size", "active_users"]].rename(columns={"period": "k"})
-    value = grid.merge(changes, on=["cohort", "group_value", "k"], how="left").fillna({"revenue": 0, "dc": 0,
-                                                                                        "dc2": 0})
+    value = grid.merge(changes, on=["cohort", "group_value", "k"], how="left").fillna({"revenue": 0, "dc": 0, "dc2": 0})
     value = value.sort_values(["group_value", "cohort", "k"])
     value["sum_c"] = value.groupby(["group_value", "cohort"]).dc.cumsum()
     value["sum_c2"] = value.groupby(["group_value", "cohort"]).dc2.cumsum()
@@ -114,16 +132,25 @@ def value(changes: pd.DataFrame, cells: pd.DataFrame, alpha: float) -> tuple[pd.
     keys = pd.MultiIndex.from_frame(value[["group_value", "cohort"]])
     observed = value[~censored & keys.isin(followed) & (value.k <= horizon)]
     ltv = observed.groupby(["group_value", "k"], as_index=False, sort=False).agg(
-        cohorts=("cohort", "nunique"), users=("cohort_size", "sum"), sum_c=("sum_c", "sum"), sum_c2=("sum_c2", "sum"))
+        cohorts=("cohort", "nunique"), users=("cohort_size", "sum"), sum_c=("sum_c", "sum"), sum_c2=("sum_c2", "sum")
+    )
     ltv["ltv"] = ltv.sum_c / ltv.users
-    spread = np.sqrt(np.maximum(ltv.sum_c2 / ltv.users - ltv.ltv ** 2, 0) / ltv.users)
+    spread = np.sqrt(np.maximum(ltv.sum_c2 / ltv.users - ltv.ltv**2, 0) / ltv.users)
     z = z_value(alpha)
     ltv["ci_low"], ltv["ci_high"] = ltv.ltv - z * spread, ltv.ltv + z * spread
-    value = value.rename(columns={"k": "period"})[["group_value", "cohort", "period", "cohort_size", "revenue",
-                                                   "revenue_per_member", "cumulative_revenue_per_member"]]
+    value = value.rename(columns={"k": "period"})[
+        [
+            "group_value",
+            "cohort",
+            "period",
+            "cohort_size",
+            "revenue",
+            "revenue_per_member",
+            "cumulative_revenue_per_member",
+        ]
+    ]
     value["revenue"] = value.revenue.mask(censored.to_numpy())
-    ltv = ltv.rename(columns={"k": "period"})[["group_value", "period", "cohorts", "users", "ltv", "ci_low",
-                                               "ci_high"]]
+    ltv = ltv.rename(columns={"k": "period"})[["group_value", "period", "cohorts", "users", "ltv", "ci_low", "ci_high"]]
     return value, ltv
 
 

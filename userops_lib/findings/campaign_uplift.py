@@ -49,32 +49,73 @@ def findings(result) -> list[str]:
     if srm.status == "fail":
         out.append(t("campaign_uplift.finding.srm_stop", p=narrative.p_value(srm.value)))
     for _, row in _arm_rows(result).iterrows():
-        verdict = t("campaign_uplift.verdict." + ("significant" if row.p_adjusted < result.alpha else "not_significant"))
-        fields = {"arm": row.arm, "metric": metric_name(row.metric), "relative": f"{row.rel_lift:+.0%}",
-                  "verdict": verdict, "level": _level(result), "p": narrative.p_value(row.p_adjusted, t("format.p_adjusted"))}
+        verdict = t(
+            "campaign_uplift.verdict." + ("significant" if row.p_adjusted < result.alpha else "not_significant")
+        )
+        fields = {
+            "arm": row.arm,
+            "metric": metric_name(row.metric),
+            "relative": f"{row.rel_lift:+.0%}",
+            "verdict": verdict,
+            "level": _level(result),
+            "p": narrative.p_value(row.p_adjusted, t("format.p_adjusted")),
+        }
         if result.binary.get(row.metric):
-            out.append(t("campaign_uplift.finding.lift_points", lift=f"{row.abs_lift * 100:+.1f}",
-                         low=f"{row.ci_low * 100:+.1f}", high=f"{row.ci_high * 100:+.1f}", **fields))
+            out.append(
+                t(
+                    "campaign_uplift.finding.lift_points",
+                    lift=f"{row.abs_lift * 100:+.1f}",
+                    low=f"{row.ci_low * 100:+.1f}",
+                    high=f"{row.ci_high * 100:+.1f}",
+                    **fields,
+                )
+            )
         else:
             money = result.currency if result.is_money(row.metric) else ""
-            out.append(t("campaign_uplift.finding.lift_amount", lift=signed(row.abs_lift, money),
-                         low=signed(row.ci_low, money), high=signed(row.ci_high, money), **fields))
+            out.append(
+                t(
+                    "campaign_uplift.finding.lift_amount",
+                    lift=signed(row.abs_lift, money),
+                    low=signed(row.ci_low, money),
+                    high=signed(row.ci_high, money),
+                    **fields,
+                )
+            )
     checks = {r.check: r.status for r in result.health.itertuples()}
     others = [_said(c, checks[c]) for c in ("minimum sample", "covariate balance") if c in checks]
-    out.append(t("campaign_uplift.finding.health", srm=_said("sample ratio", srm.status), p=f"{srm.value:.2g}",
-                 others=t("format.list_sep").join(others)))
+    out.append(
+        t(
+            "campaign_uplift.finding.health",
+            srm=_said("sample ratio", srm.status),
+            p=f"{srm.value:.2g}",
+            others=t("format.list_sep").join(others),
+        )
+    )
     cuped = result.readout[result.readout.metric.str.endswith(CUPED) & result.readout.abs_lift.notna()]
     if not cuped.empty:
         best = cuped.sort_values("variance_reduction", ascending=False).iloc[0]
-        out.append(t("campaign_uplift.finding.cuped", metric=metric_name(best.metric.removesuffix(CUPED)),
-                     share=f"{best.variance_reduction:.0%}"))
+        out.append(
+            t(
+                "campaign_uplift.finding.cuped",
+                metric=metric_name(best.metric.removesuffix(CUPED)),
+                share=f"{best.variance_reduction:.0%}",
+            )
+        )
     if not result.segments.empty:
         top = result.segments.sort_values("abs_lift", ascending=False).iloc[0]
         het = result.segments.heterogeneity_p.min()
-        out.append(t("campaign_uplift.finding.segments", segment_by=top.segment_by, metric=metric_name(result.primary),
-                     arm=top.arm, segment=top.segment, lift=f"{top.abs_lift * 100:+.1f}",
-                     verdict=t("campaign_uplift.verdict." + ("beyond_chance" if het < result.alpha else "within_chance")),
-                     p=narrative.p_value(het)))
+        out.append(
+            t(
+                "campaign_uplift.finding.segments",
+                segment_by=top.segment_by,
+                metric=metric_name(result.primary),
+                arm=top.arm,
+                segment=top.segment,
+                lift=f"{top.abs_lift * 100:+.1f}",
+                verdict=t("campaign_uplift.verdict." + ("beyond_chance" if het < result.alpha else "within_chance")),
+                p=narrative.p_value(het),
+            )
+        )
     if result.model is not None:
         q, (low, high) = result.model.qini_coefficient, result.model.qini_ci
         better = bool(low > 0)  # advice only when the bootstrap interval excludes random targeting
@@ -93,8 +134,12 @@ def headlines(result) -> list[tuple[str, str]]:
     rows = _arm_rows(result)
     best = rows[rows.metric == result.primary].sort_values("abs_lift", ascending=False)
     if len(best):
-        out.append((t("campaign_uplift.tile.best", metric=metric_name(result.primary)),
-                    t("campaign_uplift.points", value=f"{best.abs_lift.iloc[0] * 100:+.1f}")))
+        out.append(
+            (
+                t("campaign_uplift.tile.best", metric=metric_name(result.primary)),
+                t("campaign_uplift.points", value=f"{best.abs_lift.iloc[0] * 100:+.1f}"),
+            )
+        )
     srm = result.health[result.health.check == "sample ratio"].iloc[0].status
     key = f"campaign_uplift.tile.split.{srm}"
     out.append((t("campaign_uplift.tile.check"), t(key) if i18n.has(key) else srm))
@@ -109,14 +154,28 @@ def health_details(result) -> list[str]:
             text = t("campaign_uplift.detail.sample ratio", sizes=row.about, p=f"{row.value:.3g}")
             out.append(t("campaign_uplift.detail.srm_broken", detail=text) if row.status == "fail" else text)
         elif row.check == "minimum sample":
-            out.append(t("campaign_uplift.detail.minimum sample", smallest=narrative.count(row.value),
-                         minimum=narrative.count(row.threshold)))
+            out.append(
+                t(
+                    "campaign_uplift.detail.minimum sample",
+                    smallest=narrative.count(row.value),
+                    minimum=narrative.count(row.threshold),
+                )
+            )
         elif row.check == "covariate balance":
-            out.append(t("campaign_uplift.detail.covariate balance", value=f"{row.value:.3f}", about=row.about)
-                       if row.about else t("campaign_uplift.detail.balance_none", value=f"{row.value:.3f}"))
+            out.append(
+                t("campaign_uplift.detail.covariate balance", value=f"{row.value:.3f}", about=row.about)
+                if row.about
+                else t("campaign_uplift.detail.balance_none", value=f"{row.value:.3f}")
+            )
         elif pd.notna(row.relative):
-            out.append(t("campaign_uplift.detail.mde", mde=f"{row.value:.4g}", relative=f"{row.relative:.1%}",
-                         power=f"{row.threshold:.0%}"))
+            out.append(
+                t(
+                    "campaign_uplift.detail.mde",
+                    mde=f"{row.value:.4g}",
+                    relative=f"{row.relative:.1%}",
+                    power=f"{row.threshold:.0%}",
+                )
+            )
         else:
             out.append(t("campaign_uplift.detail.mde_short", mde=f"{row.value:.4g}"))
     return out
@@ -132,8 +191,9 @@ def _check_name(check: str) -> str:
 def readout_shown(result) -> pd.DataFrame:
     """The arm summary as a reader sees it: each lift and its interval in its own unit (points for 0/1
     metrics, the currency for revenue), p-values as '< 0.001'. The CSV keeps the numbers."""
-    frame = result.readout[["arm", "metric", "n", "mean", "abs_lift", "ci_low", "ci_high", "rel_lift",
-                            "p_adjusted"]].copy()
+    frame = result.readout[
+        ["arm", "metric", "n", "mean", "abs_lift", "ci_low", "ci_high", "rel_lift", "p_adjusted"]
+    ].copy()
     for column in ("abs_lift", "ci_low", "ci_high"):
         frame[column] = [_amount(result, m, v) for v, m in zip(frame[column], frame.metric, strict=True)]
     frame["rel_lift"] = [("–" if pd.isna(v) else f"{v:+.1%}") for v in frame.rel_lift]
@@ -143,14 +203,25 @@ def readout_shown(result) -> pd.DataFrame:
 
 
 def shown_tables(result) -> list[contract.Shown]:
-    health = pd.DataFrame({"check": [_check_name(c) for c in result.health.check],
-                           "status": [t(f"campaign_uplift.status.{s}") for s in result.health.status],
-                           "detail": health_details(result)})
-    out = [contract.Shown("arm_summary", readout_shown(result), t("campaign_uplift.caption.readout")),
-           contract.Shown("health", health, t("campaign_uplift.caption.health"))]
+    health = pd.DataFrame(
+        {
+            "check": [_check_name(c) for c in result.health.check],
+            "status": [t(f"campaign_uplift.status.{s}") for s in result.health.status],
+            "detail": health_details(result),
+        }
+    )
+    out = [
+        contract.Shown("arm_summary", readout_shown(result), t("campaign_uplift.caption.readout")),
+        contract.Shown("health", health, t("campaign_uplift.caption.health")),
+    ]
     if not result.segments.empty:
-        out.append(contract.Shown("segment_uplift", result.segments.drop(columns=["se", "segment_by", "metric"]),
-                                  t("campaign_uplift.caption.segments")))
+        out.append(
+            contract.Shown(
+                "segment_uplift",
+                result.segments.drop(columns=["se", "segment_by", "metric"]),
+                t("campaign_uplift.caption.segments"),
+            )
+        )
     if result.model is not None:
         out.append(contract.Shown("uplift_deciles", result.model.deciles, t("campaign_uplift.caption.deciles")))
     return out
@@ -160,6 +231,11 @@ def definitions(result) -> list[str]:
     correction = result.params.correction if result.params is not None else "holm"
     days = result.params.window_days if result.params is not None else 14
     fact = t(f"campaign_uplift.fact.{result.source}", campaign=result.campaign, control=result.control, days=days)
-    return [fact] + [t(f"campaign_uplift.definition.{key}", level=_level(result),
-                       correction=t(f"campaign_uplift.correction.{correction}"))
-                     for key in ("outcomes", "lift", "cuped", "health", "segments", "model")]
+    return [fact] + [
+        t(
+            f"campaign_uplift.definition.{key}",
+            level=_level(result),
+            correction=t(f"campaign_uplift.correction.{correction}"),
+        )
+        for key in ("outcomes", "lift", "cuped", "health", "segments", "model")
+    ]

@@ -40,16 +40,28 @@ def headlines(result) -> list[tuple[str, str]]:
         last = result.frames["active_users"][result.frames["active_users"].mau_complete]
         if not last.empty:
             out.append((t("overview.tile.stickiness"), narrative.percent(last.tail(30).stickiness.mean())))
-            out.append((_tile(t("overview.tile.mau"), change_text(last.mau, 30, t("overview.when.30_days"))),
-                        narrative.count(last.mau.iloc[-1])))
+            out.append(
+                (
+                    _tile(t("overview.tile.mau"), change_text(last.mau, 30, t("overview.when.30_days"))),
+                    narrative.count(last.mau.iloc[-1]),
+                )
+            )
     if result.paying_conversion is not None:
-        out.append((t("overview.tile.paying", days=result.paying_conversion["window_days"]),
-                    narrative.percent(result.paying_conversion["rate"])))
+        out.append(
+            (
+                t("overview.tile.paying", days=result.paying_conversion["window_days"]),
+                narrative.percent(result.paying_conversion["rate"]),
+            )
+        )
         complete = result.frames["monthly"][result.frames["monthly"].complete]
         if not complete.empty:
             label = t("overview.tile.arpu", month=narrative.month(complete.month.iloc[-1]))
-            out.append((_tile(label, change_text(complete.arpu, 1, t("period.before.month"))),
-                        narrative.money(complete.arpu.iloc[-1], result.currency)))
+            out.append(
+                (
+                    _tile(label, change_text(complete.arpu, 1, t("period.before.month"))),
+                    narrative.money(complete.arpu.iloc[-1], result.currency),
+                )
+            )
     if result.has("churn"):
         out.append((t("overview.tile.churned"), narrative.percent(result.frames["churn"].rate.iloc[0])))
     return out
@@ -87,7 +99,9 @@ def cards(result) -> tuple[str, list[tuple[str, str, str]]]:
             if row.change_unit == "points":
                 notes.append(t("change.points", change=f"{row.change * 100:+.1f}", when=t(f"period.before.{period}")))
             else:
-                notes.append(t("change.relative", change=f"{row.change * 100:+.1f}%", when=t(f"period.before.{period}")))
+                notes.append(
+                    t("change.relative", change=f"{row.change * 100:+.1f}%", when=t(f"period.before.{period}"))
+                )
         if not np.isnan(row.ci_low):
             notes.append(_ci(row.ci_low, row.ci_high, result))
         out.append((label, _value(row.unit, row.value, result.currency), t("format.list_sep").join(notes)))
@@ -106,24 +120,43 @@ def findings(result) -> list[str]:
         out.extend(_money(result))
     if result.has("churn"):
         churn = result.frames["churn"].iloc[0]
-        out.append(t("overview.finding.churned", share=narrative.percent(churn.rate), users=narrative.spoken(churn.users),
-                     ci=narrative.interval(churn.ci_low, churn.ci_high), level=_level(result),
-                     unit=result.duration_unit))
+        out.append(
+            t(
+                "overview.finding.churned",
+                share=narrative.percent(churn.rate),
+                users=narrative.spoken(churn.users),
+                ci=narrative.interval(churn.ci_low, churn.ci_high),
+                level=_level(result),
+                unit=result.duration_unit,
+            )
+        )
     if result.has("arms"):
         out.append(_arms(result))
     if result.rows_set_aside:
-        out.append(t("overview.finding.set_aside", n=result.rows_set_aside, rows=narrative.count(result.rows_set_aside)))
+        out.append(
+            t("overview.finding.set_aside", n=result.rows_set_aside, rows=narrative.count(result.rows_set_aside))
+        )
     return out
 
 
 def _new_users(result) -> list[str]:
     frame, period = result.frames["new_users"], result.period
     complete = frame[frame.complete]
-    fields = {"total": narrative.spoken(frame.new_users.sum()), "first": narrative.day(result.first_seen),
-              "last": narrative.day(result.last_seen), "period": t(f"period.{period}")}
+    fields = {
+        "total": narrative.spoken(frame.new_users.sum()),
+        "first": narrative.day(result.first_seen),
+        "last": narrative.day(result.last_seen),
+        "period": t(f"period.{period}"),
+    }
     if len(complete):
-        out = [t("overview.finding.new_users_average", mean=narrative.count(complete.new_users.mean()),
-                 last_value=narrative.count(complete.new_users.iloc[-1]), **fields)]
+        out = [
+            t(
+                "overview.finding.new_users_average",
+                mean=narrative.count(complete.new_users.mean()),
+                last_value=narrative.count(complete.new_users.iloc[-1]),
+                **fields,
+            )
+        ]
     else:
         out = [t("overview.finding.new_users", **fields)]
     incomplete = len(frame) - len(complete)
@@ -137,9 +170,15 @@ def _activity(frame: pd.DataFrame) -> str:
     if complete.empty:
         return t("overview.finding.activity_short")
     last, recent = complete.iloc[-1], complete.tail(30)
-    return t("overview.finding.activity", day=narrative.day(last.day), dau=narrative.spoken(last.dau),
-             wau=narrative.spoken(last.wau), mau=narrative.spoken(last.mau),
-             stickiness=narrative.percent(recent.stickiness.mean()), days=f"{recent.stickiness.mean() * 30:.1f}")
+    return t(
+        "overview.finding.activity",
+        day=narrative.day(last.day),
+        dau=narrative.spoken(last.dau),
+        wau=narrative.spoken(last.wau),
+        mau=narrative.spoken(last.mau),
+        stickiness=narrative.percent(recent.stickiness.mean()),
+        days=f"{recent.stickiness.mean() * 30:.1f}",
+    )
 
 
 def _retention(result) -> str | None:
@@ -152,45 +191,75 @@ def _retention(result) -> str | None:
     same_period = len({row.period_start for row in rows.values()}) == 1
     if len(rows) == len(RETENTION_KEYS) and same_period:
         row = rows["d1_retention"]
-        return t("overview.finding.retention", period=period_label(result.period, row.period_start),
-                 period_name=t(f"period.{result.period}"), level=_level(result),
-                 **{f"d{n}": narrative.percent(rows[f"d{n}_retention"].value) for n in (1, 7, 30)},
-                 **{f"d{n}_ci": narrative.interval(rows[f"d{n}_retention"].ci_low, rows[f"d{n}_retention"].ci_high)
-                    for n in (1, 7, 30)})
+        return t(
+            "overview.finding.retention",
+            period=period_label(result.period, row.period_start),
+            period_name=t(f"period.{result.period}"),
+            level=_level(result),
+            **{f"d{n}": narrative.percent(rows[f"d{n}_retention"].value) for n in (1, 7, 30)},
+            **{
+                f"d{n}_ci": narrative.interval(rows[f"d{n}_retention"].ci_low, rows[f"d{n}_retention"].ci_high)
+                for n in (1, 7, 30)
+            },
+        )
     return t("format.sentence_join").join(
-        t("overview.finding.retention_one", on_day=t(f"overview.finding.on_{key.split('_')[0]}"),
-          period=period_label(result.period, row.period_start), rate=narrative.percent(row.value),
-          level=_level(result), ci=narrative.interval(row.ci_low, row.ci_high))
-        for key, row in rows.items())
+        t(
+            "overview.finding.retention_one",
+            on_day=t(f"overview.finding.on_{key.split('_')[0]}"),
+            period=period_label(result.period, row.period_start),
+            rate=narrative.percent(row.value),
+            level=_level(result),
+            ci=narrative.interval(row.ci_low, row.ci_high),
+        )
+        for key, row in rows.items()
+    )
 
 
 def _money(result) -> list[str]:
     out = []
     conversion = result.paying_conversion
     if conversion["users"]:
-        out.append(t("overview.finding.conversion", rate=narrative.percent(conversion["rate"]),
-                     days=conversion["window_days"], ci=narrative.interval(conversion["ci_low"], conversion["ci_high"]),
-                     level=_level(result),
-                     users=narrative.spoken(conversion["users"])))
+        out.append(
+            t(
+                "overview.finding.conversion",
+                rate=narrative.percent(conversion["rate"]),
+                days=conversion["window_days"],
+                ci=narrative.interval(conversion["ci_low"], conversion["ci_high"]),
+                level=_level(result),
+                users=narrative.spoken(conversion["users"]),
+            )
+        )
     complete = result.frames["monthly"][result.frames["monthly"].complete]
     if not complete.empty:
         last = complete.iloc[-1]
-        out.append(t("overview.finding.money", month=narrative.month(last.month),
-                     share=narrative.percent(last.paying_share), arpu=narrative.money(last.arpu, result.currency),
-                     arppu=narrative.money(last.arppu, result.currency),
-                     revenue=narrative.money(last.revenue, result.currency)))
+        out.append(
+            t(
+                "overview.finding.money",
+                month=narrative.month(last.month),
+                share=narrative.percent(last.paying_share),
+                arpu=narrative.money(last.arpu, result.currency),
+                arppu=narrative.money(last.arppu, result.currency),
+                revenue=narrative.money(last.revenue, result.currency),
+            )
+        )
     return out
 
 
 def _arms(result) -> str:
     arms = result.frames["arms"]
-    parts = t("format.list_sep").join(t("overview.finding.arm_part", arm=arm, users=narrative.count(n), share=narrative.percent(s))
-                      for arm, n, s in zip(arms.arm, arms.users, arms.share, strict=True))
-    control = (t("overview.finding.control", arm=result.control_arm) if result.control_arm
-               else t("overview.finding.no_control"))
+    parts = t("format.list_sep").join(
+        t("overview.finding.arm_part", arm=arm, users=narrative.count(n), share=narrative.percent(s))
+        for arm, n, s in zip(arms.arm, arms.users, arms.share, strict=True)
+    )
+    control = (
+        t("overview.finding.control", arm=result.control_arm)
+        if result.control_arm
+        else t("overview.finding.no_control")
+    )
     campaigns = arms.campaign.nunique()
-    return t("overview.finding.arms", n=campaigns, users=narrative.spoken(arms.users.sum()), parts=parts,
-             control=control)
+    return t(
+        "overview.finding.arms", n=campaigns, users=narrative.spoken(arms.users.sum()), parts=parts, control=control
+    )
 
 
 def definitions(result) -> list[str]:
@@ -202,22 +271,35 @@ def definitions(result) -> list[str]:
         keys.append("churned")
     from userops_lib.overview import CONVERSION_DAYS
 
-    return [t(f"overview.definition.{key}", level=level, days=CONVERSION_DAYS, period=t(f"period.{result.period}"))
-            for key in keys]
+    return [
+        t(f"overview.definition.{key}", level=level, days=CONVERSION_DAYS, period=t(f"period.{result.period}"))
+        for key in keys
+    ]
 
 
 def shown_tables(result) -> list[contract.Shown]:
     out = []
     money = lambda v: narrative.money(v, result.currency)  # noqa: E731
-    formats = {"month": narrative.month, "paying_share": narrative.percent, "share": narrative.percent,
-               "revenue": money, "arpu": money, "arppu": money, "complete": narrative.yes_no,
-               "active_users": narrative.count, "paying_users": narrative.count, "users": narrative.count}
+    formats = {
+        "month": narrative.month,
+        "paying_share": narrative.percent,
+        "share": narrative.percent,
+        "revenue": money,
+        "arpu": money,
+        "arppu": money,
+        "complete": narrative.yes_no,
+        "active_users": narrative.count,
+        "paying_users": narrative.count,
+        "users": narrative.count,
+    }
     if result.has("monthly"):
         out.append(contract.Shown("monthly", result.frames["monthly"], t("overview.caption.monthly"), formats))
     if result.has("arm_outcomes"):
         out.append(contract.Shown("arm_outcomes", result.frames["arm_outcomes"], t("overview.caption.arm_outcomes")))
     if result.has("attributes"):
-        out.append(contract.Shown("attributes", result.frames["attributes"], t("overview.caption.attributes"), formats,
-                                  max_rows=60))
+        out.append(
+            contract.Shown(
+                "attributes", result.frames["attributes"], t("overview.caption.attributes"), formats, max_rows=60
+            )
+        )
     return out
-

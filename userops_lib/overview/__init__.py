@@ -106,8 +106,9 @@ def run(ds: Dataset, params: Params) -> Overview:
         durations["censored"] = durations.users - durations.churned
         frames["durations"] = durations[["duration", "users", "churned", "censored"]]
         facts["duration_unit"] = ds.duration_unit or "units"
-        frames["churn"] = pd.DataFrame([stats.share(int(durations.churned.sum()), int(durations.users.sum()),
-                                                    params.alpha)])
+        frames["churn"] = pd.DataFrame(
+            [stats.share(int(durations.churned.sum()), int(durations.users.sum()), params.alpha)]
+        )
     if ds.assignments is not None:
         sizes, outcomes = engine.arms(ds.assignments)
         sizes["share"] = sizes.users / sizes.groupby("campaign").users.transform("sum")
@@ -115,8 +116,16 @@ def run(ds: Dataset, params: Params) -> Overview:
         facts["control_arm"] = ds.control_arm
     if ds.users is not None:
         frames["attributes"] = _attribute_mix(engine.value_counts(ds.users, ds.attributes("users")), params.top_values)
-    return Overview(params=params, dataset=ds.name, currency=ds.currency, snapshot_at=ds.snapshot_at,
-                    users=ds.quality.users, rows_set_aside=ds.quality.rows_set_aside, frames=frames, **facts)
+    return Overview(
+        params=params,
+        dataset=ds.name,
+        currency=ds.currency,
+        snapshot_at=ds.snapshot_at,
+        users=ds.quality.users,
+        rows_set_aside=ds.quality.rows_set_aside,
+        frames=frames,
+        **facts,
+    )
 
 
 def _activity(ds: Dataset, params: Params, frames: dict) -> dict:
@@ -128,30 +137,54 @@ def _activity(ds: Dataset, params: Params, frames: dict) -> dict:
     frames["new_users"] = stats.by_period(daily_new, params.period, start_day, snapshot)
     active = stats.active_users(engine.activity_changes(ds.events), start_day, snapshot)
     frames["active_users"] = active
-    retention = stats.retention(engine.returning(seen, ds.events), daily_new, RETENTION_DAYS, start_day=start_day,
-                                snapshot=snapshot, alpha=params.alpha)
+    retention = stats.retention(
+        engine.returning(seen, ds.events),
+        daily_new,
+        RETENTION_DAYS,
+        start_day=start_day,
+        snapshot=snapshot,
+        alpha=params.alpha,
+    )
     daily = active[["day", "dau", "wau", "mau", "stickiness"]].merge(
-        retention.rename(columns={"first_day": "day"}), on="day", how="left")
+        retention.rename(columns={"first_day": "day"}), on="day", how="left"
+    )
     daily["new_users"] = daily.new_users.fillna(0).astype("int64")
     money_period = conversion = None
     if "revenue" in ds.events.columns:
         by_day = stats.money(engine.money_by(ds.events, "day"), "day", start_day, snapshot)
-        daily = daily.merge(by_day.rename(columns={"start": "day"})[["day", "paying_users", "revenue", "arpu", "arppu"]],
-                            on="day", how="left")
+        daily = daily.merge(
+            by_day.rename(columns={"start": "day"})[["day", "paying_users", "revenue", "arpu", "arppu"]],
+            on="day",
+            how="left",
+        )
         monthly = stats.money(engine.money_by(ds.events, "month"), "month", start_day, snapshot)
         frames["monthly"] = monthly.rename(columns={"start": "month"})
-        money_period = (monthly if params.period == "month" else
-                        by_day if params.period == "day" else
-                        stats.money(engine.money_by(ds.events, params.period), params.period, start_day, snapshot))
+        money_period = (
+            monthly
+            if params.period == "month"
+            else by_day
+            if params.period == "day"
+            else stats.money(engine.money_by(ds.events, params.period), params.period, start_day, snapshot)
+        )
         users, paying = engine.paying_within(ds.events, seen, snapshot, CONVERSION_DAYS)
-        conversion = {"window_days": CONVERSION_DAYS, "users": users, "paying_users": paying,
-                      **{k: v for k, v in stats.share(paying, users, params.alpha).items()
-                         if k in ("rate", "ci_low", "ci_high")}}
+        conversion = {
+            "window_days": CONVERSION_DAYS,
+            "users": users,
+            "paying_users": paying,
+            **{k: v for k, v in stats.share(paying, users, params.alpha).items() if k in ("rate", "ci_low", "ci_high")},
+        }
         frames["paying_conversion"] = pd.DataFrame([conversion])
     frames["daily"] = daily
-    frames["kpis"] = stats.cards(period=params.period, new=frames["new_users"], active=active,
-                                 money_by_period=money_period, retention_by_day=retention, offsets=RETENTION_DAYS,
-                                 snapshot=snapshot, alpha=params.alpha)
+    frames["kpis"] = stats.cards(
+        period=params.period,
+        new=frames["new_users"],
+        active=active,
+        money_by_period=money_period,
+        retention_by_day=retention,
+        offsets=RETENTION_DAYS,
+        snapshot=snapshot,
+        alpha=params.alpha,
+    )
     return {"first_seen": first, "last_seen": last, "paying_conversion": conversion}
 
 
@@ -166,4 +199,3 @@ def _attribute_mix(counts: dict[str, pd.DataFrame], top_values: int) -> pd.DataF
         return pd.DataFrame(columns=["attribute", "value", "users", "share"])
     out = pd.concat(parts, ignore_index=True)[["attribute", "value", "users", "share"]]
     return out.astype({"users": "int64"})
-

@@ -22,7 +22,8 @@ def first_seen(ds: Dataset) -> ir.Table:
         users = ds.users.select("user_id", signup=ds.users.signup_at)
         joined = users.left_join(first_event, "user_id")
         return joined.select("user_id", first_seen=ibis.coalesce(joined.signup, joined.first_seen)).filter(
-            lambda t: t.first_seen.notnull())
+            lambda t: t.first_seen.notnull()
+        )
     return first_event
 
 
@@ -34,8 +35,7 @@ def span(seen: ir.Table) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 def new_users(seen: ir.Table) -> pd.DataFrame:
     """New users per UTC day: ``day, new_users``."""
-    frame = (seen.group_by(day=seen.first_seen.truncate("D")).aggregate(new_users=seen.count())
-             .order_by("day").execute())
+    frame = seen.group_by(day=seen.first_seen.truncate("D")).aggregate(new_users=seen.count()).order_by("day").execute()
     frame["day"] = pd.to_datetime(frame.day)
     return frame
 
@@ -56,11 +56,13 @@ def activity_changes(events: ir.Table) -> pd.DataFrame:
     for name, width in (("wau", 7), ("mau", 30)):
         horizon = days.day + ibis.interval(days=width)
         end = ibis.least(horizon, ibis.coalesce(days.next_day, horizon))
-        streams.append(days.select(day=end, dau=zero, wau=-one if name == "wau" else zero,
-                                   mau=-one if name == "mau" else zero))
+        streams.append(
+            days.select(day=end, dau=zero, wau=-one if name == "wau" else zero, mau=-one if name == "mau" else zero)
+        )
     stream = ibis.union(*streams, distinct=False)
-    changes = stream.group_by("day").aggregate(dau=stream.dau.sum(), wau=stream.wau.sum(),
-                                               mau=stream.mau.sum()).execute()
+    changes = (
+        stream.group_by("day").aggregate(dau=stream.dau.sum(), wau=stream.wau.sum(), mau=stream.mau.sum()).execute()
+    )
     changes["day"] = pd.to_datetime(changes.day)
     return changes
 
@@ -69,11 +71,16 @@ def money_by(events: ir.Table, period: str) -> pd.DataFrame:
     """Per calendar period: ``start, active_users, paying_users, revenue`` (paying: revenue > 0)."""
     start = events.event_at.truncate(periods.TRUNCATE[period])
     paid = events.revenue.fill_null(0) > 0
-    frame = (events.group_by(start=start).aggregate(
-        active_users=events.user_id.nunique(),
-        paying_users=events.user_id.nunique(where=paid),
-        revenue=events.revenue.fill_null(0).sum(),
-    ).order_by("start").execute())
+    frame = (
+        events.group_by(start=start)
+        .aggregate(
+            active_users=events.user_id.nunique(),
+            paying_users=events.user_id.nunique(where=paid),
+            revenue=events.revenue.fill_null(0).sum(),
+        )
+        .order_by("start")
+        .execute()
+    )
     frame["start"] = pd.to_datetime(frame.start)
     return frame
 
@@ -107,14 +114,22 @@ def returning(seen: ir.Table, events: ir.Table, offsets: tuple[int, ...] = RETEN
 def durations(users: ir.Table) -> pd.DataFrame:
     """Users by whole duration: ``duration, users, churned``."""
     duration = users.duration.round().cast("int64")
-    return (users.group_by(duration=duration).aggregate(
-        churned=users.churned.cast("int64").sum(), users=users.count()).order_by("duration").execute())
+    return (
+        users.group_by(duration=duration)
+        .aggregate(churned=users.churned.cast("int64").sum(), users=users.count())
+        .order_by("duration")
+        .execute()
+    )
 
 
 def arms(assignments: ir.Table) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Users per campaign arm, and the mean of each numeric column per arm."""
-    sizes = assignments.group_by(["campaign", "arm"]).aggregate(users=assignments.count()).order_by(
-        ["campaign", "arm"]).execute()
+    sizes = (
+        assignments.group_by(["campaign", "arm"])
+        .aggregate(users=assignments.count())
+        .order_by(["campaign", "arm"])
+        .execute()
+    )
     numeric = [c for c, t in assignments.schema().items() if c != "user_id" and (t.is_numeric() or t.is_boolean())]
     if not numeric:
         return sizes, pd.DataFrame(columns=["campaign", "arm"])
@@ -129,8 +144,13 @@ def value_counts(users: ir.Table, columns: list[str], *, most: int = 50) -> dict
     for column in columns:
         if not users.schema()[column].is_string():
             continue
-        counts = users.group_by(value=users[column]).aggregate(users=users.count()).order_by(
-            [ibis.desc("users"), "value"]).limit(most + 1).execute()
+        counts = (
+            users.group_by(value=users[column])
+            .aggregate(users=users.count())
+            .order_by([ibis.desc("users"), "value"])
+            .limit(most + 1)
+            .execute()
+        )
         if 2 <= len(counts) <= most:
             out[column] = counts
     return out

@@ -39,8 +39,11 @@ def active_users(changes: pd.DataFrame, start_day: pd.Timestamp, snapshot: pd.Ti
 
 def by_period(daily_new: pd.DataFrame, period: str, start_day: pd.Timestamp, snapshot: pd.Timestamp) -> pd.DataFrame:
     """New users per calendar period (every period, zeros included), flagged complete or not."""
-    frame = (daily_new.assign(period_start=[periods.floor(d, period) for d in daily_new.day])
-             .groupby("period_start", as_index=False).new_users.sum())
+    frame = (
+        daily_new.assign(period_start=[periods.floor(d, period) for d in daily_new.day])
+        .groupby("period_start", as_index=False)
+        .new_users.sum()
+    )
     frame = periods.every_period(frame, "period_start", period, until=snapshot)
     frame["period_end"] = frame.period_start + periods.OFFSET[period]
     frame["complete"] = (frame.period_start >= start_day) & (frame.period_end <= snapshot)
@@ -57,8 +60,15 @@ def money(frame: pd.DataFrame, period: str, start_day: pd.Timestamp, snapshot: p
     return frame[["start", "active_users", "paying_users", "paying_share", "revenue", "arpu", "arppu", "complete"]]
 
 
-def retention(returning: pd.DataFrame, daily_new: pd.DataFrame, offsets: tuple[int, ...], *, start_day: pd.Timestamp,
-              snapshot: pd.Timestamp, alpha: float) -> pd.DataFrame:
+def retention(
+    returning: pd.DataFrame,
+    daily_new: pd.DataFrame,
+    offsets: tuple[int, ...],
+    *,
+    start_day: pd.Timestamp,
+    snapshot: pd.Timestamp,
+    alpha: float,
+) -> pd.DataFrame:
     """N-day retention of each day's new users: active on exactly day N after their first day.
 
     ``dN_complete`` is true only when the N-th day has wholly passed by the snapshot (and the first day
@@ -82,8 +92,13 @@ def retention(returning: pd.DataFrame, daily_new: pd.DataFrame, offsets: tuple[i
 def share(successes: int, trials: int, alpha: float) -> dict:
     """A proportion with its Wilson interval, as a row."""
     low, high = wilson([successes], [trials], alpha)
-    return {"users": int(trials), "successes": int(successes),
-            "rate": successes / trials if trials else np.nan, "ci_low": float(low[0]), "ci_high": float(high[0])}
+    return {
+        "users": int(trials),
+        "successes": int(successes),
+        "rate": successes / trials if trials else np.nan,
+        "ci_low": float(low[0]),
+        "ci_high": float(high[0]),
+    }
 
 
 def change(now: float, before: float, unit: str) -> float:
@@ -95,9 +110,17 @@ def change(now: float, before: float, unit: str) -> float:
     return now / before - 1 if before else np.nan
 
 
-def cards(*, period: str, new: pd.DataFrame, active: pd.DataFrame, money_by_period: pd.DataFrame | None,
-          retention_by_day: pd.DataFrame, offsets: tuple[int, ...], snapshot: pd.Timestamp,
-          alpha: float) -> pd.DataFrame:
+def cards(
+    *,
+    period: str,
+    new: pd.DataFrame,
+    active: pd.DataFrame,
+    money_by_period: pd.DataFrame | None,
+    retention_by_day: pd.DataFrame,
+    offsets: tuple[int, ...],
+    snapshot: pd.Timestamp,
+    alpha: float,
+) -> pd.DataFrame:
     """The daily-report KPI cards for the last complete period, each against the period before.
 
     Columns: ``kpi, unit, period_start, period_end, value, ci_low, ci_high, previous, change, change_unit``.
@@ -108,16 +131,38 @@ def cards(*, period: str, new: pd.DataFrame, active: pd.DataFrame, money_by_peri
     rows = []
     complete = new[new.complete]
     if len(complete) < 1:
-        return pd.DataFrame(columns=["kpi", "unit", "period_start", "period_end", "value", "ci_low", "ci_high",
-                                     "previous", "change", "change_unit"])
+        return pd.DataFrame(
+            columns=[
+                "kpi",
+                "unit",
+                "period_start",
+                "period_end",
+                "value",
+                "ci_low",
+                "ci_high",
+                "previous",
+                "change",
+                "change_unit",
+            ]
+        )
     ends = list(complete.period_start.iloc[-2:])
 
     def add(kpi, unit, starts, values, lows=None, highs=None, change_unit="relative"):
         value, before = values[-1], (values[-2] if len(values) > 1 else np.nan)
-        rows.append({"kpi": kpi, "unit": unit, "period_start": starts[-1],
-                     "period_end": starts[-1] + periods.OFFSET[period], "value": value,
-                     "ci_low": lows[-1] if lows else np.nan, "ci_high": highs[-1] if highs else np.nan,
-                     "previous": before, "change": change(value, before, change_unit), "change_unit": change_unit})
+        rows.append(
+            {
+                "kpi": kpi,
+                "unit": unit,
+                "period_start": starts[-1],
+                "period_end": starts[-1] + periods.OFFSET[period],
+                "value": value,
+                "ci_low": lows[-1] if lows else np.nan,
+                "ci_high": highs[-1] if highs else np.nan,
+                "previous": before,
+                "change": change(value, before, change_unit),
+                "change_unit": change_unit,
+            }
+        )
 
     def days_of(start):
         return active[(active.day >= start) & (active.day < start + periods.OFFSET[period])]
@@ -140,22 +185,37 @@ def cards(*, period: str, new: pd.DataFrame, active: pd.DataFrame, money_by_peri
         shown = [s for s in ends if s in by_start.index]
         if shown:
             paying = [share(by_start.paying_users[s], by_start.active_users[s], alpha) for s in shown]
-            add("paying_share", "share", shown, [p["rate"] for p in paying], [p["ci_low"] for p in paying],
-                [p["ci_high"] for p in paying], change_unit="points")
+            add(
+                "paying_share",
+                "share",
+                shown,
+                [p["rate"] for p in paying],
+                [p["ci_low"] for p in paying],
+                [p["ci_high"] for p in paying],
+                change_unit="points",
+            )
             add("arpu", "money", shown, [float(by_start.arpu[s]) for s in shown])
             add("arppu", "money", shown, [float(by_start.arppu[s]) for s in shown])
     return pd.DataFrame(rows)
 
 
-def _pooled_retention(by_day: pd.DataFrame, n: int, period: str, snapshot: pd.Timestamp, alpha: float,
-                      complete_periods: set):
+def _pooled_retention(
+    by_day: pd.DataFrame, n: int, period: str, snapshot: pd.Timestamp, alpha: float, complete_periods: set
+):
     """N-day retention pooled over each period's new users, for the last two complete periods whose every
     day has a complete N-th day: (starts, rates, lows, highs), or None."""
     frame = by_day.assign(start=[periods.floor(d, period) for d in by_day.first_day])
-    grouped = frame.groupby("start").agg(new_users=("new_users", "sum"), users=(f"d{n}_users", "sum"),
-                                         complete=(f"d{n}_complete", "all"), days=("first_day", "size"))
-    grouped = grouped[grouped.complete & grouped.index.isin(list(complete_periods))
-                      & (grouped.index + periods.OFFSET[period] + pd.Timedelta(days=n) <= snapshot)]
+    grouped = frame.groupby("start").agg(
+        new_users=("new_users", "sum"),
+        users=(f"d{n}_users", "sum"),
+        complete=(f"d{n}_complete", "all"),
+        days=("first_day", "size"),
+    )
+    grouped = grouped[
+        grouped.complete
+        & grouped.index.isin(list(complete_periods))
+        & (grouped.index + periods.OFFSET[period] + pd.Timedelta(days=n) <= snapshot)
+    ]
     grouped = grouped[grouped.new_users > 0].tail(2)
     if grouped.empty:
         return None

@@ -55,8 +55,9 @@ PERIOD_DAYS = {"day": 1, "week": 7, "month": 30}
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Params(contract.Common):
-    frequency_basis: str = param("", 'what frequency counts (empty: purchases when there is revenue); one of: "", '
-                                     "purchases, active_days")
+    frequency_basis: str = param(
+        "", 'what frequency counts (empty: purchases when there is revenue); one of: "", purchases, active_days'
+    )
     high_share: float = param(0.2, "the high tier makes this share of revenue; more than 0; less than 1")
     mid_share: float = param(0.3, "the mid tier makes the next share; at least 0; less than 1")
     new_days: int = param(30, "lifecycle: first seen within this many days is new; at least 1")
@@ -65,30 +66,31 @@ class Params(contract.Common):
     mature_days: int = param(180, "lifecycle: active users first seen longer ago are mature; at least 1")
     period_days: int = param(30, "migration and validation look back this many days; at least 1")
     lifecycle_period: str = param("week", "period of the lifecycle chart; one of: day, week, month")
-    dormant_after_periods: int = param(1, "lifecycle chart: inactive periods before a user counts as dormant; "
-                                          "at least 1")
+    dormant_after_periods: int = param(
+        1, "lifecycle chart: inactive periods before a user counts as dormant; at least 1"
+    )
     core_window_days: int = param(28, "core users: activity counted over the last this many days; at least 1")
-    core_share: float = param(0.2, "core users: the most active share of recently active users; more than 0; "
-                                   "at most 1")
-    scatter_points: int = param(5000, "the recency/spend scatter draws this many users or fewer (a random sample, "
-                                      "stated); at least 1")
+    core_share: float = param(0.2, "core users: the most active share of recently active users; more than 0; at most 1")
+    scatter_points: int = param(
+        5000, "the recency/spend scatter draws this many users or fewer (a random sample, stated); at least 1"
+    )
     alpha: float = param(0.05, "1 - confidence level of the intervals and tests; more than 0; less than 1")
 
 
 @dataclasses.dataclass(frozen=True)
 class Segments:
-    users: pd.DataFrame                 # one row per user: features, scores and segments
-    profiles: dict[str, pd.DataFrame]   # per segmentation
+    users: pd.DataFrame  # one row per user: features, scores and segments
+    profiles: dict[str, pd.DataFrame]  # per segmentation
     pareto: pd.DataFrame
-    lifecycle: pd.DataFrame             # per period: new, returning, resurrecting, dormant
+    lifecycle: pd.DataFrame  # per period: new, returning, resurrecting, dormant
     core: dict
     migration: pd.DataFrame | None
     validation: pd.DataFrame | None
     validation_tests: dict
     basis: str
     currency: str
-    lifecycle_days: int                 # length of the lifecycle chart's period, for bar widths
-    period_days: int = 30               # migration and validation look back this many days
+    lifecycle_days: int  # length of the lifecycle chart's period, for bar widths
+    period_days: int = 30  # migration and validation look back this many days
     segment_map: tuple = tuple(DEFAULT_SEGMENTS)
     alpha: float = 0.05
     params: Params | None = None
@@ -98,8 +100,20 @@ class Segments:
         return self.alpha
 
     def artifact(self) -> pd.DataFrame:
-        return self.users[["user_id", "recency_days", "frequency", "monetary", "r_score", "f_score", "m_score",
-                           "rfm_segment", "value_tier", "lifecycle_stage"]]
+        return self.users[
+            [
+                "user_id",
+                "recency_days",
+                "frequency",
+                "monetary",
+                "r_score",
+                "f_score",
+                "m_score",
+                "rfm_segment",
+                "value_tier",
+                "lifecycle_stage",
+            ]
+        ]
 
     def tables(self) -> dict[str, pd.DataFrame]:
         from userops_lib import i18n
@@ -107,10 +121,13 @@ class Segments:
 
         with i18n.language("en"):  # description and suggested action in the CSV: English, an interface
             profiles = {k: text.described(self, k, p) for k, p in self.profiles.items()}
-        out = {"user_segments": self.artifact(),
-               "segment_profile": pd.concat([p.assign(segmentation=k) for k, p in profiles.items()],
-                                            ignore_index=True),
-               "pareto": self.pareto, "lifecycle": self.lifecycle, "core_attributes": self.core["attributes"]}
+        out = {
+            "user_segments": self.artifact(),
+            "segment_profile": pd.concat([p.assign(segmentation=k) for k, p in profiles.items()], ignore_index=True),
+            "pareto": self.pareto,
+            "lifecycle": self.lifecycle,
+            "core_attributes": self.core["attributes"],
+        }
         if self.migration is not None:
             out["migration"] = self.migration
         if self.validation is not None:
@@ -154,31 +171,72 @@ class Segments:
 
 def run(ds: Dataset, params: Params) -> Segments:
     """Segment profiling of ``ds`` with the notebook's parameters."""
-    result = analyse(ds, basis=params.frequency_basis or None, period_days=params.period_days,
-                     high_share=params.high_share, mid_share=params.mid_share, new_days=params.new_days,
-                     dormant_days=params.dormant_days, churn_days=params.churn_days, mature_days=params.mature_days,
-                     core_window_days=params.core_window_days, core_share=params.core_share,
-                     lifecycle_period=params.lifecycle_period, dormant_after_periods=params.dormant_after_periods,
-                     alpha=params.alpha)
+    result = analyse(
+        ds,
+        basis=params.frequency_basis or None,
+        period_days=params.period_days,
+        high_share=params.high_share,
+        mid_share=params.mid_share,
+        new_days=params.new_days,
+        dormant_days=params.dormant_days,
+        churn_days=params.churn_days,
+        mature_days=params.mature_days,
+        core_window_days=params.core_window_days,
+        core_share=params.core_share,
+        lifecycle_period=params.lifecycle_period,
+        dormant_after_periods=params.dormant_after_periods,
+        alpha=params.alpha,
+    )
     return dataclasses.replace(result, params=params)
 
 
-def analyse(ds: Dataset, *, basis: str | None = None, period_days: int = 30, high_share: float = 0.2,
-            mid_share: float = 0.3, new_days: int = 30, dormant_days: int = 30, churn_days: int = 90,
-            mature_days: int = 180, core_window_days: int = 28, core_share: float = 0.2, lifecycle_period: str = "week",
-            dormant_after_periods: int = 1, segment_map=None, alpha: float = 0.05) -> Segments:
+def analyse(
+    ds: Dataset,
+    *,
+    basis: str | None = None,
+    period_days: int = 30,
+    high_share: float = 0.2,
+    mid_share: float = 0.3,
+    new_days: int = 30,
+    dormant_days: int = 30,
+    churn_days: int = 90,
+    mature_days: int = 180,
+    core_window_days: int = 28,
+    core_share: float = 0.2,
+    lifecycle_period: str = "week",
+    dormant_after_periods: int = 1,
+    segment_map=None,
+    alpha: float = 0.05,
+) -> Segments:
     """Every segmentation, its profiles, migration over the last period and a holdout validation."""
     if basis is None:
         basis = "purchases" if "revenue" in ds.table("events").columns else "active_days"
     if basis not in ("purchases", "active_days"):
-        raise DataError.single("parameters", f"unknown frequency basis '{basis}'", "use purchases or active_days",
-                               column="frequency_basis", example=basis)
+        raise DataError.single(
+            "parameters",
+            f"unknown frequency basis '{basis}'",
+            "use purchases or active_days",
+            column="frequency_basis",
+            example=basis,
+        )
     if not (0 < high_share < 1 and 0 < mid_share < 1 and high_share + mid_share < 1):
-        raise DataError.single("parameters", "tier shares must be between 0 and 1 and add up to less than 1",
-                               "e.g. high_share=0.2, mid_share=0.3", column="high_share", example=(high_share, mid_share))
+        raise DataError.single(
+            "parameters",
+            "tier shares must be between 0 and 1 and add up to less than 1",
+            "e.g. high_share=0.2, mid_share=0.3",
+            column="high_share",
+            example=(high_share, mid_share),
+        )
     segment_map = segment_map or DEFAULT_SEGMENTS
-    options = dict(segment_map=segment_map, high_share=high_share, mid_share=mid_share, new_days=new_days,
-                   dormant_days=dormant_days, churn_days=churn_days, mature_days=mature_days)
+    options = dict(
+        segment_map=segment_map,
+        high_share=high_share,
+        mid_share=mid_share,
+        new_days=new_days,
+        dormant_days=dormant_days,
+        churn_days=churn_days,
+        mature_days=mature_days,
+    )
     current = engine.features(ds, basis=basis)
     if ds.users is not None:
         attributes = [c for c, t in ds.users.schema().items() if t.is_string() and c != "user_id"]
@@ -190,10 +248,23 @@ def analyse(ds: Dataset, *, basis: str | None = None, period_days: int = 30, hig
     users = stats.assign(engine_frame(current.select("user_id", *KEPT, *attributes), order_by="user_id"), **options)
     attributes = [a for a in attributes if not stats.identifier_like(users[a])]
     earlier = pd.Timestamp(ds.snapshot_at) - pd.Timedelta(days=period_days)
-    before = stats.assign(engine_frame(engine.features(ds, snapshot=earlier, basis=basis).select("user_id", *KEPT),
-                                 order_by="user_id"), **options)
-    before = before[["user_id", "frequency", "monetary", "r_score", "f_score", "m_score", "rfm_segment",
-                     "value_tier", "lifecycle_stage"]]
+    before = stats.assign(
+        engine_frame(engine.features(ds, snapshot=earlier, basis=basis).select("user_id", *KEPT), order_by="user_id"),
+        **options,
+    )
+    before = before[
+        [
+            "user_id",
+            "frequency",
+            "monetary",
+            "r_score",
+            "f_score",
+            "m_score",
+            "rfm_segment",
+            "value_tier",
+            "lifecycle_stage",
+        ]
+    ]
     migration = validation = None
     tests: dict = {}
     measured = False
@@ -214,15 +285,48 @@ def analyse(ds: Dataset, *, basis: str | None = None, period_days: int = 30, hig
         migration = stats.migration(before)
         validation, tests = stats.validate(before, alpha)
     profiles = {}
-    for column, order in (("rfm_segment", [s[0] for s in segment_map] + [OTHERS, NO_PURCHASE]),
-                          ("value_tier", list(TIERS)), ("lifecycle_stage", list(STAGES))):
+    for column, order in (
+        ("rfm_segment", [s[0] for s in segment_map] + [OTHERS, NO_PURCHASE]),
+        ("value_tier", list(TIERS)),
+        ("lifecycle_stage", list(STAGES)),
+    ):
         rates = before.groupby(column).churned_next.mean().to_dict() if measured else None
         profiles[column] = stats.profile(users, column, attributes, churn_next=rates, order=order)
     core = stats.core_users(engine.recent_activity(ds, core_window_days), users, attributes, share=core_share)
-    return Segments(users, profiles, stats.pareto(users.monetary),
-                    engine.lifecycle_counts(ds, period=lifecycle_period, dormant_after_periods=dormant_after_periods),
-                    core, migration, validation, tests, basis, ds.currency, PERIOD_DAYS[lifecycle_period],
-                    period_days=period_days, segment_map=tuple(segment_map), alpha=alpha)
+    return Segments(
+        users,
+        profiles,
+        stats.pareto(users.monetary),
+        engine.lifecycle_counts(ds, period=lifecycle_period, dormant_after_periods=dormant_after_periods),
+        core,
+        migration,
+        validation,
+        tests,
+        basis,
+        ds.currency,
+        PERIOD_DAYS[lifecycle_period],
+        period_days=period_days,
+        segment_map=tuple(segment_map),
+        alpha=alpha,
+    )
 
-__all__ = ["DEFAULT_SEGMENTS", "KEPT", "NO_PURCHASE", "OTHERS", "STAGES", "STAGE_ACTIONS", "TIERS", "TIER_ACTIONS",
-           "Params", "Segments", "analyse", "assign", "features", "lifecycle_counts", "run", "scores", "tiers"]
+
+__all__ = [
+    "DEFAULT_SEGMENTS",
+    "KEPT",
+    "NO_PURCHASE",
+    "OTHERS",
+    "STAGES",
+    "STAGE_ACTIONS",
+    "TIERS",
+    "TIER_ACTIONS",
+    "Params",
+    "Segments",
+    "analyse",
+    "assign",
+    "features",
+    "lifecycle_counts",
+    "run",
+    "scores",
+    "tiers",
+]

@@ -23,30 +23,43 @@ def features(ds: Dataset, *, snapshot: dt.datetime | None = None, basis: str = "
     events = events.filter(events.event_at < snapshot)
     has_revenue = "revenue" in events.columns
     if basis == "purchases" and not has_revenue:
-        raise DataError.single("events", "no revenue column, so purchases cannot be told apart",
-                               "map revenue in dataset.yml, or use frequency_basis=active_days", column="revenue")
+        raise DataError.single(
+            "events",
+            "no revenue column, so purchases cannot be told apart",
+            "map revenue in dataset.yml, or use frequency_basis=active_days",
+            column="revenue",
+        )
     events = with_revenue(events)
     revenue = events.revenue
     bought = revenue > 0
     if basis == "purchases":
         # One aggregation per user: purchase frequency needs no distinct days (the costly part at scale).
         per_user = events.group_by("user_id").aggregate(
-            first_at=events.event_at.min(), last_at=events.event_at.max(),
-            last_key=events.event_at.max(where=bought), frequency=bought.cast("int64").sum(),
-            monetary=revenue.sum())
+            first_at=events.event_at.min(),
+            last_at=events.event_at.max(),
+            last_key=events.event_at.max(where=bought),
+            frequency=bought.cast("int64").sum(),
+            monetary=revenue.sum(),
+        )
     else:
         # Active days: user-days, then users (two plain aggregations an engine can spill to disk, rather
         # than COUNT(DISTINCT day) per user).
         per_day = events.group_by(["user_id", events.event_at.date().name("day")]).aggregate(
-            first_at=events.event_at.min(), last_at=events.event_at.max(), revenue=revenue.sum())
+            first_at=events.event_at.min(), last_at=events.event_at.max(), revenue=revenue.sum()
+        )
         per_user = per_day.group_by("user_id").aggregate(
-            first_at=per_day.first_at.min(), last_at=per_day.last_at.max(), last_key=per_day.last_at.max(),
-            frequency=per_day.count(), monetary=per_day.revenue.sum())
+            first_at=per_day.first_at.min(),
+            last_at=per_day.last_at.max(),
+            last_key=per_day.last_at.max(),
+            frequency=per_day.count(),
+            monetary=per_day.revenue.sum(),
+        )
     end = ibis.literal(snapshot).date()
     return per_user.mutate(
         recency_days=end.delta(per_user.last_key.date(), unit="day"),
         since_seen=end.delta(per_user.last_at.date(), unit="day"),
-        age_days=end.delta(per_user.first_at.date(), unit="day"))
+        age_days=end.delta(per_user.first_at.date(), unit="day"),
+    )
 
 
 def lifecycle_counts(ds: Dataset, *, period: str = "week", dormant_after_periods: int = 1) -> pd.DataFrame:
@@ -61,24 +74,41 @@ def lifecycle_counts(ds: Dataset, *, period: str = "week", dormant_after_periods
     index = _index(user_periods.p, period)
     user_periods = user_periods.mutate(i=index)
     window = ibis.window(group_by="user_id", order_by="i")
-    user_periods = user_periods.mutate(prev=user_periods.i.lag().over(window),
-                                       nxt=user_periods.i.lead().over(window))
+    user_periods = user_periods.mutate(prev=user_periods.i.lag().over(window), nxt=user_periods.i.lead().over(window))
     gap_before = user_periods.i - user_periods.prev
-    kind = ibis.cases((user_periods.prev.isnull(), "new"), (gap_before <= dormant_after_periods, "returning"),
-                      else_="resurrecting")
+    kind = ibis.cases(
+        (user_periods.prev.isnull(), "new"), (gap_before <= dormant_after_periods, "returning"), else_="resurrecting"
+    )
     # One pass: counts per period and "last active period before a gap" flag; dormancy is then shifted.
     gone = user_periods.nxt.isnull() | (user_periods.nxt - user_periods.i > dormant_after_periods)
-    counts = user_periods.group_by(["i", "p", gone.name("gone")]).aggregate(
-        new=(kind == "new").cast("int64").sum(), returning=(kind == "returning").cast("int64").sum(),
-        resurrecting=(kind == "resurrecting").cast("int64").sum(), users=user_periods.count()).execute()
+    counts = (
+        user_periods.group_by(["i", "p", gone.name("gone")])
+        .aggregate(
+            new=(kind == "new").cast("int64").sum(),
+            returning=(kind == "returning").cast("int64").sum(),
+            resurrecting=(kind == "resurrecting").cast("int64").sum(),
+            users=user_periods.count(),
+        )
+        .execute()
+    )
     active = counts.groupby(["i", "p"], as_index=False)[["new", "returning", "resurrecting"]].sum()
     left = counts[counts.gone.astype(bool)]
-    dormant = (left.i + dormant_after_periods).to_frame("i").assign(dormant=left.users).groupby(
-        "i", as_index=False).dormant.sum()
+    dormant = (
+        (left.i + dormant_after_periods)
+        .to_frame("i")
+        .assign(dormant=left.users)
+        .groupby("i", as_index=False)
+        .dormant.sum()
+    )
     frame = active.merge(dormant, on="i", how="outer").sort_values("i")
     # Every period of the range is a row: a period in which nobody was active is a row of zeros, not a gap.
-    frame = frame.set_index("i").reindex(range(int(frame.i.min()), int(frame.i.max()) + 1)).rename_axis(
-        "i").reset_index().drop(columns="p")
+    frame = (
+        frame.set_index("i")
+        .reindex(range(int(frame.i.min()), int(frame.i.max()) + 1))
+        .rename_axis("i")
+        .reset_index()
+        .drop(columns="p")
+    )
     step = periods.OFFSET[period]
     frame["period_start"] = [_start_of(int(i), period) for i in frame.i]
     frame = frame.fillna({"new": 0, "returning": 0, "resurrecting": 0, "dormant": 0})
@@ -106,8 +136,12 @@ def recent_activity(ds: Dataset, window_days: int) -> pd.DataFrame:
     """Per user active in the last ``window_days`` before the snapshot: active days, events and revenue."""
     events = ds.table("events")
     snapshot = pd.Timestamp(ds.snapshot_at).to_pydatetime()
-    recent = events.filter((events.event_at < snapshot) &
-                           (events.event_at >= snapshot - dt.timedelta(days=window_days)))
+    recent = events.filter(
+        (events.event_at < snapshot) & (events.event_at >= snapshot - dt.timedelta(days=window_days))
+    )
     recent = with_revenue(recent)
-    return recent.group_by("user_id").aggregate(days=recent.event_at.date().nunique(), events=recent.count(),
-                                                revenue=recent.revenue.sum()).execute()
+    return (
+        recent.group_by("user_id")
+        .aggregate(days=recent.event_at.date().nunique(), events=recent.count(), revenue=recent.revenue.sum())
+        .execute()
+    )

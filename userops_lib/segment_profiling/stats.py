@@ -19,7 +19,14 @@ TOP_LEVELS = 8  # values shown per attribute in breakdowns; the rest are pooled 
 # name, (recency, frequency, monetary) inclusive score ranges, description, action. First match wins.
 DEFAULT_SEGMENTS: list[tuple[str, tuple, tuple, tuple, str, str]] = [
     ("Champions", (4, 5), (4, 5), (4, 5), "bought recently, often and for the most", "reward; ask for referrals"),
-    ("Can't Lose Them", (1, 2), (4, 5), (4, 5), "used to buy often and for a lot, not lately", "win back now, personally"),
+    (
+        "Can't Lose Them",
+        (1, 2),
+        (4, 5),
+        (4, 5),
+        "used to buy often and for a lot, not lately",
+        "win back now, personally",
+    ),
     ("Loyal", (3, 5), (3, 5), (1, 5), "buy regularly", "upsell; loyalty programme"),
     ("At Risk", (1, 2), (3, 5), (1, 5), "bought regularly before, quiet for a while", "win back with a tailored offer"),
     ("Potential Loyalist", (4, 5), (2, 3), (1, 5), "recent, a few purchases", "membership; second-purchase offer"),
@@ -30,12 +37,18 @@ DEFAULT_SEGMENTS: list[tuple[str, tuple, tuple, tuple, str, str]] = [
     ("Hibernating", (1, 1), (2, 3), (1, 5), "last bought long ago, a few times", "low-cost win-back"),
     ("Lost", (1, 1), (1, 1), (1, 5), "bought once, long ago", "ignore or cheapest win-back"),
 ]
-TIER_ACTIONS = {"high": ("the users making most of the revenue", "retain; protect the relationship"),
-                "mid": ("steady contributors", "upsell towards high value"),
-                "low": ("little or no revenue", "activate cheaply; automate")}
-STAGE_ACTIONS = {"new": ("first seen recently", "onboard"), "active": ("recently active, still growing", "build habits"),
-                 "mature": ("long-standing and active", "retain; upsell"),
-                 "dormant": ("quiet for a while", "reactivate"), "churned": ("gone", "win back or let go")}
+TIER_ACTIONS = {
+    "high": ("the users making most of the revenue", "retain; protect the relationship"),
+    "mid": ("steady contributors", "upsell towards high value"),
+    "low": ("little or no revenue", "activate cheaply; automate"),
+}
+STAGE_ACTIONS = {
+    "new": ("first seen recently", "onboard"),
+    "active": ("recently active, still growing", "build habits"),
+    "mature": ("long-standing and active", "retain; upsell"),
+    "dormant": ("quiet for a while", "reactivate"),
+    "churned": ("gone", "win back or let go"),
+}
 STAGES = ("new", "active", "mature", "dormant", "churned")
 TIERS = ("high", "mid", "low")
 
@@ -46,14 +59,26 @@ def scores(values: pd.Series, *, reverse: bool = False) -> pd.Series:
     return (1 + np.floor(5 * (ranks - 0.5) / len(values))).clip(1, 5).astype(int)
 
 
-def assign(frame: pd.DataFrame, *, segment_map=None, high_share: float = 0.2, mid_share: float = 0.3,
-           new_days: int = 30, dormant_days: int = 30, churn_days: int = 90, mature_days: int = 180) -> pd.DataFrame:
+def assign(
+    frame: pd.DataFrame,
+    *,
+    segment_map=None,
+    high_share: float = 0.2,
+    mid_share: float = 0.3,
+    new_days: int = 30,
+    dormant_days: int = 30,
+    churn_days: int = 90,
+    mature_days: int = 180,
+) -> pd.DataFrame:
     """Scores, RFM segment, value tier and lifecycle stage for each user row of :func:`features`."""
     segment_map = segment_map or DEFAULT_SEGMENTS
     out = frame.copy(deep=False)  # new columns only: the caller's frame is left as it was, and not copied
     scored = out.frequency > 0
-    for column, name, reverse in (("recency_days", "r_score", True), ("frequency", "f_score", False),
-                                  ("monetary", "m_score", False)):
+    for column, name, reverse in (
+        ("recency_days", "r_score", True),
+        ("frequency", "f_score", False),
+        ("monetary", "m_score", False),
+    ):
         score = np.zeros(len(out), dtype="int8")
         if scored.any():
             score[scored.to_numpy()] = scores(out.loc[scored, column].astype(float), reverse=reverse).to_numpy()
@@ -66,8 +91,16 @@ def assign(frame: pd.DataFrame, *, segment_map=None, high_share: float = 0.2, mi
         out.loc[match, "rfm_segment"] = name
         unassigned &= ~match
     out["value_tier"] = tiers(out.monetary, high_share=high_share, mid_share=mid_share)
-    stage = np.select([out.since_seen >= churn_days, out.since_seen >= dormant_days, out.age_days < new_days,
-                       out.age_days < mature_days], [0, 1, 2, 3], default=4)
+    stage = np.select(
+        [
+            out.since_seen >= churn_days,
+            out.since_seen >= dormant_days,
+            out.age_days < new_days,
+            out.age_days < mature_days,
+        ],
+        [0, 1, 2, 3],
+        default=4,
+    )
     out["lifecycle_stage"] = np.array(["churned", "dormant", "new", "active", "mature"], dtype=object)[stage]
     return out
 
@@ -93,14 +126,23 @@ def core_users(days: pd.DataFrame, users: pd.DataFrame, attributes: list[str], *
     of :func:`analyse`, with the ``attributes`` to compare).
     """
     if days.empty:
-        return {"threshold": None, "users": 0, "share": 0.0, "activity_share": np.nan, "revenue_share": np.nan,
-                "attributes": pd.DataFrame(columns=["attribute", "value", "core_share", "others_share",
-                                                    "difference"])}
+        return {
+            "threshold": None,
+            "users": 0,
+            "share": 0.0,
+            "activity_share": np.nan,
+            "revenue_share": np.nan,
+            "attributes": pd.DataFrame(columns=["attribute", "value", "core_share", "others_share", "difference"]),
+        }
     threshold = float(np.quantile(days.days, 1 - share, method="higher"))
     is_core = (days.days >= threshold).to_numpy()
-    result = {"threshold": threshold, "users": int(is_core.sum()), "share": is_core.mean(),
-              "activity_share": days.events[is_core].sum() / days.events.sum(),
-              "revenue_share": days.revenue[is_core].sum() / days.revenue.sum() if days.revenue.sum() > 0 else np.nan}
+    result = {
+        "threshold": threshold,
+        "users": int(is_core.sum()),
+        "share": is_core.mean(),
+        "activity_share": days.events[is_core].sum() / days.events.sum(),
+        "revenue_share": days.revenue[is_core].sum() / days.revenue.sum() if days.revenue.sum() > 0 else np.nan,
+    }
     rows = []
     if attributes:
         # Everyone active in the window was active before the snapshot, so is a row of ``users``.
@@ -111,8 +153,14 @@ def core_users(days: pd.DataFrame, users: pd.DataFrame, attributes: list[str], *
             values = topn.fold_values(pd.Series(users[attribute].to_numpy()[position[seen]]), TOP_LEVELS)
             mix = pd.crosstab(values, core, normalize="columns")
             for value in mix.index:
-                rows.append({"attribute": attribute, "value": value, "core_share": mix.loc[value].get(True, 0.0),
-                             "others_share": mix.loc[value].get(False, 0.0)})
+                rows.append(
+                    {
+                        "attribute": attribute,
+                        "value": value,
+                        "core_share": mix.loc[value].get(True, 0.0),
+                        "others_share": mix.loc[value].get(False, 0.0),
+                    }
+                )
     frame = pd.DataFrame(rows, columns=["attribute", "value", "core_share", "others_share"])
     frame["difference"] = frame.core_share - frame.others_share
     result["attributes"] = frame.sort_values("difference", key=abs, ascending=False).reset_index(drop=True)
@@ -129,8 +177,9 @@ def identifier_like(values: pd.Series) -> bool:
     return values.nunique() > max(100, len(values) // 2)
 
 
-def profile(users: pd.DataFrame, column: str, attributes: list[str], *, churn_next: dict | None = None,
-            order=None) -> pd.DataFrame:
+def profile(
+    users: pd.DataFrame, column: str, attributes: list[str], *, churn_next: dict | None = None, order=None
+) -> pd.DataFrame:
     """One row per segment: size, shares, ARPU, mean recency/frequency, next-period churn, top attribute mix.
 
     ``churn_next`` maps a segment to the share of its users who churned in the period after the
@@ -146,10 +195,15 @@ def profile(users: pd.DataFrame, column: str, attributes: list[str], *, churn_ne
         if not mask.any():
             continue
         monetary = users.monetary[mask]
-        row = {"segment": level, "users": int(mask.sum()), "share_of_users": mask.sum() / total_users,
-               "share_of_revenue": monetary.sum() / total_revenue if total_revenue > 0 else np.nan,
-               "arpu": monetary.mean(), "mean_recency_days": users.recency_days[mask].mean(),
-               "mean_frequency": users.frequency[mask].mean()}
+        row = {
+            "segment": level,
+            "users": int(mask.sum()),
+            "share_of_users": mask.sum() / total_users,
+            "share_of_revenue": monetary.sum() / total_revenue if total_revenue > 0 else np.nan,
+            "arpu": monetary.mean(),
+            "mean_recency_days": users.recency_days[mask].mean(),
+            "mean_frequency": users.frequency[mask].mean(),
+        }
         if churn_next is not None:
             row["churn_next_period"] = churn_next.get(level, np.nan)
         for attribute in attributes:
@@ -177,13 +231,22 @@ def migration(before: pd.DataFrame) -> pd.DataFrame:
 def validate(before: pd.DataFrame, alpha: float = 0.05) -> tuple[pd.DataFrame, dict]:
     """Do segments one period ago predict that period's revenue and churn? (holdout)"""
     rows = []
-    summary = before.groupby("rfm_segment").agg(users=("churned_next", "size"), churned=("churned_next", "sum"),
-                                                revenue_next_per_user=("revenue_next", "mean"))
+    summary = before.groupby("rfm_segment").agg(
+        users=("churned_next", "size"), churned=("churned_next", "sum"), revenue_next_per_user=("revenue_next", "mean")
+    )
     for segment, part in summary.iterrows():
         users, churned = int(part.users), int(part.churned)
         (low,), (high,) = wilson([churned], [users], alpha)
-        rows.append({"segment": segment, "users": users, "revenue_next_per_user": part.revenue_next_per_user,
-                     "churn_next": churned / users, "churn_ci_low": low, "churn_ci_high": high})
+        rows.append(
+            {
+                "segment": segment,
+                "users": users,
+                "revenue_next_per_user": part.revenue_next_per_user,
+                "churn_next": churned / users,
+                "churn_ci_low": low,
+                "churn_ci_high": high,
+            }
+        )
     frame = pd.DataFrame(rows).sort_values("revenue_next_per_user", ascending=False).reset_index(drop=True)
     # One column at a time (not copies of the whole frame): it has a row per user.
     groups = [g.to_numpy() for _, g in before.revenue_next.groupby(before.rfm_segment) if len(g) >= 5]
@@ -200,6 +263,7 @@ def validate(before: pd.DataFrame, alpha: float = 0.05) -> tuple[pd.DataFrame, d
     scored = (before.frequency > 0).to_numpy()
     if scored.sum() > 10 and varies:
         rfm_sum = before.r_score.to_numpy(int) + before.f_score.to_numpy(int) + before.m_score.to_numpy(int)
-        tests["rfm_sum_spearman"] = float(stats.spearmanr(rfm_sum[scored],
-                                                          before.revenue_next.to_numpy()[scored]).statistic)
+        tests["rfm_sum_spearman"] = float(
+            stats.spearmanr(rfm_sum[scored], before.revenue_next.to_numpy()[scored]).statistic
+        )
     return frame, tests
