@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import typing
 from dataclasses import dataclass, field
@@ -99,6 +100,37 @@ class Shown:
     caption: str
     formats: dict = field(default_factory=dict)
     max_rows: int = 30
+
+
+class Presented:
+    """The presentation half of :class:`Result`, once for every analysis: a Result class names its
+    analysis (``ANALYSIS``) and its text comes from ``userops_lib.findings.<ANALYSIS>``, its charts from
+    ``userops_lib.charts.<ANALYSIS>`` (imported when asked for: analyses never import presentation)."""
+
+    ANALYSIS: typing.ClassVar[str]
+
+    @property
+    def text(self):
+        """The analysis' findings module (which catalogue messages, filled with which numbers)."""
+        return importlib.import_module(f"userops_lib.findings.{self.ANALYSIS}")
+
+    @property
+    def headlines(self) -> list[tuple[str, str]]:
+        return self.text.headlines(self)
+
+    @property
+    def findings(self) -> list[str]:
+        return self.text.findings(self)
+
+    @property
+    def definitions(self) -> list[str]:
+        return self.text.definitions(self)
+
+    def shown_tables(self) -> list[Shown]:
+        return self.text.shown_tables(self)
+
+    def charts(self) -> list[Chart]:
+        return importlib.import_module(f"userops_lib.charts.{self.ANALYSIS}").charts(self)
 
 
 class Result(Protocol):

@@ -51,7 +51,9 @@ class Params(contract.Common):
 
 
 @dataclasses.dataclass(frozen=True)
-class CampaignResult:
+class CampaignResult(contract.Presented):
+    ANALYSIS = "campaign_uplift"
+
     campaign: str
     control: str
     source: str
@@ -108,34 +110,6 @@ class CampaignResult:
         from userops_lib.findings import campaign_uplift as text
 
         return text.readout_shown(self)
-
-    @property
-    def headlines(self) -> list[tuple[str, str]]:
-        from userops_lib.findings import campaign_uplift as text
-
-        return text.headlines(self)
-
-    @property
-    def findings(self) -> list[str]:
-        from userops_lib.findings import campaign_uplift as text
-
-        return text.findings(self)
-
-    @property
-    def definitions(self) -> list[str]:
-        from userops_lib.findings import campaign_uplift as text
-
-        return text.definitions(self)
-
-    def shown_tables(self) -> list[contract.Shown]:
-        from userops_lib.findings import campaign_uplift as text
-
-        return text.shown_tables(self)
-
-    def charts(self) -> list[contract.Chart]:
-        from userops_lib.charts import campaign_uplift as charts
-
-        return charts.charts(self)
 
 
 def run(ds: Dataset, params: Params) -> CampaignResult:

@@ -56,13 +56,15 @@ class Params(contract.Common):
 
 
 @dataclasses.dataclass(frozen=True)
-class Retention:
+class Retention(contract.Presented):
     """Retention matrix, average curve, group comparisons and value retention of one dataset.
 
     Tables: ``cells`` (one row per group, cohort and period of the grid; ``retention`` is NaN where
     censored), ``average`` (per group and period: cohorts and users contributing, pooled retention
     and interval), ``comparisons``, ``value`` and ``ltv`` (when the data has revenue).
     """
+
+    ANALYSIS = "cohort_retention"
 
     period: str
     mode: str
@@ -108,38 +110,11 @@ class Retention:
         return self.average[self.average.period.isin(keep)].reset_index(drop=True)
 
     # Presentation lives outside the analysis: text from the catalogues, pictures from charts/.
-    @property
-    def headlines(self) -> list[tuple[str, str]]:
-        from userops_lib.findings import cohort_retention as text
-
-        return text.headlines(self)
-
-    @property
-    def findings(self) -> list[str]:
-        from userops_lib.findings import cohort_retention as text
-
-        return text.findings(self)
-
-    @property
-    def definitions(self) -> list[str]:
-        from userops_lib.findings import cohort_retention as text
-
-        return text.definitions(self)
 
     def label(self, k: int) -> str:
         from userops_lib.findings import cohort_retention as text
 
         return text.label(self, k)
-
-    def shown_tables(self) -> list[contract.Shown]:
-        from userops_lib.findings import cohort_retention as text
-
-        return text.shown_tables(self)
-
-    def charts(self) -> list[contract.Chart]:
-        from userops_lib.charts import cohort_retention as charts
-
-        return charts.charts(self)
 
     def _repr_html_(self) -> str:
         from userops_lib import narrative

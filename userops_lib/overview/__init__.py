@@ -30,8 +30,10 @@ class Params(contract.Common):
 
 
 @dataclass(frozen=True)
-class Overview:
+class Overview(contract.Presented):
     """Headline KPIs of a dataset as tidy tables (English column names: they are the CSV artifacts)."""
+
+    ANALYSIS = "overview"
 
     params: Params
     dataset: str
@@ -61,38 +63,11 @@ class Overview:
         return dict(self.frames)
 
     # Presentation lives outside the analysis: text from the catalogues, pictures from charts/.
-    @property
-    def headlines(self) -> list[tuple[str, str]]:
-        from userops_lib.findings import overview as text
-
-        return text.headlines(self)
-
-    @property
-    def findings(self) -> list[str]:
-        from userops_lib.findings import overview as text
-
-        return text.findings(self)
-
-    @property
-    def definitions(self) -> list[str]:
-        from userops_lib.findings import overview as text
-
-        return text.definitions(self)
 
     def kpi_cards(self) -> tuple[str, list[tuple[str, str, str]]]:
         from userops_lib.findings import overview as text
 
         return text.cards(self)
-
-    def shown_tables(self) -> list[contract.Shown]:
-        from userops_lib.findings import overview as text
-
-        return text.shown_tables(self)
-
-    def charts(self) -> list[contract.Chart]:
-        from userops_lib.charts import overview as charts
-
-        return charts.charts(self)
 
 
 def run(ds: Dataset, params: Params) -> Overview:

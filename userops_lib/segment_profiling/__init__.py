@@ -78,7 +78,9 @@ class Params(contract.Common):
 
 
 @dataclasses.dataclass(frozen=True)
-class Segments:
+class Segments(contract.Presented):
+    ANALYSIS = "segment_profiling"
+
     users: pd.DataFrame  # one row per user: features, scores and segments
     profiles: dict[str, pd.DataFrame]  # per segmentation
     pareto: pd.DataFrame
@@ -135,33 +137,6 @@ class Segments:
         return out
 
     # Presentation lives outside the analysis: text from the catalogues, pictures from charts/.
-    @property
-    def headlines(self) -> list[tuple[str, str]]:
-        from userops_lib.findings import segment_profiling as text
-
-        return text.headlines(self)
-
-    @property
-    def findings(self) -> list[str]:
-        from userops_lib.findings import segment_profiling as text
-
-        return text.findings(self)
-
-    @property
-    def definitions(self) -> list[str]:
-        from userops_lib.findings import segment_profiling as text
-
-        return text.definitions(self)
-
-    def shown_tables(self) -> list[contract.Shown]:
-        from userops_lib.findings import segment_profiling as text
-
-        return text.shown_tables(self)
-
-    def charts(self) -> list[contract.Chart]:
-        from userops_lib.charts import segment_profiling as charts
-
-        return charts.charts(self)
 
     def plot_users(self, ax=None, *, points: int = 5000, seed: int = 0):
         from userops_lib.charts import segment_profiling as charts
