@@ -81,21 +81,7 @@ class CampaignResult(contract.Presented):
         with i18n.language("en"):  # the CSV's detail column is an interface: English
             health = self.health.assign(detail=text.health_details(self))
         out = {
-            "arm_summary": self.readout[
-                [
-                    "campaign",
-                    "arm",
-                    "metric",
-                    "n",
-                    "mean",
-                    "abs_lift",
-                    "rel_lift",
-                    "ci_low",
-                    "ci_high",
-                    "p_value",
-                    "p_adjusted",
-                ]
-            ],
+            "arm_summary": self.readout[list(uplift.ARM_SUMMARY)],
             "health": health,
         }
         if not self.segments.empty:

@@ -38,6 +38,20 @@ from userops_lib.errors import DataError
 EVENT_METRICS = ("converted", "revenue", "active_days")
 SRM_FAIL, SRM_WARN = 0.001, 0.01
 BALANCE_WARN = 0.1
+# The readout's columns that arm_summary.csv keeps (the readout adds relative intervals and CUPED's gain).
+ARM_SUMMARY = (
+    "campaign",
+    "arm",
+    "metric",
+    "n",
+    "mean",
+    "abs_lift",
+    "rel_lift",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "p_adjusted",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,17 +248,7 @@ def readout(exp: Experiment, *, alpha: float = 0.05, correction: str = "holm", c
             frame.loc[cuped_rows, "p_value"], alpha=alpha, method=method
         )[1]
     columns = [
-        "campaign",
-        "arm",
-        "metric",
-        "n",
-        "mean",
-        "abs_lift",
-        "rel_lift",
-        "ci_low",
-        "ci_high",
-        "p_value",
-        "p_adjusted",
+        *ARM_SUMMARY,
         "rel_ci_low",
         "rel_ci_high",
         "variance_reduction",

@@ -166,10 +166,9 @@ def retention(
             example=", ".join(ds.attributes("users")) if ds.users is not None else None,
         )
     snapshot = pd.Timestamp(ds.snapshot_at)
-    members = engine.memberships(ds, events, period, cohort_type, start_event, cohort_by)
-    sizes, counted = engine.counts(events, members, period, mode, brackets, active_events)
-    if mode == "on_or_after":
-        counted = stats.at_or_after(counted)
+    members, sizes, counted = _reduce(
+        ds, events, period, mode, brackets, cohort_by, cohort_type, start_event, active_events
+    )
     cells = stats.grid(sizes, counted, period, snapshot, brackets, alpha)
     average = stats.average(cells, alpha)
     comparisons = (
@@ -210,10 +209,17 @@ def counts(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The engine reduction behind :func:`retention`: cohort sizes, and active users per cohort and period."""
     _check(period, mode, brackets, cohort_type, 0.05)
-    events = ds.table("events")
+    _, sizes, counted = _reduce(
+        ds, ds.table("events"), period, mode, brackets, cohort_by, cohort_type, start_event, active_events
+    )
+    return sizes, counted
+
+
+def _reduce(ds, events, period, mode, brackets, cohort_by, cohort_type, start_event, active_events):
+    """Memberships (an engine table), cohort sizes and active users per cohort and period k."""
     members = engine.memberships(ds, events, period, cohort_type, start_event, cohort_by)
     sizes, counted = engine.counts(events, members, period, mode, brackets, active_events)
-    return sizes, stats.at_or_after(counted) if mode == "on_or_after" else counted
+    return members, sizes, stats.at_or_after(counted) if mode == "on_or_after" else counted
 
 
 def parse_brackets(texts: list[str]) -> list[tuple[int, int]]:

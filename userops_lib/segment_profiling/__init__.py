@@ -102,20 +102,7 @@ class Segments(contract.Presented):
         return self.alpha
 
     def artifact(self) -> pd.DataFrame:
-        return self.users[
-            [
-                "user_id",
-                "recency_days",
-                "frequency",
-                "monetary",
-                "r_score",
-                "f_score",
-                "m_score",
-                "rfm_segment",
-                "value_tier",
-                "lifecycle_stage",
-            ]
-        ]
+        return self.users[["user_id", "recency_days", "frequency", "monetary", *stats.ASSIGNED]]
 
     def tables(self) -> dict[str, pd.DataFrame]:
         from userops_lib import i18n
@@ -227,19 +214,7 @@ def analyse(
         engine_frame(engine.features(ds, snapshot=earlier, basis=basis).select("user_id", *KEPT), order_by="user_id"),
         **options,
     )
-    before = before[
-        [
-            "user_id",
-            "frequency",
-            "monetary",
-            "r_score",
-            "f_score",
-            "m_score",
-            "rfm_segment",
-            "value_tier",
-            "lifecycle_stage",
-        ]
-    ]
+    before = before[["user_id", "frequency", "monetary", *stats.ASSIGNED]]
     migration = validation = None
     tests: dict = {}
     measured = False

@@ -14,6 +14,8 @@ NO_PURCHASE = "No purchase"
 OTHERS = "Others"
 # The per-user columns the segmentations and their statistics use (what is pulled out of the engine).
 KEPT = ("recency_days", "frequency", "monetary", "since_seen", "age_days")
+# What :func:`assign` adds: the three scores and the three segmentations.
+ASSIGNED = ("r_score", "f_score", "m_score", "rfm_segment", "value_tier", "lifecycle_stage")
 TOP_LEVELS = 8  # values shown per attribute in breakdowns; the rest are pooled as "other"
 
 # name, (recency, frequency, monetary) inclusive score ranges, description, action. First match wins.
