@@ -190,11 +190,11 @@ MEASUREMENTS = {
     "churn durations (events, 30-day window)": {
         "userops": """
             from userops_lib.data import load_dataset
-            from userops_lib import survival
+            from userops_lib.churn_survival import durations
             ds = load_dataset(FOLDER)
             # -- timed --
-            table, *_ = survival.user_durations(ds, churn_after_days=30)
-            rows = len(survival.aggregate(table, ["channel"]))
+            table, *_ = durations.user_durations(ds, churn_after_days=30)
+            rows = len(durations.aggregate(table, ["channel"]))
         """,
         "duckdb_sql": """
             import duckdb
@@ -278,7 +278,7 @@ MEASUREMENTS = {
 CHILD = """
 import resource, sys, time, json
 import duckdb, pandas, ibis  # imports are not what is measured
-import userops_lib.cohort_retention, userops_lib.overview, userops_lib.segment_profiling, userops_lib.survival, userops_lib.campaign_uplift
+import userops_lib.cohort_retention, userops_lib.overview, userops_lib.segment_profiling, userops_lib.churn_survival, userops_lib.campaign_uplift
 FOLDER = {folder!r}
 {setup}
 _started = time.perf_counter()

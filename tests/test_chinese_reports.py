@@ -1,5 +1,6 @@
 """Reports in Chinese, and Chinese data values in either language: no tofu, no English left, lang declared."""
 
+import importlib
 import json
 import re
 import subprocess
@@ -20,7 +21,7 @@ CHANNELS = ["微信", "抖音", "应用商店"]
 
 @pytest.fixture(scope="module")
 def chinese_dataset(tmp_path_factory):
-    """60 days of a small product whose attribute values, campaign and arms are Chinese."""
+    """60 days of a small product whose attribute values, campaign and arms are Chinese; half its users leave."""
     rng = np.random.default_rng(7)
     users, events, assignments = [], [], []
     for i in range(300):
@@ -29,8 +30,9 @@ def chinese_dataset(tmp_path_factory):
             days=int(rng.integers(0, 50)), hours=int(rng.integers(0, 24))
         )
         users.append({"user_id": user, "signup_at": signup, "渠道": CHANNELS[i % 3]})
-        for day in range(0, 60):
-            if day == 0 or rng.random() < 0.15:
+        stops = int(rng.integers(3, 30)) if rng.random() < 0.5 else 60  # half of them leave (churn) early
+        for day in range(0, stops):
+            if day == 0 or rng.random() < 0.3:
                 at = signup + pd.Timedelta(days=day, minutes=int(rng.integers(0, 600)))
                 if at < pd.Timestamp("2025-05-01"):
                     events.append(
@@ -70,13 +72,16 @@ def chinese_dataset(tmp_path_factory):
     return folder
 
 
-def test_the_notebooks_parameters_cell_is_generated_from_its_params():
+@pytest.mark.parametrize(
+    "name", ["overview", "cohort_retention", "campaign_uplift", "segment_profiling", "churn_survival"]
+)
+def test_the_notebooks_parameters_cell_is_generated_from_its_params(name):
     cell = next(
         c
-        for c in nbformat.read(ROOT / "notebooks" / "overview.ipynb", as_version=4).cells
+        for c in nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4).cells
         if "parameters" in c.metadata.get("tags", [])
     )
-    assert cell.source == contract.parameters_cell(overview.Params)
+    assert cell.source == contract.parameters_cell(importlib.import_module(f"userops_lib.{name}").Params)
 
 
 @pytest.mark.parametrize("language", ["en", "zh"])
@@ -144,6 +149,7 @@ def _run(dataset, out, *args):
             "cohort_retention",
             "campaign_uplift",
             "segment_profiling",
+            "churn_survival",
             "--jobs",
             "2",
             *args,
@@ -230,3 +236,15 @@ def test_the_chinese_segment_report_is_chinese(zh_run):
     profile = pd.read_csv(zh_run / "segment_profiling" / "segment_profile.csv")  # an interface: English names
     assert "high" in set(profile.segment) and set(profile.segment) & {"new", "active", "mature", "dormant"}
     assert "suggested_action" in profile.columns and not profile.suggested_action.str.contains("[\u4e00-\u9fff]").any()
+
+
+def test_the_chinese_churn_report_is_chinese(zh_run):
+    page = (zh_run / "churn_survival.html").read_text(encoding="utf-8")
+    assert "<html lang='zh-CN'>" in page and "<title>流失生存分析</title>" in page
+    for text in ("主要发现", "已流失", "删失", "全部用户", "流失中位时间", "Kaplan–Meier", "微信"):
+        assert text in page, text
+    for english in ("Findings", "churned", "censored", "all users", "Median time", "At risk", "Definitions"):
+        assert english not in page, english
+    assert "missing from font" not in (zh_run / "churn_survival.ipynb").read_text(encoding="utf-8")
+    curves = pd.read_csv(zh_run / "churn_survival" / "median_survival.csv")  # an interface: English names
+    assert "all users" in set(curves.segment)

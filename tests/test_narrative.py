@@ -42,6 +42,8 @@ def test_p_values_below_a_thousandth_are_not_zero_and_counts_have_separators():
     html = narrative.table_html(pd.DataFrame({"users": [5137, 12], "active": pd.array([9906, None], dtype="Int64")}))
     assert "5,137" in html and "9,906" in html and "–" in html
     assert "nan" not in html and "9,906.0" not in html
+    ids = narrative.table_html(pd.DataFrame({"user_id": [6498], "users": [6498]}))
+    assert "<td>6498</td>" in ids and "<td>6,498</td>" in ids  # an identifier is not a count
 
 
 @pytest.mark.slow
@@ -49,7 +51,7 @@ def test_every_analysis_says_the_level_it_was_run_at():
     """retention(alpha=0.01) said '95%' in its findings; survival and campaign results took alpha too and said
     '95%' whatever it was. Run at alpha 0.1, every interval they mention is a 90% one."""
     from userops_lib import campaign_uplift as targeting
-    from userops_lib import survival
+    from userops_lib import churn_survival as survival
 
     telco = survival.analyse(load_dataset(DATA / "telco_churn"), segment_by="Contract", alpha=0.1)
     campaign = targeting.analyse(load_dataset(DATA / "sample"), metrics=["converted"], alpha=0.1)
@@ -60,5 +62,5 @@ def test_every_analysis_says_the_level_it_was_run_at():
     def title(ax):
         return " ".join(ax.get_title(loc=where) for where in ("left", "center"))
 
-    assert "90% bands" in title(survival.plot_km(telco.km, unit="months", segment_by="Contract"))
+    assert "90% bands" in title(next(c for c in telco.charts() if c.name == "km").draw())
     assert "(90% CI)" in title(next(c for c in campaign.charts() if c.name == "forest").draw())

@@ -34,3 +34,16 @@ def test_parameters_cell_first_typed_and_commented(path):
         assert param.help, f"{path.name}: parameter '{param.name}' needs a comment"
     assert nb.metadata["kernelspec"]["name"] == "python3"
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_reads_every_parameter_with_its_help(path, caplog):
+    """papermill skips a parameter line with a second '=' (say in its help) and then warns 'Passed unknown
+    parameter' on every batch run; its own reader must find what ours finds."""
+    from papermill.translators import PythonTranslator
+
+    first_code = next(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+    with caplog.at_level("WARNING", logger="papermill"):
+        found = {p.name: p.help for p in PythonTranslator.inspect(first_code)}
+    assert "Unable to parse" not in caplog.text
+    assert found == {name: param.help for name, param in notebook_parameters(path).items()}

@@ -3,7 +3,8 @@
 import matplotlib.pyplot as plt
 
 from tests.conftest import DATA
-from userops_lib import hazards, plots, survival
+from userops_lib import churn_survival as survival
+from userops_lib import plots
 from userops_lib import segment_profiling as segments
 from userops_lib.data import load_dataset
 
@@ -23,7 +24,7 @@ def test_log_axes_read_as_plain_numbers_not_tex():
     """With mathtext off (so that '$' in data is text) the default log ticks showed '$\\mathdefault{10^{-1}}$'."""
     plots.apply_theme()
     telco = survival.analyse(load_dataset(DATA / "telco_churn"), segment_by="Contract")
-    forest = hazards.plot_forest(telco.cox).figure
+    forest = next(c for c in telco.charts() if c.name == "forest").draw().figure
     scatter = segments.analyse(load_dataset(DATA / "sample")).plot_users(points=500).figure
     for figure in (forest, scatter):
         texts = _texts(figure)

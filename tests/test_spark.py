@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 
 from userops_lib import campaign_uplift as targeting
+from userops_lib import churn_survival as survival
 from userops_lib import cohort_retention as cohorts
-from userops_lib import engine, overview, survival
+from userops_lib import engine, overview
 from userops_lib import segment_profiling as segments
 from userops_lib.data import load_dataset
 from userops_lib.errors import DataError

@@ -145,8 +145,8 @@ def table_html(
     for column, formatter in (formats or {}).items():
         if column in shown.columns:
             shown[column] = shown[column].map(formatter)
-    for column in shown.columns:  # counts with thousands separators, like the floats
-        if column not in (formats or {}) and shown[column].dtype.kind in "iu":
+    for column in shown.columns:  # counts with thousands separators, like the floats; identifiers as they are
+        if column not in (formats or {}) and shown[column].dtype.kind in "iu" and not _identifier(column):
             shown[column] = [na if _missing(v) else f"{int(v):,}" for v in shown[column].astype(object)]
     # Headers for people ('share of users', not 'share_of_users'); the CSV artifacts keep the names.
     shown.columns = [header(c) for c in shown.columns]
@@ -159,6 +159,11 @@ def table_html(
     )
     head = f"<p class='userops-caption'>{escape(caption)}</p>" if caption else ""
     return head + body + note
+
+
+def _identifier(column: object) -> bool:
+    """Whether a column holds identifiers (user 6498 is not 'user 6,498')."""
+    return isinstance(column, str) and (column == "id" or column.endswith("_id"))
 
 
 def _missing(value: object) -> bool:

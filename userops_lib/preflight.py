@@ -113,7 +113,7 @@ def problems(notebook: str, values: dict, ds: Dataset, lookups: _Lookups | None 
                     attribute,
                 )
     for reference in _listed(values.get("references")):
-        from userops_lib.survival import parse_references  # the notebook's own reading of 'column=level'
+        from userops_lib.churn_survival import parse_references  # the notebook's own reading of 'column=level'
 
         try:
             (column_name,) = parse_references([reference])

@@ -1,4 +1,4 @@
-"""Cox proportional hazards on aggregated rows, the proportional-hazards check, and churn risk now.
+"""Cox proportional hazards on aggregated rows, the proportional-hazards check and its stratified remedy.
 
 Exactness
     Up to ``exact_max_users`` users the pattern rows are expanded to one row per user and fitted by
@@ -22,7 +22,6 @@ import pandas as pd
 from lifelines import CoxPHFitter
 from lifelines.statistics import proportional_hazard_test
 
-from userops_lib import narrative, plots
 from userops_lib.errors import DataError
 
 EXACT_MAX_USERS = 200_000
@@ -218,38 +217,6 @@ def _stratified(frame, covariates, strata, references, alpha):
     return _summary(model, alpha), model, columns
 
 
-def ph_sentences(result: CoxResult) -> list[str]:
-    """The proportional-hazards check in plain words."""
-    violating = result.ph_test[result.ph_test.violates]
-    if violating.empty:
-        return [
-            f"The proportional-hazards check finds no violation (every covariate p >= {PH_THRESHOLD}): each "
-            "hazard ratio can be read as one number that holds over the whole lifetime."
-        ]
-    names = ", ".join(violating.covariate)
-    out = [
-        f"The proportional-hazards check flags {names} (p < {PH_THRESHOLD}): the effect of "
-        f"{'this covariate' if len(violating) == 1 else 'these covariates'} changes with time as a customer, so "
-        "the single hazard ratio is an average over time rather than a constant."
-    ]
-    if result.stratified is not None:
-        out.append(
-            f"As a remedy the model is refitted stratified by {', '.join(result.strata)} (each level gets its "
-            "own baseline hazard); the other hazard ratios from that fit are in the stratified table."
-        )
-    if not result.holds:
-        why = (
-            "every covariate violates it, so no covariate is left to refit with the others as strata"
-            if result.strata and result.stratified is None
-            else "a numeric covariate violates it, and only categories can become strata"
-        )
-        out.append(
-            f"No stratified refit remedies it ({why}): the hazard ratios above are averages over time, and "
-            "the churn-risk list does not use this model."
-        )
-    return out
-
-
 def survival_steps(result: CoxResult, rows: pd.DataFrame):
     """A function ``S(points, side)`` giving each row's fitted survival at its own point.
 
@@ -286,46 +253,4 @@ def survival_steps(result: CoxResult, rows: pd.DataFrame):
     return survival
 
 
-def plot_forest(result: CoxResult, ax=None, *, table: pd.DataFrame | None = None, title: str | None = None):
-    table = (result.summary if table is None else table).iloc[::-1]
-    ax = plots.axes(ax, size=(8, max(2.5, 0.45 * len(table) + 1.2)))
-    y = np.arange(len(table))
-    ax.errorbar(
-        table.hazard_ratio,
-        y,
-        xerr=[table.hazard_ratio - table.ci_low, table.ci_high - table.hazard_ratio],
-        fmt="o",
-        color="C0",
-        ecolor="C0",
-        capsize=3,
-    )
-    ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
-    plots.log_axis(ax, "x")
-    ax.set_yticks(y, table.covariate)
-    reference = "; ".join(f"{k} = {v}" for k, v in result.references.items())
-    level = narrative.level(result.model.alpha)
-    return plots.finish(
-        ax,
-        title=title or f"Hazard ratios of churn ({level} CI; reference: {reference})",
-        xlabel="hazard ratio (log scale; > 1 churns faster)",
-        ylabel="covariate",
-    )
-
-
-def hazard_sentence(row: pd.Series, references: dict[str, str], *, alpha: float = 0.05) -> str:
-    level = narrative.level(alpha)
-    column, _, level = row.covariate.partition("=")
-    if not level:
-        return (
-            f"Each unit of {column} multiplies the churn hazard by {row.hazard_ratio:.3f} "
-            f"({level} CI {row.ci_low:.3f}–{row.ci_high:.3f}, {narrative.p_value(row.p_value)})."
-        )
-    ratio = row.hazard_ratio
-    size = f"{ratio:.2f}× the hazard" if ratio >= 1 else f"{ratio:.2f}× the hazard (1/{1 / ratio:.1f})"
-    return (
-        f"Users with {column} = '{level}' churn at {size} of those with {column} = '{references.get(column, '?')}' "
-        f"({level} CI {row.ci_low:.2f}–{row.ci_high:.2f}, {narrative.p_value(row.p_value)})."
-    )
-
-
-__all__ = ["CoxResult", "survival_steps", "design", "fit_cox", "hazard_sentence", "ph_sentences", "plot_forest"]
+__all__ = ["CHECK_MAX_USERS", "EXACT_MAX_USERS", "PH_THRESHOLD", "CoxResult", "design", "fit_cox", "survival_steps"]
