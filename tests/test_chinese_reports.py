@@ -248,3 +248,30 @@ def test_the_chinese_churn_report_is_chinese(zh_run):
     assert "missing from font" not in (zh_run / "churn_survival.ipynb").read_text(encoding="utf-8")
     curves = pd.read_csv(zh_run / "churn_survival" / "median_survival.csv")  # an interface: English names
     assert "all users" in set(curves.segment)
+
+
+def test_a_problem_in_the_input_reads_in_the_reports_language():
+    """A report that fails on its input says so in the run's language, frame and message: the index of a zh
+    run showed 'DataError: 1 problem in the input: table 'users': no user has churned'."""
+    users = pd.DataFrame({"user_id": ["a", "b"], "duration": [3.0, 5.0], "churned": [False, False]})
+    ds = load_dataset({"users": users}, columns={"users": {"duration": {"column": "duration", "unit": "months"}}})
+    from userops_lib import churn_survival
+    from userops_lib.errors import DataError
+
+    with i18n.language("zh"), pytest.raises(DataError) as raised:
+        churn_survival.run(ds, churn_survival.Params())
+    assert str(raised.value) == (
+        "输入中有 1 个问题：\n  - 表“users”：没有任何用户流失，无法估计生存曲线（2 行）\n"
+        "    修复方法：检查流失标记或 churn_after_days 参数"
+    )
+    with pytest.raises(DataError) as english:
+        churn_survival.run(ds, churn_survival.Params())
+    assert "table 'users': no user has churned, so there is no survival curve to estimate (2 rows)" in str(
+        english.value
+    )
+    failed = {"name": "churn_survival", "title": "流失生存分析", "status": "failed", "ipynb": "churn_survival.ipynb"}
+    run = {"dataset_name": "样例", "dataset": "/d", "run_id": "r", "language": "zh"}
+    page = render.index_html(run, [{**failed, "error_name": "DataError", "error_message": str(raised.value)}])
+    assert "输入数据有问题：输入中有 1 个问题" in page and "DataError" not in page
+    died = render.index_html(run, [{**failed, "error_name": "WorkerDied", "error_message": "x", "exit_code": -9}])
+    assert "任务进程意外退出：任务进程在记录结果前以代码 -9 退出" in died

@@ -137,7 +137,7 @@ def test_a_worker_that_dies_is_reported_by_name_with_its_log(tmp_path):
     assert by_name["dies"]["error_name"] == "WorkerDied"
     assert by_name["fine"]["status"] == "ok"
     index = (folder / "index.html").read_text()
-    assert "dies" in index and "WorkerDied" in index
+    assert "dies" in index and "Job process died: the job process exited with code" in index
     assert "the kernel says why" in (folder / "logs" / "dies.log").read_text()  # the log that says why is kept
     assert "the kernel says why" in index and "logs/dies.log" in index
     assert not (out / "latest").exists()

@@ -40,6 +40,12 @@ def test_every_key_the_code_asks_for_is_in_the_catalogue():
         used |= set(re.findall(r"""\bt\(\s*["']([a-z_0-9]+(?:\.[a-z_0-9]+)+)["']""", path.read_text(encoding="utf-8")))
     assert len(used) > 80
     assert used <= EN.keys(), used - EN.keys()
+    errors = set()  # problems a report can show name their message by key="..." (error.<key>, error.<key>.fix)
+    for path in (ROOT / "userops_lib").rglob("*.py"):
+        errors |= set(re.findall(r"""\bkey=["']([a-z_0-9.]+)["']""", path.read_text(encoding="utf-8")))
+    assert len(errors) >= 12
+    wanted = {f"error.{k}" for k in errors} | {f"error.{k}.fix" for k in errors}
+    assert wanted <= EN.keys(), wanted - EN.keys()
 
 
 def test_chinese_text_has_no_english_words_beyond_names_and_units():
@@ -91,10 +97,19 @@ def test_chinese_text_has_no_english_words_beyond_names_and_units():
         "Greenwood",
         "Schoenfeld",
         "Brier",
+        # table and column names that error messages name
+        "events",
+        "assignments",
+        "revenue",
+        "outcomes",
+        "duration",
+        "churned",
     }
     for key, text in ZH.messages.items():
         for form in _forms(text):
-            words = set(re.findall(r"[A-Za-z_]{2,}", re.sub(r"\{[^}]*\}|\w+\.(csv|json)", "", form)))
+            # fields, file names and code (name=value, snake_case names of columns and parameters) are no English
+            code = r"\{[^}]*\}|\w+\.(csv|json|yml)|\w+=\w+|\b[a-z]+_[a-z_]+\b"
+            words = set(re.findall(r"[A-Za-z_]{2,}", re.sub(code, "", form)))
             assert words <= allowed, (key, words - allowed)
 
 

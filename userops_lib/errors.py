@@ -8,7 +8,7 @@ example value and how to fix it, so that a message is useful without a traceback
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _TABLES = ("users", "events", "assignments")
 
@@ -31,6 +31,11 @@ class Problem:
         How many rows are affected (``None`` when the problem is not about rows).
     example
         One offending value, shown with ``repr`` so that blanks and types are visible.
+    key
+        For problems a report can show (raised while a notebook runs): the catalogue key of the message,
+        ``error.<key>``, and of the fix, ``error.<key>.fix``, filled from ``values``, in the current
+        language (``message`` and ``fix`` say the same in English, for the reader of the code). The frame
+        ('table', 'rows', 'fix:') is in the catalogue for every problem.
     """
 
     table: str
@@ -39,23 +44,34 @@ class Problem:
     column: str | None = None
     rows: int | None = None
     example: object = None
+    key: str | None = None
+    values: tuple[tuple[str, object], ...] = field(default=())
 
     def render(self) -> str:
+        from userops_lib import i18n  # i18n raises DataError itself
+
+        t = i18n.t
         if self.table in _TABLES:
-            where = f"table '{self.table}'" + (f", column '{self.column}'" if self.column is not None else "")
-        elif self.table == "parameters":
-            where = "parameters" + (f", '{self.column}'" if self.column is not None else "")
+            where = t("error.where.table", table=self.table)
+            if self.column is not None:
+                where += t("error.where.column", column=self.column)
         else:
-            where = self.table + (f", '{self.column}'" if self.column is not None else "")
-        head = f"{where}: {self.message}"
+            where = t("error.where.parameters") if self.table == "parameters" else self.table
+            if self.column is not None:
+                where += t("error.where.name", column=self.column)
+        keyed = self.key is not None and i18n.has(f"error.{self.key}")
+        values = dict(self.values)
+        message = t(f"error.{self.key}", **values) if keyed else self.message
+        fix = t(f"error.{self.key}.fix", **values) if keyed else self.fix
         details = []
         if self.rows is not None:
-            details.append(f"{self.rows:,} row{'s' if self.rows != 1 else ''}")
+            details.append(t("error.rows", n=self.rows, rows=f"{self.rows:,}"))
         if self.example is not None:
-            details.append(f"example {_show(self.example)}")
+            details.append(t("error.example", example=_show(self.example)))
+        head = t("error.problem", where=where, message=message)
         if details:
-            head += f" ({'; '.join(details)})"
-        return f"{head}\n    fix: {self.fix}"
+            head += t("error.details", details=t("error.separator").join(details))
+        return f"{head}\n    {t('error.fix', fix=fix)}"
 
 
 def _show(value: object) -> str:
@@ -77,16 +93,16 @@ class DataError(ValueError):
         super().__init__(self._render())
 
     def _render(self) -> str:
-        count = len(self.problems)
-        head = f"{count} problem{'s' if count != 1 else ''} in the input"
-        if self.source:
-            head += f" {self.source}"
-        return head + ":\n" + "\n".join(f"  - {p.render()}" for p in self.problems)
+        from userops_lib import i18n
+
+        head = i18n.t("error.count", n=len(self.problems), source=f" {self.source}" if self.source else "")
+        return head + "\n" + "\n".join(f"  - {p.render()}" for p in self.problems)
 
     @classmethod
     def single(cls, table: str, message: str, fix: str, **details: object) -> DataError:
-        """Build an error holding one :class:`Problem`."""
-        return cls(Problem(table=table, message=message, fix=fix, **details))
+        """Build an error holding one :class:`Problem`; ``values`` (a dict) fills a keyed message."""
+        values = details.pop("values", None) or {}
+        return cls(Problem(table=table, message=message, fix=fix, values=tuple(values.items()), **details))
 
 
 class Interrupted(BaseException):

@@ -106,6 +106,7 @@ def open_dataset(dataset, *, snapshot_at: str = "", filter_column: str = "", fil
                 "parameters",
                 "filter_column and filter_value go together",
                 "give both (e.g. filter_column=country, filter_value=US) or neither",
+                key="filter_pair",
             )
         ds = ds.restrict(filter_column, filter_value)
     return ds

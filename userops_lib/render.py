@@ -127,6 +127,21 @@ def _needs(skip: dict) -> str:
     return i18n.t("index.needs", what=skip["needs"]) if "needs" in skip else skip["reason"]
 
 
+def _failure(report: dict) -> tuple[str, str]:
+    """What went wrong, in the page's language: the manifest keeps its English message (an interface); an
+    input problem's message is already in the run's language (the notebook raised it in that language)."""
+    t, kind = i18n.t, report.get("error_name", "")
+    if kind == "Timeout" and "minutes" in report:
+        return t("index.error.timeout_name"), t("index.error.timeout", minutes=f"{report['minutes']:g}")
+    if kind == "NotRun" and "reason" in report:
+        return t("index.error.not_run_name"), t("index.error.not_run", reason=report["reason"])
+    if kind == "WorkerDied" and "exit_code" in report:
+        return t("index.error.worker_died_name"), t("index.error.worker_died", code=report["exit_code"])
+    if kind == "DataError":
+        return t("index.error.input"), report.get("error_message", "")
+    return kind, report.get("error_message", "")
+
+
 def _index_body(run: dict, reports: list[dict]) -> str:
     t = i18n.t
     rows = []
@@ -143,9 +158,9 @@ def _index_body(run: dict, reports: list[dict]) -> str:
         else:
             link = escape(report["title"])
             status = f"<span class='status-failed'>{escape(t('index.failed'))}</span>"
+            kind, message = _failure(report)
             detail = (
-                f"<div class='error'>{escape(report.get('error_name', ''))}: "
-                f"{escape(report.get('error_message', ''))}</div>"
+                f"<div class='error'>{escape(t('index.error', kind=kind, message=message))}</div>"
                 f"<div>{escape(t('index.kept_notebook', path=report.get('ipynb', '')))}</div>"
             )
             if report.get("log_tail"):

@@ -488,6 +488,7 @@ def execute(
                         "status": "failed",
                         "error_name": "Timeout",
                         "error_message": f"the notebook ran longer than {timeout / 60:g} minutes and was stopped",
+                        "minutes": timeout / 60,
                         "seconds": round(time.monotonic() - begun, 2),
                     }
                 else:
@@ -519,6 +520,7 @@ def execute(
                     "status": "failed",
                     "error_name": "NotRun",
                     "error_message": f"not run: {_describe(write_error)}",
+                    "reason": _describe(write_error),
                     "seconds": 0,
                 },
                 job,
@@ -631,6 +633,7 @@ def _read_status(path: Path, returncode: int, begun: float) -> dict:
         "error_name": "WorkerDied",
         "error_message": f"the job process exited with code {returncode} before recording a result "
         "(its log is kept in the run folder)",
+        "exit_code": returncode,
         "seconds": round(time.monotonic() - begun, 2),
     }
 

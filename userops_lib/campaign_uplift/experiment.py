@@ -84,11 +84,19 @@ def experiment(
             f"no campaign '{campaign}'",
             "choose one of the data's campaigns",
             column="campaign",
+            key="campaign_uplift.no_campaign",
+            values={"campaign": campaign},
             example=", ".join(campaigns[:10]),
         )
     control = ds.control_arm
     if control is None:
-        raise DataError.single("assignments", "no control arm is named", "set control_arm in dataset.yml", column="arm")
+        raise DataError.single(
+            "assignments",
+            "no control arm is named",
+            "set control_arm in dataset.yml",
+            column="arm",
+            key="campaign_uplift.no_control",
+        )
     table = assignments.filter(assignments.campaign == campaign)
     spec = (
         ds.manifest.tables["assignments"] if ds.manifest is not None and "assignments" in ds.manifest.tables else None
@@ -127,6 +135,8 @@ def experiment(
             f"control arm '{control}' not in campaign '{campaign}'",
             "set control_arm to an arm of this campaign",
             column="arm",
+            key="campaign_uplift.control_not_in_campaign",
+            values={"control": control, "campaign": campaign},
             example=control,
         )
     for m in parts:
@@ -142,6 +152,7 @@ def _event_outcomes(ds: Dataset, table: ir.Table, window_days: int) -> tuple[ir.
             "no assigned_at, so outcomes cannot be measured from events",
             "map assigned_at in dataset.yml, or list measured outcome columns under 'outcomes'",
             column="assigned_at",
+            key="campaign_uplift.no_assigned_at",
         )
     events = with_revenue(ds.table("events")).select("user_id", "event_at", "revenue")
     window = ibis.interval(days=window_days)
@@ -357,6 +368,8 @@ def health(
             f"expected_split has {len(shares)} shares for {len(counts)} arms",
             "give one share per arm, in arm name order",
             column="expected_split",
+            key="campaign_uplift.split_count",
+            values={"shares": len(shares), "arms": len(counts)},
             example=", ".join(counts.index),
         )
     expected = shares / shares.sum() * counts.sum()

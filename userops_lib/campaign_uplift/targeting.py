@@ -32,6 +32,8 @@ def segment_uplift(
             f"no column '{segment_by}' to break the campaign down by",
             "use an attribute of the users or a covariate of the assignments",
             column=segment_by,
+            key="campaign_uplift.no_segment_column",
+            values={"column": segment_by},
             example=", ".join(c for c in exp.frame.columns if exp.frame[c].dtype == object)[:200],
         )
     frame = exp.frame.assign(_segment=topn.fold_values(exp.frame[segment_by], top))

@@ -206,6 +206,7 @@ def analyse(
             "no user has churned, so there is no survival curve to estimate",
             "check the churn flag or churn_after_days",
             rows=users,
+            key="churn_survival.no_churn",
         )
     horizons = tuple(horizons) if horizons else DEFAULT_HORIZONS.get(unit, (30, 90, 180))
     risk_horizon = float(risk_horizon or DEFAULT_RISK_HORIZON.get(unit, 30))

@@ -77,6 +77,8 @@ def design(
                 f"choose one of: {', '.join(map(str, sizes.index[:10]))}",
                 column=column,
                 example=reference,
+                key="churn_survival.no_reference",
+                values={"reference": reference, "column": column, "levels": ", ".join(map(str, sizes.index[:10]))},
             )
         references[column] = reference
         for level in sizes.index:
@@ -131,6 +133,8 @@ def fit_cox(
             f"covariate column '{constant[0]}' has a single value",
             "drop the covariate or choose a dataset where it varies",
             column=constant[0],
+            key="churn_survival.constant_covariate",
+            values={"column": constant[0]},
         )
     columns, redundant = _independent(matrix, columns)
     matrix = matrix.drop(columns=redundant)

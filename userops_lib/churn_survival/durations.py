@@ -56,6 +56,7 @@ def user_durations(
                 "the users table has no duration and churned columns",
                 "map them in dataset.yml, or use source=events",
                 column="duration",
+                key="churn_survival.no_durations",
             )
         table = users.filter(users.duration.notnull() & users.churned.notnull())
         table = table.mutate(seen=table.duration, tenure=table.duration)
@@ -115,6 +116,8 @@ def with_patterns(
                 f"no user attribute '{column}'",
                 "choose an attribute of the users table",
                 column=column,
+                key="no_attribute",
+                values={"column": column},
                 example=", ".join(c for c in table.columns if c not in ("user_id", "duration", "churned"))[:200],
             )
     keys = {}

@@ -163,6 +163,8 @@ def retention(
             f"no user attribute '{cohort_by}' to break cohorts down by",
             "choose an attribute of the users table, or leave cohort_by empty",
             column=cohort_by,
+            key="cohort_retention.no_attribute",
+            values={"column": cohort_by},
             example=", ".join(ds.attributes("users")) if ds.users is not None else None,
         )
     snapshot = pd.Timestamp(ds.snapshot_at)
