@@ -25,13 +25,12 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from userops_lib import canonical, schema
-from userops_lib import engine as engine_module
+from userops_lib import canonical, readers, schema
+from userops_lib import dataset_checks as checks
 from userops_lib.errors import DataError, Problem
-from userops_lib.manifest import MANIFEST_NAME, Manifest, TableSpec, parse_manifest, read_manifest
-from userops_lib.quality import DataQuality, SetAside, TableSummary
+from userops_lib.manifest import MANIFEST_NAME, Manifest, TableSpec
+from userops_lib.quality import DataQuality, SetAside
 
-_CSV_TYPES = ["BIGINT", "DOUBLE", "VARCHAR"]
 _REASON = "set_aside_reason"
 
 
@@ -216,7 +215,7 @@ def load_dataset(
         For dataset folders: ``duckdb`` (embedded, the default) or ``spark`` (PySpark; Parquet files
         only). Default: ``$USEROPS_ENGINE``, else DuckDB. A URL or ``connection:`` names its own engine.
     """
-    manifest, con, label = _resolve(source, columns=columns, control_arm=control_arm, engine=engine)
+    manifest, con, label = readers.resolve(source, columns=columns, control_arm=control_arm, engine=engine)
     snapshot = (
         as_utc(snapshot_at, "UTC")
         if snapshot_at is not None
@@ -267,68 +266,6 @@ def as_utc(value: dt.datetime | str, zone: str) -> dt.datetime:
     return value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
-def _resolve(source, *, columns, control_arm, engine=None) -> tuple[Manifest, ibis.BaseBackend, str]:
-    if isinstance(source, Mapping):
-        con = engine_module.connect("duckdb")  # frames are in this process's memory already
-        tables = {}
-        for name, frame in source.items():
-            if not isinstance(frame, pd.DataFrame):
-                raise DataError.single(
-                    "dataset",
-                    f"'{name}' is not a pandas DataFrame",
-                    "pass DataFrames keyed by users, events or assignments",
-                    example=type(frame).__name__,
-                )
-            if name in schema.TABLES:
-                con.create_table(f"source_{name}", frame)
-            tables[name] = {"table": f"source_{name}", "columns": dict((columns or {}).get(name, {}))}
-            if name == "assignments" and control_arm is not None:
-                tables[name]["control_arm"] = control_arm
-        manifest = parse_manifest({"tables": tables, "connection": "memory"}, default_name="frames")
-        return manifest, con, "pandas DataFrames"
-    text = str(source)
-    if "://" in text:
-        try:
-            con = ibis.connect(text)
-        except Exception as exc:  # the backends raise their own types; all mean "cannot connect"
-            raise DataError.single(
-                "dataset",
-                f"cannot connect: {exc}",
-                "check the URL and that the backend's extra is installed",
-                example=text,
-            ) from None
-        present = [t for t in schema.TABLES if t in con.list_tables()]
-        if not present:
-            raise DataError.single(
-                "dataset",
-                "the connection has no users, events or assignments table",
-                "name the tables so, or write a dataset.yml with 'connection:' and 'table:' entries",
-                example=", ".join(con.list_tables()[:8]),
-            )
-        raw = {"connection": text, "tables": {t: {"table": t} for t in present}}
-        if control_arm is not None and "assignments" in present:
-            raw["tables"]["assignments"]["control_arm"] = control_arm
-        return parse_manifest(raw, default_name=text), con, text
-    path = Path(text)
-    if path.is_file() and path.name == MANIFEST_NAME:
-        path = path.parent
-    if not path.is_dir():
-        raise DataError.single(
-            "dataset", "no such dataset folder", "give a folder holding dataset.yml, or a connection URL", example=text
-        )
-    manifest = read_manifest(path)
-    if manifest.connection:
-        try:
-            con = ibis.connect(manifest.connection)
-        except Exception as exc:  # see above
-            raise DataError.single(
-                "dataset", f"cannot connect: {exc}", "check 'connection' in dataset.yml", example=manifest.connection
-            ) from None
-    else:
-        con = engine_module.connect(engine)
-    return manifest, con, str(path)
-
-
 class _Loader:
     """One load: read every table, check it, then set rows aside across tables."""
 
@@ -345,7 +282,7 @@ class _Loader:
         counts: dict[str, dict] = {}
         problems: list[Problem] = []
         for name, spec in self.manifest.tables.items():
-            raw, row_number, read_problems = self._read(spec)
+            raw, row_number, read_problems = readers.read(self.con, spec, local=self.local)
             problems += read_problems
             if raw is None:
                 continue
@@ -382,13 +319,13 @@ class _Loader:
             tables[name] = self._materialize(f"canonical_{name}", expr, self.manifest.tables[name])
             rows_read[name] = int(counts[name]["__rows"])
 
-        problems = _table_problems(tables, self.manifest)
+        problems = checks.table_problems(tables, self.manifest)
         if problems:
             raise DataError(problems, source=self.label)
-        control = _control_arm(tables.get("assignments"), self.manifest)
-        snapshot = snapshot or _default_snapshot(tables)
+        control = checks.control_arm(tables.get("assignments"), self.manifest)
+        snapshot = snapshot or checks.default_snapshot(tables)
         kept, aside, set_aside = self._set_aside(tables, snapshot)
-        quality = _summary(self.manifest, self.label, kept, rows_read, set_aside, snapshot)
+        quality = checks.summary(self.manifest, self.label, kept, rows_read, set_aside, snapshot)
         return Dataset(
             name=self.manifest.name,
             source=self.label,
@@ -402,173 +339,6 @@ class _Loader:
             manifest=self.manifest,
             _set_aside=aside,
         )
-
-    def _read(self, spec: TableSpec) -> tuple[ir.Table | None, ir.IntegerValue | None, list[Problem]]:
-        """The raw source table, a row-number expression for files, and problems finding it."""
-        if spec.table is not None:
-            if spec.table not in self.con.list_tables():
-                return (
-                    None,
-                    None,
-                    [
-                        Problem(
-                            spec.name,
-                            f"the connection has no table '{spec.table}'",
-                            "name an existing table under 'table:'",
-                            example=spec.table,
-                        )
-                    ],
-                )
-            return self.con.table(spec.table), None, []
-        path = spec.path
-        if not path.exists():
-            return (
-                None,
-                None,
-                [
-                    Problem(
-                        spec.name,
-                        "unknown file: it does not exist",
-                        f"check 'path' of tables.{spec.name} in {MANIFEST_NAME} (relative to the dataset folder)",
-                        example=str(path),
-                    )
-                ],
-            )
-        if not path.is_file():
-            return (
-                None,
-                None,
-                [
-                    Problem(
-                        spec.name,
-                        "the path is a folder, not a file",
-                        f"give the file itself under 'path' of tables.{spec.name}",
-                        example=str(path),
-                    )
-                ],
-            )
-        if path.stat().st_size == 0:
-            return (
-                None,
-                None,
-                [
-                    Problem(
-                        spec.name,
-                        "the file is empty (0 bytes)",
-                        "give a file with a header and at least one data row",
-                        example=str(path),
-                    )
-                ],
-            )
-        temp = f"raw_{spec.name}"
-        if spec.format != "parquet" and self.con.name != "duckdb":
-            return (
-                None,
-                None,
-                [
-                    Problem(
-                        spec.name,
-                        f"the {self.con.name} engine reads Parquet files only",
-                        "convert the file to Parquet (timestamps in microseconds), or use the duckdb engine",
-                        example=str(path),
-                    )
-                ],
-            )
-        if spec.format == "parquet":
-            raw = self.con.read_parquet(str(path), table_name=temp)
-        elif spec.format == "whitespace":
-            return self._read_whitespace(spec, temp)
-        else:
-            raw = self._read_csv(spec, temp)
-        if any(c.row_number for c in spec.columns.values()) and self.local:
-            raw = self.con.create_table(f"ordered_{spec.name}", raw)
-        return raw, ibis.row_number(), []
-
-    def _read_csv(self, spec: TableSpec, temp: str) -> ir.Table:
-        # Columns that feed canonical timestamps and flags are read as text and parsed here, so that a
-        # bad value is counted and shown instead of stopping the reader or being guessed at.
-        # That holds for ids too, mapped or taken by their canonical name: a sniffed type would read '007' as 7
-        # (merging customers) and 21-digit ids as rounded doubles.
-        as_text = {}
-        for col in schema.COLUMNS[spec.name]:
-            given = spec.columns.get(col.name)
-            source = given.source if given is not None else col.name
-            if source is not None and col.kind != "number":
-                as_text[source] = "VARCHAR"
-        # Files are read as written: no comment character (DuckDB's sniffer takes '#' for one when some
-        # first cells start with it, and drops those rows: Shopify's order names are '#1001'), no
-        # sniffed preamble rows to skip.
-        options: dict[str, object] = {
-            "header": spec.header,
-            "nullstr": list(spec.null_values),
-            "auto_type_candidates": _CSV_TYPES,
-            "sample_size": -1,
-            "comment": "",
-            "skip": 0,
-            "encoding": spec.encoding,
-        }
-        if spec.delimiter is not None:
-            options["delim"] = spec.delimiter
-        if spec.names:
-            options["names"] = list(spec.names)
-        # The column names come from a quick look at the file's start; typing overrides need them.
-        peek = self.con.read_csv(
-            str(spec.path), table_name=f"peek_{spec.name}", **{k: v for k, v in options.items() if k != "sample_size"}
-        )
-        as_text = {name: kind for name, kind in as_text.items() if name in peek.columns}
-        if as_text:
-            options["types"] = as_text
-        return self.con.read_csv(str(spec.path), table_name=temp, **options)
-
-    def _read_whitespace(self, spec: TableSpec, temp: str):
-        names = list(spec.names or [])
-        skip = 0
-        if spec.header:
-            with spec.path.open(encoding=spec.encoding.replace("utf-8", "utf-8-sig")) as handle:
-                header = handle.readline().split()
-            names = names or header
-            skip = 1
-        lines = self.con.read_csv(
-            str(spec.path),
-            table_name=temp,
-            columns={"line": "VARCHAR"},
-            delim="\x1f",
-            header=False,
-            quote="",
-            escape="",
-            skip=skip,
-            auto_detect=False,
-            comment="",
-            encoding=spec.encoding,
-        )
-        lines = lines.filter(lines.line.strip() != "")
-        parts = lines.line.strip().re_split(r"\s+")
-        nulls = list(spec.null_values)
-        fields = {
-            name: ibis.ifelse(parts[i].isin(nulls), ibis.null("string"), parts[i]) for i, name in enumerate(names)
-        }
-        table = self.con.create_table(f"split_{spec.name}", lines.select(__fields=parts.length(), **fields))
-        ragged = table.filter(table["__fields"] != len(names))
-        bad = ragged.count().execute()
-        if bad:
-            example = ragged.limit(1).execute().drop(columns="__fields").iloc[0].tolist()
-            return (
-                None,
-                None,
-                [
-                    Problem(
-                        spec.name,
-                        f"lines without exactly {len(names)} fields",
-                        "give 'names' for every field, or fix these lines",
-                        rows=int(bad),
-                        example=" ".join(str(v) for v in example),
-                    )
-                ],
-            )
-        table = table.drop("__fields")
-        mapped = {c.source for c in spec.columns.values() if c.source is not None}
-        table = _infer_numbers(table, [n for n in names if n not in mapped])
-        return table, ibis.row_number(), []
 
     def _materialize(self, name: str, expr: ir.Table, spec: TableSpec) -> ir.Table:
         # Text files and DataFrames are parsed once and kept in the engine; Parquet and database
@@ -584,7 +354,7 @@ class _Loader:
         records: list[SetAside] = []
         users = tables.get("users")
         for name, table in tables.items():
-            context, reasons = _reasons(name, table, users, snapshot)
+            context, reasons = checks.set_aside_reasons(name, table, users, snapshot)
             if not reasons:
                 kept[name] = table
                 continue
@@ -597,7 +367,7 @@ class _Loader:
             counted = counted.dropna(subset=[_REASON]).sort_values(["rows", _REASON], ascending=[False, True])
             for reason, rows in zip(counted[_REASON], counted["rows"], strict=True):
                 example = tagged.filter(tagged[_REASON] == reason).drop(_REASON).limit(1).execute().iloc[0]
-                records.append(SetAside(name, reason, int(rows), _describe(example)))
+                records.append(SetAside(name, reason, int(rows), checks.describe_row(example)))
             if counted.empty and f"canonical_{name}" not in self.stored:
                 # Nothing set aside: analyses read the table as it is, without re-running the checks' join
                 # on every query (they would filter nothing).
@@ -606,265 +376,3 @@ class _Loader:
             kept[name] = tagged.filter(tagged[_REASON].isnull()).drop(_REASON)
             aside[name] = tagged.filter(tagged[_REASON].notnull())
         return kept, aside, records
-
-
-def _infer_numbers(table: ir.Table, columns: list[str]) -> ir.Table:
-    """Give text columns of a whitespace file a numeric type where every value is a number."""
-    if not columns:
-        return table
-    metrics = {}
-    for name in columns:
-        value = table[name]
-        metrics[f"{name}__int"] = (value.notnull() & value.try_cast("int64").isnull()).cast("int64").sum()
-        metrics[f"{name}__float"] = (value.notnull() & value.try_cast("float64").isnull()).cast("int64").sum()
-    counts = table.aggregate(**metrics).execute().iloc[0]
-    casts = {}
-    for name in columns:
-        if counts[f"{name}__int"] == 0:
-            casts[name] = table[name].try_cast("int64")
-        elif counts[f"{name}__float"] == 0:
-            casts[name] = table[name].try_cast("float64")
-    return table.mutate(**casts) if casts else table
-
-
-def _reasons(name: str, table: ir.Table, users: ir.Table | None, snapshot: dt.datetime | None):
-    """The table to tag and its set-aside conditions, first match wins."""
-    context = table
-    reasons: list[tuple[str, ir.BooleanValue]] = []
-    if name == "users":
-        if snapshot is not None and "signup_at" in table.columns:
-            reasons.append(("signed up after the snapshot", table.signup_at > snapshot))
-        return context, reasons
-    if users is not None:
-        lookup = users.select(
-            "user_id",
-            __known=ibis.literal(True),
-            __signup=users.signup_at if "signup_at" in users.columns else ibis.null("timestamp"),
-        )
-        context = table.left_join(lookup, "user_id")
-    if name == "events":
-        reasons.append(("missing user_id", context.user_id.isnull()))
-        reasons.append(("missing event_at", context.event_at.isnull()))
-    if users is not None:
-        reasons.append(("user not in the users table", context["__known"].isnull()))
-    if name == "events":
-        if snapshot is not None:
-            reasons.append(("after the snapshot", context.event_at > snapshot))
-        if users is not None:
-            reasons.append(("before the user's signup", context.event_at < context["__signup"]))
-    return context, reasons
-
-
-def _describe(row: pd.Series) -> str:
-    """A short text for one row: its canonical columns first."""
-    keys = [k for k in ("user_id", "event_at", "event", "signup_at", "campaign", "arm") if k in row.index]
-    return ", ".join(f"{k}={_plain(row[k])}" for k in keys)
-
-
-def _plain(value: object) -> str:
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat(sep=" ")
-    return str(value)
-
-
-def _table_problems(tables: dict[str, ir.Table], manifest: Manifest) -> list[Problem]:
-    """Problems that need a whole table: null and duplicate ids, duplicate assignments, control arm."""
-    problems: list[Problem] = []
-    users = tables.get("users")
-    if users is not None:
-        stats = (
-            users.aggregate(
-                rows=users.count(), nulls=users.user_id.isnull().cast("int64").sum(), distinct=users.user_id.nunique()
-            )
-            .execute()
-            .iloc[0]
-        )
-        if stats["nulls"]:
-            problems.append(
-                Problem(
-                    "users",
-                    "user_id is null",
-                    "every user needs an id: fill or remove these rows",
-                    column=_source(manifest, "users", "user_id"),
-                    rows=int(stats["nulls"]),
-                )
-            )
-        duplicates = int(stats["rows"] - stats["nulls"] - stats["distinct"])
-        if duplicates:
-            ids = users.filter(users.user_id.notnull())
-            dup = ids.group_by("user_id").aggregate(n=ids.count())
-            example = dup.filter(dup.n > 1).order_by("user_id").limit(1).execute()["user_id"].iloc[0]
-            problems.append(
-                Problem(
-                    "users",
-                    "user_id is not unique (rows beyond the first of each id)",
-                    "keep one row per user: deduplicate the users file",
-                    column=_source(manifest, "users", "user_id"),
-                    rows=duplicates,
-                    example=_python(example),
-                )
-            )
-    assignments = tables.get("assignments")
-    if assignments is not None:
-        nulls = (
-            assignments.aggregate(
-                **{c: assignments[c].isnull().cast("int64").sum() for c in ("user_id", "campaign", "arm")}
-            )
-            .execute()
-            .iloc[0]
-        )
-        for column_name, count in nulls.items():
-            if count:
-                problems.append(
-                    Problem(
-                        "assignments",
-                        f"{column_name} is null",
-                        "every assignment needs a user, a campaign and an arm",
-                        column=_source(manifest, "assignments", column_name),
-                        rows=int(count),
-                    )
-                )
-        pairs = assignments.group_by(["campaign", "user_id"]).aggregate(n=assignments.count())
-        pairs = pairs.filter(pairs.n > 1)
-        repeated = pairs.aggregate(rows=(pairs.n - 1).sum(), users=pairs.count()).execute().iloc[0]
-        if repeated["users"]:
-            example = pairs.order_by(["campaign", "user_id"]).limit(1).execute().iloc[0]
-            problems.append(
-                Problem(
-                    "assignments",
-                    "users assigned more than once to the same campaign",
-                    "keep one assignment per user and campaign (the first exposure)",
-                    column=_source(manifest, "assignments", "user_id"),
-                    rows=int(repeated["rows"]),
-                    example=f"campaign={example['campaign']}, user_id={example['user_id']}",
-                )
-            )
-        spec = manifest.tables.get("assignments")
-        if spec is not None and spec.control_arm is not None and not problems:
-            arms = (
-                assignments.group_by("campaign")
-                .aggregate(has_control=(assignments.arm == spec.control_arm).any())
-                .execute()
-            )
-            missing = arms[~arms["has_control"].astype(bool)]
-            if len(missing):
-                problems.append(
-                    Problem(
-                        "assignments",
-                        f"control arm '{spec.control_arm}' does not occur in every campaign",
-                        "set control_arm to the arm name the data uses for the control group",
-                        column=_source(manifest, "assignments", "arm"),
-                        rows=len(missing),
-                        example=str(missing["campaign"].iloc[0]),
-                    )
-                )
-    return problems
-
-
-def _source(manifest: Manifest, table: str, canonical_name: str) -> str:
-    spec = manifest.tables[table].columns.get(canonical_name)
-    return spec.source if spec is not None and spec.source else canonical_name
-
-
-def _python(value: object) -> object:
-    return value.item() if hasattr(value, "item") else value
-
-
-def _control_arm(assignments: ir.Table | None, manifest: Manifest) -> str | None:
-    if assignments is None:
-        return None
-    spec = manifest.tables["assignments"]
-    if spec.control_arm is not None:
-        return spec.control_arm
-    arms = assignments.select("arm").distinct().execute()["arm"].astype(str).tolist()
-    named = [a for a in arms if a.strip().lower() == "control"]
-    return named[0] if len(named) == 1 else None
-
-
-def _default_snapshot(tables: dict[str, ir.Table]) -> dt.datetime | None:
-    """The latest event that is not in the future; without events, no snapshot.
-
-    When every event time is midnight the data is dated, not timed: its last day is whole, so the
-    snapshot is the end of that day.
-    """
-    events = tables.get("events")
-    if events is None:
-        return None
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    past = events.filter(events.event_at <= now)
-    row = (
-        past.aggregate(latest=past.event_at.max(), timed=(past.event_at != past.event_at.truncate("D")).any())
-        .execute()
-        .iloc[0]
-    )
-    if row["latest"] is None or pd.isna(row["latest"]):
-        return None
-    latest = pd.Timestamp(row["latest"]).to_pydatetime()
-    return latest if bool(row["timed"]) else latest + dt.timedelta(days=1)
-
-
-def _summary(manifest, label, kept, rows_read, set_aside, snapshot) -> DataQuality:
-    set_aside_rows = {name: 0 for name in kept}
-    for item in set_aside:
-        set_aside_rows[item.table] += item.rows
-    summaries = tuple(
-        TableSummary(
-            name,
-            manifest.tables[name].location,
-            rows_read[name],
-            rows_read[name] - set_aside_rows[name],
-            tuple(kept[name].columns),
-        )
-        for name in kept
-    )
-    first = last = None
-    for name, column_name in (("events", "event_at"), ("users", "signup_at"), ("assignments", "assigned_at")):
-        if name in kept and column_name in kept[name].columns:
-            bounds = (
-                kept[name]
-                .aggregate(lo=kept[name][column_name].min(), hi=kept[name][column_name].max())
-                .execute()
-                .iloc[0]
-            )
-            if not pd.isna(bounds["lo"]):
-                first, last = pd.Timestamp(bounds["lo"]).to_pydatetime(), pd.Timestamp(bounds["hi"]).to_pydatetime()
-                break
-    owner = next(t for t in ("users", "events", "assignments") if t in kept)
-    users = int(kept[owner].user_id.nunique().execute())
-    unit = None
-    if "users" in manifest.tables and "duration" in manifest.tables["users"].columns:
-        unit = manifest.tables["users"].columns["duration"].unit
-    return DataQuality(
-        dataset=manifest.name,
-        source=label,
-        timezone=manifest.timezone,
-        snapshot_at=snapshot,
-        tables=summaries,
-        users=users,
-        first_event_at=first,
-        last_event_at=last,
-        set_aside=tuple(set_aside),
-        duration_unit=unit,
-        **_facts(kept, manifest),
-    )
-
-
-def _facts(kept: dict[str, ir.Table], manifest: Manifest) -> dict:
-    """What the data holds, as numbers (the report words them): churned of all users, campaign arm sizes."""
-    out: dict = {}
-    users = kept.get("users")
-    if users is not None and "churned" in users.columns:
-        row = users.aggregate(n=users.count(), churned=users.churned.cast("int64").sum()).execute().iloc[0]
-        out["churned"] = (int(row["churned"] or 0), int(row["n"]))
-    assignments = kept.get("assignments")
-    if assignments is not None:
-        control = _control_arm(assignments, manifest)
-        sizes = assignments.group_by(["campaign", "arm"]).aggregate(n=assignments.count()).execute()
-        campaigns = []
-        for campaign in sorted(sizes.campaign.astype(str).unique()):
-            arms = sizes[sizes.campaign.astype(str) == campaign].sort_values("arm")
-            campaigns.append(
-                (campaign, tuple((str(arm), int(n), arm == control) for arm, n in zip(arms.arm, arms.n, strict=True)))
-            )
-        out["campaigns"] = tuple(campaigns)
-    return out

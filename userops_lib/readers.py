@@ -1,0 +1,278 @@
+"""Finding a dataset (a folder, a connection URL, DataFrames) and reading each table's source (a
+connection's table, Parquet, CSV with every id and timestamp read as text and parsed later, or a
+whitespace-separated file) into a raw Ibis table. Problems finding or splitting a file are returned, not
+raised, so that a load reports every table's problems at once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from userops_lib import engine as engine_module
+from userops_lib import schema
+from userops_lib.errors import DataError, Problem
+from userops_lib.manifest import MANIFEST_NAME, Manifest, TableSpec, parse_manifest, read_manifest
+
+_CSV_TYPES = ["BIGINT", "DOUBLE", "VARCHAR"]
+
+
+def read(
+    con: ibis.BaseBackend, spec: TableSpec, *, local: bool
+) -> tuple[ir.Table | None, ir.IntegerValue | None, list[Problem]]:
+    """The raw source table of ``spec``, a row-number expression for files, and problems finding it.
+
+    ``local``: the engine is the embedded one, where a file read in order may be stored in that order.
+    """
+    if spec.table is not None:
+        if spec.table not in con.list_tables():
+            return (
+                None,
+                None,
+                [
+                    Problem(
+                        spec.name,
+                        f"the connection has no table '{spec.table}'",
+                        "name an existing table under 'table:'",
+                        example=spec.table,
+                    )
+                ],
+            )
+        return con.table(spec.table), None, []
+    path = spec.path
+    if not path.exists():
+        return (
+            None,
+            None,
+            [
+                Problem(
+                    spec.name,
+                    "unknown file: it does not exist",
+                    f"check 'path' of tables.{spec.name} in {MANIFEST_NAME} (relative to the dataset folder)",
+                    example=str(path),
+                )
+            ],
+        )
+    if not path.is_file():
+        return (
+            None,
+            None,
+            [
+                Problem(
+                    spec.name,
+                    "the path is a folder, not a file",
+                    f"give the file itself under 'path' of tables.{spec.name}",
+                    example=str(path),
+                )
+            ],
+        )
+    if path.stat().st_size == 0:
+        return (
+            None,
+            None,
+            [
+                Problem(
+                    spec.name,
+                    "the file is empty (0 bytes)",
+                    "give a file with a header and at least one data row",
+                    example=str(path),
+                )
+            ],
+        )
+    temp = f"raw_{spec.name}"
+    if spec.format != "parquet" and con.name != "duckdb":
+        return (
+            None,
+            None,
+            [
+                Problem(
+                    spec.name,
+                    f"the {con.name} engine reads Parquet files only",
+                    "convert the file to Parquet (timestamps in microseconds), or use the duckdb engine",
+                    example=str(path),
+                )
+            ],
+        )
+    if spec.format == "parquet":
+        raw = con.read_parquet(str(path), table_name=temp)
+    elif spec.format == "whitespace":
+        return _read_whitespace(con, spec, temp)
+    else:
+        raw = _read_csv(con, spec, temp)
+    if any(c.row_number for c in spec.columns.values()) and local:
+        raw = con.create_table(f"ordered_{spec.name}", raw)
+    return raw, ibis.row_number(), []
+
+
+def _read_csv(con: ibis.BaseBackend, spec: TableSpec, temp: str) -> ir.Table:
+    # Columns that feed canonical timestamps and flags are read as text and parsed here, so that a
+    # bad value is counted and shown instead of stopping the reader or being guessed at.
+    # That holds for ids too, mapped or taken by their canonical name: a sniffed type would read '007' as 7
+    # (merging customers) and 21-digit ids as rounded doubles.
+    as_text = {}
+    for col in schema.COLUMNS[spec.name]:
+        given = spec.columns.get(col.name)
+        source = given.source if given is not None else col.name
+        if source is not None and col.kind != "number":
+            as_text[source] = "VARCHAR"
+    # Files are read as written: no comment character (DuckDB's sniffer takes '#' for one when some
+    # first cells start with it, and drops those rows: Shopify's order names are '#1001'), no
+    # sniffed preamble rows to skip.
+    options: dict[str, object] = {
+        "header": spec.header,
+        "nullstr": list(spec.null_values),
+        "auto_type_candidates": _CSV_TYPES,
+        "sample_size": -1,
+        "comment": "",
+        "skip": 0,
+        "encoding": spec.encoding,
+    }
+    if spec.delimiter is not None:
+        options["delim"] = spec.delimiter
+    if spec.names:
+        options["names"] = list(spec.names)
+    # The column names come from a quick look at the file's start; typing overrides need them.
+    peek = con.read_csv(
+        str(spec.path), table_name=f"peek_{spec.name}", **{k: v for k, v in options.items() if k != "sample_size"}
+    )
+    as_text = {name: kind for name, kind in as_text.items() if name in peek.columns}
+    if as_text:
+        options["types"] = as_text
+    return con.read_csv(str(spec.path), table_name=temp, **options)
+
+
+def _read_whitespace(con: ibis.BaseBackend, spec: TableSpec, temp: str):
+    names = list(spec.names or [])
+    skip = 0
+    if spec.header:
+        with spec.path.open(encoding=spec.encoding.replace("utf-8", "utf-8-sig")) as handle:
+            header = handle.readline().split()
+        names = names or header
+        skip = 1
+    lines = con.read_csv(
+        str(spec.path),
+        table_name=temp,
+        columns={"line": "VARCHAR"},
+        delim="\x1f",
+        header=False,
+        quote="",
+        escape="",
+        skip=skip,
+        auto_detect=False,
+        comment="",
+        encoding=spec.encoding,
+    )
+    lines = lines.filter(lines.line.strip() != "")
+    parts = lines.line.strip().re_split(r"\s+")
+    nulls = list(spec.null_values)
+    fields = {name: ibis.ifelse(parts[i].isin(nulls), ibis.null("string"), parts[i]) for i, name in enumerate(names)}
+    table = con.create_table(f"split_{spec.name}", lines.select(__fields=parts.length(), **fields))
+    ragged = table.filter(table["__fields"] != len(names))
+    bad = ragged.count().execute()
+    if bad:
+        example = ragged.limit(1).execute().drop(columns="__fields").iloc[0].tolist()
+        return (
+            None,
+            None,
+            [
+                Problem(
+                    spec.name,
+                    f"lines without exactly {len(names)} fields",
+                    "give 'names' for every field, or fix these lines",
+                    rows=int(bad),
+                    example=" ".join(str(v) for v in example),
+                )
+            ],
+        )
+    table = table.drop("__fields")
+    mapped = {c.source for c in spec.columns.values() if c.source is not None}
+    table = _infer_numbers(table, [n for n in names if n not in mapped])
+    return table, ibis.row_number(), []
+
+
+def _infer_numbers(table: ir.Table, columns: list[str]) -> ir.Table:
+    """Give text columns of a whitespace file a numeric type where every value is a number."""
+    if not columns:
+        return table
+    metrics = {}
+    for name in columns:
+        value = table[name]
+        metrics[f"{name}__int"] = (value.notnull() & value.try_cast("int64").isnull()).cast("int64").sum()
+        metrics[f"{name}__float"] = (value.notnull() & value.try_cast("float64").isnull()).cast("int64").sum()
+    counts = table.aggregate(**metrics).execute().iloc[0]
+    casts = {}
+    for name in columns:
+        if counts[f"{name}__int"] == 0:
+            casts[name] = table[name].try_cast("int64")
+        elif counts[f"{name}__float"] == 0:
+            casts[name] = table[name].try_cast("float64")
+    return table.mutate(**casts) if casts else table
+
+
+def resolve(source, *, columns, control_arm, engine=None) -> tuple[Manifest, ibis.BaseBackend, str]:
+    """Where the data is: the manifest, the connection and a label for a folder, a URL or DataFrames."""
+    if isinstance(source, Mapping):
+        con = engine_module.connect("duckdb")  # frames are in this process's memory already
+        tables = {}
+        for name, frame in source.items():
+            if not isinstance(frame, pd.DataFrame):
+                raise DataError.single(
+                    "dataset",
+                    f"'{name}' is not a pandas DataFrame",
+                    "pass DataFrames keyed by users, events or assignments",
+                    example=type(frame).__name__,
+                )
+            if name in schema.TABLES:
+                con.create_table(f"source_{name}", frame)
+            tables[name] = {"table": f"source_{name}", "columns": dict((columns or {}).get(name, {}))}
+            if name == "assignments" and control_arm is not None:
+                tables[name]["control_arm"] = control_arm
+        manifest = parse_manifest({"tables": tables, "connection": "memory"}, default_name="frames")
+        return manifest, con, "pandas DataFrames"
+    text = str(source)
+    if "://" in text:
+        try:
+            con = ibis.connect(text)
+        except Exception as exc:  # the backends raise their own types; all mean "cannot connect"
+            raise DataError.single(
+                "dataset",
+                f"cannot connect: {exc}",
+                "check the URL and that the backend's extra is installed",
+                example=text,
+            ) from None
+        present = [t for t in schema.TABLES if t in con.list_tables()]
+        if not present:
+            raise DataError.single(
+                "dataset",
+                "the connection has no users, events or assignments table",
+                "name the tables so, or write a dataset.yml with 'connection:' and 'table:' entries",
+                example=", ".join(con.list_tables()[:8]),
+            )
+        raw = {"connection": text, "tables": {t: {"table": t} for t in present}}
+        if control_arm is not None and "assignments" in present:
+            raw["tables"]["assignments"]["control_arm"] = control_arm
+        return parse_manifest(raw, default_name=text), con, text
+    path = Path(text)
+    if path.is_file() and path.name == MANIFEST_NAME:
+        path = path.parent
+    if not path.is_dir():
+        raise DataError.single(
+            "dataset", "no such dataset folder", "give a folder holding dataset.yml, or a connection URL", example=text
+        )
+    manifest = read_manifest(path)
+    if manifest.connection:
+        try:
+            con = ibis.connect(manifest.connection)
+        except Exception as exc:  # see above
+            raise DataError.single(
+                "dataset", f"cannot connect: {exc}", "check 'connection' in dataset.yml", example=manifest.connection
+            ) from None
+    else:
+        con = engine_module.connect(engine)
+    return manifest, con, str(path)
+
+
+__all__ = ["read", "resolve"]
