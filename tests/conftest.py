@@ -100,10 +100,10 @@ def write_notebook(path: Path, body: str, *, parameters: str = "") -> Path:
 @pytest.fixture(scope="session")
 def sample_run(tmp_path_factory):
     """One `userops report` run of every notebook on the bundled sample: (exit code, run folder, reports root)."""
-    from userops_lib import report
+    from userops_lib import report, runner
 
     out = tmp_path_factory.mktemp("reports")
-    code, folder = report.execute(report.plan_run(), out=str(out), jobs=2)
+    code, folder = runner.execute(report.plan_run(), out=str(out), jobs=2)
     return code, folder, out
 
 

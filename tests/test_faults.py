@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DATA, ROOT, write_notebook
-from userops_lib import cli, report
+from userops_lib import cli, report, runner
 from userops_lib.errors import RunWriteError
 
 SAMPLE = str(DATA / "sample")
@@ -109,10 +109,10 @@ def test_a_live_runs_folder_is_never_cleared_but_a_dead_ones_is(tmp_path):
     )
     for folder in (live, dead, foreign):
         folder.mkdir(parents=True)
-    (dead / report.LOCK_NAME).write_text("12345\n")
-    with (live / report.LOCK_NAME).open("w") as held:
+    (dead / runner.LOCK_NAME).write_text("12345\n")
+    with (live / runner.LOCK_NAME).open("w") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        assert report.clear_stale(out) == [dead]
+        assert runner.clear_stale(out) == [dead]
     assert live.exists() and foreign.exists() and not dead.exists()
 
 
@@ -147,14 +147,14 @@ def test_a_full_disk_keeps_the_finished_reports_and_fails_the_run(tmp_path, monk
     notebooks = tmp_path / "notebooks"
     write_notebook(notebooks / "quick.ipynb", "print('ok')")
     out = tmp_path / "reports"
-    real = report.write_text
+    real = runner.write_text
 
     def full(path, text):
         if path.name == "manifest.json":
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         real(path, text)
 
-    monkeypatch.setattr(report, "write_text", full)
+    monkeypatch.setattr(runner, "write_text", full)
     monkeypatch.setattr(sys, "argv", ["userops"])
     code = cli.main(["report", SAMPLE, "--notebooks", str(notebooks), "--out", str(out)])
     err = capsys.readouterr().err
@@ -171,7 +171,7 @@ def test_a_full_disk_while_jobs_run_fails_the_rest_and_says_why(tmp_path, monkey
     for name in ("a_first", "b_second"):
         write_notebook(notebooks / f"{name}.ipynb", "print('ok')")
     plan = report.plan_run(dataset=SAMPLE, notebooks_dir=str(notebooks))
-    real = report._start
+    real = runner._start
     calls = {"n": 0}
 
     def start(job, staging, internal):
@@ -180,9 +180,9 @@ def test_a_full_disk_while_jobs_run_fails_the_rest_and_says_why(tmp_path, monkey
             raise OSError(errno.ENOSPC, "No space left on device", str(internal / f"{job.name}.spec.json"))
         return real(job, staging, internal)
 
-    monkeypatch.setattr(report, "_start", start)
+    monkeypatch.setattr(runner, "_start", start)
     with pytest.raises(RunWriteError) as failed:
-        report.execute(plan, out=str(tmp_path / "reports"))
+        runner.execute(plan, out=str(tmp_path / "reports"))
     folder = failed.value.folder
     manifest = json.loads((folder / "manifest.json").read_text())
     by_name = {r["name"]: r for r in manifest["reports"]}
@@ -236,7 +236,7 @@ def test_out_at_a_run_folder_or_a_file_is_refused(tmp_path, capsys):
     afile.write_text("x")
     assert cli.main(["report", SAMPLE, "--notebooks", str(notebooks), "--out", str(afile)]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err
-    assert not any(report.RUN_ID.fullmatch(p.name) for p in run_folder.iterdir())  # no run nested in a run
+    assert not any(runner.RUN_ID.fullmatch(p.name) for p in run_folder.iterdir())  # no run nested in a run
 
 
 def test_grid_values_that_share_a_file_name_get_their_own_reports(tmp_path):

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import DATA, ROOT, write_notebook
-from userops_lib import report
+from userops_lib import provenance, report, runner
 
 EVIL = ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>")
 
@@ -58,7 +58,7 @@ def test_the_manifest_records_parameters_dataset_versions_and_status(sample_run)
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["status"] == "ok"
     assert manifest["dataset"] == str(DATA / "sample")
-    assert manifest["dataset_fingerprint"]["sha256"] == report.fingerprint(str(DATA / "sample"))["sha256"]
+    assert manifest["dataset_fingerprint"]["sha256"] == provenance.fingerprint(str(DATA / "sample"))["sha256"]
     assert manifest["dataset_fingerprint"]["files"] == 7
     assert manifest["versions"]["papermill"] and manifest["versions"]["ibis-framework"]
     overview = next(r for r in manifest["reports"] if r["name"] == "overview")
@@ -170,9 +170,9 @@ def test_an_interrupted_run_leaves_no_partial_folder(tmp_path, monkeypatch):
         if calls["n"] > 3:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(report.time, "sleep", interrupt)
+    monkeypatch.setattr(runner.time, "sleep", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        report.execute(plan, out=str(tmp_path / "reports"))
+        runner.execute(plan, out=str(tmp_path / "reports"))
     assert list((tmp_path / "reports").iterdir()) == []
 
 
@@ -291,13 +291,13 @@ class _Stream:
 
 def test_progress_is_plain_lines_off_a_terminal_and_a_status_line_on_one():
     plain = _Stream(tty=False)
-    progress = report._Progress(2, plain)
+    progress = runner._Progress(2, plain)
     progress.event("started a", 0, ["a"])
     progress.tick(0, ["a"])
     progress.event("finished a: OK in 3 s", 1, [])
     assert plain.text.splitlines() == ["[0/2 done, 00:00] started a", "[1/2 done, 00:00] finished a: OK in 3 s"]
     terminal = _Stream(tty=True)
-    progress = report._Progress(2, terminal)
+    progress = runner._Progress(2, terminal)
     progress.event("started a", 0, ["a", "b"])
     assert terminal.text.endswith("\r\033[K[0/2 done, 00:00] running: a, b")
 
@@ -357,7 +357,8 @@ def test_notebooks_that_do_not_apply_to_a_dataset_are_skipped_or_refused():
 
 
 def test_with_several_workers_the_longest_notebook_of_the_last_run_starts_first(tmp_path):
-    from userops_lib.report import Job, _longest_first
+    from userops_lib.report import Job
+    from userops_lib.runner import _longest_first
 
     jobs = [Job(name, Path(f"{name}.ipynb"), name, {}) for name in ("overview", "cohorts", "segments", "new_one")]
     assert [j.name for j in _longest_first(jobs, tmp_path)] == ["overview", "cohorts", "segments", "new_one"]

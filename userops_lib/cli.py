@@ -66,7 +66,7 @@ def _positive(kind: type, *, most: float):
 
 
 def _report(args: argparse.Namespace) -> int:
-    from userops_lib import report
+    from userops_lib import report, runner
 
     _use_engine(args.engine)
     parameters: dict[str, str] = {}
@@ -80,7 +80,7 @@ def _report(args: argparse.Namespace) -> int:
         notebooks_dir=args.notebooks,
         language=args.lang,
     )
-    code, folder = report.execute(plan, out=args.out, jobs=args.jobs, timeout_minutes=args.timeout_minutes)
+    code, folder = runner.execute(plan, out=args.out, jobs=args.jobs, timeout_minutes=args.timeout_minutes)
     state = "all reports OK" if code == 0 else "some reports FAILED (see the index)"
     print(f"{state}: {folder / 'index.html'}")
     return code
