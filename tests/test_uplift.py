@@ -9,6 +9,7 @@ import pytest
 from tests.conftest import DATA
 from userops_lib import campaign_uplift as targeting
 from userops_lib.campaign_uplift import experiment as uplift
+from userops_lib.campaign_uplift import stats as uplift_stats
 from userops_lib.data import load_dataset
 from userops_lib.synth import make_world
 
@@ -20,7 +21,7 @@ def hillstrom():
 
 def test_hillstrom_arm_means_and_lifts_equal_the_published_figures(hillstrom):
     assert hillstrom.metrics == ["visit", "conversion", "spend"]  # from 'outcomes' in its dataset.yml
-    table = uplift.readout(hillstrom).set_index(["arm", "metric"])
+    table = uplift_stats.readout(hillstrom).set_index(["arm", "metric"])
     assert table.loc[("No E-Mail", "visit"), "mean"] == pytest.approx(0.106167, abs=5e-7)
     assert table.loc[("Mens E-Mail", "visit"), "mean"] == pytest.approx(0.182757, abs=5e-7)
     assert table.loc[("Womens E-Mail", "visit"), "mean"] == pytest.approx(0.151400, abs=5e-7)
@@ -30,7 +31,7 @@ def test_hillstrom_arm_means_and_lifts_equal_the_published_figures(hillstrom):
 
 
 def test_hillstrom_health_passes(hillstrom):
-    checks = uplift.health(hillstrom).set_index("check")
+    checks = uplift_stats.health(hillstrom).set_index("check")
     assert checks.loc["sample ratio", "status"] == "pass"
     assert checks.loc["sample ratio", "value"] == pytest.approx(0.9037, abs=1e-3)
     assert checks.loc["covariate balance", "status"] == "pass"
@@ -42,20 +43,20 @@ def test_a_broken_split_fails_the_sample_ratio_check():
     )
     ds = load_dataset({"assignments": assignments}, control_arm="control")
     exp = uplift.experiment(ds, metrics=["converted"])
-    checks = uplift.health(exp).set_index("check")
+    checks = uplift_stats.health(exp).set_index("check")
     assert checks.loc["sample ratio", "status"] == "fail"
     # A planned 1:1.2 split is what happened: pass.
-    assert uplift.health(exp, expected_split=[1, 1.2]).set_index("check").loc["sample ratio", "status"] == "pass"
+    assert uplift_stats.health(exp, expected_split=[1, 1.2]).set_index("check").loc["sample ratio", "status"] == "pass"
 
 
 def test_holm_and_benjamini_hochberg_adjust_across_arms_and_metrics(hillstrom):
-    holm = uplift.readout(hillstrom, correction="holm").dropna(subset=["p_value"])
+    holm = uplift_stats.readout(hillstrom, correction="holm").dropna(subset=["p_value"])
     holm = holm[~holm.metric.str.endswith("(CUPED)")]
     raw = holm.p_value.to_numpy()
     order = np.argsort(raw)
     expected = np.maximum.accumulate(np.minimum(1, raw[order] * (len(raw) - np.arange(len(raw)))))
     assert np.allclose(holm.p_adjusted.to_numpy()[order], expected)
-    bh = uplift.readout(hillstrom, correction="bh").dropna(subset=["p_value"])
+    bh = uplift_stats.readout(hillstrom, correction="bh").dropna(subset=["p_value"])
     assert (bh.p_adjusted.to_numpy() <= holm.p_adjusted.to_numpy() + 1e-15).all()
 
 
@@ -105,7 +106,7 @@ def test_cuped_narrows_the_interval_and_stays_unbiased():
             control_arm="control",
             snapshot_at=world["truth"]["snapshot_at"],
         )
-        table = uplift.readout(uplift.experiment(ds, metrics=["revenue"])).set_index(["arm", "metric"])
+        table = uplift_stats.readout(uplift.experiment(ds, metrics=["revenue"])).set_index(["arm", "metric"])
         plain, adjusted = table.loc[("discount", "revenue")], table.loc[("discount", "revenue (CUPED)")]
         narrower += (adjusted.ci_high - adjusted.ci_low) < (plain.ci_high - plain.ci_low)
         shares = pd.Series(world["truth"]["campaign"]["revenue_lift_per_user"]["discount"])
@@ -120,7 +121,7 @@ def test_cuped_narrows_the_interval_and_stays_unbiased():
 def test_ratio_metrics_use_the_delta_method():
     ds = load_dataset(DATA / "sample")
     exp = uplift.experiment(ds, metrics=["revenue/active_days"])
-    row = uplift.readout(exp).set_index(["arm", "metric"]).loc[("discount", "revenue/active_days")]
+    row = uplift_stats.readout(exp).set_index(["arm", "metric"]).loc[("discount", "revenue/active_days")]
     frame = exp.frame
     treated, control = frame[frame.arm == "discount"], frame[frame.arm == "control"]
     assert row["mean"] == pytest.approx(treated.revenue.sum() / treated.active_days.sum())

@@ -24,6 +24,7 @@ import pandas as pd
 
 from userops_lib import contract
 from userops_lib.campaign_uplift import experiment as uplift
+from userops_lib.campaign_uplift import stats as uplift_stats
 from userops_lib.campaign_uplift.experiment import EVENT_METRICS
 from userops_lib.campaign_uplift.targeting import UpliftModel, segment_uplift, uplift_model
 from userops_lib.contract import param
@@ -81,7 +82,7 @@ class CampaignResult(contract.Presented):
         with i18n.language("en"):  # the CSV's detail column is an interface: English
             health = self.health.assign(detail=text.health_details(self))
         out = {
-            "arm_summary": self.readout[list(uplift.ARM_SUMMARY)],
+            "arm_summary": self.readout[list(uplift_stats.ARM_SUMMARY)],
             "health": health,
         }
         if not self.segments.empty:
@@ -135,8 +136,8 @@ def analyse(
     exp = uplift.experiment(
         ds, campaign=campaign, metrics=metrics, window_days=window_days, segment_by=[segment_by] if segment_by else None
     )
-    readout = uplift.readout(exp, alpha=alpha, correction=correction)
-    checks = uplift.health(exp, expected_split=expected_split, min_sample=min_sample, alpha=alpha)
+    readout = uplift_stats.readout(exp, alpha=alpha, correction=correction)
+    checks = uplift_stats.health(exp, expected_split=expected_split, min_sample=min_sample, alpha=alpha)
     primary = next((m for m in exp.metrics if exp.binary[m]), exp.metrics[0])
     text_columns = [
         c

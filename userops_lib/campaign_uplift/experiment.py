@@ -1,4 +1,5 @@
-"""The experiment of a campaign: per-user outcomes by arm, the readout against control, the health checks.
+"""The experiment of a campaign (the engine part): per-user outcomes by arm and the per-arm sums the readout
+is computed from (:mod:`userops_lib.campaign_uplift.stats`: the readout against control, the health checks).
 
 Definitions (stated in the report):
 
@@ -15,8 +16,9 @@ Definitions (stated in the report):
   balance (standardised mean difference; warn above 0.1), minimum sample per arm, and the minimum detectable
   effect at 80% power.
 
-Per-arm sufficient statistics (n, sums, sums of squares and cross-products) come from the engine; the
-uplift model needs per-user rows and gets them (one row per assigned user).
+Per-arm sufficient statistics (n, sums, sums of squares and cross-products) come from the engine in one
+pass (:func:`arm_sums`) and the readout is computed from them alone; the uplift model and the balance
+check need per-user rows and get them (one row per assigned user).
 """
 
 from __future__ import annotations
@@ -25,33 +27,13 @@ import dataclasses
 
 import ibis
 import ibis.expr.types as ir
-import numpy as np
 import pandas as pd
-from scipy import stats
-from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.proportion import confint_proportions_2indep
 
 from userops_lib import engine
 from userops_lib.data import Dataset, with_revenue
 from userops_lib.errors import DataError
 
 EVENT_METRICS = ("converted", "revenue", "active_days")
-SRM_FAIL, SRM_WARN = 0.001, 0.01
-BALANCE_WARN = 0.1
-# The readout's columns that arm_summary.csv keeps (the readout adds relative intervals and CUPED's gain).
-ARM_SUMMARY = (
-    "campaign",
-    "arm",
-    "metric",
-    "n",
-    "mean",
-    "abs_lift",
-    "rel_lift",
-    "ci_low",
-    "ci_high",
-    "p_value",
-    "p_adjusted",
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +47,7 @@ class Experiment:
     binary: dict[str, bool]
     covariates: dict[str, str]  # metric -> pre-period column (CUPED)
     source: str
+    sums: pd.DataFrame  # per arm and metric: n, sum_y, sum_y2 and, with a covariate or denominator x, sum_x ...
 
 
 def experiment(
@@ -126,6 +109,7 @@ def experiment(
         users = ds.users.select("user_id", *sorted(set(attrs) | set(extra)))
         table = table.left_join(users, "user_id").select(*table.columns, *[c for c in users.columns if c != "user_id"])
     table = ds.user_attributes(table, list(segment_by or []))  # event properties: the user's first value
+    sums = arm_sums(table, list(metrics), covariates)
     # Ordered by user: the uplift model's split and fit must not depend on the engine's row order.
     frame = engine.frame(table, order_by="user_id")
     frame["arm"] = frame.arm.astype(str)
@@ -142,7 +126,7 @@ def experiment(
     for m in parts:
         frame[m] = frame[m].astype(float)
     binary = {m: "/" not in m and bool(frame[m].dropna().isin([0, 1]).all()) for m in metrics}
-    return Experiment(campaign, control, frame, list(metrics), binary, covariates, source)
+    return Experiment(campaign, control, frame, list(metrics), binary, covariates, source, sums)
 
 
 def _event_outcomes(ds: Dataset, table: ir.Table, window_days: int) -> tuple[ir.Table, dict[str, str]]:
@@ -187,251 +171,39 @@ def _event_outcomes(ds: Dataset, table: ir.Table, window_days: int) -> tuple[ir.
     return out.mutate(**fills), {m: f"pre_{m}" for m in EVENT_METRICS}
 
 
-def _adjusted(frame: pd.DataFrame, metric: str, covariate: str | None, theta: float | None) -> pd.Series:
-    """The metric, CUPED-adjusted by ``theta`` x (covariate - its mean) when a covariate is given."""
-    y = frame[metric]
-    if covariate is not None and theta is not None:
-        y = y - theta * (frame[covariate] - frame[covariate].mean())
-    return y
+SUMS = ("n", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")
 
 
-def _stats(frame: pd.DataFrame, metric: str, covariate: str | None, theta: float | None) -> pd.DataFrame:
-    y = _adjusted(frame, metric, covariate, theta)
-    return frame.assign(_y=y).groupby("arm")._y.agg(n="count", mean="mean", var="var")
-
-
-def readout(exp: Experiment, *, alpha: float = 0.05, correction: str = "holm", cuped: bool = True) -> pd.DataFrame:
-    """One row per arm and metric (control rows carry n and mean), with CUPED rows where a covariate exists."""
-    rows = []
-    for metric in exp.metrics:
-        if "/" in metric:
-            rows.extend(_ratio_rows(exp, metric, alpha))
-            continue
-        variants = [("", None, None)]
-        covariate = exp.covariates.get(metric)
-        if cuped and covariate is not None and exp.frame[covariate].var() > 0:
-            x, y = exp.frame[covariate], exp.frame[metric]
-            theta = float(np.cov(y, x, ddof=1)[0, 1] / x.var())
-            variants.append((" (CUPED)", covariate, theta))
-        for label, cov, theta in variants:
-            table = _stats(exp.frame, metric, cov, theta)
-            control = table.loc[exp.control]
-            rows.append(
-                {
-                    "campaign": exp.campaign,
-                    "arm": exp.control,
-                    "metric": metric + label,
-                    "n": int(control.n),
-                    "mean": control["mean"],
-                }
-            )
-            for arm in [a for a in table.index if a != exp.control]:
-                rows.append(
-                    {
-                        "campaign": exp.campaign,
-                        "arm": arm,
-                        "metric": metric + label,
-                        **lift(table.loc[arm], control, exp.binary[metric] and cov is None, alpha),
-                        "variance_reduction": (
-                            1 - _pooled_var(exp.frame, metric, cov, theta) / _pooled_var(exp.frame, metric, None, None)
-                        )
-                        if cov
-                        else np.nan,
-                    }
-                )
-    frame = pd.DataFrame(rows)
-    tested = frame.p_value.notna() & ~frame.metric.str.endswith("(CUPED)")
-    frame["p_adjusted"] = np.nan
-    method = {"holm": "holm", "bh": "fdr_bh", "benjamini-hochberg": "fdr_bh"}.get(correction.lower())
-    if method is None:
-        raise DataError.single(
-            "parameters",
-            f"unknown correction '{correction}'",
-            "use holm or bh",
-            column="correction",
-            example=correction,
-        )
-    if tested.any():
-        frame.loc[tested, "p_adjusted"] = multipletests(frame.loc[tested, "p_value"], alpha=alpha, method=method)[1]
-    cuped_rows = frame.p_value.notna() & frame.metric.str.endswith("(CUPED)")
-    if cuped_rows.any():
-        frame.loc[cuped_rows, "p_adjusted"] = multipletests(
-            frame.loc[cuped_rows, "p_value"], alpha=alpha, method=method
-        )[1]
-    columns = [
-        *ARM_SUMMARY,
-        "rel_ci_low",
-        "rel_ci_high",
-        "variance_reduction",
-    ]
-    return frame.reindex(columns=columns)
-
-
-def _ratio_rows(exp: Experiment, metric: str, alpha: float) -> list[dict]:
-    """A ratio of sums (e.g. revenue/active_days) per arm, its lift with a delta-method interval."""
-    numerator, denominator = metric.split("/")
-    summary = {}
-    for arm, part in exp.frame.groupby("arm"):
-        y, x = part[numerator], part[denominator]
-        n, mean_x = len(part), x.mean()
-        ratio = y.sum() / x.sum() if x.sum() else np.nan
-        # Delta method: var(Ybar/Xbar) ~ (var Y - 2 R cov(Y, X) + R^2 var X) / (n Xbar^2)
-        variance = (y.var() - 2 * ratio * np.cov(y, x, ddof=1)[0, 1] + ratio**2 * x.var()) / (n * mean_x**2)
-        summary[arm] = (n, ratio, variance)
-    n_c, r_c, v_c = summary[exp.control]
-    rows = [{"campaign": exp.campaign, "arm": exp.control, "metric": metric, "n": n_c, "mean": r_c}]
-    z = stats.norm.ppf(1 - alpha / 2)
-    for arm, (n, r, v) in summary.items():
-        if arm == exp.control:
-            continue
-        diff, se = r - r_c, np.sqrt(v + v_c)
-        rel_se = np.sqrt(v / r_c**2 + r**2 * v_c / r_c**4) if r_c else np.nan
-        rows.append(
+def arm_sums(table: ir.Table, metrics: list[str], covariates: dict[str, str]) -> pd.DataFrame:
+    """The readout's sufficient statistics, one engine pass: per arm and metric, ``n`` (users with the
+    outcome), ``sum_y``, ``sum_y2`` and, where the metric has a CUPED covariate or is a ratio ``y/x``,
+    ``sum_x``, ``sum_x2``, ``sum_xy`` (as gbstats keeps them); 0 where there is no x."""
+    pairs = []
+    for metric in metrics:
+        y, _, x = metric.partition("/")
+        pairs.append((metric, y, x or covariates.get(metric)))
+    arm = table.arm.cast("string")
+    aggregates = {}
+    for i, (_, y, x) in enumerate(pairs):
+        value = table[y].cast("float64")
+        other = table[x].cast("float64") if x else value * 0.0  # a column: no x
+        present = value.notnull() & other.notnull() if x else value.notnull()
+        aggregates.update(
             {
-                "campaign": exp.campaign,
-                "arm": arm,
-                "metric": metric,
-                "n": n,
-                "mean": r,
-                "abs_lift": diff,
-                "rel_lift": diff / r_c if r_c else np.nan,
-                "ci_low": diff - z * se,
-                "ci_high": diff + z * se,
-                "p_value": float(2 * stats.norm.sf(abs(diff / se))) if se > 0 else np.nan,
-                "rel_ci_low": diff / r_c - z * rel_se,
-                "rel_ci_high": diff / r_c + z * rel_se,
+                f"n_{i}": present.cast("int64").sum(),
+                f"sum_y_{i}": value.sum(where=present),
+                f"sum_y2_{i}": (value * value).sum(where=present),
+                f"sum_x_{i}": other.sum(where=present),
+                f"sum_x2_{i}": (other * other).sum(where=present),
+                f"sum_xy_{i}": (value * other).sum(where=present),
             }
         )
-    return rows
-
-
-def _pooled_var(frame, metric, covariate, theta) -> float:
-    return float(_stats(frame, metric, covariate, theta)["var"].mean())
-
-
-def lift(t: pd.Series, c: pd.Series, binary: bool, alpha: float) -> dict:
-    diff = t["mean"] - c["mean"]
-    se = np.sqrt(t["var"] / t.n + c["var"] / c.n)
-    if binary:
-        low, high = confint_proportions_2indep(
-            round(t["mean"] * t.n), t.n, round(c["mean"] * c.n), c.n, method="newcomb", alpha=alpha
-        )
-        pooled = (t["mean"] * t.n + c["mean"] * c.n) / (t.n + c.n)
-        z = diff / np.sqrt(pooled * (1 - pooled) * (1 / t.n + 1 / c.n)) if 0 < pooled < 1 else 0.0
-        p = float(2 * stats.norm.sf(abs(z)))
-    else:
-        test = stats.ttest_ind_from_stats(
-            t["mean"], np.sqrt(t["var"]), t.n, c["mean"], np.sqrt(c["var"]), c.n, equal_var=False
-        )
-        df = (t["var"] / t.n + c["var"] / c.n) ** 2 / (
-            (t["var"] / t.n) ** 2 / (t.n - 1) + (c["var"] / c.n) ** 2 / (c.n - 1)
-        )
-        q = stats.t.ppf(1 - alpha / 2, df)
-        low, high, p = diff - q * se, diff + q * se, float(test.pvalue)
-    rel = diff / c["mean"] if c["mean"] else np.nan
-    rel_se = (
-        np.sqrt(t["var"] / t.n / c["mean"] ** 2 + t["mean"] ** 2 * c["var"] / c.n / c["mean"] ** 4)
-        if c["mean"]
-        else np.nan
-    )
-    z = stats.norm.ppf(1 - alpha / 2)
-    return {
-        "n": int(t.n),
-        "mean": t["mean"],
-        "abs_lift": diff,
-        "rel_lift": rel,
-        "ci_low": float(low),
-        "ci_high": float(high),
-        "p_value": p,
-        "rel_ci_low": rel - z * rel_se,
-        "rel_ci_high": rel + z * rel_se,
-    }
-
-
-def health(
-    exp: Experiment,
-    *,
-    expected_split: list[float] | None = None,
-    min_sample: int = 100,
-    alpha: float = 0.05,
-    power: float = 0.8,
-) -> pd.DataFrame:
-    """Pass / warn / fail checks: ``check, status, value`` and what the check is about (``about``: arm sizes, a
-    column and arm, or a metric), its ``threshold`` (minimum sample, balance limit, power) and, for the
-    minimum detectable effect, its ``relative`` size on the control mean. The report words them."""
-    counts = exp.frame.arm.value_counts().sort_index()
-    rows = []
-    shares = np.array(expected_split, float) if expected_split else np.ones(len(counts))
-    if len(shares) != len(counts):
-        raise DataError.single(
-            "parameters",
-            f"expected_split has {len(shares)} shares for {len(counts)} arms",
-            "give one share per arm, in arm name order",
-            column="expected_split",
-            key="campaign_uplift.split_count",
-            values={"shares": len(shares), "arms": len(counts)},
-            example=", ".join(counts.index),
-        )
-    expected = shares / shares.sum() * counts.sum()
-    p = float(stats.chisquare(counts.to_numpy(), expected).pvalue)
-    status = "fail" if p < SRM_FAIL else "warn" if p < SRM_WARN else "pass"
-    rows.append(
-        {
-            "check": "sample ratio",
-            "status": status,
-            "value": p,
-            "about": " · ".join(f"{a} {n:,}" for a, n in counts.items()),
-        }
-    )
-    smallest = int(counts.min())
-    rows.append(
-        {
-            "check": "minimum sample",
-            "status": "pass" if smallest >= min_sample else "fail",
-            "value": smallest,
-            "threshold": min_sample,
-        }
-    )
-    skip = {*exp.metrics, *[p for m in exp.metrics for p in m.split("/")], "user_id"}
-    numeric = [
-        c
-        for c in exp.frame.columns
-        if c not in skip
-        and pd.api.types.is_numeric_dtype(exp.frame[c])
-        and not pd.api.types.is_bool_dtype(exp.frame[c])
+    wide = table.group_by(arm=arm).aggregate(**aggregates).execute()
+    rows = [
+        {"arm": str(r.arm), "metric": metric, **{name: getattr(r, f"{name}_{i}") for name in SUMS}}
+        for r in wide.itertuples(index=False)
+        for i, (metric, _, _) in enumerate(pairs)
     ]
-    control = exp.frame[exp.frame.arm == exp.control]
-    worst, worst_name = 0.0, ""
-    for column in numeric:
-        for arm in [a for a in counts.index if a != exp.control]:
-            treated = exp.frame.loc[exp.frame.arm == arm, column]
-            spread = np.sqrt((treated.var() + control[column].var()) / 2)
-            smd = abs(treated.mean() - control[column].mean()) / spread if spread > 0 else 0.0
-            if smd > worst:
-                worst, worst_name = smd, f"{column} ({arm})"
-    rows.append(
-        {
-            "check": "covariate balance",
-            "status": "warn" if worst > BALANCE_WARN else "pass",
-            "value": worst,
-            "about": worst_name,
-            "threshold": BALANCE_WARN,
-        }
-    )
-    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
-    for metric in [m for m in exp.metrics if "/" not in m]:
-        by_arm = exp.frame.groupby("arm")[metric].agg(["var", "count", "mean"])
-        c = by_arm.loc[exp.control]
-        treated = by_arm.drop(index=exp.control)
-        mde = z * np.sqrt(c["var"] / c["count"] + treated["var"].mean() / treated["count"].mean())
-        rows.append(
-            {
-                "check": f"minimum detectable effect: {metric}",
-                "status": "info",
-                "value": mde,
-                "about": metric,
-                "threshold": power,
-                "relative": mde / c["mean"] if c["mean"] else np.nan,
-            }
-        )
-    return pd.DataFrame(rows, columns=["check", "status", "value", "about", "threshold", "relative"])
+    frame = pd.DataFrame(rows, columns=["arm", "metric", *SUMS]).fillna({name: 0.0 for name in SUMS[1:]})
+    frame["n"] = frame.n.fillna(0).astype(int)
+    return frame.sort_values(["metric", "arm"]).reset_index(drop=True)

@@ -12,6 +12,7 @@ from scipy import stats
 
 from userops_lib import topn
 from userops_lib.campaign_uplift import experiment as uplift
+from userops_lib.campaign_uplift import stats as uplift_stats
 from userops_lib.errors import DataError
 
 
@@ -43,7 +44,7 @@ def segment_uplift(
             table = part.groupby("arm")[metric].agg(n="count", mean="mean", var="var")
             if exp.control not in table.index or arm not in table.index or min(table.n) < 2:
                 continue
-            lift = uplift.lift(table.loc[arm], table.loc[exp.control], exp.binary[metric], alpha)
+            lift = uplift_stats.lift(table.loc[arm], table.loc[exp.control], exp.binary[metric], alpha)
             rows.append(
                 {
                     "arm": arm,
