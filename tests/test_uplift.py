@@ -238,3 +238,30 @@ def test_the_readout_table_shows_each_lift_in_its_unit():
     assert shown.loc[("discount", "converted"), "adjusted_p"] == "< 0.001"
     assert shown.loc[("control", "revenue"), "lift"] == "–"
     assert result.tables()["arm_summary"].abs_lift.dtype.kind == "f"  # the artifact keeps numbers
+
+
+def test_arm_sums_by_hand_and_the_readout_needs_nothing_else():
+    """The engine's per-arm sums on a tiny campaign, worked by hand; the readout computed from them alone
+    (the per-user frame emptied) equals Welch and CUPED computed per user with scipy and numpy."""
+    from scipy import stats as scipy_stats
+
+    assignments = pd.DataFrame(
+        {
+            "user_id": range(8),
+            "campaign": "c",
+            "arm": ["control"] * 4 + ["treat"] * 4,
+            "spend": [1.0, 2.0, 3.0, 6.0, 2.0, 4.0, 7.0, 7.0],
+            "visits": [1.0, 1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    ds = load_dataset({"assignments": assignments}, control_arm="control")
+    exp = uplift.experiment(ds, metrics=["spend", "spend/visits"])
+    sums = exp.sums.set_index(["metric", "arm"])
+    assert sums.loc[("spend", "control")].tolist() == [4, 12.0, 50.0, 0.0, 0.0, 0.0]
+    assert sums.loc[("spend/visits", "treat")].tolist() == [4, 20.0, 118.0, 10.0, 30.0, 59.0]
+    hollow = uplift.Experiment(**{**exp.__dict__, "frame": exp.frame.iloc[0:0]})
+    row = uplift_stats.readout(hollow).set_index(["arm", "metric"]).loc[("treat", "spend")]
+    welch = scipy_stats.ttest_ind([2, 4, 7, 7], [1, 2, 3, 6], equal_var=False)
+    assert row.abs_lift == pytest.approx(2.0) and row.p_value == pytest.approx(welch.pvalue, rel=1e-12)
+    ratio = uplift_stats.readout(hollow).set_index(["arm", "metric"]).loc[("treat", "spend/visits")]
+    assert ratio["mean"] == pytest.approx(20 / 10) and ratio.abs_lift == pytest.approx(20 / 10 - 12 / 7)
