@@ -21,12 +21,14 @@ reports-all: $(STAMP) $(SAMPLE)/dataset.yml
 test: $(STAMP)
 	$(BIN)/ruff check userops_lib tests notebooks
 	$(BIN)/ruff format --check userops_lib tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 ## The fast tier (under a minute): unit and hand-worked tests, no notebooks, subprocesses, Spark or browser
 test-fast: $(STAMP)
 	$(BIN)/ruff check userops_lib tests notebooks
 	$(BIN)/ruff format --check userops_lib tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/pytest -m "not slow" -q
 
 ## Create .venv and install the package with its dev tools (re-runs when pyproject.toml changes)

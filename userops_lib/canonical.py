@@ -95,7 +95,7 @@ def _timestamp(value: ir.Value, spec: ColumnSpec, timezone: str) -> tuple[ir.Val
     return None, f"holds {vtype} values, not timestamps"
 
 
-def _member(text: ir.StringValue, values: list[str]) -> ir.BooleanValue:
+def _member(text: ir.StringValue, values: tuple[str, ...] | list[str]) -> ir.BooleanValue:
     """``text IN values`` (NULL for NULL) inside a CASE: Spark's parser misreads ``x IN (...) IS NOT NULL``."""
     return ibis.cases((text.isnull(), ibis.null("boolean")), else_=text.isin(values))
 
@@ -211,7 +211,8 @@ def build(raw: ir.Table, spec: TableSpec, *, timezone: str, row_number: ir.Integ
     checks: list[Check] = []
     id_is_integer = None
     for name, cspec in specs.items():
-        col = schema.column(table, name)
+        col = schema.column(table, name)  # type: ignore[assignment]  # narrowed just below
+        assert col is not None  # the manifest holds canonical names only
         label = _source_label(cspec)
         if cspec.row_number:
             if row_number is None:

@@ -37,28 +37,28 @@ NO_LIMIT = "none"  # USEROPS_MEMORY_LIMIT=none: DuckDB's own default (80% of the
 
 # -- DuckDB ---------------------------------------------------------------------------------------
 @ibis.udf.scalar.builtin(name="try_strptime")
-def _duckdb_strptime(text: str, format: str) -> TIMESTAMP:
+def _duckdb_strptime(text: str, format: str) -> TIMESTAMP:  # type: ignore[valid-type]
     """Parse ``text`` with strptime codes; NULL where it does not parse."""
 
 
 @ibis.udf.scalar.builtin(name="timezone")
-def _duckdb_wall_to_utc(zone: str, timestamp: TIMESTAMP) -> TIMESTAMP_UTC:
+def _duckdb_wall_to_utc(zone: str, timestamp: TIMESTAMP) -> TIMESTAMP_UTC:  # type: ignore[valid-type]
     """Read a naive wall-clock ``timestamp`` as local time in ``zone`` (an IANA name)."""
 
 
 @ibis.udf.scalar.builtin(name="timezone")
-def _duckdb_utc_wall(zone: str, timestamp: TIMESTAMP_UTC) -> TIMESTAMP:
+def _duckdb_utc_wall(zone: str, timestamp: TIMESTAMP_UTC) -> TIMESTAMP:  # type: ignore[valid-type]
     """The naive wall-clock time of an instant in ``zone``."""
 
 
 # -- Spark (session time zone UTC) ----------------------------------------------------------------
 @ibis.udf.scalar.builtin(name="try_to_timestamp")
-def _spark_to_timestamp(text: str, format: str) -> TIMESTAMP:
+def _spark_to_timestamp(text: str, format: str) -> TIMESTAMP:  # type: ignore[valid-type]
     """Parse ``text`` with a Java date-time pattern; NULL where it does not parse."""
 
 
 @ibis.udf.scalar.builtin(name="to_utc_timestamp")
-def _spark_wall_to_utc(timestamp: TIMESTAMP, zone: str) -> TIMESTAMP:
+def _spark_wall_to_utc(timestamp: TIMESTAMP, zone: str) -> TIMESTAMP:  # type: ignore[valid-type]
     """Read a wall-clock ``timestamp`` as local time in ``zone``; the UTC instant, as UTC wall time."""
 
 

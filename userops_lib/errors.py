@@ -9,6 +9,7 @@ example value and how to fix it, so that a message is useful without a traceback
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 _TABLES = ("users", "events", "assignments")
 
@@ -60,7 +61,7 @@ class Problem:
             if self.column is not None:
                 where += t("error.where.name", column=self.column)
         keyed = self.key is not None and i18n.has(f"error.{self.key}")
-        values = dict(self.values)
+        values: dict[str, Any] = dict(self.values)
         message = t(f"error.{self.key}", **values) if keyed else self.message
         fix = t(f"error.{self.key}.fix", **values) if keyed else self.fix
         details = []
@@ -99,9 +100,9 @@ class DataError(ValueError):
         return head + "\n" + "\n".join(f"  - {p.render()}" for p in self.problems)
 
     @classmethod
-    def single(cls, table: str, message: str, fix: str, **details: object) -> DataError:
+    def single(cls, table: str, message: str, fix: str, **details: Any) -> DataError:
         """Build an error holding one :class:`Problem`; ``values`` (a dict) fills a keyed message."""
-        values = details.pop("values", None) or {}
+        values: dict[str, Any] = details.pop("values", None) or {}
         return cls(Problem(table=table, message=message, fix=fix, values=tuple(values.items()), **details))
 
 

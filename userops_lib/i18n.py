@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import gettext
 import string
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
@@ -82,7 +83,7 @@ def language(code: str):
 @dataclass(frozen=True)
 class Catalogue:
     messages: dict[str, str | tuple[str, ...]]
-    plural: object  # n -> index of the plural form
+    plural: Callable[[int], int]  # n -> index of the plural form
 
     def keys(self) -> set[str]:
         return set(self.messages)
@@ -98,8 +99,9 @@ def catalogue(code: str) -> Catalogue:
     for message in po:
         if not message.id:
             continue  # the header
-        key = message.id[0] if isinstance(message.id, tuple) else message.id
-        messages[key] = message.string
+        key = str(message.id[0] if isinstance(message.id, tuple | list) else message.id)
+        text = message.string
+        messages[key] = tuple(text) if isinstance(text, tuple | list) else str(text)
     return Catalogue(messages, gettext.c2py(po.plural_expr))
 
 

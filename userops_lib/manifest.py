@@ -106,7 +106,7 @@ def _as_datetime(value: object, what: str) -> dt.datetime:
         ) from None
 
 
-def _column_spec(table: str, canonical: str, raw: object) -> ColumnSpec:
+def _column_spec(table: str, canonical: str, raw: Any) -> ColumnSpec:
     col = schema.column(table, canonical)
     if col is None:
         raise _fail(
@@ -175,7 +175,7 @@ def _column_spec(table: str, canonical: str, raw: object) -> ColumnSpec:
     )
 
 
-def _table_spec(name: str, raw: object, root: Path | None, has_connection: bool) -> TableSpec:
+def _table_spec(name: str, raw: Any, root: Path | None, has_connection: bool) -> TableSpec:
     path = raw.get("path")
     table = raw.get("table")
     if (path is None) == (table is None):
@@ -255,7 +255,7 @@ def _inside(name: str, given: str, resolved: Path, root: Path) -> None:
     )
 
 
-def parse_manifest(raw: object, *, root: Path | None = None, default_name: str = "dataset") -> Manifest:
+def parse_manifest(raw: Any, *, root: Path | None = None, default_name: str = "dataset") -> Manifest:
     """Check a manifest (already loaded from YAML) and return it as a :class:`Manifest`.
 
     Its shape (keys, types, allowed values) is checked against :data:`schemas.MANIFEST` first; the code

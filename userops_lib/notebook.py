@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -64,7 +65,7 @@ def _describe_figures() -> None:
     def described(figure):
         return draw(figure), {"alt": plots.describe(figure)}
 
-    described.describes = True
+    described.describes = True  # type: ignore[attr-defined]
     png.for_type(Figure, described)
 
 
@@ -85,7 +86,7 @@ def resolve_dataset(dataset: str) -> str:
     return str(path)
 
 
-def parameters(params_type: type, namespace: dict):
+def parameters(params_type: Any, namespace: dict):
     """The analysis' Params from the parameters cell's variables; sets the report's language and theme."""
     params = params_type.from_namespace(namespace)
     setup(params.language)
@@ -173,9 +174,11 @@ def save_artifacts(artifacts_dir: str, tables: dict[str, pd.DataFrame], *, headl
     written = []
     for name, frame in tables.items():
         path = folder / f"{name}.csv"
-        atomically(
-            path, lambda partial, frame=frame: frame.to_csv(partial, index=False, date_format="%Y-%m-%dT%H:%M:%S")
-        )
+
+        def write(partial: Path, frame: pd.DataFrame = frame) -> None:
+            frame.to_csv(partial, index=False, date_format="%Y-%m-%dT%H:%M:%S")
+
+        atomically(path, write)
         written.append(path.name)
     if headlines is not None:
         text = json.dumps([list(h) for h in headlines], indent=1)

@@ -25,6 +25,7 @@ import re
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import yaml
@@ -109,7 +110,7 @@ def notebook_parameters(path: str | Path) -> dict[str, Parameter]:
                 "annotate the parameter with its type",
                 example=ast.get_source_segment(source, node),
             )
-        annotation = ast.get_source_segment(source, node.annotation)
+        annotation = ast.get_source_segment(source, node.annotation) or ""
         try:
             default = ast.literal_eval(node.value)
         except ValueError:
@@ -119,7 +120,7 @@ def notebook_parameters(path: str | Path) -> dict[str, Parameter]:
                 "use a literal (string, number, bool, list, None)",
                 example=ast.get_source_segment(source, node.value),
             ) from None
-        parameter = Parameter(node.target.id, annotation, default, comments.get(node.lineno, ""))
+        parameter = Parameter(node.target.id, annotation, default, comments.get(node.lineno) or "")
         if _base_type(parameter.base) is None:
             raise DataError.single(
                 "parameters",
@@ -147,6 +148,13 @@ def _base_type(base: str) -> tuple[str, type] | None:
     return None
 
 
+def _known_type(base: str) -> tuple[str, type]:
+    """The shape and kind of a type the cell was checked to declare (see :func:`notebook_parameters`)."""
+    known = _base_type(base)
+    assert known is not None, base
+    return known
+
+
 def _fits(value: object, kind: type) -> bool:
     if kind is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -163,7 +171,7 @@ def parse_text(parameter: Parameter, text: str) -> object:
     """
     if parameter.optional and text.strip().lower() in ("none", "null"):
         return None
-    shape, kind = _base_type(parameter.base)
+    shape, kind = _known_type(parameter.base)
     if shape == "scalar" and kind is str:
         return text
     if shape == "list" and not text.strip().startswith("["):
@@ -179,11 +187,11 @@ def _yaml(text: str) -> object:
         return text
 
 
-def check_value(parameter: Parameter, value: object, *, notebook: str) -> tuple[object, Problem | None]:
+def check_value(parameter: Parameter, value: Any, *, notebook: str) -> tuple[object, Problem | None]:
     """The value converted to the parameter's type, or a problem saying why it does not fit."""
     if value is None and parameter.optional:
         return None, None
-    shape, kind = _base_type(parameter.base)
+    shape, kind = _known_type(parameter.base)
     ok = (
         _fits(value, kind)
         if shape == "scalar"
@@ -291,7 +299,7 @@ def resolve(
             )
             continue
         for name, value in (values or {}).items():
-            parameter = declared[notebook].get(name)
+            parameter = declared[notebook].get(name)  # type: ignore[assignment]  # None: reported below
             if parameter is None or name in RESERVED:
                 problems.append(
                     Problem(

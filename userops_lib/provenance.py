@@ -56,7 +56,7 @@ def fingerprint(dataset: str) -> dict:
 
 def versions() -> dict:
     """Python's and the stack's package versions."""
-    out = {"python": sys.version.split()[0]}
+    out: dict[str, str | None] = {"python": sys.version.split()[0]}
     for name in _PACKAGES:
         try:
             out[name] = metadata.version(name)

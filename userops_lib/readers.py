@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -43,6 +44,7 @@ def read(
             )
         return con.table(spec.table), None, []
     path = spec.path
+    assert path is not None  # a file table: the manifest requires 'path' or 'table'
     if not path.exists():
         return (
             None,
@@ -147,7 +149,7 @@ def _read_csv(con: ibis.BaseBackend, spec: TableSpec, temp: str) -> ir.Table:
 def _read_whitespace(con: ibis.BaseBackend, spec: TableSpec, temp: str):
     names = list(spec.names or [])
     skip = 0
-    if spec.header:
+    if spec.header and spec.path is not None:
         with spec.path.open(encoding=spec.encoding.replace("utf-8", "utf-8-sig")) as handle:
             header = handle.readline().split()
         names = names or header
@@ -251,7 +253,7 @@ def resolve(source, *, columns, control_arm, engine=None) -> tuple[Manifest, ibi
                 "name the tables so, or write a dataset.yml with 'connection:' and 'table:' entries",
                 example=", ".join(con.list_tables()[:8]),
             )
-        raw = {"connection": text, "tables": {t: {"table": t} for t in present}}
+        raw: dict[str, Any] = {"connection": text, "tables": {t: {"table": t} for t in present}}
         if control_arm is not None and "assignments" in present:
             raw["tables"]["assignments"]["control_arm"] = control_arm
         return parse_manifest(raw, default_name=text), con, text

@@ -171,7 +171,7 @@ def plan_run(
                 f"move it to '{key}:' at the top of the config",
                 column=key,
             )
-        if key in (parameters or {}):
+        if parameters and key in parameters:
             raise fail(
                 f"give '{key}' as the DATASET argument, not as -p {key}=...",
                 f"write: userops report {parameters[key]} ...",
@@ -227,11 +227,11 @@ def plan_run(
                 values["language"] = language
             column, value = values.get("filter_column", ""), values.get("filter_value", "")
             if column and value:
-                ds.restrict(column, value)
+                ds.restrict(str(column), value)
             checks.append((name, values))
             job_name = name if not combo else f"{name}--{slug}"
             notebook = nbformat.read(available[name], as_version=4)
-            with i18n.language(values.get("language", i18n.DEFAULT)):
+            with i18n.language(str(values.get("language", i18n.DEFAULT))):
                 title = i18n.t(f"{name}.title") if i18n.has(f"{name}.title") else render.notebook_title(notebook, name)
             if combo:
                 title += " (" + ", ".join(f"{k} = {v}" for k, v in combo.items()) + ")"

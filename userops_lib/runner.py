@@ -261,7 +261,7 @@ def execute(
     staging.rename(final)  # a rename needs no free space
     lock.close()
     if write_error is not None:
-        raise RunWriteError(run["error"], final)
+        raise RunWriteError(str(run["error"]), final)
     if ok:
         _point_latest(out_root, run_id)
     return (0 if ok else 1), final

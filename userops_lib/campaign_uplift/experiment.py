@@ -178,13 +178,13 @@ def arm_sums(table: ir.Table, metrics: list[str], covariates: dict[str, str]) ->
     """The readout's sufficient statistics, one engine pass: per arm and metric, ``n`` (users with the
     outcome), ``sum_y``, ``sum_y2`` and, where the metric has a CUPED covariate or is a ratio ``y/x``,
     ``sum_x``, ``sum_x2``, ``sum_xy`` (as gbstats keeps them); 0 where there is no x."""
-    pairs = []
+    pairs: list[tuple[str, str, str | None]] = []
     for metric in metrics:
         y, _, x = metric.partition("/")
         pairs.append((metric, y, x or covariates.get(metric)))
     arm = table.arm.cast("string")
     aggregates = {}
-    for i, (_, y, x) in enumerate(pairs):
+    for i, (_, y, x) in enumerate(pairs):  # type: ignore[assignment]
         value = table[y].cast("float64")
         other = table[x].cast("float64") if x else value * 0.0  # a column: no x
         present = value.notnull() & other.notnull() if x else value.notnull()

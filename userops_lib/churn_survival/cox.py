@@ -234,7 +234,7 @@ def survival_steps(result: CoxResult, rows: pd.DataFrame):
         else (result.model, result.columns)
     )
     design_rows, _ = design(rows.assign(churned=False, count=1), result.covariates, result.references)
-    features = design_rows[[c for c in columns if c in design_rows.columns]]
+    features = design_rows[[c for c in columns or [] if c in design_rows.columns]]
     strata = [model.strata] if isinstance(model.strata, str) else list(model.strata or [])
     if strata:
         features = pd.concat([features, rows[strata].astype(str).reset_index(drop=True)], axis=1)
@@ -250,7 +250,7 @@ def survival_steps(result: CoxResult, rows: pd.DataFrame):
         table = np.repeat(cumulative.iloc[:, [0]].to_numpy(float), len(rows), axis=1)
 
     def survival(points: np.ndarray, side: str) -> np.ndarray:
-        position = np.searchsorted(times, points, side=side) - 1
+        position = np.searchsorted(times, points, side=side) - 1  # type: ignore[call-overload]
         hazard = np.where(position >= 0, table[np.clip(position, 0, None), np.arange(len(points))], 0.0)
         return np.exp(-hazard * partial)
 

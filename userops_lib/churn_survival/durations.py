@@ -58,6 +58,7 @@ def user_durations(
                 column="duration",
                 key="churn_survival.no_durations",
             )
+        assert users is not None  # has_table
         table = users.filter(users.duration.notnull() & users.churned.notnull())
         table = table.mutate(seen=table.duration, tenure=table.duration)
         return table.mutate(churned=table.churned.cast("boolean")), ds.duration_unit or "units", "users"
@@ -97,7 +98,8 @@ def _active(ds: Dataset, active_events: list[str] | None) -> ir.Table:
 
 def users_seen(ds: Dataset) -> int:
     """Users with any event before the snapshot (those too new to judge are the difference)."""
-    return int(ds.events.filter(ds.events.event_at < ds.snapshot_at).user_id.nunique().execute())
+    events = ds.table("events")
+    return int(events.filter(events.event_at < ds.snapshot_at).user_id.nunique().execute())
 
 
 def with_patterns(

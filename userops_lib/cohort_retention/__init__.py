@@ -186,7 +186,7 @@ def retention(
         mode,
         cohort_type,
         cohort_by,
-        tuple(map(tuple, brackets)) if brackets else None,
+        tuple((a, b) for a, b in brackets) if brackets else None,
         snapshot.to_pydatetime(),
         ds.currency,
         cells,
@@ -233,7 +233,7 @@ def parse_brackets(texts: list[str]) -> list[tuple[int, int]]:
             a, b = (int(parts[0]), int(parts[-1])) if len(parts) in (1, 2) else (None, None)
         except ValueError:
             a = b = None
-        if a is None:
+        if a is None or b is None:
             raise DataError.single(
                 "parameters",
                 "a bracket is not a range of periods",

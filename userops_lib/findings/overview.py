@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -142,7 +144,7 @@ def findings(result) -> list[str]:
 def _new_users(result) -> list[str]:
     frame, period = result.frames["new_users"], result.period
     complete = frame[frame.complete]
-    fields = {
+    fields: dict[str, Any] = {
         "total": narrative.spoken(frame.new_users.sum()),
         "first": narrative.day(result.first_seen),
         "last": narrative.day(result.last_seen),
@@ -196,11 +198,7 @@ def _retention(result) -> str | None:
             period=period_label(result.period, row.period_start),
             period_name=t(f"period.{result.period}"),
             level=_level(result),
-            **{f"d{n}": narrative.percent(rows[f"d{n}_retention"].value) for n in (1, 7, 30)},
-            **{
-                f"d{n}_ci": narrative.interval(rows[f"d{n}_retention"].ci_low, rows[f"d{n}_retention"].ci_high)
-                for n in (1, 7, 30)
-            },
+            **_retention_fields(rows),
         )
     return t("format.sentence_join").join(
         t(
@@ -302,4 +300,13 @@ def shown_tables(result) -> list[contract.Shown]:
                 "attributes", result.frames["attributes"], t("overview.caption.attributes"), formats, max_rows=60
             )
         )
+    return out
+
+
+def _retention_fields(rows) -> dict[str, Any]:
+    """d1, d7, d30 and their intervals, as the retention finding fills them."""
+    out: dict[str, Any] = {}
+    for n in (1, 7, 30):
+        row = rows[f"d{n}_retention"]
+        out[f"d{n}"], out[f"d{n}_ci"] = narrative.percent(row.value), narrative.interval(row.ci_low, row.ci_high)
     return out

@@ -7,6 +7,8 @@ do. A custom segment map's own names and texts are shown as they are.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from userops_lib import contract, i18n, narrative
@@ -109,7 +111,7 @@ def findings(result) -> list[str]:
     if core["users"] and core["share"] >= 0.99:
         out.append(t("segment_profiling.finding.core_even", days=f"{core['threshold']:g}"))
     elif core["users"]:
-        fields = {
+        fields: dict[str, Any] = {
             "days": f"{core['threshold']:g}",
             "share": narrative.percent(core["share"]),
             "activity": narrative.percent(core["activity_share"]),
@@ -214,7 +216,7 @@ def shown_tables(result) -> list[contract.Shown]:
 
 def definitions(result) -> list[str]:
     params = result.params
-    fields = {
+    fields: dict[str, Any] = {
         "level": narrative.level(result.alpha),
         "days": result.period_days,
         "high": narrative.percent(params.high_share if params else 0.2, 0),

@@ -125,7 +125,7 @@ def _activity(ds: Dataset, params: Params, frames: dict) -> dict:
     )
     daily["new_users"] = daily.new_users.fillna(0).astype("int64")
     money_period = conversion = None
-    if "revenue" in ds.events.columns:
+    if "revenue" in ds.table("events").columns:
         by_day = stats.money(engine.money_by(ds.events, "day"), "day", start_day, snapshot)
         daily = daily.merge(
             by_day.rename(columns={"start": "day"})[["day", "paying_users", "revenue", "arpu", "arppu"]],

@@ -16,7 +16,7 @@ _DAY_SECONDS = 86_400
 
 def first_seen(ds: Dataset) -> ir.Table:
     """One row per user: when they were first seen (signup, else first event)."""
-    events = ds.events
+    events = ds.table("events")
     first_event = events.group_by("user_id").aggregate(first_seen=events.event_at.min())
     if ds.users is not None and "signup_at" in ds.users.columns:
         users = ds.users.select("user_id", signup=ds.users.signup_at)

@@ -179,7 +179,7 @@ def cards(
     for n in offsets:
         pooled = _pooled_retention(retention_by_day, n, period, snapshot, alpha, set(complete.period_start))
         if pooled:
-            add(f"d{n}_retention", "share", *pooled, change_unit="points")
+            add(f"d{n}_retention", "share", *pooled, change_unit="points")  # type: ignore[misc]  # 4 values
     if money_by_period is not None:
         by_start = money_by_period.set_index("start")
         shown = [s for s in ends if s in by_start.index]
