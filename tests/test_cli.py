@@ -104,7 +104,7 @@ def test_synth_rejects_a_tiny_world(tmp_path, capsys):
 
 
 def test_a_failed_synth_leaves_the_previous_world_untouched(tmp_path, monkeypatch):
-    from userops_lib import synth
+    from userops_lib import synth_files as synth
 
     out = tmp_path / "world"
     synth.write_world(out, users=100, seed=1)

@@ -175,7 +175,7 @@ def test_a_real_log_matches_independent_sql_and_every_user_has_one_segment(cdnow
 
 @pytest.mark.slow
 def test_high_value_users_reach_the_top_tier_at_the_rate_the_truth_implies(tmp_path):
-    from userops_lib.synth import write_world
+    from userops_lib.synth_files import write_world
 
     def recall(folder):
         result = segments.analyse(load_dataset(folder))

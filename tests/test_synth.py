@@ -9,7 +9,8 @@ from lifelines import CoxPHFitter
 
 from tests.conftest import DATA
 from userops_lib.data import load_dataset
-from userops_lib.synth import WorldParameters, make_world, write_world
+from userops_lib.synth import WorldParameters, make_world
+from userops_lib.synth_files import write_world
 
 
 @pytest.fixture(scope="module")

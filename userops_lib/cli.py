@@ -32,7 +32,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from userops_lib.synth import write_world
+    from userops_lib.synth_files import write_world
 
     if args.users < 10:
         raise DataError.single("synth", "--users must be at least 10", "give --users 10 or more", example=args.users)
