@@ -102,29 +102,23 @@ def day(value) -> str:
 
 def findings_html(sentences: list[str], *, title: str | None = None) -> str:
     """A findings box: each sentence escaped, as a list."""
-    title = i18n.t("report.findings") if title is None else title
-    items = "".join(f"<li>{escape(s)}</li>" for s in sentences)
-    return f"<div class='userops-findings'><h2>{escape(title)}</h2><ul>{items}</ul></div>"
+    from userops_lib import templating
+
+    return templating.block("findings", i18n.t("report.findings") if title is None else title, sentences)
 
 
 def headlines_html(headlines: list[tuple[str, str]]) -> str:
     """Headline figures as label/value tiles."""
-    tiles = "".join(
-        f"<div class='userops-tile'><div class='value'>{escape(v)}</div><div class='label'>{escape(k)}</div></div>"
-        for k, v in headlines
-    )
-    return f"<div class='userops-tiles'>{tiles}</div>"
+    from userops_lib import templating
+
+    return templating.block("tiles", headlines)
 
 
 def cards_html(cards: list[tuple[str, str, str]], *, heading: str = "") -> str:
     """KPI cards: label, value and a note (the change, the interval) under each."""
-    items = "".join(
-        f"<div class='userops-tile userops-card'><div class='label'>{escape(label)}</div>"
-        f"<div class='value'>{escape(value)}</div><div class='note'>{escape(note)}</div></div>"
-        for label, value, note in cards
-    )
-    head = f"<h2>{escape(heading)}</h2>" if heading else ""
-    return f"{head}<div class='userops-tiles'>{items}</div>"
+    from userops_lib import templating
+
+    return templating.block("cards", cards, heading)
 
 
 def header(column: object) -> str:
@@ -152,13 +146,11 @@ def table_html(
     shown.columns = [header(c) for c in shown.columns]
     body = shown.to_html(index=False, escape=True, border=0, classes="userops-table", na_rep=na, float_format=number)
     note = (
-        f"<p class='userops-note'>{escape(i18n.t('report.showing_rows', shown=count(max_rows), total=count(len(frame))))}"
-        "</p>"
-        if len(frame) > max_rows
-        else ""
+        i18n.t("report.showing_rows", shown=count(max_rows), total=count(len(frame))) if len(frame) > max_rows else ""
     )
-    head = f"<p class='userops-caption'>{escape(caption)}</p>" if caption else ""
-    return head + body + note
+    from userops_lib import templating
+
+    return templating.block("table", caption or "", templating.markup(body), note)
 
 
 def _identifier(column: object) -> bool:

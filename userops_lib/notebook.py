@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from userops_lib import i18n, narrative, plots
+from userops_lib import i18n, narrative, plots, templating
 from userops_lib.data import Dataset, load_dataset
 from userops_lib.errors import DataError
 from userops_lib.files import atomically
@@ -27,7 +27,7 @@ def _display(html_text: str) -> None:
     ("14.31andARPPU60.73") except inside an element of class tex2jax_ignore (what pandas uses too)."""
     from IPython.display import HTML, display
 
-    display(HTML(f"<div class='tex2jax_ignore mathjax_ignore'>{html_text}</div>"))
+    display(HTML(templating.block("output", templating.markup(html_text))))
 
 
 def setup(language: str = i18n.DEFAULT) -> None:
@@ -115,10 +115,7 @@ def open_dataset(dataset, *, snapshot_at: str = "", filter_column: str = "", fil
 
 def show_title(name: str, *, level: float = 0.05) -> None:
     """The report's title and introduction, from the catalogue ('<name>.title', '<name>.intro')."""
-    _display(
-        f"<h1>{narrative.escape(i18n.t(f'{name}.title'))}</h1>"
-        f"<p>{narrative.escape(i18n.t(f'{name}.intro', level=narrative.level(level)))}</p>"
-    )
+    _display(templating.block("title", i18n.t(f"{name}.title"), i18n.t(f"{name}.intro", level=narrative.level(level))))
 
 
 def show_findings(result, *, title: str | None = None) -> None:
@@ -159,7 +156,7 @@ def show_table(
 
 def show_note(text: str) -> None:
     """A short explanatory paragraph (escaped)."""
-    _display(f"<p class='userops-note'>{narrative.escape(text)}</p>")
+    _display(templating.block("note", text))
 
 
 def save_artifacts(artifacts_dir: str, tables: dict[str, pd.DataFrame], *, headlines=None) -> list[str]:
@@ -208,34 +205,23 @@ def show_details(result, dataset: Dataset) -> None:
 
 def show_run_details(parameters: dict, dataset: Dataset, *, definitions: list[str] | None = None) -> None:
     """The short 'method and data' section at the end of a report: parameters, definitions, data quality."""
-    t, escape = i18n.t, narrative.escape
-    rows = "".join(
-        f"<tr><th>{escape(k)}</th><td>{escape(repr(v))}</td></tr>"
-        for k, v in parameters.items()
-        if k != "artifacts_dir"
-    )
-    parts = [f"<div class='userops-details'><h2>{escape(t('report.method'))}</h2>"]
-    if definitions:
-        parts.append(
-            f"<h3>{escape(t('report.definitions'))}</h3><ul>"
-            + "".join(f"<li>{escape(d)}</li>" for d in definitions)
-            + "</ul>"
-        )
-    parts.append(f"<h3>{escape(t('report.parameters'))}</h3><table class='userops-table'>{rows}</table>")
-    if dataset.restriction:
-        parts.append(f"<p>{escape(t('report.restricted', restriction=dataset.restriction))}</p>")
     quality = dataset.quality
-    parts.append(f"<h3>{escape(t('report.data_quality'))}</h3>")
-    parts.append(narrative.table_html(quality.table_frame()))
+    set_aside, aside_table = "", ""
     if quality.set_aside:
-        parts.append(
-            f"<p>{escape(t('report.set_aside', n=quality.rows_set_aside, rows=narrative.count(quality.rows_set_aside)))}</p>"
-        )
+        set_aside = i18n.t("report.set_aside", n=quality.rows_set_aside, rows=narrative.count(quality.rows_set_aside))
         aside = quality.set_aside_frame()
         aside["reason"] = [quality_text.reason(r) for r in aside.reason]
-        parts.append(narrative.table_html(aside))
-    else:
-        parts.append(f"<p>{escape(t('report.none_set_aside'))}</p>")
-    parts.append("<ul>" + "".join(f"<li>{escape(f)}</li>" for f in quality_text.facts(quality)) + "</ul>")
-    parts.append(f"<p class='userops-note'>{escape(t('report.csv_note'))}</p></div>")
-    _display("".join(parts))
+        aside_table = narrative.table_html(aside)
+    _display(
+        templating.block(
+            "details",
+            i18n.t,
+            [(k, repr(v)) for k, v in parameters.items() if k != "artifacts_dir"],
+            definitions or [],
+            dataset.restriction,
+            templating.markup(narrative.table_html(quality.table_frame())),
+            set_aside,
+            templating.markup(aside_table),
+            quality_text.facts(quality),
+        )
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import html
 from dataclasses import dataclass
 
 import pandas as pd
@@ -136,8 +135,9 @@ class DataQuality:
         return "\n".join(self.lines())
 
     def _repr_html_(self) -> str:
-        items = "".join(f"<li>{html.escape(line.strip())}</li>" for line in self.lines())
-        return f"<div class='userops-quality'><strong>Data quality</strong><ul>{items}</ul></div>"
+        from userops_lib import i18n, templating
+
+        return templating.block("quality", i18n.t("report.data_quality"), [line.strip() for line in self.lines()])
 
 
 def _day(value: dt.datetime | None) -> str:
