@@ -1,0 +1,113 @@
+"""The funnel's definitions, checked by hand on tiny event logs: ordered, strict and any order, windows,
+exclusions, ties at one timestamp, alternatives, and windows still open at the snapshot."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from statsmodels.stats.proportion import proportion_confint
+
+from userops_lib.data import load_dataset
+from userops_lib.funnel import engine, stats
+
+T0 = pd.Timestamp("2024-01-01")
+SNAPSHOT = pd.Timestamp("2024-02-01")
+STEPS = [["view"], ["cart", "wishlist"], ["buy"]]
+
+
+def _at(hours: float) -> pd.Timestamp:
+    return T0 + pd.Timedelta(hours=hours)
+
+
+LOG = [
+    ("a", 0, "view"), ("a", 1, "cart"), ("a", 2, "buy"),  # every step, nothing between
+    ("b", 0, "view"), ("b", 1, "other"), ("b", 2, "cart"),  # another event between view and cart
+    ("c", 0, "cart"), ("c", 1, "view"), ("c", 2, "buy"),  # cart before entering, buy after
+    ("d", 0, "view"), ("d", 24 * 8, "cart"),  # cart after the 7-day window
+    ("e", 0, "view"), ("e", 1, "refund"), ("e", 2, "cart"),  # an excluded event between the steps
+    ("f", 0, "view"), ("f", 0, "cart"),  # view and cart at the same moment
+    ("g", 0, "view"), ("g", 3, "wishlist"), ("g", 5, "buy"),  # the alternative of step 2
+    ("h", 24 * 29, "view"), ("h", 24 * 29 + 1, "cart"),  # entered 2 days before the snapshot: window open
+    ("i", 24 * 30, "view"),  # entered 1 day before the snapshot, nothing since: window open
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def events():
+    log = pd.DataFrame([(u, _at(h), e) for u, h, e in LOG], columns=["user_id", "event_at", "event"])
+    return load_dataset({"events": log}, snapshot_at=str(SNAPSHOT)).table("events")
+
+
+def _times(events, order, **options):
+    times = engine.step_times(events, STEPS, window_days=7, order=order, snapshot=SNAPSHOT.to_pydatetime(), **options)
+    frame = times.execute().set_index("user_id").sort_index()
+    return {u: sum(pd.notna(frame.loc[u, f"t{k}"]) for k in (1, 2, 3)) for u in frame.index}, frame
+
+
+def test_ordered_steps_come_in_order_within_the_window(events):
+    reached, frame = _times(events, "ordered")
+    # c's cart came before its view (it entered at its view); d's cart after the window; f's cart at
+    # the moment of its view counts (at or after); g's wishlist is step 2's alternative.
+    assert reached == {"a": 3, "b": 2, "c": 1, "d": 1, "e": 2, "f": 2, "g": 3, "h": 2, "i": 1}
+    assert frame.loc["c", "t1"] == _at(1) and frame.loc["g", "t3"] == _at(5)
+
+
+def test_strict_steps_follow_each_other_with_nothing_between(events):
+    reached, _ = _times(events, "strict")
+    # b has 'other' between; e has 'refund' between; f's tie is ordered by name (cart before view), so
+    # its cart is not after its view.
+    assert reached == {"a": 3, "b": 1, "c": 1, "d": 1, "e": 1, "f": 1, "g": 3, "h": 2, "i": 1}
+
+
+def test_any_order_needs_every_step_after_entering_within_the_window(events):
+    reached, frame = _times(events, "any")
+    # c did buy after entering but its cart came before: step 2 is missing, so it stays at step 1.
+    assert reached == {"a": 3, "b": 2, "c": 1, "d": 1, "e": 2, "f": 2, "g": 3, "h": 2, "i": 1}
+    assert frame.loc["g", "t3"] == _at(5)
+
+
+def test_an_excluded_event_between_two_steps_ends_the_funnel_there(events):
+    reached, _ = _times(events, "ordered", exclude=["refund"])
+    assert reached["e"] == 1 and reached["a"] == 3 and reached["b"] == 2
+
+
+def test_a_step_sharing_an_event_with_the_one_before_needs_a_later_event():
+    log = pd.DataFrame(
+        {"user_id": ["x", "x", "y"], "event_at": [_at(0), _at(1), _at(0)], "event": ["view", "view", "view"]}
+    )
+    table = load_dataset({"events": log}, snapshot_at=str(SNAPSHOT)).table("events")
+    times = engine.step_times(table, [["view"], ["view"]], window_days=1, snapshot=SNAPSHOT.to_pydatetime())
+    frame = times.execute().set_index("user_id")
+    assert frame.loc["x", "t2"] == _at(1) and pd.isna(frame.loc["y", "t2"])
+
+
+def test_open_windows_are_counted_apart_never_as_drops(events):
+    times = engine.step_times(events, STEPS, window_days=7, snapshot=SNAPSHOT.to_pydatetime())
+    table = stats.funnel(engine.reached_counts(times, 3), ["view", "cart|wishlist", "buy"], 0.05)
+    rows = table.set_index("step")
+    # Complete users: a..g (7). Reached cart: a, b, e, f, g = 5 (ordered, no exclusion). Reached buy: a, g.
+    assert rows.users.tolist() == [7, 5, 2]
+    assert rows.loc[2, "conversion"] == pytest.approx(5 / 7) and rows.loc[3, "step_conversion"] == pytest.approx(2 / 5)
+    low, high = proportion_confint(2, 7, alpha=0.05, method="wilson")
+    assert (rows.loc[3, "ci_low"], rows.loc[3, "ci_high"]) == pytest.approx((low, high))
+    # h (reached cart) and i (only view) are still in their windows: i waits at step 2, h at step 3.
+    assert rows.in_window.tolist() == [0, 1, 1] and rows.in_window_reached.tolist() == [2, 1, 0]
+
+
+def test_time_to_each_step_from_minute_histograms(events):
+    times = engine.step_times(events, STEPS, window_days=7, snapshot=SNAPSHOT.to_pydatetime())
+    quantiles = stats.time_quantiles(engine.minute_histograms(times, 3)).set_index(["step", "since"])
+    # Step 2 from start, complete users: a 1 h, b 2 h, e 2 h, f 0 h, g 3 h -> quartiles 1, 2, 2 hours.
+    assert quantiles.loc[(2, "start"), ["q1_hours", "median_hours", "q3_hours"]].tolist() == [1, 2, 2]
+    # Step 3: a 2 h from start (1 h from cart), g 5 h (2 h from wishlist).
+    assert quantiles.loc[(3, "start"), "median_hours"] == 2 and quantiles.loc[(3, "previous"), "users"] == 2
+    assert quantiles.loc[(3, "previous"), "q3_hours"] == 2
+
+
+def test_conversion_by_entry_period_marks_periods_with_open_windows(events):
+    times = engine.step_times(events, STEPS, window_days=7, snapshot=SNAPSHOT.to_pydatetime())
+    trend = stats.trend(engine.entries_by_period(times, 3, "week"), 0.05).set_index("period_start")
+    first = trend.loc[pd.Timestamp("2024-01-01")]
+    assert (first.entered, first.converted, bool(first.complete)) == (7, 2, True)
+    last = trend.loc[pd.Timestamp("2024-01-29")]  # h and i entered that week; their windows are open
+    assert (last.entered, last.entered_complete, bool(last.complete)) == (2, 0, False) and pd.isna(last.conversion)

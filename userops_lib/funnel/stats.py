@@ -1,0 +1,113 @@
+"""The funnel's statistics (pandas and statsmodels only), from the engine's small tables: conversion to
+each step and from the step before with Wilson intervals, time to each step from minute histograms, and
+conversion by entry period with incomplete periods marked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from userops_lib.proportions import wilson
+
+FUNNEL_COLUMNS = (
+    "group",
+    "step",
+    "event",
+    "users",
+    "conversion",
+    "ci_low",
+    "ci_high",
+    "step_conversion",
+    "step_ci_low",
+    "step_ci_high",
+    "median_hours_from_start",
+    "median_hours_from_previous",
+    "in_window",
+    "in_window_reached",
+)
+
+
+def funnel(counts: pd.DataFrame, labels: list[str], alpha: float, times: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per group and step. ``users``: complete users (window ended) who reached the step;
+    ``conversion`` from step 1 and ``step_conversion`` from the step before, each with its Wilson
+    interval; ``in_window``: users still in their window who reached the step before and not this one
+    yet, ``in_window_reached``: those in their window who reached it already (neither is in the rates)."""
+    rows = []
+    for group, part in counts.groupby("group", sort=True):
+        done, open_ = part[part.complete.astype(bool)], part[~part.complete.astype(bool)]
+        reached = [int(done.loc[done.reached >= k, "users"].sum()) for k in range(1, len(labels) + 1)]
+        pending = [int(open_.loc[open_.reached == k - 1, "users"].sum()) for k in range(1, len(labels) + 1)]
+        already = [int(open_.loc[open_.reached >= k, "users"].sum()) for k in range(1, len(labels) + 1)]
+        for k, label in enumerate(labels, start=1):
+            rows.append(
+                {
+                    "group": group,
+                    "step": k,
+                    "event": label,
+                    "users": reached[k - 1],
+                    "entered": reached[0],
+                    "before": reached[k - 2] if k > 1 else reached[0],
+                    "in_window": pending[k - 1] if k > 1 else 0,
+                    "in_window_reached": already[k - 1],
+                }
+            )
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=FUNNEL_COLUMNS)
+    frame["conversion"] = frame.users / frame.entered.where(frame.entered > 0)
+    frame["ci_low"], frame["ci_high"] = wilson(frame.users, frame.entered, alpha)
+    frame["step_conversion"] = frame.users / frame.before.where(frame.before > 0)
+    frame["step_ci_low"], frame["step_ci_high"] = wilson(frame.users, frame.before, alpha)
+    medians = time_quantiles(times) if times is not None and not times.empty else pd.DataFrame()
+    for since in ("start", "previous"):
+        column = f"median_hours_from_{since}"
+        if medians.empty:
+            frame[column] = np.nan
+            continue
+        lookup = medians[medians.since == since].set_index("step").median_hours
+        frame[column] = frame.step.map(lookup).where(frame.step > 1)
+    return frame.reindex(columns=FUNNEL_COLUMNS)
+
+
+def time_quantiles(histograms: pd.DataFrame) -> pd.DataFrame:
+    """From ``step, since, minutes, users`` counts: the quartiles of the time to each step, in hours, at
+    minute resolution (the lower quantile: the first minute at which the share reaches p)."""
+    rows = []
+    for (step, since), part in histograms.groupby(["step", "since"], sort=True):
+        part = part.sort_values("minutes")
+        cumulative = part.users.cumsum().to_numpy() / part.users.sum()
+        minutes = part.minutes.to_numpy()
+        quantile = {p: minutes[np.searchsorted(cumulative, p - 1e-12)] / 60 for p in (0.25, 0.5, 0.75)}
+        rows.append(
+            {
+                "step": int(step),
+                "since": since,
+                "users": int(part.users.sum()),
+                "q1_hours": quantile[0.25],
+                "median_hours": quantile[0.5],
+                "q3_hours": quantile[0.75],
+            }
+        )
+    return pd.DataFrame(rows, columns=["step", "since", "users", "q1_hours", "median_hours", "q3_hours"])
+
+
+def trend(entries: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Conversion to the last step by entry period, over the complete users of each period:
+    ``period_start, entered, converted, conversion, ci_low, ci_high, complete`` (complete: every user who
+    entered in the period has a finished window; an incomplete period's rate rests on its early entrants)."""
+    if entries.empty:
+        return pd.DataFrame(columns=["period_start", "entered", "converted", "conversion", "ci_low", "ci_high"])
+    done = entries[entries.complete.astype(bool)]
+    by = entries.groupby("period_start").users.sum().rename("entered").to_frame()
+    by["entered_complete"] = done.groupby("period_start").users.sum()
+    by["converted"] = done[done.converted.astype(bool)].groupby("period_start").users.sum()
+    by = by.fillna(0).astype(int).reset_index().sort_values("period_start")
+    by["conversion"] = by.converted / by.entered_complete.where(by.entered_complete > 0)
+    by["ci_low"], by["ci_high"] = wilson(by.converted, by.entered_complete, alpha)
+    by["complete"] = by.entered_complete == by.entered
+    return by[
+        ["period_start", "entered", "entered_complete", "converted", "conversion", "ci_low", "ci_high", "complete"]
+    ]
+
+
+__all__ = ["FUNNEL_COLUMNS", "funnel", "time_quantiles", "trend"]
