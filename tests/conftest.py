@@ -26,7 +26,7 @@ SLOW_MODULES = {
 
 
 # Tests run on two workers (pytest-xdist, --dist loadgroup), each module on one worker; the modules that
-# read the session's sample run share a worker, so the five notebooks run once.
+# read the session's sample run share a worker, so the six notebooks run once.
 SHARED_RUN = {"test_browser", "test_report"}
 
 

@@ -73,7 +73,7 @@ def chinese_dataset(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    "name", ["overview", "cohort_retention", "campaign_uplift", "segment_profiling", "churn_survival"]
+    "name", ["overview", "cohort_retention", "campaign_uplift", "segment_profiling", "churn_survival", "funnel"]
 )
 def test_the_notebooks_parameters_cell_is_generated_from_its_params(name):
     cell = next(
@@ -150,6 +150,7 @@ def _run(dataset, out, *args):
             "campaign_uplift",
             "segment_profiling",
             "churn_survival",
+            "funnel",
             "--jobs",
             "2",
             *args,
@@ -275,3 +276,15 @@ def test_a_problem_in_the_input_reads_in_the_reports_language():
     assert "输入数据有问题：输入中有 1 个问题" in page and "DataError" not in page
     died = render.index_html(run, [{**failed, "error_name": "WorkerDied", "error_message": "x", "exit_code": -9}])
     assert "任务进程意外退出：任务进程在记录结果前以代码 -9 退出" in died
+
+
+def test_the_chinese_funnel_report_is_chinese(zh_run):
+    page = (zh_run / "funnel.html").read_text(encoding="utf-8")
+    assert "<html lang='zh-CN'>" in page and "<title>漏斗与转化分析</title>" in page
+    for text in ("主要发现", "进入漏斗", "窗口期内", "Wilson", "分步转化率"):
+        assert text in page, text
+    for english in ("Findings", "users entered", "biggest drop", "Definitions", "in window"):
+        assert english not in page, english
+    assert "missing from font" not in (zh_run / "funnel.ipynb").read_text(encoding="utf-8")
+    funnel = pd.read_csv(zh_run / "funnel" / "funnel.csv")  # an interface: English names
+    assert list(funnel.columns[:4]) == ["group", "step", "event", "users"] and set(funnel.group) == {"all"}

@@ -111,3 +111,74 @@ def test_conversion_by_entry_period_marks_periods_with_open_windows(events):
     assert (first.entered, first.converted, bool(first.complete)) == (7, 2, True)
     last = trend.loc[pd.Timestamp("2024-01-29")]  # h and i entered that week; their windows are open
     assert (last.entered, last.entered_complete, bool(last.complete)) == (2, 0, False) and pd.isna(last.conversion)
+
+
+@pytest.fixture(scope="module")
+def sample():
+    from tests.conftest import DATA
+
+    return load_dataset(DATA / "sample")
+
+
+def test_the_sample_funnel_equals_an_independent_pandas_count(sample):
+    """signup → session → purchase within 7 days, ordered, counted per user in pandas (not the engine's
+    code): entered users with ended windows, and how many reached each step."""
+    from userops_lib import funnel
+
+    result = funnel.run(sample, funnel.Params())
+    log = sample.events.execute()
+    snapshot = pd.Timestamp(sample.snapshot_at)
+    log = log[log.event_at < snapshot]
+    entered = log[log.event == "signup"].groupby("user_id").event_at.min().rename("t1").to_frame()
+    entered["deadline"] = entered.t1 + pd.Timedelta(days=7)
+    entered = entered[entered.deadline <= snapshot]
+
+    def first_after(frame: pd.DataFrame, name: str, since: str) -> pd.Series:
+        pairs = frame.join(log[log.event == name].set_index("user_id").event_at, how="inner")
+        pairs = pairs[(pairs.event_at >= pairs[since]) & (pairs.event_at <= pairs.deadline)]
+        return pairs.groupby(level=0).event_at.min()
+
+    entered["t2"] = first_after(entered, "session", "t1")
+    entered["t3"] = first_after(entered[entered.t2.notna()], "purchase", "t2")
+    expected = [len(entered), int(entered.t2.notna().sum()), int(entered.t3.notna().sum())]
+    assert result.overall.users.tolist() == expected
+    assert result.default_steps and result.steps == ("signup", "session", "purchase")
+
+
+def test_groups_fold_to_the_largest_and_other_and_sum_to_everyone(sample):
+    from userops_lib import funnel
+
+    result = funnel.run(sample, funnel.Params(breakdown="channel", max_groups=2))
+    groups = result.table[result.table.group != "all"]
+    assert set(groups.group) == {"organic", "paid_search", "other"}
+    by_step = groups.groupby("step")[["users", "in_window"]].sum()
+    overall = result.overall.set_index("step")
+    assert by_step.users.tolist() == overall.users.tolist()
+    assert by_step.in_window.tolist() == overall.in_window.tolist()
+    # two groups against the reference (organic, the largest) at steps 2 and 3, Holm over all four
+    assert len(result.comparisons) == 4 and set(result.comparisons.reference) == {"organic"}
+    assert (result.comparisons.p_adjusted >= result.comparisons.p_value).all()
+
+
+def test_unknown_steps_are_refused_with_the_events_the_data_has(sample):
+    from userops_lib import funnel, i18n
+    from userops_lib.errors import DataError
+
+    with pytest.raises(DataError) as caught:
+        funnel.run(sample, funnel.Params(steps=["signup", "checkout"]))
+    assert "no event named 'checkout'" in str(caught.value) and "purchase, session, signup" in str(caught.value)
+    with i18n.language("zh"), pytest.raises(DataError) as chinese:
+        funnel.run(sample, funnel.Params(steps=["signup"]))
+    assert "漏斗至少需要两个步骤" in str(chinese.value)
+
+
+def test_the_cli_refuses_unknown_steps_before_any_kernel_starts(tmp_path, capsys):
+    from tests.conftest import DATA
+    from userops_lib import cli
+
+    code = cli.main(
+        ["report", str(DATA / "sample"), "--only", "funnel", "--out", str(tmp_path), "-p", "steps=[signup, checkout]"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "no event named 'checkout'" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # nothing written

@@ -351,6 +351,7 @@ def test_notebooks_that_do_not_apply_to_a_dataset_are_skipped_or_refused():
         "cohort_retention": "needs events",
         "segment_profiling": "needs events",
         "campaign_uplift": "needs assignments",
+        "funnel": "needs events",
     }
     with pytest.raises(DataError, match="notebook 'cohort_retention' needs events"):
         report.plan_run(dataset=str(DATA / "hillstrom"), only=["cohort_retention"])

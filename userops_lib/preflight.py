@@ -16,8 +16,8 @@ import datetime as dt
 from userops_lib.data import Dataset, as_utc
 from userops_lib.errors import DataError, Problem
 
-ATTRIBUTES = ("segment_by", "cohort_by", "covariates")
-EVENTS = ("active_events", "start_event")
+ATTRIBUTES = ("segment_by", "cohort_by", "covariates", "breakdown")
+EVENTS = ("active_events", "start_event", "steps", "exclude_events")  # a step may be "cart|wishlist"
 _SHOWN = 12
 
 
@@ -142,7 +142,7 @@ def problems(notebook: str, values: dict, ds: Dataset, lookups: _Lookups | None 
                 wanted[0],
             )
             continue
-        for event in wanted:
+        for event in (e.strip() for w in wanted for e in str(w).split("|")):
             if event not in known:
                 bad(name, f"no event named '{event}' in the data", f"choose from: {_preview(known)}", event)
 

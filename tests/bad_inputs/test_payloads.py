@@ -57,6 +57,8 @@ def test_every_notebook_publishes_payload_values_as_text(tmp_path):
             "2",
             "-p",
             "segment_by=channel",
+            "-p",
+            "breakdown=channel",
         ],
         capture_output=True,
         text=True,
@@ -70,6 +72,7 @@ def test_every_notebook_publishes_payload_values_as_text(tmp_path):
         "churn_survival",
         "segment_profiling",
         "campaign_uplift",
+        "funnel",
     }
     assert all(r["status"] == "ok" for r in manifest["reports"])
     pages = {p.stem: p.read_text(encoding="utf-8") for p in run.glob("*.html")}
@@ -78,6 +81,7 @@ def test_every_notebook_publishes_payload_values_as_text(tmp_path):
     assert "{unknown}" in pages["overview"] and "$5 off $6" in pages["overview"]
     assert "{campaign} $x$" in pages["campaign_uplift"] and "$10 {off}" in pages["campaign_uplift"]
     assert "{unknown}" in pages["churn_survival"]  # the Kaplan-Meier segments by channel
+    assert "{unknown}" in pages["funnel"]  # the funnel's groups by channel
     assert sorted(p.name for p in run.iterdir() if p.is_file() and p.suffix == ".html") == sorted(
         f"{name}.html" for name in [*pages]
     )  # no file named after a value

@@ -1,1 +1,206 @@
-"""Funnel: where users drop between entering and the last step, and how long each step takes."""
+"""Funnel: where users drop between entering and the last step, how long each step takes, how it
+changes by entry period and differs between groups of users.
+
+Definitions are in :mod:`userops_lib.funnel.engine` (and the catalogue's ``funnel.definition.*`` states
+them in every report). ``run(ds, Params(...))`` reduces in the engine (:mod:`.engine`: step times per
+user, then small count tables) and computes on the small tables (:mod:`.stats`); text comes from
+:mod:`userops_lib.findings.funnel`, charts from :mod:`userops_lib.charts.funnel`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import ibis
+import pandas as pd
+
+from userops_lib import contract, periods, topn
+from userops_lib.contract import param
+from userops_lib.data import Dataset
+from userops_lib.errors import DataError
+from userops_lib.funnel import engine, stats
+from userops_lib.funnel.engine import ORDERS
+
+# The sample world's funnel (a signup, a return visit, a purchase), used when the data has these events.
+DEFAULT_STEPS = ("signup", "session", "purchase")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Params(contract.Common):
+    steps: list[str] = param(
+        [],
+        'event names in order, alternatives as "cart|wishlist"; empty: signup, session, purchase, or else the '
+        "most common event and a return to it",
+    )
+    window_days: float = param(7.0, "days from entering within which every step must happen; more than 0")
+    order: str = param("ordered", "one of: ordered, strict, any")
+    exclude_events: list[str] = param([], "users doing one of these between two steps leave the funnel there")
+    breakdown: str = param("", "user attribute to compare groups by, e.g. channel; empty: none")
+    reference_group: str = param("", "group the others are compared with; empty: the largest")
+    max_groups: int = param(8, "groups shown by name (the largest), the rest as other; at least 1")
+    period: str = param("week", "entry period of the trend; one of: day, week, month")
+    alpha: float = param(0.05, "1 - confidence level of the intervals; more than 0; less than 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class Funnel(contract.Presented):
+    """A funnel of one dataset. ``steps`` are the step labels ("cart|wishlist"); tables: ``table``
+    (one row per group and step, see :func:`stats.funnel`), ``times`` (quartiles of the time to each
+    step), ``trend`` (by entry period), ``comparisons`` (groups against the reference, with a
+    breakdown)."""
+
+    ANALYSIS = "funnel"
+
+    steps: tuple[str, ...]
+    default_steps: bool
+    window_days: float
+    order: str
+    exclude: tuple[str, ...]
+    breakdown: str | None
+    period: str
+    snapshot_at: dt.datetime
+    table: pd.DataFrame
+    times: pd.DataFrame
+    trend: pd.DataFrame
+    comparisons: pd.DataFrame
+    alpha: float = 0.05
+    params: Params | None = None
+
+    @property
+    def level(self) -> float:
+        return self.alpha
+
+    @property
+    def overall(self) -> pd.DataFrame:
+        """The funnel of all users (groups summed) as :func:`stats.funnel` gives it."""
+        return self.table[self.table.group == stats.ALL].reset_index(drop=True)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        funnel = self.table[list(stats.FUNNEL_COLUMNS)]
+        trend = self.trend.assign(period_start=self.trend.period_start.dt.strftime("%Y-%m-%d"))
+        out = {"funnel": funnel, "times": self.times, "trend": trend}
+        if not self.comparisons.empty:
+            out["comparisons"] = self.comparisons
+        return out
+
+
+def parse_steps(texts: list[str]) -> list[list[str]]:
+    """Steps as event-name sets: ``"cart|wishlist"`` is either; at least two steps."""
+    steps = [[name.strip() for name in str(text).split("|") if name.strip()] for text in texts]
+    if len(steps) < 2 or any(not step for step in steps):
+        raise DataError.single(
+            "parameters",
+            "a funnel needs at least two steps, each an event name",
+            'list the steps in order, e.g. ["view", "cart|wishlist", "purchase"]',
+            column="steps",
+            example=texts,
+            key="funnel.steps",
+        )
+    return steps
+
+
+def run(ds: Dataset, params: Params) -> Funnel:
+    """The funnel of ``ds`` with the notebook's parameters (empty texts and lists: the defaults)."""
+    _check(params)
+    events = ds.table("events")
+    default = not params.steps
+    known = set(events.select(name=events.event.cast("string")).distinct().execute().name.dropna())
+    steps = parse_steps(params.steps or _default_steps(events, known))
+    unknown = [name for step in steps for name in step if name not in known]
+    if unknown:
+        raise DataError.single(
+            "parameters",
+            f"no event named '{unknown[0]}' in the data",
+            f"choose from: {', '.join(sorted(known)[:12])}",
+            column="steps",
+            example=unknown[0],
+            key="funnel.unknown_event",
+            values={"event": unknown[0], "known": ", ".join(sorted(known)[:12])},
+        )
+    snapshot = pd.Timestamp(ds.snapshot_at).to_pydatetime()
+    times = engine.step_times(
+        events,
+        steps,
+        window_days=params.window_days,
+        order=params.order,
+        exclude=params.exclude_events or None,
+        snapshot=snapshot,
+    ).cache()
+    labels = ["|".join(step) for step in steps]
+    histograms = engine.minute_histograms(times, len(steps))
+    counts = engine.reached_counts(times, len(steps))
+    table = stats.funnel(counts.assign(group=stats.ALL), labels, params.alpha, histograms)
+    comparisons = pd.DataFrame()
+    breakdown = params.breakdown or None
+    if breakdown:
+        grouped = ds.user_attributes(times, [breakdown])
+        if breakdown not in grouped.columns:
+            if ds.users is None or breakdown not in ds.users.columns:
+                raise DataError.single(
+                    "users",
+                    f"no user attribute '{breakdown}'",
+                    "choose an attribute of the users table",
+                    column=breakdown,
+                    key="no_attribute",
+                    values={"column": breakdown},
+                )
+            grouped = grouped.left_join(ds.users.select("user_id", breakdown), "user_id").drop("user_id_right")
+        by_group = engine.reached_counts(grouped, len(steps), grouped[breakdown].cast("string"))
+        by_group["group"] = _fold(by_group, params.max_groups)
+        by_group = by_group.groupby(["group", "complete", "reached"], as_index=False).users.sum()
+        table = pd.concat([table, stats.funnel(by_group, labels, params.alpha)], ignore_index=True)
+        comparisons = stats.compare(table[table.group != stats.ALL], params.reference_group or None, params.alpha)
+    return Funnel(
+        steps=tuple(labels),
+        default_steps=default,
+        window_days=params.window_days,
+        order=params.order,
+        exclude=tuple(params.exclude_events),
+        breakdown=breakdown,
+        period=params.period,
+        snapshot_at=snapshot,
+        table=table,
+        times=stats.time_quantiles(histograms),
+        trend=stats.trend(engine.entries_by_period(times, len(steps), params.period), params.alpha),
+        comparisons=comparisons,
+        alpha=params.alpha,
+        params=params,
+    )
+
+
+def _default_steps(events, known: set[str]) -> list[str]:
+    """The sample world's funnel (signup, session, purchase) where the data has those events; else the
+    most common event and the same event again (a return within the window)."""
+    if set(DEFAULT_STEPS) <= known:
+        return list(DEFAULT_STEPS)
+    counts = events.group_by("event").aggregate(n=events.count()).order_by([ibis.desc("n"), "event"]).limit(1)
+    top = str(counts.execute().event.iloc[0])
+    return [top, top]
+
+
+def _fold(counts: pd.DataFrame, n: int) -> pd.Series:
+    """Each group as it is when among the ``n`` with most users entered, else other (missing named)."""
+    sizes = counts.assign(value=counts.group).groupby("value", dropna=False, as_index=False).users.sum()
+    kept = set(topn.fold_counts(sizes, n).value) - {topn.OTHER}
+    named = counts.group.astype("object").where(counts.group.notna(), topn.MISSING)
+    return named.where(named.isin(kept), topn.OTHER)
+
+
+def _check(params: Params) -> None:
+    def bad(name: str, fix: str, value: object) -> DataError:
+        return DataError.single("parameters", f"invalid {name}", fix, column=name, example=value)
+
+    if not params.window_days > 0:
+        raise bad("window_days", "give a number of days more than 0, e.g. 7", params.window_days)
+    if params.order not in ORDERS:
+        raise bad("order", "use ordered, strict or any", params.order)
+    if params.period not in periods.NAMES:
+        raise bad("period", "use day, week or month", params.period)
+    if params.max_groups < 1:
+        raise bad("max_groups", "give 1 or more", params.max_groups)
+    if not 0 < params.alpha < 1:
+        raise bad("alpha", "give a level between 0 and 1, e.g. 0.05", params.alpha)
+
+
+__all__ = ["DEFAULT_STEPS", "Funnel", "Params", "parse_steps", "run"]

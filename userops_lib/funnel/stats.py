@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
 from userops_lib.proportions import wilson
+
+ALL = "all"  # the group of every user (funnel.csv's group without a breakdown)
 
 FUNNEL_COLUMNS = (
     "group",
@@ -53,7 +57,7 @@ def funnel(counts: pd.DataFrame, labels: list[str], alpha: float, times: pd.Data
             )
     frame = pd.DataFrame(rows)
     if frame.empty:
-        return pd.DataFrame(columns=FUNNEL_COLUMNS)
+        return pd.DataFrame(columns=[*FUNNEL_COLUMNS, "entered"])
     frame["conversion"] = frame.users / frame.entered.where(frame.entered > 0)
     frame["ci_low"], frame["ci_high"] = wilson(frame.users, frame.entered, alpha)
     frame["step_conversion"] = frame.users / frame.before.where(frame.before > 0)
@@ -66,7 +70,7 @@ def funnel(counts: pd.DataFrame, labels: list[str], alpha: float, times: pd.Data
             continue
         lookup = medians[medians.since == since].set_index("step").median_hours
         frame[column] = frame.step.map(lookup).where(frame.step > 1)
-    return frame.reindex(columns=FUNNEL_COLUMNS)
+    return frame.reindex(columns=[*FUNNEL_COLUMNS, "entered"])  # entered: complete users at step 1
 
 
 def time_quantiles(histograms: pd.DataFrame) -> pd.DataFrame:
@@ -110,4 +114,45 @@ def trend(entries: pd.DataFrame, alpha: float) -> pd.DataFrame:
     ]
 
 
-__all__ = ["FUNNEL_COLUMNS", "funnel", "time_quantiles", "trend"]
+def compare(table: pd.DataFrame, reference: str | None, alpha: float) -> pd.DataFrame:
+    """Each group's conversion to each step (from step 1) against the reference group's (default: the
+    group with most users entered): difference with its Newcombe interval, two-proportion z-test, Holm
+    across groups and steps. ``other`` and ``(missing)`` are compared like any group."""
+    entered = table[table.step == 1].set_index("group").users
+    if len(entered) < 2:
+        return pd.DataFrame()
+    reference = reference if reference in entered.index else str(entered.idxmax())
+    rows = []
+    for step, part in table[table.step > 1].groupby("step"):
+        part = part.set_index("group")
+        ref = part.loc[reference]
+        for group, row in part.drop(index=reference).iterrows():
+            if row.entered == 0 or ref.entered == 0:
+                continue
+            _, p_value = proportions_ztest(np.array([row.users, ref.users]), np.array([row.entered, ref.entered]))
+            low, high = confint_proportions_2indep(
+                row.users, row.entered, ref.users, ref.entered, method="newcomb", alpha=alpha
+            )
+            rows.append(
+                {
+                    "step": int(step),
+                    "event": row.event,
+                    "group": group,
+                    "reference": reference,
+                    "users": int(row.entered),
+                    "conversion": row.conversion,
+                    "reference_conversion": ref.conversion,
+                    "difference": row.conversion - ref.conversion,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "p_value": float(p_value) if np.isfinite(p_value) else 1.0,
+                }
+            )
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame["p_adjusted"] = multipletests(frame.p_value, alpha=alpha, method="holm")[1]
+        frame["significant"] = frame.p_adjusted < alpha
+    return frame
+
+
+__all__ = ["ALL", "FUNNEL_COLUMNS", "compare", "funnel", "time_quantiles", "trend"]

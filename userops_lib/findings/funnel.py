@@ -1,0 +1,202 @@
+"""The funnel in words: which catalogue message applies, filled with the result's numbers."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from userops_lib import contract, narrative
+from userops_lib.i18n import t
+
+
+def _level(result) -> str:
+    return narrative.level(result.alpha)
+
+
+def _window(result) -> str:
+    return t("funnel.window", days=f"{result.window_days:g}")
+
+
+def headlines(result) -> list[tuple[str, str]]:
+    overall = result.overall
+    if overall.empty or not overall.entered.iloc[0]:
+        return [(t("funnel.tile.entered"), "0")]
+    last = overall.iloc[-1]
+    out = [
+        (t("funnel.tile.entered"), narrative.count(int(overall.users.iloc[0]))),
+        (t("funnel.tile.converted", event=last.event, window=_window(result)), narrative.percent(last.conversion)),
+    ]
+    drop = _biggest_drop(overall)
+    if drop is not None:
+        out.append((t("funnel.tile.biggest_drop", event=drop.event), narrative.percent(1 - drop.step_conversion)))
+    return out
+
+
+def _biggest_drop(overall: pd.DataFrame):
+    steps = overall[(overall.step > 1) & overall.step_conversion.notna()]
+    return None if steps.empty else steps.loc[steps.step_conversion.idxmin()]
+
+
+def findings(result) -> list[str]:
+    overall = result.overall
+    if overall.empty or not overall.entered.iloc[0]:
+        return [t("funnel.finding.none", window=_window(result))]
+    first, last = overall.iloc[0], overall.iloc[-1]
+    out = []
+    if result.default_steps:
+        out.append(t("funnel.finding.default_steps", steps=" → ".join(result.steps)))
+    out.append(
+        t(
+            "funnel.finding.overall",
+            n=int(first.users),
+            users=narrative.spoken(int(first.users)),
+            first=first.event,
+            last=last.event,
+            window=_window(result),
+            rate=narrative.percent(last.conversion),
+            level=_level(result),
+            ci=narrative.interval(last.ci_low, last.ci_high),
+            converted=narrative.count(int(last.users)),
+        )
+    )
+    drop = _biggest_drop(overall)
+    if drop is not None:
+        before = overall[overall.step == drop.step - 1].iloc[0]
+        out.append(
+            t(
+                "funnel.finding.biggest_drop",
+                share=narrative.percent(1 - drop.step_conversion),
+                before=before.event,
+                event=drop.event,
+                lost=narrative.count(int(before.users - drop.users)),
+            )
+        )
+    waiting = int(overall.in_window.sum())
+    if waiting or overall.in_window_reached.iloc[0]:
+        out.append(
+            t(
+                "funnel.finding.in_window",
+                n=int(overall.in_window_reached.iloc[0]),
+                users=narrative.count(int(overall.in_window_reached.iloc[0])),
+                converted=narrative.count(int(overall.in_window_reached.iloc[-1])),
+                window=_window(result),
+            )
+        )
+    out.extend(_groups(result))
+    out.extend(_trend(result))
+    return out
+
+
+def _groups(result) -> list[str]:
+    if result.comparisons.empty:
+        return []
+    last_step = int(result.comparisons.step.max())
+    final = result.comparisons[result.comparisons.step == last_step]
+    rates = result.table[(result.table.group != "all") & (result.table.step == last_step)]
+    rates = rates[rates.entered > 0]
+    best, worst = rates.loc[rates.conversion.idxmax()], rates.loc[rates.conversion.idxmin()]
+    significant = final[final.significant]
+    key = "differ" if not significant.empty else "same"
+    return [
+        t(
+            f"funnel.finding.groups.{key}",
+            breakdown=result.breakdown,
+            best=best.group,
+            best_rate=narrative.percent(best.conversion),
+            worst=worst.group,
+            worst_rate=narrative.percent(worst.conversion),
+            reference=final.reference.iloc[0],
+            event=final.event.iloc[0],
+            count=narrative.count(len(significant)),
+            groups=narrative.count(len(final)),
+        )
+    ]
+
+
+def _trend(result) -> list[str]:
+    complete = result.trend[result.trend.complete & (result.trend.entered_complete > 0)]
+    if len(complete) < 4:
+        return []
+    recent, earlier = complete.tail(4), complete.iloc[:-4].tail(4)
+    if earlier.empty:
+        return []
+    now = recent.converted.sum() / recent.entered_complete.sum()
+    before = earlier.converted.sum() / earlier.entered_complete.sum()
+    incomplete = int((~result.trend.complete).sum())
+    return [
+        t(
+            "funnel.finding.trend",
+            period=t(f"period.{result.period}"),
+            now=narrative.percent(now),
+            before=narrative.percent(before),
+            incomplete=incomplete,
+        )
+    ]
+
+
+def definitions(result) -> list[str]:
+    out = [
+        t("funnel.definition.steps", steps=" → ".join(result.steps), window=_window(result)),
+        t(f"funnel.definition.order.{result.order}"),
+        t("funnel.definition.window", window=_window(result)),
+        t("funnel.definition.rates", level=_level(result)),
+        t("funnel.definition.times"),
+    ]
+    if result.exclude:
+        out.append(t("funnel.definition.exclude", events=", ".join(result.exclude)))
+    if result.breakdown:
+        out.append(t("funnel.definition.groups", breakdown=result.breakdown))
+    return out
+
+
+def shown_tables(result) -> list[contract.Shown]:
+    percent = narrative.percent
+    shown = result.table[
+        ["group", "step", "event", "users", "conversion", "ci_low", "ci_high", "step_conversion", "in_window"]
+    ]
+    out = [
+        contract.Shown(
+            "funnel",
+            shown if result.breakdown else shown.drop(columns="group"),
+            t("funnel.caption.funnel", window=_window(result), level=_level(result)),
+            {c: percent for c in ("conversion", "ci_low", "ci_high", "step_conversion")},
+        ),
+        contract.Shown(
+            "times",
+            result.times[["step", "since", "users", "q1_hours", "median_hours", "q3_hours"]].assign(
+                since=[t(f"funnel.since.{s}") for s in result.times.since]
+            ),
+            t("funnel.caption.times"),
+        ),
+        contract.Shown(
+            "trend",
+            result.trend.assign(
+                period_start=[narrative.day(d) for d in result.trend.period_start],
+                complete=[narrative.yes_no(c) for c in result.trend.complete],
+            ),
+            t("funnel.caption.trend", period=t(f"period.{result.period}"), window=_window(result)),
+            {c: percent for c in ("conversion", "ci_low", "ci_high")},
+            max_rows=60,
+        ),
+    ]
+    if not result.comparisons.empty:
+        out.append(
+            contract.Shown(
+                "comparisons",
+                result.comparisons[
+                    [
+                        "step",
+                        "event",
+                        "group",
+                        "reference",
+                        "conversion",
+                        "difference",
+                        "ci_low",
+                        "ci_high",
+                        "p_adjusted",
+                    ]
+                ],
+                t("funnel.caption.comparisons", level=_level(result)),
+                {c: percent for c in ("conversion", "difference", "ci_low", "ci_high")},
+            )
+        )
+    return out
