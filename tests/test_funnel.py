@@ -113,6 +113,19 @@ def test_conversion_by_entry_period_marks_periods_with_open_windows(events):
     assert (last.entered, last.entered_complete, bool(last.complete)) == (2, 0, False) and pd.isna(last.conversion)
 
 
+def test_what_users_who_dropped_did_next_and_who_came_back_after_their_window(events):
+    times = engine.step_times(events, STEPS, window_days=7, snapshot=SNAPSHOT.to_pydatetime())
+    paths, returns = stats.dropoff(engine.dropoffs(times, events, STEPS, SNAPSHOT.to_pydatetime()))
+    # Dropped at step 2 (complete): c did buy next; d did nothing inside its window but its cart came
+    # on day 8, after it. Dropped at step 3: b, e and f did nothing after their cart.
+    by_step = {k: dict(zip(p.next_event, p.users, strict=True)) for k, p in paths.groupby("step")}
+    assert by_step == {2: {"buy": 1, "(none)": 1}, 3: {"(none)": 3}}
+    assert returns.set_index("step")[["dropped", "came_back"]].to_dict("index") == {
+        2: {"dropped": 2, "came_back": 1},
+        3: {"dropped": 3, "came_back": 0},
+    }
+
+
 @pytest.fixture(scope="module")
 def sample():
     from tests.conftest import DATA

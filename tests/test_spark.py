@@ -20,6 +20,7 @@ from userops_lib.churn_survival import durations
 from userops_lib.cohort_retention import engine as cohort_engine
 from userops_lib.data import load_dataset
 from userops_lib.errors import DataError
+from userops_lib.funnel import engine as funnel_engine
 from userops_lib.overview import engine as overview_engine
 from userops_lib.segment_profiling import engine as segment_engine
 
@@ -201,6 +202,24 @@ def _campaign(ds) -> dict:
     return {"outcomes": exp.frame, "sums": exp.sums}
 
 
+def _funnel(order: str, exclude: list[str] | None = None):
+    steps = [["signup"], ["session"], ["purchase"]]
+
+    def reduce(ds) -> dict:
+        events, snapshot = ds.table("events"), pd.Timestamp(ds.snapshot_at).to_pydatetime()
+        times = funnel_engine.step_times(
+            events, steps, window_days=7, order=order, exclude=exclude, snapshot=snapshot
+        ).cache()
+        return {
+            "reached": funnel_engine.reached_counts(times, 3),
+            "minutes": funnel_engine.minute_histograms(times, 3),
+            "entries": funnel_engine.entries_by_period(times, 3, "week"),
+            "dropoffs": funnel_engine.dropoffs(times, events, steps, snapshot),
+        }
+
+    return reduce
+
+
 REDUCTIONS = {
     "overview": _overview,
     "cohorts weekly, on": _cohorts(period="week"),
@@ -215,6 +234,9 @@ REDUCTIONS = {
     "churn survival from events": _churn,
     "segments": _segments,
     "campaign uplift from events": _campaign,
+    "funnel ordered": _funnel("ordered"),
+    "funnel strict, excluding purchases": _funnel("strict", exclude=["purchase"]),
+    "funnel any order": _funnel("any"),
 }
 
 

@@ -70,6 +70,7 @@ def findings(result) -> list[str]:
                 lost=narrative.count(int(before.users - drop.users)),
             )
         )
+        out.extend(_dropoff(result, drop, before))
     waiting = int(overall.in_window.sum())
     if waiting or overall.in_window_reached.iloc[0]:
         out.append(
@@ -84,6 +85,28 @@ def findings(result) -> list[str]:
     out.extend(_groups(result))
     out.extend(_trend(result))
     return out
+
+
+def _dropoff(result, drop, before) -> list[str]:
+    """What the users lost at the biggest drop did next, and how many came back after their window."""
+    step = int(drop.step)
+    paths = result.dropoff[(result.dropoff.step == step) & (result.dropoff.next_event != "other")]
+    back = result.returns[result.returns.step == step]
+    if paths.empty or back.empty:
+        return []
+    top = paths.sort_values("users", ascending=False).iloc[0]
+    nothing = top.next_event == "(none)"
+    return [
+        t(
+            "funnel.finding.dropoff_nothing" if nothing else "funnel.finding.dropoff",
+            before=before.event,
+            event=drop.event,
+            next=top.next_event,
+            share=narrative.percent(top.share),
+            back=narrative.percent(float(back.came_back_share.iloc[0])),
+            came_back=narrative.count(int(back.came_back.iloc[0])),
+        )
+    ]
 
 
 def _groups(result) -> list[str]:
@@ -178,6 +201,17 @@ def shown_tables(result) -> list[contract.Shown]:
             max_rows=60,
         ),
     ]
+    if not result.dropoff.empty:
+        out.append(
+            contract.Shown(
+                "dropoff",
+                result.dropoff.assign(
+                    next_event=[t("funnel.none_event") if e == "(none)" else e for e in result.dropoff.next_event]
+                ),
+                t("funnel.caption.dropoff", window=_window(result)),
+                {"share": percent},
+            )
+        )
     if not result.comparisons.empty:
         out.append(
             contract.Shown(

@@ -64,6 +64,8 @@ class Funnel(contract.Presented):
     times: pd.DataFrame
     trend: pd.DataFrame
     comparisons: pd.DataFrame
+    dropoff: pd.DataFrame
+    returns: pd.DataFrame
     alpha: float = 0.05
     params: Params | None = None
 
@@ -79,7 +81,7 @@ class Funnel(contract.Presented):
     def tables(self) -> dict[str, pd.DataFrame]:
         funnel = self.table[list(stats.FUNNEL_COLUMNS)]
         trend = self.trend.assign(period_start=self.trend.period_start.dt.strftime("%Y-%m-%d"))
-        out = {"funnel": funnel, "times": self.times, "trend": trend}
+        out = {"funnel": funnel, "times": self.times, "trend": trend, "dropoff": self.dropoff}
         if not self.comparisons.empty:
             out["comparisons"] = self.comparisons
         return out
@@ -151,6 +153,7 @@ def run(ds: Dataset, params: Params) -> Funnel:
         by_group = by_group.groupby(["group", "complete", "reached"], as_index=False).users.sum()
         table = pd.concat([table, stats.funnel(by_group, labels, params.alpha)], ignore_index=True)
         comparisons = stats.compare(table[table.group != stats.ALL], params.reference_group or None, params.alpha)
+    dropoff, returns = stats.dropoff(engine.dropoffs(times, events, steps, snapshot))
     return Funnel(
         steps=tuple(labels),
         default_steps=default,
@@ -164,6 +167,8 @@ def run(ds: Dataset, params: Params) -> Funnel:
         times=stats.time_quantiles(histograms),
         trend=stats.trend(engine.entries_by_period(times, len(steps), params.period), params.alpha),
         comparisons=comparisons,
+        dropoff=dropoff,
+        returns=returns,
         alpha=params.alpha,
         params=params,
     )

@@ -9,6 +9,7 @@ import pandas as pd
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
+from userops_lib import topn
 from userops_lib.proportions import wilson
 
 ALL = "all"  # the group of every user (funnel.csv's group without a breakdown)
@@ -155,4 +156,28 @@ def compare(table: pd.DataFrame, reference: str | None, alpha: float) -> pd.Data
     return frame
 
 
-__all__ = ["ALL", "FUNNEL_COLUMNS", "compare", "funnel", "time_quantiles", "trend"]
+def dropoff(counts: pd.DataFrame, top: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """From ``step, next_event, came_back, users``: per step, the ``top`` next events of the users who
+    dropped there and the rest as other (``step, next_event, users, share`` of that step's dropped users),
+    and per step how many dropped and how many did the step later, after their window
+    (``step, dropped, came_back, came_back_share``)."""
+    if counts.empty:
+        return (
+            pd.DataFrame(columns=["step", "next_event", "users", "share"]),
+            pd.DataFrame(columns=["step", "dropped", "came_back", "came_back_share"]),
+        )
+    paths, returns = [], []
+    for step, part in counts.groupby("step", sort=True):
+        dropped = int(part.users.sum())
+        events = part.groupby("next_event", as_index=False).users.sum()
+        folded = topn.fold_counts(events.rename(columns={"next_event": "value"}), top)
+        paths.append(
+            folded.rename(columns={"value": "next_event"}).assign(step=int(step), share=folded.users / dropped)
+        )
+        back = int(part.loc[part.came_back.astype(bool), "users"].sum())
+        returns.append({"step": int(step), "dropped": dropped, "came_back": back, "came_back_share": back / dropped})
+    table = pd.concat(paths, ignore_index=True)[["step", "next_event", "users", "share"]]
+    return table, pd.DataFrame(returns)
+
+
+__all__ = ["ALL", "FUNNEL_COLUMNS", "compare", "dropoff", "funnel", "time_quantiles", "trend"]
