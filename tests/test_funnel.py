@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from statsmodels.stats.proportion import proportion_confint
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 from userops_lib.data import load_dataset
 from userops_lib.funnel import engine, stats
@@ -195,3 +195,40 @@ def test_the_cli_refuses_unknown_steps_before_any_kernel_starts(tmp_path, capsys
     err = capsys.readouterr().err
     assert code == 2 and "no event named 'checkout'" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_each_campaign_arm_gets_its_funnel_from_assignment_on():
+    """Assigned users enter at their first step-1 event after assignment (u1's earlier view does not
+    count); an unassigned user is in the overall funnel only; each arm against control by hand."""
+    from userops_lib import funnel
+
+    h = _at
+    log = pd.DataFrame(
+        [
+            ("u1", h(0), "view"), ("u1", h(2), "view"), ("u1", h(3), "cart"),
+            ("u2", h(2), "view"),
+            ("u3", h(2), "view"), ("u3", h(4), "cart"),
+            ("u4", h(2), "view"), ("u4", h(5), "cart"),
+            ("u5", h(0), "view"), ("u5", h(1), "cart"),
+        ],
+        columns=["user_id", "event_at", "event"],
+    )  # fmt: skip
+    assignments = pd.DataFrame(
+        {
+            "user_id": ["u1", "u2", "u3", "u4"],
+            "campaign": "c",
+            "arm": ["control", "control", "treat", "treat"],
+            "assigned_at": h(1),
+        }
+    )
+    ds = load_dataset({"events": log, "assignments": assignments}, snapshot_at=str(SNAPSHOT), control_arm="control")
+    result = funnel.run(ds, funnel.Params(steps=["view", "cart"]))
+    assert result.overall.users.tolist() == [5, 4]
+    arms = result.arms.set_index(["group", "step"])
+    assert arms.loc[("control", 2), "users"] == 1 and arms.loc[("control", 1), "users"] == 2
+    assert arms.loc[("treat", 2), "conversion"] == 1.0
+    lift = result.arm_lifts.iloc[0]
+    assert (lift.group, lift.reference, lift.difference) == ("treat", "control", pytest.approx(0.5))
+    low, high = confint_proportions_2indep(2, 2, 1, 2, method="newcomb", alpha=0.05)
+    assert (lift.ci_low, lift.ci_high) == pytest.approx((low, high))
+    assert set(result.tables()) >= {"arms", "arm_lifts"}

@@ -83,8 +83,35 @@ def findings(result) -> list[str]:
             )
         )
     out.extend(_groups(result))
+    out.extend(_arms(result))
     out.extend(_trend(result))
     return out
+
+
+def _arms(result) -> list[str]:
+    """Each campaign arm against control at the last step (users entering after assignment)."""
+    if result.campaign is not None and result.arms.empty:
+        return [t("funnel.finding.arm_none", campaign=result.campaign, first=result.steps[0])]
+    if result.arm_lifts.empty:
+        return []
+    last = result.arm_lifts[result.arm_lifts.step == result.arm_lifts.step.max()]
+    return [
+        t(
+            "funnel.finding.arm",
+            campaign=result.campaign,
+            arm=row.group,
+            control=row.reference,
+            event=row.event,
+            rate=narrative.percent(row.conversion),
+            control_rate=narrative.percent(row.reference_conversion),
+            points=f"{row.difference * 100:+.1f}",
+            level=_level(result),
+            low=f"{row.ci_low * 100:+.1f}",
+            high=f"{row.ci_high * 100:+.1f}",
+            p=narrative.p_value(row.p_adjusted, t("format.p_holm")),
+        )
+        for _, row in last.iterrows()
+    ]
 
 
 def _dropoff(result, drop, before) -> list[str]:
@@ -210,6 +237,28 @@ def shown_tables(result) -> list[contract.Shown]:
                 ),
                 t("funnel.caption.dropoff", window=_window(result)),
                 {"share": percent},
+            )
+        )
+    if not result.arm_lifts.empty:
+        out.append(
+            contract.Shown(
+                "arm_lifts",
+                result.arm_lifts[
+                    [
+                        "step",
+                        "event",
+                        "group",
+                        "reference",
+                        "users",
+                        "conversion",
+                        "difference",
+                        "ci_low",
+                        "ci_high",
+                        "p_adjusted",
+                    ]
+                ].rename(columns={"group": "arm"}),
+                t("funnel.caption.arms", campaign=result.campaign, level=_level(result)),
+                {c: percent for c in ("conversion", "difference", "ci_low", "ci_high")},
             )
         )
     if not result.comparisons.empty:

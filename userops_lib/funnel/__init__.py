@@ -40,6 +40,7 @@ class Params(contract.Common):
     reference_group: str = param("", "group the others are compared with; empty: the largest")
     max_groups: int = param(8, "groups shown by name (the largest), the rest as other; at least 1")
     period: str = param("week", "entry period of the trend; one of: day, week, month")
+    campaign: str = param("", "campaign whose arms get their own funnel (entering after assignment); empty: the first")
     alpha: float = param(0.05, "1 - confidence level of the intervals; more than 0; less than 1")
 
 
@@ -66,6 +67,10 @@ class Funnel(contract.Presented):
     comparisons: pd.DataFrame
     dropoff: pd.DataFrame
     returns: pd.DataFrame
+    campaign: str | None = None
+    control: str | None = None
+    arms: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    arm_lifts: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     alpha: float = 0.05
     params: Params | None = None
 
@@ -84,6 +89,9 @@ class Funnel(contract.Presented):
         out = {"funnel": funnel, "times": self.times, "trend": trend, "dropoff": self.dropoff}
         if not self.comparisons.empty:
             out["comparisons"] = self.comparisons
+        if not self.arms.empty:
+            out["arms"] = self.arms[list(stats.FUNNEL_COLUMNS)].rename(columns={"group": "arm"})
+            out["arm_lifts"] = self.arm_lifts
         return out
 
 
@@ -154,6 +162,7 @@ def run(ds: Dataset, params: Params) -> Funnel:
         table = pd.concat([table, stats.funnel(by_group, labels, params.alpha)], ignore_index=True)
         comparisons = stats.compare(table[table.group != stats.ALL], params.reference_group or None, params.alpha)
     dropoff, returns = stats.dropoff(engine.dropoffs(times, events, steps, snapshot))
+    campaign, control, arms, lifts = _by_arm(ds, events, steps, labels, params, snapshot)
     return Funnel(
         steps=tuple(labels),
         default_steps=default,
@@ -169,9 +178,54 @@ def run(ds: Dataset, params: Params) -> Funnel:
         comparisons=comparisons,
         dropoff=dropoff,
         returns=returns,
+        campaign=campaign,
+        control=control,
+        arms=arms,
+        arm_lifts=lifts,
         alpha=params.alpha,
         params=params,
     )
+
+
+def _by_arm(ds: Dataset, events, steps, labels, params: Params, snapshot):
+    """The funnel of one campaign's assigned users by arm, each entering at their first step-1 event
+    after assignment, and each arm against control (the lift of every step's conversion, Holm)."""
+    empty = None, None, pd.DataFrame(), pd.DataFrame()
+    if not ds.has("assignments") or ds.control_arm is None:
+        return empty
+    assignments = ds.table("assignments")
+    if "assigned_at" not in assignments.columns:
+        return empty  # measured outcomes without times: nothing to enter after
+    campaigns = sorted(map(str, assignments.select("campaign").distinct().execute().campaign.dropna()))
+    campaign = params.campaign or (campaigns[0] if campaigns else "")
+    if campaign not in campaigns:
+        raise DataError.single(
+            "assignments",
+            f"no campaign '{campaign}'",
+            "choose one of the data's campaigns",
+            column="campaign",
+            key="campaign_uplift.no_campaign",
+            values={"campaign": campaign},
+            example=", ".join(campaigns[:10]),
+        )
+    chosen = assignments.filter(assignments.campaign.cast("string") == campaign)
+    starts = chosen.select("user_id", start_at=chosen.assigned_at, arm=chosen.arm.cast("string"))
+    times = engine.step_times(
+        events,
+        steps,
+        window_days=params.window_days,
+        order=params.order,
+        exclude=params.exclude_events or None,
+        starts=starts.select("user_id", "start_at"),
+        snapshot=snapshot,
+    )
+    times = times.join(starts.select("user_id", "arm"), "user_id")
+    counts = engine.reached_counts(times, len(steps), times.arm)
+    if counts.empty:  # nobody entered after assignment (say the first step is a signup): the report says so
+        return campaign, ds.control_arm, pd.DataFrame(), pd.DataFrame()
+    arms = stats.funnel(counts, labels, params.alpha)
+    lifts = stats.compare(arms, ds.control_arm, params.alpha)
+    return campaign, ds.control_arm, arms, lifts
 
 
 def _default_steps(events, known: set[str]) -> list[str]:

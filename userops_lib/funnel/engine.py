@@ -42,14 +42,21 @@ def step_times(
     order: str = "ordered",
     exclude: list[str] | None = None,
     start: dt.datetime | None = None,
+    starts: ir.Table | None = None,
     snapshot: dt.datetime,
 ) -> ir.Table:
     """One row per entered user: ``user_id, t1 .. tK`` (null from the first step not reached),
-    ``deadline`` (end of the window) and ``complete`` (the window ended by the snapshot)."""
+    ``deadline`` (end of the window) and ``complete`` (the window ended by the snapshot).
+
+    ``starts`` (``user_id, start_at``, e.g. campaign assignments): only these users, entering at their
+    first step-1 event at or after their own start."""
     events = events.filter(events.event_at < snapshot).select("user_id", "event_at", "event")
     first = events.filter(events.event.isin(steps[0]))
     if start is not None:
         first = first.filter(first.event_at >= start)
+    if starts is not None:
+        first = first.join(starts, "user_id")
+        first = first.filter(first.event_at >= first.start_at).select("user_id", "event_at", "event")
     users = first.group_by("user_id").aggregate(t1=first.event_at.min())
     users = users.mutate(deadline=users.t1 + ibis.interval(seconds=int(round(window_days * 86400))))
     numbered = None
