@@ -232,3 +232,43 @@ def test_each_campaign_arm_gets_its_funnel_from_assignment_on():
     low, high = confint_proportions_2indep(2, 2, 1, 2, method="newcomb", alpha=0.05)
     assert (lift.ci_low, lift.ci_high) == pytest.approx((low, high))
     assert set(result.tables()) >= {"arms", "arm_lifts"}
+
+
+@pytest.mark.slow
+def test_the_synthetic_funnels_step_probabilities_are_recovered_at_nominal_coverage():
+    """`userops synth --funnel`'s world: step k follows step k-1 with a probability set per platform.
+    Over 20 worlds, the 95% Wilson intervals of each platform's step conversion cover the truth about
+    95% of the time (180 intervals: a binomial 95% range of about 166 to 176)."""
+    from userops_lib import funnel
+    from userops_lib.synth import PRODUCT_FUNNEL, WorldParameters, make_world
+
+    covered = total = 0
+    for seed in range(20):
+        world = make_world(users=3000, seed=seed, params=WorldParameters(funnel=PRODUCT_FUNNEL))
+        truth = world["truth"]["funnel"]
+        ds = load_dataset(
+            {"users": world["users"], "events": world["events"]}, snapshot_at=world["truth"]["snapshot_at"]
+        )
+        result = funnel.run(ds, funnel.Params(steps=truth["steps"], window_days=1, breakdown="platform"))
+        table = result.table[result.table.group != "all"].set_index(["group", "step"])
+        for platform, chances in truth["step_probability"].items():
+            for k, chance in enumerate(chances, start=2):
+                row = table.loc[(platform, k)]
+                covered += row.step_ci_low <= chance <= row.step_ci_high
+                total += 1
+    assert total == 180
+    assert 0.9 <= covered / total <= 0.99, covered
+
+
+def test_userops_synth_funnel_writes_the_funnel_and_its_truth(tmp_path, capsys):
+    import json
+
+    from userops_lib import cli
+
+    assert cli.main(["synth", "--out", str(tmp_path / "w"), "--users", "200", "--seed", "3", "--funnel"]) == 0
+    truth = json.loads((tmp_path / "w" / "truth.json").read_text())
+    assert truth["funnel"]["steps"] == ["view", "add_to_cart", "checkout", "order"]
+    events = pd.read_parquet(tmp_path / "w" / "events.parquet")
+    assert set(truth["funnel"]["steps"]) <= set(events.event)
+    assert cli.main(["synth", "--out", str(tmp_path / "plain"), "--users", "200", "--seed", "3"]) == 0
+    assert "funnel" not in json.loads((tmp_path / "plain" / "truth.json").read_text())

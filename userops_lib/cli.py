@@ -36,7 +36,7 @@ def _synth(args: argparse.Namespace) -> int:
 
     if args.users < 10:
         raise DataError.single("synth", "--users must be at least 10", "give --users 10 or more", example=args.users)
-    out = write_world(args.out, users=args.users, seed=args.seed, force=args.force)
+    out = write_world(args.out, users=args.users, seed=args.seed, force=args.force, funnel=args.funnel)
     print(f"wrote a synthetic world of {args.users:,} users (seed {args.seed}) to {out}")
     return 0
 
@@ -126,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     synth.add_argument(
         "--force", action="store_true", help="replace --out even if it holds files (default: refuse a non-empty folder)"
+    )
+    synth.add_argument(
+        "--funnel",
+        action="store_true",
+        help="add a product funnel on the signup day (view, add_to_cart, checkout, order) whose step "
+        "probabilities differ by platform (in truth.json)",
     )
     synth.set_defaults(run=_synth)
 

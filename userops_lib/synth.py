@@ -74,6 +74,9 @@ class WorldParameters:
             "reminder": {"ios": 0.03, "android": 0.01, "web": 0.0},
         }
     )
+    # A product funnel on the signup day (off unless given, e.g. PRODUCT_FUNNEL): step 1 with
+    # ``entry`` probability, then each next step with a probability that differs by platform.
+    funnel: dict | None = None
 
     @property
     def snapshot_at(self) -> dt.datetime:
@@ -82,6 +85,34 @@ class WorldParameters:
     @property
     def assigned_at(self) -> dt.datetime:
         return dt.datetime.combine(self.start, dt.time()) + dt.timedelta(days=self.assigned_day)
+
+
+PRODUCT_FUNNEL = {
+    "steps": ["view", "add_to_cart", "checkout", "order"],
+    "entry": 0.8,
+    "step_probability": {"ios": [0.45, 0.70, 0.60], "android": [0.35, 0.60, 0.50], "web": [0.25, 0.50, 0.70]},
+    "mean_minutes_between_steps": 30.0,
+}
+
+
+def _funnel_events(p: WorldParameters, seed: int, user_id, signup_at, platform) -> pd.DataFrame:
+    """The product funnel's events (its own random stream: the rest of the world is the same with or
+    without it). Steps follow each other by exponential gaps, all on the signup day or just after."""
+    spec = p.funnel
+    assert spec is not None
+    rng = np.random.default_rng([seed, 7])
+    n = len(user_id)
+    reached = rng.random(n) < spec["entry"]
+    at = pd.Series(signup_at) + pd.to_timedelta(rng.integers(0, 3_600, size=n), unit="s")
+    gap = spec["mean_minutes_between_steps"] * 60
+    frames = []
+    for k, name in enumerate(spec["steps"]):
+        if k:
+            chance = np.array([spec["step_probability"][pl][k - 1] for pl in platform])
+            reached = reached & (rng.random(n) < chance)
+            at = at + pd.to_timedelta(rng.exponential(gap, size=n).round(), unit="s")
+        frames.append(pd.DataFrame({"user_id": user_id[reached], "event_at": at[reached].to_numpy(), "event": name}))
+    return pd.concat(frames, ignore_index=True)
 
 
 def _choice(rng: np.random.Generator, levels: dict, size: int) -> np.ndarray:
@@ -191,7 +222,10 @@ def make_world(*, users: int = 10_000, seed: int = 42, params: WorldParameters |
         event="session", revenue=np.nan, event_at=conversions.event_at - pd.Timedelta(minutes=5)
     )
 
-    events = pd.concat([sessions, purchases, visits, conversions], ignore_index=True)
+    parts = [sessions, purchases, visits, conversions]
+    if p.funnel:
+        parts.append(_funnel_events(p, seed, user_id, signup_at, platform))
+    events = pd.concat(parts, ignore_index=True)
     events = events[events.event_at < pd.Timestamp(p.snapshot_at)]
     events = events.sort_values(["event_at", "user_id", "event"], kind="stable").reset_index(drop=True)
     users_frame = pd.DataFrame(
@@ -246,7 +280,7 @@ def _truth(p: WorldParameters, *, seed, users, truth_users, assignments, eligibl
     lift_overall = {
         arm: sum(platform_share.get(pl, 0.0) * lift for pl, lift in by.items()) for arm, by in p.conversion_lift.items()
     }
-    return {
+    out = {
         "generator": "userops synth",
         "seed": seed,
         "users": int(len(users)),
@@ -302,6 +336,12 @@ def _truth(p: WorldParameters, *, seed, users, truth_users, assignments, eligibl
             "events_by_name": events.event.value_counts().sort_index().to_dict(),
         },
     }
+    if p.funnel:
+        out["funnel"] = {
+            **p.funnel,
+            "definition": "step k follows step k-1 with step_probability[platform][k-2]; all on the signup day",
+        }
+    return out
 
 
 def implied_retention(truth: dict, *, period: str = "day", periods=range(1, 31)) -> pd.Series:

@@ -12,7 +12,7 @@ import numpy as np
 import yaml
 
 from userops_lib.errors import DataError
-from userops_lib.synth import make_world
+from userops_lib.synth import PRODUCT_FUNNEL, WorldParameters, make_world
 
 MANIFEST = {
     "name": "synthetic",
@@ -27,7 +27,9 @@ MANIFEST = {
 }
 
 
-def write_world(out: str | Path, *, users: int = 10_000, seed: int = 42, force: bool = False) -> Path:
+def write_world(
+    out: str | Path, *, users: int = 10_000, seed: int = 42, force: bool = False, funnel: bool = False
+) -> Path:
     """Generate a world and write it as a dataset folder; the folder is replaced only when complete.
 
     A folder that exists and holds anything is refused unless ``force`` is true: ``--out`` pointed at
@@ -43,7 +45,8 @@ def write_world(out: str | Path, *, users: int = 10_000, seed: int = 42, force: 
             "give a new or empty folder, or add --force to replace this one",
             example=str(out),
         )
-    world = make_world(users=users, seed=seed)
+    params = WorldParameters(funnel=PRODUCT_FUNNEL) if funnel else None  # funnel: view → … → order
+    world = make_world(users=users, seed=seed, params=params)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     staging.chmod(0o755)
