@@ -273,12 +273,49 @@ MEASUREMENTS = {
             rows = len(out.merge(users, on="user_id", how="left"))
         """,
     },
+    "funnel session → purchase (7 days, ordered)": {
+        "userops": """
+            from userops_lib.data import load_dataset
+            from userops_lib.funnel import engine
+            ds = load_dataset(FOLDER)
+            # -- timed --
+            times = engine.step_times(ds.table("events"), [["session"], ["purchase"]], window_days=7,
+                                      snapshot=ds.snapshot_at)
+            rows = len(engine.reached_counts(times, 2))
+        """,
+        "duckdb_sql": """
+            import duckdb
+            con = duckdb.connect(); con.execute("SET threads TO 2")
+            rows = len(con.execute(f'''
+                WITH e AS (SELECT * FROM '{FOLDER}/events.parquet' WHERE event_at < TIMESTAMP '2026-01-01'),
+                     entry AS (SELECT user_id, min(event_at) AS t1 FROM e WHERE event = 'session' GROUP BY user_id),
+                     reached AS (SELECT entry.user_id, min(e.event_at) AS t2 FROM entry JOIN e USING (user_id)
+                                 WHERE e.event = 'purchase' AND e.event_at >= entry.t1
+                                   AND e.event_at <= entry.t1 + INTERVAL 7 DAY GROUP BY entry.user_id)
+                SELECT entry.t1 + INTERVAL 7 DAY <= TIMESTAMP '2026-01-01' AS complete,
+                       CASE WHEN t2 IS NULL THEN 1 ELSE 2 END AS reached, count(*) AS users
+                FROM entry LEFT JOIN reached USING (user_id) GROUP BY ALL
+            ''').fetchall())
+        """,
+        "pandas": """
+            import pandas as pd
+            e = pd.read_parquet(f"{FOLDER}/events.parquet", columns=["user_id", "event_at", "event"])
+            e = e[e.event_at < pd.Timestamp("2026-01-01")]
+            entry = e[e.event == "session"].groupby("user_id").event_at.min().rename("t1").reset_index()
+            buys = e[e.event == "purchase"][["user_id", "event_at"]].sort_values("event_at")
+            joined = pd.merge_asof(entry.sort_values("t1"), buys, left_on="t1", right_on="event_at", by="user_id",
+                                   direction="forward", tolerance=pd.Timedelta(days=7))
+            joined["complete"] = joined.t1 + pd.Timedelta(days=7) <= pd.Timestamp("2026-01-01")
+            joined["reached"] = 1 + joined.event_at.notna()
+            rows = len(joined.groupby(["complete", "reached"]).size())
+        """,
+    },
 }
 
 CHILD = """
 import resource, sys, time, json
 import duckdb, pandas, ibis  # imports are not what is measured
-import userops_lib.cohort_retention, userops_lib.overview, userops_lib.segment_profiling, userops_lib.churn_survival, userops_lib.campaign_uplift
+import userops_lib.cohort_retention, userops_lib.overview, userops_lib.segment_profiling, userops_lib.churn_survival, userops_lib.campaign_uplift, userops_lib.funnel
 FOLDER = {folder!r}
 {setup}
 _started = time.perf_counter()

@@ -156,6 +156,9 @@ def test_the_sample_funnel_equals_an_independent_pandas_count(sample):
     expected = [len(entered), int(entered.t2.notna().sum()), int(entered.t3.notna().sum())]
     assert result.overall.users.tolist() == expected
     assert result.default_steps and result.steps == ("signup", "session", "purchase")
+    assert [c.name for c in result.charts()] == ["funnel", "trend", "time"]
+    histograms = result.histograms[result.histograms.since == "start"].groupby("step").users.sum()
+    assert histograms.tolist() == expected[1:]  # the time chart rests on every converter, once
 
 
 def test_groups_fold_to_the_largest_and_other_and_sum_to_everyone(sample):

@@ -16,9 +16,33 @@ def charts(result) -> list[Chart]:
     out = [Chart("funnel", lambda: steps(result))]
     if result.trend.entered_complete.gt(0).sum() > 1:
         out.append(Chart("trend", lambda: trend(result), t("funnel.note.trend")))
+    if not result.histograms.empty:
+        out.append(Chart("time", lambda: time_to_step(result)))
     if result.breakdown:
         out.append(Chart("groups", lambda: groups(result)))
     return out
+
+
+def time_to_step(result, ax=None):
+    """The distribution of the time from entering to each step: the cumulative share of the users who
+    reached the step (windows ended) by hours since entering, from the minute histograms."""
+    ax = plots.axes(ax)
+    frame = result.histograms[result.histograms.since == "start"]
+    for i, (step, part) in enumerate(frame.groupby("step", sort=True)):
+        part = part.sort_values("minutes")
+        hours = np.concatenate([[0.0], part.minutes.to_numpy() / 60])
+        share = np.concatenate([[0.0], part.users.cumsum().to_numpy() / part.users.sum()])
+        ax.step(hours, share, where="post", color=f"C{i}", label=f"{int(step)}. {result.steps[int(step) - 1]}")
+    ax.set_xlim(0, result.window_days * 24)
+    ax.set_ylim(0, 1)
+    ax.legend(loc="lower right")
+    return plots.finish(
+        ax,
+        title=t("funnel.chart.time.title", window=_window(result)),
+        xlabel=t("funnel.chart.time.x"),
+        ylabel=t("funnel.chart.time.y"),
+        percent=True,
+    )
 
 
 def steps(result, ax=None):

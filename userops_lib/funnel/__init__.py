@@ -63,6 +63,7 @@ class Funnel(contract.Presented):
     snapshot_at: dt.datetime
     table: pd.DataFrame
     times: pd.DataFrame
+    histograms: pd.DataFrame  # step, since, minutes, users: the time to each step, by whole minutes
     trend: pd.DataFrame
     comparisons: pd.DataFrame
     dropoff: pd.DataFrame
@@ -174,6 +175,7 @@ def run(ds: Dataset, params: Params) -> Funnel:
         snapshot_at=snapshot,
         table=table,
         times=stats.time_quantiles(histograms),
+        histograms=histograms,
         trend=stats.trend(engine.entries_by_period(times, len(steps), params.period), params.alpha),
         comparisons=comparisons,
         dropoff=dropoff,
