@@ -366,3 +366,32 @@ def test_text_ids_never_become_a_covariate_and_active_users_keep_the_fits_levels
     scored = rows[~rows.churned & (rows.duration + 30 <= rows.duration.max())]  # the rest: beyond the data
     assert len(result.at_risk) == int((~rows.churned).sum())
     assert set(result.at_risk.dropna(subset=["churn_probability"]).user_id) == set(scored.user_id)
+
+
+def test_a_level_nobody_churned_in_is_named_not_estimable_not_read_as_a_hazard_ratio():
+    """Complete separation: cities I–L keep every user, so 'other' (their pooled level) has no churn and
+    lifelines returns a hazard ratio of about 1e8 with an interval from 0 to infinity. The findings say it
+    cannot be estimated; no sentence and no forest point reads it as a number."""
+    from userops_lib import i18n
+
+    rng = np.random.default_rng(11)
+    day = pd.Timestamp("2024-01-01")
+    users, events = [], []
+    for i in range(600):
+        big = i < 480
+        city = "ABCDEFGH"[i % 8] if big else "IJKL"[i % 4]
+        users.append({"user_id": f"u{i:04d}", "city": city})
+        start = int(rng.integers(0, 60))
+        stops = start + int(rng.integers(2, 40)) if big and rng.random() < 0.8 else 120
+        d = start
+        while d < stops:
+            events.append({"user_id": f"u{i:04d}", "event_at": day + pd.Timedelta(days=d), "event": "open"})
+            d += int(rng.geometric(0.3))
+    ds = load_dataset({"users": pd.DataFrame(users), "events": pd.DataFrame(events)}, snapshot_at="2024-04-30")
+    result = survival.run(ds, survival.Params(max_levels=8, covariates=["city"], references=["city=other"]))
+    loose = hazards.not_estimable(result.cox.summary)
+    assert loose.all() and result.cox.summary.hazard_ratio.min() > 1e6  # every city against the churn-free 'other'
+    with i18n.language("en"):
+        text = " ".join(result.findings)
+        assert "cannot be estimated" in text and "churn at" not in text
+        assert "forest" not in [c.name for c in result.charts()]  # no estimable hazard ratio to draw

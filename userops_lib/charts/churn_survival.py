@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 
 from userops_lib import narrative, plots
+from userops_lib.churn_survival import cox as cox_model
 from userops_lib.churn_survival.curves import ALL
 from userops_lib.contract import Chart
 from userops_lib.findings.churn_survival import calibration_note, segment, span, unit_name
@@ -17,7 +18,7 @@ MAX_AT_RISK_ROWS = 6  # curves with an at-risk row under the chart (more would n
 
 def charts(result) -> list[Chart]:
     out = [Chart("km", lambda: km(result))]
-    if result.cox is not None:
+    if result.cox is not None and not cox_model.not_estimable(result.cox.summary).all():
         out.append(Chart("forest", lambda: forest(result)))
     if result.calibration is not None:
         out.append(Chart("calibration", lambda: calibration(result), calibration_note(result)))
@@ -79,7 +80,8 @@ def _name_at_risk_row(ax) -> None:
 def forest(result, ax=None, *, stratified: bool = False):
     """Hazard ratios with their intervals on a log scale, 1 (no difference) dashed."""
     cox = result.cox
-    table = (cox.stratified if stratified else cox.summary).iloc[::-1]
+    table = cox.stratified if stratified else cox.summary
+    table = table[~cox_model.not_estimable(table)].iloc[::-1]  # 0 to infinity: said in the findings
     ax = plots.axes(ax, size=(8, max(2.5, 0.45 * len(table) + 1.2)))
     y = np.arange(len(table))
     ax.errorbar(

@@ -205,6 +205,12 @@ def _summary(model: CoxPHFitter, alpha: float) -> pd.DataFrame:
     )
 
 
+def not_estimable(summary: pd.DataFrame) -> pd.Series:
+    """Rows whose hazard ratio the data cannot pin down: a level with no churn (or only churn) among its
+    users has an interval from 0 to infinity (complete separation; the estimate itself is meaningless)."""
+    return ~np.isfinite(summary.ci_high) | (summary.ci_low <= 0) | (summary.se > 10)
+
+
 def _stratified(frame, covariates, strata, references, alpha):
     """Refit with the violating categorical covariates as strata (their own baseline hazard each)."""
     rest = [c for c in covariates if c not in strata]
@@ -257,4 +263,13 @@ def survival_steps(result: CoxResult, rows: pd.DataFrame):
     return survival
 
 
-__all__ = ["CHECK_MAX_USERS", "EXACT_MAX_USERS", "PH_THRESHOLD", "CoxResult", "design", "fit_cox", "survival_steps"]
+__all__ = [
+    "CHECK_MAX_USERS",
+    "EXACT_MAX_USERS",
+    "PH_THRESHOLD",
+    "CoxResult",
+    "design",
+    "fit_cox",
+    "not_estimable",
+    "survival_steps",
+]

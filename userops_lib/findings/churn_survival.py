@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 
 from userops_lib import contract, narrative
+from userops_lib.churn_survival import cox as cox_model
 from userops_lib.churn_survival.cox import PH_THRESHOLD
 from userops_lib.churn_survival.curves import ALL, EVERY_SEGMENT
 from userops_lib.i18n import t
@@ -62,11 +63,16 @@ def findings(result) -> list[str]:
         out.append(_too_new(result))
     if result.cox is not None:
         summary = result.cox.summary
+        loose = cox_model.not_estimable(summary)
+        summary = summary[~loose]
         strongest = summary.assign(size=np.abs(np.log(summary.hazard_ratio)))
         strongest = strongest[strongest.p_value < result.alpha].sort_values("size", ascending=False)
         out.extend(hazard_sentence(row, result) for _, row in strongest.head(2).iterrows())
         if strongest.empty:
             out.append(t("churn_survival.finding.no_covariate", alpha=f"{result.alpha * 100:g}%"))
+        if loose.any():
+            names = result.cox.summary.covariate[loose]
+            out.append(t("churn_survival.finding.not_estimable", covariates=t("format.list_sep").join(names)))
         out.extend(ph_sentences(result))
     out.append(
         t(
