@@ -273,3 +273,30 @@ def test_grid_values_that_share_a_file_name_get_their_own_reports(tmp_path):
         for p in folder.glob("echo--*.ipynb")
     }
     assert texts == {"paid_search", "paid search", "paid/search", "微信"}
+
+
+def test_a_kernel_that_never_started_is_started_again_once(tmp_path, monkeypatch):
+    """Two kernels launched at one moment can race for a TCP port; the loser never answers and
+    jupyter_client raises "Kernel didn't respond in 60 seconds" before any cell ran (seen once in CI on the
+    overview). The job starts it again once; a notebook's own RuntimeError is not retried."""
+    import papermill
+
+    from userops_lib import report_job
+
+    calls = []
+
+    def flaky(notebook, output, **kwargs):
+        calls.append(notebook)
+        if len(calls) == 1:
+            raise RuntimeError("Kernel didn't respond in 60 seconds")
+        raise RuntimeError("the notebook's own error")
+
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    monkeypatch.setattr(report_job.time, "sleep", lambda seconds: None)
+    spec = {"name": "x", "notebook": "n.ipynb", "ipynb": str(tmp_path / "x.ipynb"), "parameters": {}, "cwd": "."}
+    status = report_job.run(spec)
+    assert len(calls) == 2 and status["kernel_restarts"] == 1
+    assert status["status"] == "failed" and status["error_message"] == "the notebook's own error"
+    calls.clear()
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
+    assert report_job.run(spec)["error_message"] == "boom"

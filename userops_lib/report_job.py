@@ -15,6 +15,8 @@ from pathlib import Path
 from userops_lib.files import write_text
 
 KERNEL = "python3"
+KERNEL_START_ATTEMPTS = 2
+_NOT_STARTED = ("Kernel didn't respond", "Kernel died before replying to kernel_info")
 
 
 def run(spec: dict) -> dict:
@@ -27,16 +29,26 @@ def run(spec: dict) -> dict:
     started = time.monotonic()
     status: dict = {"name": spec["name"], "status": "failed"}
     try:
-        papermill.execute_notebook(
-            spec["notebook"],
-            spec["ipynb"],
-            parameters=spec["parameters"],
-            kernel_name=KERNEL,
-            cwd=spec["cwd"],
-            progress_bar=False,
-            log_output=False,
-            report_mode=False,
-        )
+        for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+            try:
+                papermill.execute_notebook(
+                    spec["notebook"],
+                    spec["ipynb"],
+                    parameters=spec["parameters"],
+                    kernel_name=KERNEL,
+                    cwd=spec["cwd"],
+                    progress_bar=False,
+                    log_output=False,
+                    report_mode=False,
+                )
+                break
+            except RuntimeError as error:
+                # A kernel that never came up (two kernels started at one moment can race for a TCP port)
+                # ran no cell: starting it again is safe. Anything else is the notebook's failure.
+                if attempt == KERNEL_START_ATTEMPTS or not _did_not_start(error):
+                    raise
+                status["kernel_restarts"] = attempt
+                time.sleep(1)
         notebook = nbformat.read(spec["ipynb"], as_version=4)
         language = spec.get("language", "en")
         html = render.notebook_html(notebook, title=spec["title"], subtitle=spec.get("subtitle", ""), language=language)
@@ -53,6 +65,11 @@ def run(spec: dict) -> dict:
         status.update(error_name=type(error).__name__, error_message=_shorten(str(error)))
     status["seconds"] = round(time.monotonic() - started, 2)
     return status
+
+
+def _did_not_start(error: BaseException) -> bool:
+    """jupyter_client's errors for a kernel that did not answer its first request (no cell ran)."""
+    return type(error) is RuntimeError and any(text in str(error) for text in _NOT_STARTED)
 
 
 def _shorten(text: str, limit: int = 600) -> str:
