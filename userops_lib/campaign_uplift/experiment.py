@@ -60,17 +60,7 @@ def experiment(
 ) -> Experiment:
     assignments = ds.table("assignments")
     campaigns = assignments.select("campaign").distinct().execute().campaign.astype(str).tolist()
-    campaign = campaign or campaigns[0]
-    if campaign not in campaigns:
-        raise DataError.single(
-            "assignments",
-            f"no campaign '{campaign}'",
-            "choose one of the data's campaigns",
-            column="campaign",
-            key="campaign_uplift.no_campaign",
-            values={"campaign": campaign},
-            example=", ".join(campaigns[:10]),
-        )
+    campaign = check_campaign(campaign or campaigns[0], campaigns)
     control = ds.control_arm
     if control is None:
         raise DataError.single(
@@ -127,6 +117,21 @@ def experiment(
         frame[m] = frame[m].astype(float)
     binary = {m: "/" not in m and bool(frame[m].dropna().isin([0, 1]).all()) for m in metrics}
     return Experiment(campaign, control, frame, list(metrics), binary, covariates, source, sums)
+
+
+def check_campaign(campaign: str, campaigns: list[str]) -> str:
+    """``campaign`` when the data has it; else the error naming the data's campaigns."""
+    if campaign not in campaigns:
+        raise DataError.single(
+            "assignments",
+            f"no campaign '{campaign}'",
+            "choose one of the data's campaigns",
+            column="campaign",
+            key="campaign_uplift.no_campaign",
+            values={"campaign": campaign},
+            example=", ".join(campaigns[:10]),
+        )
+    return campaign
 
 
 def _event_outcomes(ds: Dataset, table: ir.Table, window_days: int) -> tuple[ir.Table, dict[str, str]]:

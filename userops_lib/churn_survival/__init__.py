@@ -25,7 +25,6 @@ import dataclasses
 import pandas as pd
 
 from userops_lib import contract
-from userops_lib.churn_survival import cox as cox_model
 from userops_lib.churn_survival import curves, durations, risk
 from userops_lib.churn_survival.cox import CoxResult
 from userops_lib.churn_survival.curves import KaplanMeierResult
@@ -210,18 +209,17 @@ def analyse(
         )
     horizons = tuple(horizons) if horizons else DEFAULT_HORIZONS.get(unit, (30, 90, 180))
     risk_horizon = float(risk_horizon or DEFAULT_RISK_HORIZON.get(unit, 30))
-    km = curves.by_segment(
-        durations.segment_frame(frame, segment_by, max_levels), segment_by, horizons=horizons, alpha=alpha
+    km, cox = risk.fit(
+        frame,
+        columns,
+        covariates,
+        references,
+        segment_by,
+        alpha,
+        max_levels,
+        horizons=horizons,
+        exact_max_users=exact_max_users,
     )
-    cox = None
-    if covariates:
-        cox = cox_model.fit_cox(
-            frame.groupby(["duration", "churned", *covariates], as_index=False)["count"].sum(),
-            covariates,
-            references=references,
-            alpha=alpha,
-            exact_max_users=exact_max_users or cox_model.EXACT_MAX_USERS,
-        )
     gaps = (
         risk.gap_survival(
             durations.gap_counts(

@@ -110,10 +110,12 @@ def conditional(
     return risk
 
 
-def fit(frame, columns, covariates, references, segment_by, alpha, max_levels=None):
-    """The curves (one per segment) and the Cox model the risk is predicted from."""
+def fit(
+    frame, columns, covariates, references, segment_by, alpha, max_levels=None, *, horizons=(1,), exact_max_users=None
+):
+    """The curves (one per segment, read at ``horizons``) and the Cox model (None without covariates)."""
     km = curves.by_segment(
-        durations.segment_frame(frame, segment_by, max_levels), segment_by, horizons=(1,), alpha=alpha
+        durations.segment_frame(frame, segment_by, max_levels), segment_by, horizons=horizons, alpha=alpha
     )
     model = None
     if covariates:
@@ -122,6 +124,7 @@ def fit(frame, columns, covariates, references, segment_by, alpha, max_levels=No
             covariates,
             references=references,
             alpha=alpha,
+            exact_max_users=exact_max_users or cox_model.EXACT_MAX_USERS,
         )
     return km, model
 

@@ -16,6 +16,7 @@ import ibis
 import pandas as pd
 
 from userops_lib import contract, periods, topn
+from userops_lib.campaign_uplift.experiment import check_campaign
 from userops_lib.contract import param
 from userops_lib.data import Dataset
 from userops_lib.errors import DataError
@@ -199,17 +200,7 @@ def _by_arm(ds: Dataset, events, steps, labels, params: Params, snapshot):
     if "assigned_at" not in assignments.columns:
         return empty  # measured outcomes without times: nothing to enter after
     campaigns = sorted(map(str, assignments.select("campaign").distinct().execute().campaign.dropna()))
-    campaign = params.campaign or (campaigns[0] if campaigns else "")
-    if campaign not in campaigns:
-        raise DataError.single(
-            "assignments",
-            f"no campaign '{campaign}'",
-            "choose one of the data's campaigns",
-            column="campaign",
-            key="campaign_uplift.no_campaign",
-            values={"campaign": campaign},
-            example=", ".join(campaigns[:10]),
-        )
+    campaign = check_campaign(params.campaign or (campaigns[0] if campaigns else ""), campaigns)
     chosen = assignments.filter(assignments.campaign.cast("string") == campaign)
     starts = chosen.select("user_id", start_at=chosen.assigned_at, arm=chosen.arm.cast("string"))
     times = engine.step_times(
