@@ -73,7 +73,16 @@ def chinese_dataset(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    "name", ["overview", "cohort_retention", "campaign_uplift", "segment_profiling", "churn_survival", "funnel"]
+    "name",
+    [
+        "overview",
+        "cohort_retention",
+        "campaign_uplift",
+        "segment_profiling",
+        "churn_survival",
+        "funnel",
+        "customer_value",
+    ],
 )
 def test_the_notebooks_parameters_cell_is_generated_from_its_params(name):
     cell = next(
@@ -151,6 +160,7 @@ def _run(dataset, out, *args):
             "segment_profiling",
             "churn_survival",
             "funnel",
+            "customer_value",
             "--jobs",
             "2",
             *args,
@@ -288,3 +298,16 @@ def test_the_chinese_funnel_report_is_chinese(zh_run):
     assert "missing from font" not in (zh_run / "funnel.ipynb").read_text(encoding="utf-8")
     funnel = pd.read_csv(zh_run / "funnel" / "funnel.csv")  # an interface: English names
     assert list(funnel.columns[:4]) == ["group", "step", "event", "users"] and set(funnel.group) == {"all"}
+
+
+def test_the_chinese_customer_value_report_is_chinese(zh_run):
+    page = (zh_run / "customer_value.html").read_text(encoding="utf-8")
+    assert "<html lang='zh-CN'>" in page and "<title>客户价值</title>" in page
+    customers = pd.read_csv(zh_run / "customer_value" / "customers.csv")  # an interface: English names
+    assert customers.user_id.str.startswith("用户").all()
+    alive = f"{customers.p_alive.sum():,.0f}"
+    for text in (f"在 {len(customers):,} 位客户中，预计 {alive} 位", "存活概率", "重要价值用户", "召回候选", "频次"):
+        assert text in page, text
+    for english in ("Findings", "expected still active", "Definitions", "probably gone", "P(alive) by"):
+        assert english not in page, english
+    assert "missing from font" not in (zh_run / "customer_value.ipynb").read_text(encoding="utf-8")

@@ -352,6 +352,7 @@ def test_notebooks_that_do_not_apply_to_a_dataset_are_skipped_or_refused():
         "segment_profiling": "needs events",
         "campaign_uplift": "needs assignments",
         "funnel": "needs events",
+        "customer_value": "needs events",
     }
     with pytest.raises(DataError, match="notebook 'cohort_retention' needs events"):
         report.plan_run(dataset=str(DATA / "hillstrom"), only=["cohort_retention"])

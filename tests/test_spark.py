@@ -10,6 +10,8 @@ module never skips.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 import pytest
 
@@ -18,6 +20,7 @@ from userops_lib import engine, overview
 from userops_lib.campaign_uplift import experiment as uplift
 from userops_lib.churn_survival import durations
 from userops_lib.cohort_retention import engine as cohort_engine
+from userops_lib.customer_value import engine as customer_value_engine
 from userops_lib.data import load_dataset
 from userops_lib.errors import DataError
 from userops_lib.funnel import engine as funnel_engine
@@ -216,6 +219,16 @@ def _funnel(order: str, exclude: list[str] | None = None):
     return reduce
 
 
+def _customer_value(ds) -> dict:
+    snapshot = pd.Timestamp(ds.snapshot_at).to_pydatetime()
+    days = customer_value_engine.purchase_days(ds.table("events"), snapshot=snapshot, purchase_event=None)
+    customers = customer_value_engine.summary(days, calibration_end=dt.date(2025, 10, 1))
+    return {
+        "customers": customers.order_by("user_id"),
+        "daily": customer_value_engine.daily(days, customers).order_by("day"),
+    }
+
+
 REDUCTIONS = {
     "overview": _overview,
     "cohorts weekly, on": _cohorts(period="week"),
@@ -233,6 +246,7 @@ REDUCTIONS = {
     "funnel ordered": _funnel("ordered"),
     "funnel strict, excluding purchases": _funnel("strict", exclude=["purchase"]),
     "funnel any order": _funnel("any"),
+    "customer value summary with a holdout": _customer_value,
 }
 
 

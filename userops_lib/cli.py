@@ -36,7 +36,7 @@ def _synth(args: argparse.Namespace) -> int:
 
     if args.users < 10:
         raise DataError.single("synth", "--users must be at least 10", "give --users 10 or more", example=args.users)
-    out = write_world(args.out, users=args.users, seed=args.seed, force=args.force, funnel=args.funnel)
+    out = write_world(args.out, users=args.users, seed=args.seed, force=args.force, funnel=args.funnel, clv=args.clv)
     print(f"wrote a synthetic world of {args.users:,} users (seed {args.seed}) to {out}")
     return 0
 
@@ -132,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="add a product funnel on the signup day (view, add_to_cart, checkout, order) whose step "
         "probabilities differ by platform (in truth.json)",
+    )
+    synth.add_argument(
+        "--clv",
+        action="store_true",
+        help="add store orders (shop_order) from signup on whose process is BG/NBD with Gamma-Gamma spend, "
+        "with known parameters (in truth.json)",
     )
     synth.set_defaults(run=_synth)
 

@@ -17,7 +17,7 @@ from userops_lib.data import Dataset, as_utc
 from userops_lib.errors import DataError, Problem
 
 ATTRIBUTES = ("segment_by", "cohort_by", "covariates", "breakdown")
-EVENTS = ("active_events", "start_event", "steps", "exclude_events")  # a step may be "cart|wishlist"
+EVENTS = ("active_events", "start_event", "steps", "exclude_events", "purchase_event")  # a step may be "a|b"
 _SHOWN = 12
 
 
@@ -130,7 +130,7 @@ def problems(notebook: str, values: dict, ds: Dataset, lookups: _Lookups | None 
             )
 
     for name in EVENTS:
-        wanted = _listed(values.get(name))
+        wanted = [w for w in _listed(values.get(name)) if not (name == "purchase_event" and w == "*")]
         if not wanted:
             continue
         known = look.events()

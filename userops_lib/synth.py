@@ -28,6 +28,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from userops_lib.synth_purchases import bgnbd_purchases
+from userops_lib.synth_purchases import truth as store_truth
+
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -77,6 +80,9 @@ class WorldParameters:
     # A product funnel on the signup day (off unless given, e.g. PRODUCT_FUNNEL): step 1 with
     # ``entry`` probability, then each next step with a probability that differs by platform.
     funnel: dict | None = None
+    # Repeat purchases in a store whose process is BG/NBD with Gamma-Gamma spend (off unless given, e.g.
+    # synth_purchases.STORE): a first order at signup, then :func:`synth_purchases.bgnbd_purchases`.
+    store: dict | None = None
 
     @property
     def snapshot_at(self) -> dt.datetime:
@@ -225,6 +231,9 @@ def make_world(*, users: int = 10_000, seed: int = 42, params: WorldParameters |
     parts = [sessions, purchases, visits, conversions]
     if p.funnel:
         parts.append(_funnel_events(p, seed, user_id, signup_at, platform))
+    if p.store:  # its own random stream, like the funnel's
+        first = pd.Series(np.asarray(signup_at), index=user_id)
+        parts.append(bgnbd_purchases(first, pd.Timestamp(p.snapshot_at), np.random.default_rng([seed, 11]), p.store))
     events = pd.concat(parts, ignore_index=True)
     events = events[events.event_at < pd.Timestamp(p.snapshot_at)]
     events = events.sort_values(["event_at", "user_id", "event"], kind="stable").reset_index(drop=True)
@@ -341,6 +350,8 @@ def _truth(p: WorldParameters, *, seed, users, truth_users, assignments, eligibl
             **p.funnel,
             "definition": "step k follows step k-1 with step_probability[platform][k-2]; all on the signup day",
         }
+    if p.store:
+        out["store"] = store_truth(p.store)
     return out
 
 

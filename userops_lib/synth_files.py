@@ -13,6 +13,7 @@ import yaml
 
 from userops_lib.errors import DataError
 from userops_lib.synth import PRODUCT_FUNNEL, WorldParameters, make_world
+from userops_lib.synth_purchases import STORE
 
 MANIFEST = {
     "name": "synthetic",
@@ -28,7 +29,13 @@ MANIFEST = {
 
 
 def write_world(
-    out: str | Path, *, users: int = 10_000, seed: int = 42, force: bool = False, funnel: bool = False
+    out: str | Path,
+    *,
+    users: int = 10_000,
+    seed: int = 42,
+    force: bool = False,
+    funnel: bool = False,
+    clv: bool = False,
 ) -> Path:
     """Generate a world and write it as a dataset folder; the folder is replaced only when complete.
 
@@ -45,7 +52,8 @@ def write_world(
             "give a new or empty folder, or add --force to replace this one",
             example=str(out),
         )
-    params = WorldParameters(funnel=PRODUCT_FUNNEL) if funnel else None  # funnel: view → … → order
+    # funnel: view → … → order on the signup day; clv: BG/NBD store orders (shop_order) from signup on
+    params = WorldParameters(funnel=PRODUCT_FUNNEL if funnel else None, store=STORE if clv else None)
     world = make_world(users=users, seed=seed, params=params)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

@@ -73,6 +73,7 @@ def test_every_notebook_publishes_payload_values_as_text(tmp_path):
         "segment_profiling",
         "campaign_uplift",
         "funnel",
+        "customer_value",
     }
     assert all(r["status"] == "ok" for r in manifest["reports"])
     pages = {p.stem: p.read_text(encoding="utf-8") for p in run.glob("*.html")}

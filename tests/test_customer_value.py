@@ -1,0 +1,257 @@
+"""Customer value against the literature (CDNOW, Fader, Hardie & Lee 2005), lifetimes' published summary
+and standard errors, pymc-marketing's own CLV arithmetic, and synthetic worlds whose BG/NBD truth we set."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT
+from userops_lib import customer_value, i18n
+from userops_lib.customer_value import engine, models
+from userops_lib.data import load_dataset
+from userops_lib.errors import DataError
+from userops_lib.synth import WorldParameters, make_world
+from userops_lib.synth_purchases import STORE
+
+LIFETIMES = Path(importlib.util.find_spec("lifetimes").origin).parent / "datasets"
+# Fader, Hardie & Lee (2005), CDNOW 1/10th sample, 39-week calibration, weeks: BG/NBD ("Counting your
+# customers the easy way") and Gamma-Gamma ("RFM and CLV: using iso-value curves").
+PUBLISHED = {"r": 0.2426, "alpha": 4.4135, "a": 0.7929, "b": 2.4258, "p": 6.25, "q": 3.74, "v": 15.44}
+
+
+@pytest.fixture(scope="module")
+def cdnow_sample(tmp_path_factory) -> Path:
+    """The CDNOW 1/10th sample (2,357 customers, 1997-01 to 1998-06) as shipped in the lifetimes wheel:
+    a whitespace file without a header, ids with leading zeros, every row a purchase."""
+    folder = tmp_path_factory.mktemp("cdnow_sample")
+    shutil.copy(LIFETIMES / "CDNOW_sample.txt", folder / "CDNOW_sample.txt")
+    (folder / "dataset.yml").write_text(
+        "name: cdnow_sample\ncurrency: $\nsnapshot_at: '1998-07-01'\ntables:\n  events:\n"
+        "    path: CDNOW_sample.txt\n    format: whitespace\n"
+        "    names: [master_id, customer_id, date, cds, dollar_value]\n"
+        "    columns:\n      user_id: customer_id\n      event_at: {column: date, format: '%Y%m%d'}\n"
+        "      revenue: dollar_value\n"
+    )
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cdnow_result(cdnow_sample):
+    # 39 weeks of calibration (to 30 Sep 1997), 39 weeks of holdout (273 days to 30 Jun 1998).
+    params = customer_value.Params(dataset=str(cdnow_sample), holdout_days=273, purchase_event="*")
+    return customer_value.run(load_dataset(cdnow_sample), params)
+
+
+def test_the_summary_of_the_raw_cdnow_log_is_fader_and_hardies(cdnow_sample):
+    """One engine pass over the raw log gives, for every customer, the x, t_x, T and mean repeat spend
+    of the summary Fader and Hardie published (as lifetimes ships it, rounded to 2 decimals)."""
+    ds = load_dataset(cdnow_sample)
+    days = engine.purchase_days(ds.table("events"), snapshot=dt.datetime(1998, 7, 1), purchase_event="*")
+    ours = engine.summary(days, calibration_end=dt.date(1997, 9, 30)).execute()
+    published = pd.read_csv(LIFETIMES / "cdnow_customers_summary_with_transactions.csv")
+    assert len(ours) == len(published) == 2357
+    assert ours.user_id.str.len().eq(4).all() and "0001" in set(ours.user_id)  # leading zeros kept
+    both = ours.assign(ID=ours.user_id.astype(int)).merge(published, on="ID")
+    assert len(both) == 2357
+    assert (both.frequency == both.x).all()
+    assert np.abs(both.recency_days / 7 - both.t_x).max() < 0.006
+    assert np.abs(both.T_days / 7 - both["T"]).max() < 0.006
+    assert np.abs(both.monetary - both.zbar).max() < 0.006
+    # Holdout purchases: the purchase days after 30 Sep 1997, counted from the raw file by pandas.
+    assert int(both.holdout.sum()) == int(
+        pd.read_csv(LIFETIMES / "CDNOW_sample.txt", sep=r"\s+", header=None, names=["m", "id", "date", "n", "usd"])
+        .query("date > 19970930")
+        .drop_duplicates(["id", "date"])
+        .shape[0]
+    )
+
+
+def test_cdnow_parameters_are_the_published_ones(cdnow_result):
+    fitted = cdnow_result.parameters.set_index("parameter")
+    for name, value in PUBLISHED.items():
+        assert float(f"{fitted.value[name]:.3g}") == float(f"{value:.3g}"), (name, fitted.value[name], value)
+        assert fitted.ci_low[name] < fitted.value[name] < fitted.ci_high[name]
+    assert cdnow_result.spend_customers == 946  # repeat buyers in the calibration period, as in the paper
+
+
+def test_bgnbd_intervals_are_lifetimes_standard_errors(cdnow_result):
+    """Our Wald intervals on the log scale imply, by the delta method, lifetimes' standard errors."""
+    from lifetimes import BetaGeoFitter
+
+    published = pd.read_csv(LIFETIMES / "cdnow_customers_summary.csv")
+    reference = BetaGeoFitter().fit(published.frequency, published.recency, published["T"]).summary
+    fitted = cdnow_result.parameters.set_index("parameter")
+    for name in ("r", "alpha", "a", "b"):
+        implied = fitted.value[name] * np.log(fitted.ci_high[name] / fitted.ci_low[name]) / (2 * 1.959964)
+        assert implied == pytest.approx(reference.loc[name, "se(coef)"], rel=0.01), name
+
+
+def test_holdout_table_counts_every_calibration_customer_and_their_holdout_purchases(cdnow_result):
+    holdout = cdnow_result.holdout
+    assert list(holdout.columns) == ["calibration_purchases", "customers", "actual", "predicted"]
+    assert list(holdout.calibration_purchases) == ["0", "1", "2", "3", "4", "5", "6", "7+"]
+    assert holdout.customers.sum() == 2357 and holdout.customers.iloc[0] == 1411
+    # Fader, Hardie & Lee's conditional expectations: about 0.23 holdout purchases for x = 0.
+    assert holdout.predicted.iloc[0] == pytest.approx(0.225, abs=0.005)
+    assert holdout.actual.iloc[0] == pytest.approx(334 / 1411)
+
+
+def test_expected_cumulative_purchases_are_the_sum_of_each_customers_expectation(cdnow_result):
+    """The day-by-day convolution equals, at the calibration end, the sum over calibration customers of
+    a new customer's expected repeat purchases over their own T (pymc-marketing, per customer)."""
+    frame = cdnow_result.cumulative.set_index("day")
+    cal = pd.Timestamp(cdnow_result.calibration_end)
+    customers = cdnow_result.customers
+    t = (cal - pd.to_datetime(customers.first_day)).dt.days.to_numpy() / 7
+    fitted = cdnow_result.purchase_model
+    direct = models.expected_new_customer(fitted, t).sum()
+    assert frame.expected[cal] == pytest.approx(direct, rel=1e-9)
+    assert frame.actual.iloc[-1] > frame.actual[cal]  # holdout purchases continue the actual line
+
+
+def test_clv_is_pymc_marketings_arithmetic_on_the_same_steps(cdnow_result):
+    """Our discounted sum equals pymc-marketing's customer_lifetime_value when both step by its months
+    (4.345 weeks) at its monthly rate."""
+    from pymc_marketing.clv.utils import customer_lifetime_value
+
+    customers = cdnow_result.customers.head(200)
+    frame = pd.DataFrame(
+        {
+            "customer_id": np.arange(200),
+            "frequency": customers.frequency,
+            "recency": customers.recency,
+            "T": customers["T"],
+        }
+    )
+    purchases = cdnow_result.purchase_model
+    spend = np.linspace(10, 50, len(frame))
+    ours = models.clv(purchases, frame, spend, horizon=12 * 4.345, steps=12, discount=0.01)
+    theirs = customer_lifetime_value(
+        purchases.model, frame.assign(future_spend=spend), future_t=12, discount_rate=0.01, time_unit="W"
+    )
+    assert np.allclose(ours, theirs.to_numpy().ravel(), rtol=1e-9)
+    undiscounted = models.clv(purchases, frame, spend, horizon=52.14, steps=12, discount=0.0)
+    expected = models.predict(purchases, frame, 52.14).expected_purchases.to_numpy() * spend
+    assert np.allclose(undiscounted, expected, rtol=1e-9)
+
+
+def test_customers_artifact_and_headline_totals_agree(cdnow_result):
+    tables = cdnow_result.tables()
+    assert set(tables) == {"parameters", "customers", "tiers_vs_rfm", "holdout"}
+    customers = tables["customers"]
+    assert list(customers.columns) == list(customer_value.CUSTOMER_COLUMNS)
+    assert len(customers) == 2357 and customers.user_id.is_unique
+    assert customers.p_alive.between(0, 1).all() and (customers.p_alive[customers.frequency == 0] == 1).all()
+    assert (customers.clv <= customers.expected_revenue + 1e-9).all()  # discounting only lowers value
+    assert set(customers.clv_tier) == {"high", "mid", "low"}
+    high = customers[customers.clv_tier == "high"]
+    assert high.clv.min() >= customers[customers.clv_tier != "high"].clv.max()
+    low, high_ci = cdnow_result.totals["purchases"]
+    assert low < customers.expected_purchases.sum() < high_ci
+    crosstab = tables["tiers_vs_rfm"]
+    assert crosstab.customers.sum() == 2357
+    assert (crosstab[["high", "mid", "low"]].sum(axis=1) == crosstab.customers).all()
+
+
+@pytest.mark.slow
+def test_synthetic_bgnbd_worlds_are_recovered_within_their_intervals():
+    """Six worlds whose store orders are BG/NBD with Gamma-Gamma spend of known parameters: 95% intervals
+    should cover the truth about 40 times in 42 (fewer than 36 would be a 1% event)."""
+    truth = {k: v for k, v in STORE["purchases"].items() if k != "time_unit"}
+    truth |= {"p": STORE["spend"]["p"], "q": STORE["spend"]["q"], "v": STORE["spend"]["gamma"]}
+    world = WorldParameters(store=STORE)
+    covered = 0
+    for seed in range(6):
+        tables = make_world(users=4000, seed=seed, params=world)
+        ds = load_dataset({"users": tables["users"], "events": tables["events"]})
+        result = customer_value.run(ds, customer_value.Params(purchase_event="shop_order"))
+        fitted = result.parameters.assign(truth=lambda f: f.parameter.map(truth))
+        covered += int(((fitted.ci_low <= fitted.truth) & (fitted.truth <= fitted.ci_high)).sum())
+        assert result.customers.user_id.nunique() == 4000  # every user ordered at signup
+    assert covered >= 36
+
+
+def test_without_revenue_there_is_a_purchase_model_only(make_dataset):
+    rng = np.random.default_rng(3)
+    rows = []
+    for user in range(200):
+        start = pd.Timestamp("2025-01-01") + pd.Timedelta(days=int(rng.integers(0, 60)))
+        for k in range(1 + int(rng.poisson(2))):
+            rows.append(
+                {"user_id": f"#{user:04d}", "event_at": start + pd.Timedelta(days=int(12 * k)), "event": "visit"}
+            )
+    folder = make_dataset(
+        {"events.csv": pd.DataFrame(rows)},
+        {"snapshot_at": "2025-06-01 00:00:00", "tables": {"events": {"path": "events.csv"}}},
+    )
+    result = customer_value.run(load_dataset(folder), customer_value.Params())
+    assert result.value_reason == "no_revenue" and set(result.parameters.model) == {"bgnbd"}
+    assert result.customers.clv.isna().all() and "#0000" in set(result.customers.user_id)
+    with i18n.language("en"):
+        assert any("no value model" in s and "no revenue" in s for s in result.findings)
+        assert "expected revenue" not in " ".join(label for label, _ in result.headlines)
+    with i18n.language("zh"):
+        assert any("没有价值模型" in s for s in result.findings)
+
+
+@pytest.mark.parametrize(
+    "change, column",
+    [
+        ({"time_unit": "month"}, "time_unit"),
+        ({"method": "nuts"}, "method"),
+        ({"holdout_days": -1}, "holdout_days"),
+        ({"discount_rate": -0.1}, "discount_rate"),
+        ({"purchase_event": "refund"}, "purchase_event"),
+    ],
+)
+def test_bad_parameters_are_refused_naming_the_parameter(change, column):
+    ds = load_dataset(ROOT / "data" / "sample")
+    with pytest.raises(DataError) as caught:
+        customer_value.run(ds, customer_value.Params(**change))
+    assert caught.value.problems[0].column == column
+
+
+def test_a_holdout_longer_than_the_data_is_refused(cdnow_sample):
+    with pytest.raises(DataError, match="too few"):
+        customer_value.run(load_dataset(cdnow_sample), customer_value.Params(holdout_days=600, purchase_event="*"))
+
+
+@pytest.mark.slow
+def test_the_report_publishes_in_english_and_chinese_from_another_directory(cdnow_sample, tmp_path):
+    """`userops report --only customer_value`, run from elsewhere with a relative --out, in both languages."""
+    for language in ("en", "zh"):
+        result = subprocess.run(
+            [sys.executable, "-m", "userops_lib.cli", "report", str(cdnow_sample), "--only", "customer_value"]
+            + ["--out", f"out-{language}", "--lang", language, "-p", "holdout_days=273", "-p", "purchase_event=*"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stderr
+        run = (tmp_path / f"out-{language}" / "latest").resolve()
+        page = (run / "customer_value.html").read_text(encoding="utf-8")
+        files = {p.name for p in (run / "customer_value").iterdir()}
+        assert {"parameters.csv", "customers.csv", "holdout.csv", "tiers_vs_rfm.csv", "headline.json"} <= files
+        customers = pd.read_csv(run / "customer_value" / "customers.csv", dtype={"user_id": str})
+        assert len(customers) == 2357 and customers.user_id.iloc[0] == "0001"
+        alive = f"{customers.p_alive.sum():,.0f}"
+        headline = dict(json.loads((run / "customer_value" / "headline.json").read_text()))
+        assert headline["expected still active"].startswith(alive)
+        assert "<img" in page and "Traceback" not in page
+        if language == "en":
+            assert f"Of 2,357 customers, {alive} (" in page
+            assert "Checked on the last 273 days" in page
+        else:
+            assert f"在 2,357 位客户中，预计 {alive} 位" in page
+            assert "Of 2,357" not in page
