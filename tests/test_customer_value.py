@@ -164,6 +164,19 @@ def test_customers_artifact_and_headline_totals_agree(cdnow_result):
 
 
 @pytest.mark.slow
+def test_the_full_posterior_agrees_with_the_maximum_likelihood_fit():
+    """method=mcmc (NUTS, flat priors) on CDNOW's published summary: converged chains whose credible
+    intervals hold the maximum-likelihood values."""
+    published = pd.read_csv(LIFETIMES / "cdnow_customers_summary.csv").rename(columns={"ID": "customer_id"})
+    posterior = models.fit_purchases(published, method="mcmc")
+    assert posterior.diagnostics["rhat"] < 1.02 and posterior.diagnostics["ess"] > 300
+    table = posterior.parameters.set_index("parameter")
+    for name in ("r", "alpha", "a", "b"):
+        assert table.ci_low[name] < PUBLISHED[name] < table.ci_high[name], name
+    assert len(posterior.draws) == 2000
+
+
+@pytest.mark.slow
 def test_synthetic_bgnbd_worlds_are_recovered_within_their_intervals():
     """Six worlds whose store orders are BG/NBD with Gamma-Gamma spend of known parameters: 95% intervals
     should cover the truth about 40 times in 42 (fewer than 36 would be a 1% event)."""

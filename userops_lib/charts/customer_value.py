@@ -128,7 +128,7 @@ def tiers_vs_rfm(result, ax=None):
     ax.xaxis.set_major_formatter(plots.mticker.PercentFormatter(xmax=1.0, decimals=0))
     ax.legend(
         loc="upper center",
-        bbox_to_anchor=(0.5, -0.1 - 1.4 / (1.2 + 0.45 * len(frame))),
+        bbox_to_anchor=(0.5, -0.06 - 0.6 / (1.2 + 0.45 * len(frame))),
         ncol=4,
         fontsize=9,
         frameon=False,

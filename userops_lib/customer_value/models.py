@@ -36,6 +36,7 @@ class Fitted:
     name: str  # bgnbd or gamma_gamma
     parameters: pd.DataFrame  # model, parameter, value, ci_low, ci_high
     draws: pd.DataFrame  # one column per parameter
+    diagnostics: dict = dataclasses.field(default_factory=dict)  # mcmc: the largest R-hat, the smallest ESS
 
     def value(self, name: str) -> float:
         return float(self.parameters.set_index("parameter").value[name])
@@ -81,6 +82,12 @@ def _fit(model, data, name, names, method, alpha, seed) -> Fitted:
         draws = pd.DataFrame({k: posterior[k].values.ravel() for k in names})
         values = draws.mean()
         low, high = draws.quantile(alpha / 2), draws.quantile(1 - alpha / 2)
+        import arviz as az
+
+        diagnostics = {
+            "rhat": float(max(az.rhat(model.idata, var_names=list(names))[k].item() for k in names)),
+            "ess": float(min(az.ess(model.idata, var_names=list(names))[k].item() for k in names)),
+        }
     else:
         model.fit(data=data, method="map", progressbar=False)
         posterior = model.idata.posterior
@@ -91,6 +98,7 @@ def _fit(model, data, name, names, method, alpha, seed) -> Fitted:
         low = pd.Series(np.exp(mean - z * sd), index=names)
         high = pd.Series(np.exp(mean + z * sd), index=names)
         draws = pd.DataFrame(np.exp(rng.multivariate_normal(mean, cov, size=400, method="eigh")), columns=names)
+        diagnostics = {}
     table = pd.DataFrame(
         {
             "model": name,
@@ -100,7 +108,7 @@ def _fit(model, data, name, names, method, alpha, seed) -> Fitted:
             "ci_high": high[list(names)].to_numpy(float),
         }
     )
-    return Fitted(model, name, table, draws[list(names)])
+    return Fitted(model, name, table, draws[list(names)], diagnostics)
 
 
 def _laplace(model, values: pd.Series) -> tuple[np.ndarray, np.ndarray]:

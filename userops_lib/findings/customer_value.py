@@ -149,6 +149,16 @@ def findings(result) -> list[str]:
     return out
 
 
+def _diagnostics(result) -> dict[str, str]:
+    """The worst R-hat and effective sample size over both models' parameters (MCMC only)."""
+    fits = [f for f in (result.purchase_model, result.spend_model) if f is not None and f.diagnostics]
+    if not fits:
+        return {}
+    rhat = max(f.diagnostics["rhat"] for f in fits)
+    ess = min(f.diagnostics["ess"] for f in fits)
+    return {"rhat": f"{rhat:.3f}", "ess": narrative.count(ess)}
+
+
 def definitions(result) -> list[str]:
     params = result.params
     unit = t(f"customer_value.unit.{params.time_unit}")
@@ -163,7 +173,7 @@ def definitions(result) -> list[str]:
     out = [
         purchase,
         t("customer_value.definition.summary", unit=unit, date=narrative.day(result.calibration_end)),
-        t(f"customer_value.definition.method.{params.method}", level=_level(result)),
+        t(f"customer_value.definition.method.{params.method}", level=_level(result), **_diagnostics(result)),
         t("customer_value.definition.alive"),
     ]
     if params.holdout_days:
