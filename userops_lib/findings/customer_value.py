@@ -161,6 +161,7 @@ def _diagnostics(result) -> dict[str, str]:
 
 def definitions(result) -> list[str]:
     params = result.params
+    diagnostics = _diagnostics(result)
     unit = t(f"customer_value.unit.{params.time_unit}")
     if params.purchase_event == "*":
         purchase = t("customer_value.definition.purchase.every")
@@ -173,7 +174,12 @@ def definitions(result) -> list[str]:
     out = [
         purchase,
         t("customer_value.definition.summary", unit=unit, date=narrative.day(result.calibration_end)),
-        t(f"customer_value.definition.method.{params.method}", level=_level(result), **_diagnostics(result)),
+        t(
+            f"customer_value.definition.method.{params.method}",
+            level=_level(result),
+            rhat=diagnostics.get("rhat", ""),
+            ess=diagnostics.get("ess", ""),
+        ),
         t("customer_value.definition.alive"),
     ]
     if params.holdout_days:
