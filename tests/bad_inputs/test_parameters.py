@@ -36,6 +36,9 @@ PARAMETER_CASES = [
     ("filter_value_unmatched", ["-p", "filter_column=channel", "-p", "filter_value=nosuch"], "no user has channel"),
     ("filter_column_unknown", ["-p", "filter_column=nosuch", "-p", "filter_value=x"], "no attribute 'nosuch'"),
     ("only_unknown_notebook", ["--only", "nosuch"], "unknown notebook 'nosuch'"),
+    ("purchase_event_unknown", ["--only", "customer_value", "-p", "purchase_event=refund"], "no event named 'refund'"),
+    ("time_unit_month", ["--only", "customer_value", "-p", "time_unit=month"], "must be one of day, week"),
+    ("discount_negative", ["-p", "discount_rate=-0.1"], "'discount_rate' of notebook 'customer_value' must be at least 0"),
 ]
 
 
