@@ -38,7 +38,11 @@ PARAMETER_CASES = [
     ("only_unknown_notebook", ["--only", "nosuch"], "unknown notebook 'nosuch'"),
     ("purchase_event_unknown", ["--only", "customer_value", "-p", "purchase_event=refund"], "no event named 'refund'"),
     ("time_unit_month", ["--only", "customer_value", "-p", "time_unit=month"], "must be one of day, week"),
-    ("discount_negative", ["-p", "discount_rate=-0.1"], "'discount_rate' of notebook 'customer_value' must be at least 0"),
+    (
+        "discount_negative",
+        ["-p", "discount_rate=-0.1"],
+        "'discount_rate' of notebook 'customer_value' must be at least 0",
+    ),
 ]
 
 

@@ -26,6 +26,7 @@ from scipy import stats as sps
 PURCHASE_PARAMETERS = ("r", "alpha", "a", "b")
 SPEND_PARAMETERS = ("p", "q", "v")
 DAYS_PER_YEAR = 365.25
+CELLS = 5_000_000  # draws x customers per prediction step (about 40 MB of float64)
 
 
 @dataclasses.dataclass
@@ -76,7 +77,7 @@ def _fit(model, data, name, names, method, alpha, seed) -> Fitted:
     rng = np.random.default_rng(seed)
     if method == "mcmc":
         model.fit(
-            data=data, method="mcmc", chains=2, cores=1, draws=1000, tune=1000, random_seed=seed, progressbar=False
+            data=data, method="mcmc", chains=4, cores=2, draws=1000, tune=1000, random_seed=seed, progressbar=False
         )
         posterior = model.idata.posterior
         draws = pd.DataFrame({k: posterior[k].values.ravel() for k in names})
@@ -138,13 +139,25 @@ def _squeeze(values) -> np.ndarray:
     return array
 
 
+def _per_customer(fitted: Fitted, data: pd.DataFrame, predict) -> np.ndarray:
+    """``predict(rows)`` averaged over the fit's draws, for ``data`` in chunks of rows small enough that a
+    (draws x customers) array stays near 40 MB (one draw for MAP: a single chunk up to 5M rows)."""
+    draws = len(fitted.model.fit_result.draw) * len(fitted.model.fit_result.chain)
+    size = max(1_000, CELLS // max(draws, 1))
+    if len(data) <= size:
+        return _squeeze(predict(data))
+    return np.concatenate([_squeeze(predict(data.iloc[i : i + size])) for i in range(0, len(data), size)])
+
+
 def predict(purchases: Fitted, data: pd.DataFrame, horizon: float) -> pd.DataFrame:
     """P(alive) and expected purchases in the next ``horizon`` time units, per customer of ``data``."""
     model = purchases.model
     return pd.DataFrame(
         {
-            "p_alive": _squeeze(model.expected_probability_alive(data=data)),
-            "expected_purchases": _squeeze(model.expected_purchases(data=data, future_t=horizon)),
+            "p_alive": _per_customer(purchases, data, lambda d: model.expected_probability_alive(data=d)),
+            "expected_purchases": _per_customer(
+                purchases, data, lambda d: model.expected_purchases(data=d, future_t=horizon)
+            ),
         },
         index=data.index,
     )
@@ -153,7 +166,7 @@ def predict(purchases: Fitted, data: pd.DataFrame, horizon: float) -> pd.DataFra
 def expected_spend(spend: Fitted, data: pd.DataFrame) -> np.ndarray:
     """The expected spend per future purchase (``data``: customer_id, frequency, monetary_value):
     the population mean shrunk towards each repeat buyer's own mean."""
-    return _squeeze(spend.model.expected_customer_spend(data=data))
+    return _per_customer(spend, data, lambda d: spend.model.expected_customer_spend(data=d))
 
 
 def clv(
@@ -167,7 +180,9 @@ def clv(
     value = np.zeros(len(data))
     before = np.zeros(len(data))
     for k in range(1, steps + 1):
-        cumulative = _squeeze(model.expected_purchases(data=data, future_t=horizon * k / steps))
+        cumulative = _per_customer(
+            purchases, data, lambda d, k=k: model.expected_purchases(data=d, future_t=horizon * k / steps)
+        )
         value += spend * (cumulative - before) / (1 + discount) ** k
         before = cumulative
     return value
@@ -176,7 +191,7 @@ def clv(
 def expected_new_customer(purchases: Fitted, t: np.ndarray) -> np.ndarray:
     """Expected repeat purchases of a new customer within ``t`` time units (one value per t)."""
     frame = pd.DataFrame({"customer_id": np.arange(len(t)), "t": t})
-    return _squeeze(purchases.model.expected_purchases_new_customer(data=frame, t=t))
+    return _per_customer(purchases, frame, lambda d: purchases.model.expected_purchases_new_customer(data=d))
 
 
 __all__ = [

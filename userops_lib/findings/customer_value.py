@@ -32,10 +32,14 @@ def _top_share(result, share: float) -> float:
 
 def headlines(result) -> list[tuple[str, str]]:
     customers = result.customers
-    alive = customers.p_alive.sum()
+    repeat = customers[customers.frequency > 0]
+    alive = repeat.p_alive.sum()  # one-time buyers are active by the model's assumption: not a finding
     out = [
         (t("customer_value.tile.customers"), narrative.count(len(customers))),
-        (t("customer_value.tile.alive"), f"{narrative.count(alive)} ({narrative.percent(alive / len(customers))})"),
+        (
+            t("customer_value.tile.alive"),
+            f"{narrative.count(alive)} ({narrative.percent(alive / len(repeat) if len(repeat) else float('nan'))})",
+        ),
         (
             t("customer_value.tile.purchases", horizon=_horizon(result)),
             narrative.count(customers.expected_purchases.sum()),
