@@ -17,6 +17,15 @@ from userops_lib import contract, fonts, i18n, overview, plots, render
 from userops_lib.data import load_dataset
 
 CHANNELS = ["微信", "抖音", "应用商店"]
+NOTEBOOKS = [
+    "overview",
+    "cohort_retention",
+    "campaign_uplift",
+    "segment_profiling",
+    "churn_survival",
+    "funnel",
+    "customer_value",
+]
 
 
 @pytest.fixture(scope="module")
@@ -72,18 +81,7 @@ def chinese_dataset(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "overview",
-        "cohort_retention",
-        "campaign_uplift",
-        "segment_profiling",
-        "churn_survival",
-        "funnel",
-        "customer_value",
-    ],
-)
+@pytest.mark.parametrize("name", NOTEBOOKS)
 def test_the_notebooks_parameters_cell_is_generated_from_its_params(name):
     cell = next(
         c
@@ -154,13 +152,7 @@ def _run(dataset, out, *args):
             "--out",
             str(out),
             "--only",
-            "overview",
-            "cohort_retention",
-            "campaign_uplift",
-            "segment_profiling",
-            "churn_survival",
-            "funnel",
-            "customer_value",
+            *NOTEBOOKS,
             "--jobs",
             "2",
             *args,
