@@ -82,6 +82,7 @@ def test_cdnow_parameters_are_the_published_ones(cdnow_result):
         assert float(f"{fitted.value[name]:.3g}") == float(f"{value:.3g}"), (name, fitted.value[name], value)
         assert fitted.ci_low[name] < fitted.value[name] < fitted.ci_high[name]
     assert cdnow_result.spend_customers == 946  # repeat buyers in the calibration period, as in the paper
+    assert round(cdnow_result.spend_correlation, 2) == 0.11  # frequency vs mean spend: the paper's 0.11
 
 
 def test_bgnbd_intervals_are_lifetimes_standard_errors(cdnow_result):
@@ -266,7 +267,20 @@ def test_the_report_publishes_in_english_and_chinese_from_another_directory(cdno
         assert "<img" in page and "Traceback" not in page
         if language == "en":
             assert f"Of 2,357 customers, {alive} (" in page
-            assert "Checked on the last 273 days" in page
+            holdout = pd.read_csv(run / "customer_value" / "holdout.csv")
+            predicted = (holdout.predicted * holdout.customers).sum()
+            made = (
+                pd.read_csv(
+                    cdnow_sample / "CDNOW_sample.txt", sep=r"\s+", header=None, names=["m", "id", "d", "n", "usd"]
+                )
+                .query("d > 19970930")
+                .drop_duplicates(["id", "d"])
+                .shape[0]
+            )  # purchase days in the holdout, counted from the raw file
+            assert (
+                f"the model predicted {predicted:,.0f} repeat purchases against {made:,} made, "
+                f"{(made - predicted) / made:.1%} too few" in page
+            )
         else:
             assert f"在 2,357 位客户中，预计 {alive} 位" in page
             assert "Of 2,357" not in page

@@ -134,12 +134,12 @@ def findings(result) -> list[str]:
         actual = float((result.holdout.actual * result.holdout.customers).sum())
         out.append(
             t(
-                "customer_value.finding.holdout",
+                "customer_value.finding.holdout." + ("over" if predicted > actual else "under"),
                 days=result.params.holdout_days,
                 date=narrative.day(result.calibration_end),
                 predicted=narrative.count(predicted),
                 actual=narrative.count(actual),
-                error=narrative.percent((predicted - actual) / actual if actual else np.nan),
+                error=narrative.percent(abs(predicted - actual) / actual if actual else np.nan),
             )
         )
     if result.fitted_customers < result.calibration_customers:
