@@ -235,9 +235,20 @@ def test_bad_parameters_are_refused_naming_the_parameter(change, column):
     assert caught.value.problems[0].column == column
 
 
-def test_a_holdout_longer_than_the_data_is_refused(cdnow_sample):
-    with pytest.raises(DataError, match="too few"):
-        customer_value.run(load_dataset(cdnow_sample), customer_value.Params(holdout_days=600, purchase_event="*"))
+def test_too_few_customers_give_a_page_that_says_so_not_a_failed_run(cdnow_sample):
+    """A holdout longer than the data leaves no calibration customers: nothing is fitted and the report
+    says why (the run succeeds, so a batch of reports is not failed by one thin dataset)."""
+    result = customer_value.run(load_dataset(cdnow_sample), customer_value.Params(holdout_days=600, purchase_event="*"))
+    assert result.too_few and result.charts() == [] and result.shown_tables() == []
+    assert len(result.tables()["customers"]) == 0 and result.tables()["parameters"].empty
+    with i18n.language("en"):
+        assert result.findings == [
+            "0 customers made a first purchase by 7 Nov 1996 and 0 bought again: too few to fit the purchase "
+            "model (it needs at least 20 customers and 5 repeat buyers). Use data with more customers or repeat "
+            "purchases, a shorter holdout_days, or another purchase_event."
+        ]
+    with i18n.language("zh"):
+        assert result.findings[0].startswith("截至 1996年11月7日 有 0 位客户完成首次购买")
 
 
 @pytest.mark.slow

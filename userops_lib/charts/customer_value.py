@@ -12,6 +12,8 @@ from userops_lib.i18n import t
 
 
 def charts(result) -> list[Chart]:
+    if result.too_few:
+        return []
     out = [Chart("alive", lambda: alive(result), t("customer_value.note.alive"))]
     if not result.holdout.empty:
         out.append(Chart("holdout", lambda: holdout(result)))

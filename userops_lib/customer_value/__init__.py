@@ -27,6 +27,7 @@ from userops_lib.errors import DataError
 UNIT_DAYS = {"day": 1.0, "week": 7.0}
 METHODS = ("map", "mcmc")
 DAYS_PER_MONTH = models.DAYS_PER_YEAR / 12
+MIN_CUSTOMERS, MIN_REPEAT = 20, 5  # fewer customers or repeat buyers: no model is fitted, the report says why
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -74,6 +75,8 @@ class CustomerValue(contract.Presented):
     params: Params
     purchase_model: models.Fitted | None = None  # for further predictions in a notebook (pymc-marketing's)
     spend_model: models.Fitted | None = None
+    too_few: bool = False  # fewer than MIN_CUSTOMERS customers or MIN_REPEAT repeat buyers: nothing fitted
+    repeat_buyers: int = 0  # customers of the calibration period who bought again
 
     @property
     def level(self) -> float:
@@ -144,17 +147,10 @@ def run(ds: Dataset, params: Params) -> CustomerValue:
             )
     days = engine.purchase_days(events, snapshot=snapshot, purchase_event=params.purchase_event or None).cache()
     calibration = engine_frame(engine.summary(days, calibration_end=calibration_end), order_by="user_id")
-    if len(calibration) < 20 or int((calibration.frequency > 0).sum()) < 5:
-        raise DataError.single(
-            "events",
-            f"{len(calibration)} customers made a first purchase by {calibration_end:%Y-%m-%d}, "
-            f"{int((calibration.frequency > 0).sum())} of them bought again: too few to fit a purchase model",
-            "use data with more customers and repeat purchases, a shorter holdout_days, or another purchase_event",
-            column="purchase_event",
-            example=len(calibration),
-            key="customer_value.too_few",
-            values={"customers": len(calibration), "date": f"{calibration_end:%Y-%m-%d}"},
-        )
+    repeat_buyers = int((calibration.frequency > 0).sum())
+    if len(calibration) < MIN_CUSTOMERS or repeat_buyers < MIN_REPEAT:
+        # Not bad input, too little of it: a page that says so (and a run that succeeds), not a failed report.
+        return _too_few(calibration, repeat_buyers, params, calibration_end, end_day, ds.currency)
     fit_frame = stats.modelling_frame(calibration, unit)
     sample = fit_frame
     if len(fit_frame) > params.max_fit_customers:
@@ -237,6 +233,48 @@ def run(ds: Dataset, params: Params) -> CustomerValue:
         params=params,
         purchase_model=purchases,
         spend_model=spend,
+        repeat_buyers=int((calibration.frequency > 0).sum()),
+    )
+
+
+def _too_few(calibration, repeat_buyers, params, calibration_end, end_day, currency) -> CustomerValue:
+    """The result when there is too little to fit: the customers as counted, no predictions."""
+    customers = calibration.assign(
+        recency=calibration.recency_days / UNIT_DAYS[params.time_unit],
+        T=calibration.T_days / UNIT_DAYS[params.time_unit],
+        p_alive=np.nan,
+        expected_purchases=np.nan,
+        expected_revenue=np.nan,
+        clv=np.nan,
+        clv_tier=None,
+        last_purchase=pd.NaT,
+    )
+    empty = pd.DataFrame()
+    return CustomerValue(
+        customers=customers,
+        parameters=pd.DataFrame(columns=["model", "parameter", "value", "ci_low", "ci_high"]),
+        value_reason="too_few",
+        totals={},
+        concentration=empty,
+        holdout=empty,
+        cumulative=empty,
+        tiers_vs_rfm=pd.DataFrame(
+            columns=["rfm_segment", "customers", "high", "mid", "low", "probably_gone", "mean_p_alive", "mean_clv"]
+        ),
+        winback=empty,
+        winback_facts={"customers": 0, "revenue": 0.0},
+        alive_grid=empty,
+        grid_T=0.0,
+        spend_customers=0,
+        spend_correlation=np.nan,
+        fitted_customers=0,
+        calibration_customers=len(calibration),
+        calibration_end=calibration_end,
+        end_day=end_day,
+        currency=currency,
+        params=params,
+        too_few=True,
+        repeat_buyers=repeat_buyers,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from userops_lib import contract, narrative
+from userops_lib.customer_value import MIN_CUSTOMERS, MIN_REPEAT
 from userops_lib.findings.segment_profiling import name as segment_name
 from userops_lib.i18n import t
 
@@ -32,6 +33,8 @@ def _top_share(result, share: float) -> float:
 
 def headlines(result) -> list[tuple[str, str]]:
     customers = result.customers
+    if result.too_few:
+        return [(t("customer_value.tile.customers"), narrative.count(len(customers)))]
     repeat = customers[customers.frequency > 0]
     alive = repeat.p_alive.sum()  # one-time buyers are active by the model's assumption: not a finding
     out = [
@@ -58,6 +61,18 @@ def headlines(result) -> list[tuple[str, str]]:
 
 def findings(result) -> list[str]:
     customers = result.customers
+    if result.too_few:
+        return [
+            t(
+                "customer_value.finding.too_few",
+                n=len(customers),
+                customers=narrative.count(len(customers)),
+                repeat=narrative.count(result.repeat_buyers),
+                date=narrative.day(result.calibration_end),
+                min_customers=MIN_CUSTOMERS,
+                min_repeat=MIN_REPEAT,
+            )
+        ]
     n = len(customers)
     repeat = customers[customers.frequency > 0]
     one_time = n - len(repeat)
@@ -175,9 +190,12 @@ def definitions(result) -> list[str]:
         purchase = t("customer_value.definition.purchase.active")
     else:
         purchase = t("customer_value.definition.purchase.revenue")
+    summary = t("customer_value.definition.summary", unit=unit, date=narrative.day(result.calibration_end))
+    if result.too_few:
+        return [purchase, summary]
     out = [
         purchase,
-        t("customer_value.definition.summary", unit=unit, date=narrative.day(result.calibration_end)),
+        summary,
         t(
             f"customer_value.definition.method.{params.method}",
             level=_level(result),
@@ -217,6 +235,8 @@ def definitions(result) -> list[str]:
 
 
 def shown_tables(result) -> list[contract.Shown]:
+    if result.too_few:
+        return []
     percent = narrative.percent
     money = {c: (lambda v: _money(result, v)) for c in ("revenue", "clv", "mean_clv", "monetary")}
     out = [
