@@ -29,6 +29,11 @@ LIFETIMES = Path(importlib.util.find_spec("lifetimes").origin).parent / "dataset
 PUBLISHED = {"r": 0.2426, "alpha": 4.4135, "a": 0.7929, "b": 2.4258, "p": 6.25, "q": 3.74, "v": 15.44}
 
 
+def _raw_log() -> pd.DataFrame:
+    """The CDNOW sample file as pandas reads it: customer (new id), date as YYYYMMDD, CDs, dollars."""
+    return pd.read_csv(LIFETIMES / "CDNOW_sample.txt", sep=r"\s+", header=None, names=["m", "id", "date", "n", "usd"])
+
+
 @pytest.fixture(scope="module")
 def cdnow_sample(tmp_path_factory) -> Path:
     """The CDNOW 1/10th sample (2,357 customers, 1997-01 to 1998-06) as shipped in the lifetimes wheel:
@@ -68,12 +73,7 @@ def test_the_summary_of_the_raw_cdnow_log_is_fader_and_hardies(cdnow_sample):
     assert np.abs(both.T_days / 7 - both["T"]).max() < 0.006
     assert np.abs(both.monetary - both.zbar).max() < 0.006
     # Holdout purchases: the purchase days after 30 Sep 1997, counted from the raw file by pandas.
-    assert int(both.holdout.sum()) == int(
-        pd.read_csv(LIFETIMES / "CDNOW_sample.txt", sep=r"\s+", header=None, names=["m", "id", "date", "n", "usd"])
-        .query("date > 19970930")
-        .drop_duplicates(["id", "date"])
-        .shape[0]
-    )
+    assert int(both.holdout.sum()) == len(_raw_log().query("date > 19970930").drop_duplicates(["id", "date"]))
 
 
 def test_cdnow_parameters_are_the_published_ones(cdnow_result):
@@ -104,7 +104,12 @@ def test_holdout_table_counts_every_calibration_customer_and_their_holdout_purch
     assert holdout.customers.sum() == 2357 and holdout.customers.iloc[0] == 1411
     # Fader, Hardie & Lee's conditional expectations: about 0.23 holdout purchases for x = 0.
     assert holdout.predicted.iloc[0] == pytest.approx(0.225, abs=0.005)
-    assert holdout.actual.iloc[0] == pytest.approx(334 / 1411)
+    # The x = 0 customers' holdout purchase days, counted from the raw file by pandas.
+    raw = _raw_log().drop_duplicates(["id", "date"])
+    calibration = raw[raw.date <= 19970930]
+    one_timers = calibration.groupby("id").size().loc[lambda n: n == 1].index
+    holdout_days = raw[(raw.date > 19970930) & raw.id.isin(one_timers)]
+    assert holdout.actual.iloc[0] == pytest.approx(len(holdout_days) / len(one_timers))
 
 
 def test_expected_cumulative_purchases_are_the_sum_of_each_customers_expectation(cdnow_result):
@@ -144,6 +149,24 @@ def test_clv_is_pymc_marketings_arithmetic_on_the_same_steps(cdnow_result):
     undiscounted = models.clv(purchases, frame, spend, horizon=52.14, steps=12, discount=0.0)
     expected = models.predict(purchases, frame, 52.14).expected_purchases.to_numpy() * spend
     assert np.allclose(undiscounted, expected, rtol=1e-9)
+
+
+def test_customer_predictions_are_lifetimes_at_the_same_parameters(cdnow_result):
+    """P(alive), expected purchases in the horizon and expected revenue of every customer equal the
+    formulas of lifetimes (the original implementation) evaluated at our fitted parameters."""
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+
+    value = cdnow_result.parameters.set_index("parameter").value
+    purchases, spend = BetaGeoFitter(), GammaGammaFitter()
+    purchases.params_ = value[["r", "alpha", "a", "b"]]
+    spend.params_ = value[["p", "q", "v"]]
+    customers = cdnow_result.customers
+    x, t_x, T = customers.frequency, customers.recency, customers["T"]
+    assert np.allclose(customers.p_alive, purchases.conditional_probability_alive(x, t_x, T), rtol=1e-9)
+    expected = purchases.conditional_expected_number_of_purchases_up_to_time(365 / 7, x, t_x, T)
+    assert np.allclose(customers.expected_purchases, expected, rtol=1e-9)
+    per_purchase = spend.conditional_expected_average_profit(x, customers.monetary)
+    assert np.allclose(customers.expected_revenue, expected * per_purchase, rtol=1e-9)
 
 
 def test_customers_artifact_and_headline_totals_agree(cdnow_result):
@@ -280,14 +303,7 @@ def test_the_report_publishes_in_english_and_chinese_from_another_directory(cdno
             assert f"Of 2,357 customers, {alive} (" in page
             holdout = pd.read_csv(run / "customer_value" / "holdout.csv")
             predicted = (holdout.predicted * holdout.customers).sum()
-            made = (
-                pd.read_csv(
-                    cdnow_sample / "CDNOW_sample.txt", sep=r"\s+", header=None, names=["m", "id", "d", "n", "usd"]
-                )
-                .query("d > 19970930")
-                .drop_duplicates(["id", "d"])
-                .shape[0]
-            )  # purchase days in the holdout, counted from the raw file
+            made = len(_raw_log().query("date > 19970930").drop_duplicates(["id", "date"]))  # from the raw file
             assert (
                 f"the model predicted {predicted:,.0f} repeat purchases against {made:,} made, "
                 f"{(made - predicted) / made:.1%} too few" in page

@@ -139,6 +139,23 @@ class Dataset:
     def assignments(self) -> ir.Table | None:
         return self.tables.get("assignments")
 
+    def event_names(self) -> list[str] | None:
+        """The distinct event names, sorted (one small engine query); None when the events have no names."""
+        events = self.events
+        if events is None or "event" not in events.columns:
+            return None
+        return sorted(map(str, events.select(name=events.event.cast("string")).distinct().execute().name.dropna()))
+
+    def check_events(self, names: list[str], parameter: str, known: list[str] | None = None) -> None:
+        """A :class:`DataError` naming ``parameter`` when one of ``names`` is not an event (``known``: the names)."""
+        known = known if known is not None else (self.event_names() or [])
+        if unknown := [name for name in names if name not in set(known)]:
+            values = {"event": unknown[0], "known": ", ".join(known[:12])}
+            message, fix = f"no event named '{unknown[0]}' in the data", f"choose from: {values['known']}"
+            raise DataError.single(
+                "parameters", message, fix, column=parameter, example=unknown[0], key="unknown_event", values=values
+            )
+
     def attributes(self, table: str) -> list[str]:
         """Columns of ``table`` that are not canonical: user attributes, event properties, outcomes."""
         names = set(schema.canonical_names(table))

@@ -49,10 +49,10 @@ class _Lookups:
     def events(self) -> list[str] | None:
         """Event names, or None when the events have no names."""
         if "events" not in self._cache:
-            events = self.ds.events
-            if events is None or "event" not in events.columns:
+            names = self.ds.event_names()
+            if names is None:
                 return None
-            self._cache["events"] = sorted(map(str, events.select("event").distinct().execute()["event"].dropna()))
+            self._cache["events"] = names
         return self._cache["events"]
 
     def campaigns(self) -> list[str]:

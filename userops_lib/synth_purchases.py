@@ -46,10 +46,7 @@ def bgnbd_purchases(
         when.append(t[bought])
         alive[idx[~within]] = False
         alive[bought[rng.random(bought.size) < dropout[bought]]] = False
-    owner_all = np.concatenate(owner)
-    days = np.concatenate(when)
-    keep = (days == 0) | (days < horizon[owner_all])
-    owner_all, days = owner_all[keep], days[keep]
+    owner_all, days = np.concatenate(owner), np.concatenate(when)  # first purchases at 0, then those in time
     values = rng.gamma(spend["p"], 1 / nu[owner_all])
     return pd.DataFrame(
         {

@@ -42,7 +42,7 @@ def alive(result, ax=None):
     bar.ax.yaxis.set_major_formatter(plots.mticker.PercentFormatter(xmax=1.0, decimals=0))
     return plots.finish(
         ax,
-        title=t("customer_value.chart.alive.title", T=f"{result.grid_T:.0f}", unit=_unit(result)),
+        title=t("customer_value.chart.alive.title", T=f"{result.alive_grid['T'].iloc[0]:.0f}", unit=_unit(result)),
         xlabel=t("customer_value.chart.alive.x", unit=_unit(result)),
         ylabel=t("customer_value.chart.alive.y"),
     )

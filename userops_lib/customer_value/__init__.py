@@ -45,56 +45,54 @@ class Params(contract.Common):
     alpha: float = param(0.05, "1 - confidence level of the intervals; more than 0; less than 1")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class CustomerValue(contract.Presented):
     """The fitted models and every customer's predictions. ``customers`` has one row per customer
     (the ``customers.csv`` columns plus ``revenue``, their calibration revenue, ``first_day`` and
-    ``last_purchase``)."""
+    ``last_purchase``). With too few customers to fit (``too_few``), only the counts and no models."""
 
     ANALYSIS = "customer_value"
 
     customers: pd.DataFrame
     parameters: pd.DataFrame
-    value_reason: str | None  # why there is no spend model (None: there is one)
-    totals: dict  # alive, purchases, revenue: (low, high) intervals
-    concentration: pd.DataFrame
-    holdout: pd.DataFrame
-    cumulative: pd.DataFrame
     tiers_vs_rfm: pd.DataFrame
-    winback: pd.DataFrame
-    winback_facts: dict
-    alive_grid: pd.DataFrame  # frequency, recency (time units), p_alive for a customer of the longest T
-    grid_T: float
-    spend_customers: int
-    spend_correlation: float
-    fitted_customers: int  # customers the purchase model was fitted on (a random sample when there are more)
+    value_reason: str | None  # why there is no spend model (None: there is one)
     calibration_customers: int  # customers with a first purchase by the calibration end
+    repeat_buyers: int  # calibration customers who bought again
     calibration_end: dt.date
     end_day: dt.date
     currency: str
     params: Params
     purchase_model: models.Fitted | None = None  # for further predictions in a notebook (pymc-marketing's)
     spend_model: models.Fitted | None = None
-    too_few: bool = False  # fewer than MIN_CUSTOMERS customers or MIN_REPEAT repeat buyers: nothing fitted
-    repeat_buyers: int = 0  # customers of the calibration period who bought again
+    fitted_customers: int = 0  # customers the purchase model was fitted on (a random sample when there are more)
+    spend_customers: int = 0
+    spend_correlation: float = np.nan
+    totals: dict = dataclasses.field(default_factory=dict)  # alive, purchases, revenue: (low, high) intervals
+    concentration: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    holdout: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    cumulative: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    winback: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    winback_facts: dict = dataclasses.field(default_factory=lambda: {"customers": 0, "revenue": 0.0})
+    alive_grid: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)  # frequency, recency, T, p_alive
 
     @property
     def level(self) -> float:
         return self.params.alpha
 
     @property
+    def too_few(self) -> bool:
+        """Fewer than MIN_CUSTOMERS customers or MIN_REPEAT repeat buyers: nothing was fitted."""
+        return self.purchase_model is None
+
+    @property
     def has_value(self) -> bool:
         return self.value_reason is None
 
-    @property
-    def unit_days(self) -> float:
-        return UNIT_DAYS[self.params.time_unit]
-
     def tables(self) -> dict[str, pd.DataFrame]:
-        columns = [*CUSTOMER_COLUMNS]
         out = {
             "parameters": self.parameters,
-            "customers": self.customers[columns],
+            "customers": self.customers[list(CUSTOMER_COLUMNS)],
             "tiers_vs_rfm": self.tiers_vs_rfm,
         }
         if not self.holdout.empty:
@@ -134,19 +132,10 @@ def run(ds: Dataset, params: Params) -> CustomerValue:
             key="customer_value.no_event_names",
         )
     if params.purchase_event and params.purchase_event != "*":
-        known = set(events.select(name=events.event.cast("string")).distinct().execute().name.dropna())
-        if params.purchase_event not in known:
-            raise DataError.single(
-                "parameters",
-                f"no event named '{params.purchase_event}' in the data",
-                f"choose from: {', '.join(sorted(known)[:12])}",
-                column="purchase_event",
-                example=params.purchase_event,
-                key="funnel.unknown_event",
-                values={"event": params.purchase_event, "known": ", ".join(sorted(known)[:12])},
-            )
+        ds.check_events([params.purchase_event], "purchase_event")
     days = engine.purchase_days(events, snapshot=snapshot, purchase_event=params.purchase_event or None).cache()
-    calibration = engine_frame(engine.summary(days, calibration_end=calibration_end), order_by="user_id")
+    calibration_customers = engine.summary(days, calibration_end=calibration_end).cache()  # read twice below
+    calibration = engine_frame(calibration_customers, order_by="user_id")
     repeat_buyers = int((calibration.frequency > 0).sum())
     if len(calibration) < MIN_CUSTOMERS or repeat_buyers < MIN_REPEAT:
         # Not bad input, too little of it: a page that says so (and a run that succeeds), not a failed report.
@@ -163,7 +152,7 @@ def run(ds: Dataset, params: Params) -> CustomerValue:
         predicted = models.predict(purchases, fit_frame, params.holdout_days / unit).expected_purchases.to_numpy()
         holdout = stats.holdout_table(calibration, predicted)
     cumulative = stats.cumulative(
-        engine_frame(engine.daily(days, engine.summary(days, calibration_end=calibration_end))),
+        engine_frame(engine.daily(days, calibration_customers)),
         purchases,
         unit,
         end_day,
@@ -209,7 +198,6 @@ def run(ds: Dataset, params: Params) -> CustomerValue:
     customers["clv_tier"] = stats.value_tiers(ranking)
     totals = stats.totals(purchases, frame, horizon, params.alpha, spend)
     winback, winback_facts = stats.winback(customers)
-    grid, grid_T = _alive_grid(purchases, frame)
     return CustomerValue(
         customers=customers,
         parameters=pd.concat(parameters, ignore_index=True),
@@ -221,8 +209,7 @@ def run(ds: Dataset, params: Params) -> CustomerValue:
         tiers_vs_rfm=_tiers_vs_rfm(ds, customers, snapshot),
         winback=winback,
         winback_facts=winback_facts,
-        alive_grid=grid,
-        grid_T=grid_T,
+        alive_grid=_alive_grid(purchases, frame),
         spend_customers=spend_n,
         spend_correlation=spend_correlation,
         fitted_customers=len(sample),
@@ -233,7 +220,7 @@ def run(ds: Dataset, params: Params) -> CustomerValue:
         params=params,
         purchase_model=purchases,
         spend_model=spend,
-        repeat_buyers=int((calibration.frequency > 0).sum()),
+        repeat_buyers=repeat_buyers,
     )
 
 
@@ -249,32 +236,17 @@ def _too_few(calibration, repeat_buyers, params, calibration_end, end_day, curre
         clv_tier=None,
         last_purchase=pd.NaT,
     )
-    empty = pd.DataFrame()
     return CustomerValue(
         customers=customers,
         parameters=pd.DataFrame(columns=["model", "parameter", "value", "ci_low", "ci_high"]),
+        tiers_vs_rfm=pd.DataFrame(columns=list(stats.TIERS_VS_RFM)),
         value_reason="too_few",
-        totals={},
-        concentration=empty,
-        holdout=empty,
-        cumulative=empty,
-        tiers_vs_rfm=pd.DataFrame(
-            columns=["rfm_segment", "customers", "high", "mid", "low", "probably_gone", "mean_p_alive", "mean_clv"]
-        ),
-        winback=empty,
-        winback_facts={"customers": 0, "revenue": 0.0},
-        alive_grid=empty,
-        grid_T=0.0,
-        spend_customers=0,
-        spend_correlation=np.nan,
-        fitted_customers=0,
         calibration_customers=len(calibration),
+        repeat_buyers=repeat_buyers,
         calibration_end=calibration_end,
         end_day=end_day,
         currency=currency,
         params=params,
-        too_few=True,
-        repeat_buyers=repeat_buyers,
     )
 
 
@@ -308,7 +280,7 @@ def _alive_grid(purchases: models.Fitted, frame: pd.DataFrame, size: int = 40):
     grid = pd.DataFrame({"frequency": f.ravel().astype(float), "recency": r.ravel(), "T": T})
     grid.insert(0, "customer_id", np.arange(len(grid)))
     grid["p_alive"] = models.predict(purchases, grid, 1.0).p_alive.to_numpy()
-    return grid.drop(columns=["customer_id", "T"]), T
+    return grid.drop(columns="customer_id")
 
 
 def _tiers_vs_rfm(ds: Dataset, customers: pd.DataFrame, snapshot) -> pd.DataFrame:

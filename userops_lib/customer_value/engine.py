@@ -32,8 +32,7 @@ SUMMARY = ("user_id", "first_day", "frequency", "recency_days", "T_days", "monet
 
 def end_day(snapshot: dt.datetime) -> dt.date:
     """The last day observed: the snapshot's day, or the day before when the snapshot is at midnight."""
-    moment = dt.datetime.combine(snapshot.date(), dt.time()) if isinstance(snapshot, dt.datetime) else snapshot
-    return snapshot.date() - dt.timedelta(days=1) if snapshot == moment else snapshot.date()
+    return snapshot.date() - dt.timedelta(days=1) if snapshot.time() == dt.time() else snapshot.date()
 
 
 def purchase_days(events: ir.Table, *, snapshot: dt.datetime, purchase_event: str | None) -> ir.Table:

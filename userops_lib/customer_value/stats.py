@@ -16,7 +16,17 @@ GONE_BELOW = 0.5  # P(alive) under this: probably gone
 HOLDOUT_BINS = 7  # calibration purchases 0..6 and 7+, as in Fader, Hardie & Lee's figure
 TOP_SHARES = (0.01, 0.05, 0.1, 0.2, 0.5)
 HIGH_SHARE, MID_SHARE = 0.2, 0.3
-CHUNK = 20_000  # groups of customers per step of the interval draws  # value tiers as segment profiling's: top 20% of value, next 30%
+CHUNK = 20_000
+TIERS_VS_RFM = (
+    "rfm_segment",
+    "customers",
+    "high",
+    "mid",
+    "low",
+    "probably_gone",
+    "mean_p_alive",
+    "mean_clv",
+)  # groups of customers per step of the interval draws  # value tiers as segment profiling's: top 20% of value, next 30%
 
 
 def modelling_frame(summary: pd.DataFrame, unit_days: float) -> pd.DataFrame:
@@ -140,7 +150,7 @@ def tiers_vs_rfm(customers: pd.DataFrame, rfm: pd.Series, order: list[str]) -> p
     grouped = frame.groupby("rfm_segment")
     out = pd.DataFrame(
         {
-            "customers": grouped.size(),
+            "customers": grouped.size(),  # the columns of TIERS_VS_RFM
             "high": counts.high,
             "mid": counts.mid,
             "low": counts.low,

@@ -117,28 +117,11 @@ def run(ds: Dataset, params: Params) -> Funnel:
     _check(params)
     events = ds.table("events")
     default = not params.steps
-    known = set(events.select(name=events.event.cast("string")).distinct().execute().name.dropna())
-    steps = parse_steps(params.steps or _default_steps(events, known))
-    unknown = [name for step in steps for name in step if name not in known]
-    if unknown:
-        raise DataError.single(
-            "parameters",
-            f"no event named '{unknown[0]}' in the data",
-            f"choose from: {', '.join(sorted(known)[:12])}",
-            column="steps",
-            example=unknown[0],
-            key="funnel.unknown_event",
-            values={"event": unknown[0], "known": ", ".join(sorted(known)[:12])},
-        )
+    known = ds.event_names() or []
+    steps = parse_steps(params.steps or _default_steps(events, set(known)))
+    ds.check_events([name for step in steps for name in step], "steps", known)
     snapshot = pd.Timestamp(ds.snapshot_at).to_pydatetime()
-    times = engine.step_times(
-        events,
-        steps,
-        window_days=params.window_days,
-        order=params.order,
-        exclude=params.exclude_events or None,
-        snapshot=snapshot,
-    ).cache()
+    times = _step_times(events, steps, params, snapshot).cache()
     labels = ["|".join(step) for step in steps]
     histograms = engine.minute_histograms(times, len(steps))
     counts = engine.reached_counts(times, len(steps))
@@ -203,15 +186,7 @@ def _by_arm(ds: Dataset, events, steps, labels, params: Params, snapshot):
     campaign = check_campaign(params.campaign or (campaigns[0] if campaigns else ""), campaigns)
     chosen = assignments.filter(assignments.campaign.cast("string") == campaign)
     starts = chosen.select("user_id", start_at=chosen.assigned_at, arm=chosen.arm.cast("string"))
-    times = engine.step_times(
-        events,
-        steps,
-        window_days=params.window_days,
-        order=params.order,
-        exclude=params.exclude_events or None,
-        starts=starts.select("user_id", "start_at"),
-        snapshot=snapshot,
-    )
+    times = _step_times(events, steps, params, snapshot, starts.select("user_id", "start_at"))
     times = times.join(starts.select("user_id", "arm"), "user_id")
     counts = engine.reached_counts(times, len(steps), times.arm)
     if counts.empty:  # nobody entered after assignment (say the first step is a signup): the report says so
@@ -219,6 +194,20 @@ def _by_arm(ds: Dataset, events, steps, labels, params: Params, snapshot):
     arms = stats.funnel(counts, labels, params.alpha)
     lifts = stats.compare(arms, ds.control_arm, params.alpha)
     return campaign, ds.control_arm, arms, lifts
+
+
+def _step_times(events, steps, params: Params, snapshot, starts=None):
+    """Each user's step times with the notebook's window, order and exclusions (entering at ``starts``)."""
+    exclude = params.exclude_events or None
+    return engine.step_times(
+        events,
+        steps,
+        window_days=params.window_days,
+        order=params.order,
+        exclude=exclude,
+        starts=starts,
+        snapshot=snapshot,
+    )
 
 
 def _default_steps(events, known: set[str]) -> list[str]:
