@@ -156,7 +156,7 @@ MEASUREMENTS = {
             ds = load_dataset(FOLDER)
             first_day = pd.Timestamp(ds.events.event_at.min().execute()).floor("D")
             # -- timed --
-            rows = len(stats.active_users(engine.activity_changes(ds.events), first_day, pd.Timestamp(ds.snapshot_at)))
+            rows = len(stats.active_users(engine.activity_changes(ds.events, ds.calendar), first_day, pd.Timestamp(ds.snapshot_at)))
         """,
         "duckdb_sql": """
             import duckdb

@@ -61,7 +61,9 @@ def test_the_summary_of_the_raw_cdnow_log_is_fader_and_hardies(cdnow_sample):
     """One engine pass over the raw log gives, for every customer, the x, t_x, T and mean repeat spend
     of the summary Fader and Hardie published (as lifetimes ships it, rounded to 2 decimals)."""
     ds = load_dataset(cdnow_sample)
-    days = engine.purchase_days(ds.table("events"), snapshot=dt.datetime(1998, 7, 1), purchase_event="*")
+    days = engine.purchase_days(
+        ds.table("events"), snapshot=dt.datetime(1998, 7, 1), purchase_event="*", calendar=ds.calendar
+    )
     ours = engine.summary(days, calibration_end=dt.date(1997, 9, 30)).execute()
     published = pd.read_csv(LIFETIMES / "cdnow_customers_summary_with_transactions.csv")
     assert len(ours) == len(published) == 2357

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
+from userops_lib.calendar import Calendar
 from userops_lib.data import load_dataset
 from userops_lib.funnel import engine, stats
 
@@ -106,7 +107,7 @@ def test_time_to_each_step_from_minute_histograms(events):
 
 def test_conversion_by_entry_period_marks_periods_with_open_windows(events):
     times = engine.step_times(events, STEPS, window_days=7, snapshot=SNAPSHOT.to_pydatetime())
-    trend = stats.trend(engine.entries_by_period(times, 3, "week"), 0.05).set_index("period_start")
+    trend = stats.trend(engine.entries_by_period(times, 3, "week", Calendar()), 0.05).set_index("period_start")
     first = trend.loc[pd.Timestamp("2024-01-01")]
     assert (first.entered, first.converted, bool(first.complete)) == (7, 2, True)
     last = trend.loc[pd.Timestamp("2024-01-29")]  # h and i entered that week; their windows are open

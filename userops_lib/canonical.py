@@ -16,7 +16,9 @@ from userops_lib import engine, schema
 from userops_lib.errors import Problem
 from userops_lib.manifest import EPOCH_FORMATS, ColumnSpec, TableSpec
 
-_OFFSET = r"(Z|[+-]\d{2}(:?\d{2})?)$"
+# An explicit offset ends a time of day ("2025-01-02 08:00+08:00", "...T00:00:00Z"); the "-02" that ends a
+# date alone ("2025-01-02") is its day, not an offset.
+_OFFSET = r"\d:\d{2}(:\d{2}(\.\d*)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)$"
 _CANONICAL_INTEGER = r"^(0|-?[1-9][0-9]{0,17})$"
 _TRUE_WORDS = ("true", "t", "yes", "y", "1")
 _FALSE_WORDS = ("false", "f", "no", "n", "0")

@@ -25,7 +25,7 @@ def _validate(args: argparse.Namespace) -> int:
     from userops_lib.data import load_dataset
 
     _use_engine(args.engine)
-    dataset = load_dataset(args.dataset, snapshot_at=args.snapshot_at)
+    dataset = load_dataset(args.dataset, snapshot_at=args.snapshot_at, calendar=args.timezone)
     print(dataset.quality)
     print("valid")
     return 0
@@ -36,7 +36,15 @@ def _synth(args: argparse.Namespace) -> int:
 
     if args.users < 10:
         raise DataError.single("synth", "--users must be at least 10", "give --users 10 or more", example=args.users)
-    out = write_world(args.out, users=args.users, seed=args.seed, force=args.force, funnel=args.funnel, clv=args.clv)
+    out = write_world(
+        args.out,
+        users=args.users,
+        seed=args.seed,
+        force=args.force,
+        funnel=args.funnel,
+        clv=args.clv,
+        timezone=args.timezone,
+    )
     print(f"wrote a synthetic world of {args.users:,} users (seed {args.seed}) to {out}")
     return 0
 
@@ -79,6 +87,7 @@ def _report(args: argparse.Namespace) -> int:
         config=args.config,
         notebooks_dir=args.notebooks,
         language=args.lang,
+        timezone=args.timezone,
     )
     code, folder = runner.execute(plan, out=args.out, jobs=args.jobs, timeout_minutes=args.timeout_minutes)
     state = "all reports OK" if code == 0 else "some reports FAILED (see the index)"
@@ -86,6 +95,10 @@ def _report(args: argparse.Namespace) -> int:
     return code
 
 
+TIMEZONE_HELP = (
+    "zone of the calendar that days, weeks and months are counted in (an IANA name such as Asia/Shanghai); "
+    "default: the dataset's calendar (dataset.yml's calendar.timezone, else its timezone, else UTC)"
+)
 ENGINE_HELP = (
     "where the reductions run for dataset folders: duckdb (embedded, default) or spark (PySpark; "
     "needs the [spark] extra and Java 17; Parquet files only). Default: $USEROPS_ENGINE, else duckdb"
@@ -107,9 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("dataset", help="dataset folder, path of a dataset.yml, or an Ibis connection URL")
     validate.add_argument(
         "--snapshot-at",
-        help="'as of' time (UTC), e.g. 2025-12-31; default: the manifest's, "
-        "else the latest event that is not in the future",
+        help="'as of' time, in the calendar's zone unless it carries an offset, e.g. 2025-12-31; default: the "
+        "manifest's, else the latest event that is not in the future",
     )
+    validate.add_argument("--timezone", metavar="ZONE", help=TIMEZONE_HELP)
     validate.add_argument("--engine", choices=["duckdb", "spark"], help=ENGINE_HELP)
     validate.set_defaults(run=_validate)
 
@@ -138,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="add store orders (shop_order) from signup on whose process is BG/NBD with Gamma-Gamma spend, "
         "with known parameters (in truth.json)",
+    )
+    synth.add_argument(
+        "--timezone",
+        metavar="ZONE",
+        default="UTC",
+        help="the zone the world lives in (an IANA name, e.g. Asia/Shanghai): its times are written as wall "
+        "times of that zone and its days are local days (default UTC)",
     )
     synth.set_defaults(run=_synth)
 
@@ -174,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["en", "zh"],
         help="language of the reports: en (English, default) or zh "
         "(Simplified Chinese); sets every notebook's `language` parameter",
+    )
+    report.add_argument(
+        "--timezone", metavar="ZONE", help=TIMEZONE_HELP + "; sets every notebook's `timezone` parameter"
     )
     report.set_defaults(run=_report)
     return parser

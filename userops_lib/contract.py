@@ -36,7 +36,10 @@ class Common:
     """Parameters every notebook has: which data, as of when, which users, which language."""
 
     dataset: str = param("data/sample", "dataset folder or connection URL")
-    snapshot_at: str = param("", '"as of" time (UTC), e.g. "2025-12-31"; empty: the dataset\'s own')
+    snapshot_at: str = param("", '"as of" time in the calendar\'s zone, e.g. "2025-12-31"; empty: the dataset\'s own')
+    timezone: str = param(
+        "", "zone of the calendar days, weeks and months are counted in, e.g. Asia/Shanghai; empty: the dataset's"
+    )
     filter_column: str = param("", "restrict to users whose attribute ...")
     filter_value: str = param("", "... equals this value (one report per segment)")
     language: str = param("en", "report language; one of: en, zh")
@@ -52,7 +55,7 @@ class Common:
         return cls(**{f.name: namespace[f.name] for f in dataclasses.fields(cls) if f.name in namespace})
 
 
-_COMMON_FIRST = ("dataset", "snapshot_at")
+_COMMON_FIRST = ("dataset", "snapshot_at", "timezone")
 _COMMON_LAST = ("filter_column", "filter_value", "language", "artifacts_dir")
 
 

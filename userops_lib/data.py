@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import pandas as pd
 
 from userops_lib import canonical, readers, schema
 from userops_lib import dataset_checks as checks
+from userops_lib.calendar import Calendar, check_zone
 from userops_lib.errors import DataError, Problem
 from userops_lib.manifest import MANIFEST_NAME, Manifest, TableSpec
 from userops_lib.quality import DataQuality, SetAside
@@ -44,6 +44,8 @@ class Dataset:
         ``users``, ``events`` and/or ``assignments`` as present, with canonical column names.
     snapshot_at
         The "as of" time in UTC (naive): later events are set aside, users active at it are censored.
+    calendar
+        The zone and week start that days, weeks and months are counted in (:mod:`userops_lib.calendar`).
     duration_unit
         Unit of ``users.duration`` (``days``, ``weeks`` or ``months``) when the data has one.
     control_arm
@@ -57,6 +59,7 @@ class Dataset:
     quality: DataQuality
     snapshot_at: dt.datetime | None = None
     timezone: str = "UTC"
+    calendar: Calendar = field(default_factory=Calendar)
     duration_unit: str | None = None
     control_arm: str | None = None
     manifest: Manifest | None = None
@@ -211,6 +214,7 @@ def load_dataset(
     columns: Mapping[str, Mapping[str, object]] | None = None,
     control_arm: str | None = None,
     engine: str | None = None,
+    calendar: str | Calendar | None = None,
 ) -> Dataset:
     """Load and validate a dataset.
 
@@ -222,8 +226,9 @@ def load_dataset(
         tables are named ``users``/``events``/``assignments``, or a mapping of those names to pandas
         DataFrames.
     snapshot_at
-        The "as of" time (UTC) that overrides the manifest's; default: the latest event that is not
-        in the future.
+        The "as of" time that overrides the manifest's: a time without an offset is local time of the
+        calendar (``2025-12-31`` is the calendar's midnight); default: the latest event that is not in
+        the future.
     columns
         For DataFrames only: per table, the ``columns`` mapping a ``dataset.yml`` would hold.
     control_arm
@@ -231,12 +236,23 @@ def load_dataset(
     engine
         For dataset folders: ``duckdb`` (embedded, the default) or ``spark`` (PySpark; Parquet files
         only). Default: ``$USEROPS_ENGINE``, else DuckDB. A URL or ``connection:`` names its own engine.
+    calendar
+        The time zone (an IANA name) or :class:`~userops_lib.calendar.Calendar` to count days, weeks and
+        months in, overriding the manifest's ``calendar`` (default: its ``timezone``, else UTC).
     """
     manifest, con, label = readers.resolve(source, columns=columns, control_arm=control_arm, engine=engine)
+    if calendar is not None and calendar != "":
+        chosen = (
+            calendar
+            if isinstance(calendar, Calendar)
+            else dataclasses.replace(manifest.calendar, timezone=check_zone(str(calendar), where="timezone"))
+        )
+        manifest = dataclasses.replace(manifest, calendar=chosen)
+    # A snapshot written without an offset is a wall time of the calendar the days are counted in.
     snapshot = (
-        as_utc(snapshot_at, "UTC")
+        as_utc(snapshot_at, manifest.calendar.timezone)
         if snapshot_at is not None
-        else (as_utc(manifest.snapshot_at, manifest.timezone) if manifest.snapshot_at else None)
+        else (as_utc(manifest.snapshot_at, manifest.calendar.timezone) if manifest.snapshot_at else None)
     )
     try:
         return _Loader(manifest, con, label).load(snapshot)
@@ -279,7 +295,7 @@ def as_utc(value: dt.datetime | str, zone: str) -> dt.datetime:
                 example=value,
             ) from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=zoneinfo.ZoneInfo(zone))
+        return Calendar(zone).to_utc(value).to_pydatetime()
     return value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
@@ -340,7 +356,7 @@ class _Loader:
         if problems:
             raise DataError(problems, source=self.label)
         control = checks.control_arm(tables.get("assignments"), self.manifest)
-        snapshot = snapshot or checks.default_snapshot(tables)
+        snapshot = snapshot or checks.default_snapshot(tables, Calendar(self.manifest.timezone))
         kept, aside, set_aside = self._set_aside(tables, snapshot)
         quality = checks.summary(self.manifest, self.label, kept, rows_read, set_aside, snapshot)
         return Dataset(
@@ -351,6 +367,7 @@ class _Loader:
             quality=quality,
             snapshot_at=snapshot,
             timezone=self.manifest.timezone,
+            calendar=self.manifest.calendar,
             duration_unit=quality.duration_unit,
             control_arm=control,
             manifest=self.manifest,

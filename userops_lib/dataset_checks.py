@@ -11,6 +11,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from userops_lib.calendar import Calendar
 from userops_lib.errors import Problem
 from userops_lib.manifest import Manifest
 from userops_lib.quality import DataQuality, TableSummary
@@ -170,11 +171,12 @@ def control_arm(assignments: ir.Table | None, manifest: Manifest) -> str | None:
     return named[0] if len(named) == 1 else None
 
 
-def default_snapshot(tables: dict[str, ir.Table]) -> dt.datetime | None:
+def default_snapshot(tables: dict[str, ir.Table], written_in: Calendar) -> dt.datetime | None:
     """The latest event that is not in the future; without events, no snapshot.
 
-    When every event time is midnight the data is dated, not timed: its last day is whole, so the
-    snapshot is the end of that day.
+    When every event time is midnight in the zone the file's times are written in (``written_in``) the
+    data is dated, not timed: its last day is whole, so the snapshot is the end of that day (the next
+    local midnight, which may be 23 or 25 hours later).
     """
     events = tables.get("events")
     if events is None:
@@ -182,14 +184,18 @@ def default_snapshot(tables: dict[str, ir.Table]) -> dt.datetime | None:
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     past = events.filter(events.event_at <= now)
     row = (
-        past.aggregate(latest=past.event_at.max(), timed=(past.event_at != past.event_at.truncate("D")).any())
+        past.aggregate(
+            latest=past.event_at.max(), timed=(written_in.local(past.event_at) != written_in.day(past.event_at)).any()
+        )
         .execute()
         .iloc[0]
     )
     if row["latest"] is None or pd.isna(row["latest"]):
         return None
-    latest = pd.Timestamp(row["latest"]).to_pydatetime()
-    return latest if bool(row["timed"]) else latest + dt.timedelta(days=1)
+    latest = pd.Timestamp(row["latest"])
+    if bool(row["timed"]):
+        return latest.to_pydatetime()
+    return written_in.to_utc(written_in.to_local(latest) + pd.Timedelta(days=1)).to_pydatetime()
 
 
 def summary(manifest, label, kept, rows_read, set_aside, snapshot) -> DataQuality:
@@ -227,6 +233,7 @@ def summary(manifest, label, kept, rows_read, set_aside, snapshot) -> DataQualit
         dataset=manifest.name,
         source=label,
         timezone=manifest.timezone,
+        calendar=manifest.calendar,
         snapshot_at=snapshot,
         tables=summaries,
         users=users,

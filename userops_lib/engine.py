@@ -57,6 +57,11 @@ def _spark_to_timestamp(text: str, format: str) -> TIMESTAMP:  # type: ignore[va
     """Parse ``text`` with a Java date-time pattern; NULL where it does not parse."""
 
 
+@ibis.udf.scalar.builtin(name="from_utc_timestamp")
+def _spark_utc_to_wall(timestamp: TIMESTAMP, zone: str) -> TIMESTAMP:  # type: ignore[valid-type]
+    """The wall-clock time in ``zone`` of a UTC instant (given as UTC wall time)."""
+
+
 @ibis.udf.scalar.builtin(name="to_utc_timestamp")
 def _spark_wall_to_utc(timestamp: TIMESTAMP, zone: str) -> TIMESTAMP:  # type: ignore[valid-type]
     """Read a wall-clock ``timestamp`` as local time in ``zone``; the UTC instant, as UTC wall time."""
@@ -115,10 +120,26 @@ def try_strptime(text: ir.StringValue, fmt: str) -> ir.TimestampValue:
 
 
 def wall_to_utc(zone: str, timestamp: ir.TimestampValue) -> ir.TimestampValue:
-    """A naive wall-clock time in ``zone`` as naive UTC."""
+    """A naive wall-clock time in ``zone`` as naive UTC, by one rule on every engine (Python's ``fold=0``,
+    Java's): a wall time skipped in spring is read with the offset before the change (02:30 -> 03:30 summer
+    time), a wall time repeated in autumn is its first occurrence (summer time)."""
     if backend_of(timestamp) == "spark":
-        return _spark_wall_to_utc(timestamp, zone)
-    return _duckdb_utc_wall("UTC", _duckdb_wall_to_utc(zone, timestamp))
+        return _spark_wall_to_utc(timestamp, zone)  # Java's ZonedDateTime rule, the one stated above
+    plain = _duckdb_utc_wall("UTC", _duckdb_wall_to_utc(zone, timestamp))
+    # DuckDB's ICU reads a repeated wall time as its second occurrence. Reading it with the offset in force
+    # three hours earlier gives the first one; that reading stands only where it round-trips to the same wall
+    # time (everywhere else it equals the plain one, or names a time that does not exist there).
+    shift = ibis.interval(hours=3)
+    earlier = _duckdb_utc_wall("UTC", _duckdb_wall_to_utc(zone, timestamp - shift)) + shift
+    round_trip = _duckdb_utc_wall(zone, earlier.cast(TIMESTAMP_UTC))
+    return ibis.ifelse(round_trip == timestamp, earlier, plain)
+
+
+def utc_to_wall(zone: str, timestamp: ir.TimestampValue) -> ir.TimestampValue:
+    """A naive UTC instant as the naive wall-clock time in ``zone`` (see :mod:`userops_lib.calendar`)."""
+    if backend_of(timestamp) == "spark":
+        return _spark_utc_to_wall(timestamp, zone)
+    return _duckdb_utc_wall(zone, timestamp.cast(TIMESTAMP_UTC))
 
 
 def instant_to_utc(timestamp: ir.Value) -> ir.TimestampValue:

@@ -6,6 +6,7 @@ documented in the README ("Dataset format"); in brief::
 
     name: telco_churn
     timezone: UTC                 # zone of timestamps written without an offset
+    calendar: {timezone: Asia/Shanghai, week_start: monday}  # days, weeks, months (default: timezone)
     snapshot_at: 2024-12-31       # optional "as of" time; default: the latest event not in the future
     currency: "$"                 # optional: how revenue is labelled
     tables:
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from userops_lib import schema, schemas, strict_yaml
+from userops_lib.calendar import Calendar, check_zone
 from userops_lib.errors import DataError, Problem
 
 MANIFEST_NAME = "dataset.yml"
@@ -84,6 +86,7 @@ class Manifest:
     tables: dict[str, TableSpec]
     timezone: str = "UTC"
     snapshot_at: dt.datetime | None = None
+    calendar: Calendar = field(default_factory=Calendar)
     connection: str | None = None
     description: str = ""
     currency: str = ""
@@ -273,6 +276,9 @@ def parse_manifest(raw: Any, *, root: Path | None = None, default_name: str = "d
         zoneinfo.ZoneInfo(tz)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise _fail("unknown time zone", "use an IANA name such as 'UTC' or 'Europe/Berlin'", example=tz) from None
+    given = raw.get("calendar") or {}
+    zone = check_zone(str(given.get("timezone", tz)), where="calendar.timezone")
+    calendar = Calendar(timezone=zone, week_start=str(given.get("week_start", "monday")))
     tables_raw = raw["tables"]
     connection = raw.get("connection")
     tables = {name: _table_spec(name, spec, root, connection is not None) for name, spec in tables_raw.items()}
@@ -282,6 +288,7 @@ def parse_manifest(raw: Any, *, root: Path | None = None, default_name: str = "d
         root=root,
         tables=tables,
         timezone=tz,
+        calendar=calendar,
         snapshot_at=None if snapshot is None else _as_datetime(snapshot, "snapshot_at"),
         connection=None if connection is None else str(connection),
         description=str(raw.get("description", "")),

@@ -178,8 +178,25 @@ def month(value) -> str:
     return pd.Timestamp(value).strftime("%b %Y")
 
 
-def timestamp(value: dt.datetime | None) -> str:
-    return na() if value is None else f"{value:%Y-%m-%d %H:%M} UTC"
+def timestamp(value: dt.datetime | None, calendar=None) -> str:
+    """A UTC instant as local time of ``calendar`` (default UTC) with the zone named: '2026-01-01 00:00 北京时间'."""
+    if value is None:
+        return na()
+    from userops_lib.calendar import Calendar
+
+    calendar = calendar or Calendar()
+    return f"{calendar.to_local(value):%Y-%m-%d %H:%M} {zone(calendar)}"
+
+
+_BEIJING = ("Asia/Shanghai", "Asia/Chongqing", "Asia/Harbin", "PRC")
+
+
+def zone(calendar) -> str:
+    """The calendar's zone as a reader names it: 北京时间 for China's zone in Chinese pages, else its IANA name."""
+    name = calendar.timezone
+    if name in _BEIJING and i18n.current().code != "en":
+        return i18n.t("calendar.beijing")
+    return name
 
 
 def ci(low: float, high: float, level_text: str) -> str:

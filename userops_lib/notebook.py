@@ -93,14 +93,16 @@ def parameters(params_type: Any, namespace: dict):
     return params
 
 
-def open_dataset(dataset, *, snapshot_at: str = "", filter_column: str = "", filter_value: str = "") -> Dataset:
+def open_dataset(
+    dataset, *, snapshot_at: str = "", timezone: str = "", filter_column: str = "", filter_value: str = ""
+) -> Dataset:
     """Load the dataset a notebook analyses (a path, or a Params holding one), optionally restricted to one
-    segment of users."""
+    segment of users; ``timezone`` overrides the zone of the dataset's calendar."""
     if not isinstance(dataset, str):
         params = dataset
-        dataset, snapshot_at = params.dataset, params.snapshot_at
+        dataset, snapshot_at, timezone = params.dataset, params.snapshot_at, params.timezone
         filter_column, filter_value = params.filter_column, params.filter_value
-    ds = load_dataset(resolve_dataset(dataset), snapshot_at=snapshot_at or None)
+    ds = load_dataset(resolve_dataset(dataset), snapshot_at=snapshot_at or None, calendar=timezone or None)
     if filter_column or filter_value:
         if not (filter_column and filter_value):
             raise DataError.single(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from userops_lib.calendar import check_zone
 from userops_lib.data import Dataset, as_utc
 from userops_lib.errors import DataError, Problem
 
@@ -78,12 +79,28 @@ def problems(notebook: str, values: dict, ds: Dataset, lookups: _Lookups | None 
         # Worded without the notebook: the same value fails the same way in every notebook, and is said once.
         found.append(Problem("parameters", message, fix, column=name, example=example))
 
+    zone = ds.calendar.timezone
+    if values.get("timezone"):
+        try:
+            zone = check_zone(str(values["timezone"]))
+        except DataError:
+            bad(
+                "timezone",
+                "not a time zone",
+                "give an IANA name such as Asia/Shanghai, Europe/Berlin or UTC; or leave it empty",
+                values["timezone"],
+            )
     snapshot = values.get("snapshot_at")
     if snapshot:
         try:
-            moment = as_utc(str(snapshot), "UTC")
+            moment = as_utc(str(snapshot), zone)
         except DataError:
-            bad("snapshot_at", "not a date or time", "write it as YYYY-MM-DD or 'YYYY-MM-DD HH:MM:SS' (UTC)", snapshot)
+            bad(
+                "snapshot_at",
+                "not a date or time",
+                f"write it as YYYY-MM-DD or 'YYYY-MM-DD HH:MM:SS' (in {zone} unless it carries an offset)",
+                snapshot,
+            )
         else:
             first = ds.quality.first_event_at
             if first is not None and moment <= first:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
+
+from userops_lib.calendar import Calendar
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,8 @@ class DataQuality:
     table rows read, kept and set aside are always the whole dataset's.
 
     ``snapshot_at`` is the "as of" time (UTC) that censors every analysis: events after it are set
-    aside, and users still active at it are censored, not churned. ``churned`` and ``campaigns`` say
+    aside, and users still active at it are censored, not churned. ``calendar`` is the zone and week
+    start that days, weeks and months are counted in; dates and times are shown in it. ``churned`` and ``campaigns`` say
     what the data holds (churned share, campaign arm sizes); :attr:`facts` words them for the terminal.
     """
 
@@ -54,6 +57,7 @@ class DataQuality:
     campaigns: tuple = ()  # (campaign, ((arm, users, is_control), ...)), by campaign name
     restriction: str | None = None
     users_in_dataset: int | None = None
+    calendar: Calendar = field(default_factory=Calendar)
 
     @property
     def users_text(self) -> str:
@@ -115,10 +119,18 @@ class DataQuality:
             kept = "" if t.rows_kept == t.rows_read else f", {t.rows_kept:,} kept"
             out.append(f"table     {t.name:<12} {t.rows_read:>12,} rows{kept}, {len(t.columns)} columns")
         out.append(f"users     {self.users_text}")
+        zone = self.calendar.timezone
         if self.first_event_at is not None:
-            out.append(f"events    {_day(self.first_event_at)} to {_day(self.last_event_at)} (UTC)")
+            first, last = (
+                self.calendar.to_local(t) if t is not None else None for t in (self.first_event_at, self.last_event_at)
+            )
+            out.append(f"events    {_day(first)} to {_day(last)} ({zone} days)")
         if self.snapshot_at is not None:
-            out.append(f"snapshot  {self.snapshot_at:%Y-%m-%d %H:%M:%S} UTC")
+            local = f"{self.calendar.to_local(self.snapshot_at):%Y-%m-%d %H:%M:%S} {zone}"
+            out.append(
+                f"snapshot  {local}" + ("" if self.calendar.is_utc else f" ({self.snapshot_at:%Y-%m-%d %H:%M:%S} UTC)")
+            )
+        out.append(f"calendar  days, weeks and months in {zone}; weeks start on {self.calendar.week_start.title()}")
         if self.duration_unit:
             out.append(f"durations in {self.duration_unit}")
         out.extend(self.facts)

@@ -21,6 +21,7 @@ import nbformat
 
 from userops_lib import i18n, preflight, render, schemas, strict_yaml
 from userops_lib import params as params_module
+from userops_lib.calendar import check_zone
 from userops_lib.data import load_dataset
 from userops_lib.errors import DataError, Problem
 
@@ -133,12 +134,17 @@ def plan_run(
     config: str | None = None,
     notebooks_dir: str | None = None,
     language: str | None = None,
+    timezone: str | None = None,
 ) -> Plan:
     """Check everything that can be checked before a kernel starts, and list the jobs.
 
     ``language`` (``--lang``, else the config's ``language``, else English) sets the ``language``
-    parameter of every notebook that declares one; the index page is written in it too.
+    parameter of every notebook that declares one; the index page is written in it too. ``timezone``
+    (``--timezone``) sets the ``timezone`` parameter of every notebook that declares one.
     """
+    if timezone:
+        check_zone(timezone, where="--timezone")
+        parameters = {**(parameters or {}), "timezone": timezone}
     settings = read_config(Path(config)) if config else {}
     language = i18n.check(language or settings.get("language") or (parameters or {}).get("language") or i18n.DEFAULT)
     config_dir = Path(config).resolve().parent if config else Path.cwd()
@@ -194,7 +200,9 @@ def plan_run(
 
     dataset_text = dataset or settings.get("dataset") or str(PROJECT_ROOT / "data" / "sample")
     dataset_path = _resolve_path(str(dataset_text), config_dir, PROJECT_ROOT)
-    ds = load_dataset(dataset_path)
+    # The calendar the data-quality lines and the parameter checks use: the run's zone, when it sets one.
+    zone = str((parameters or {}).get("timezone") or given.get("timezone") or "")
+    ds = load_dataset(dataset_path, calendar=check_zone(zone, where="timezone") if zone else None)
     skipped = []
     for name in list(names):
         lacking = unmet(requirements(nbformat.read(available[name], as_version=4)), ds)

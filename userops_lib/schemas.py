@@ -70,6 +70,14 @@ MANIFEST = {
         "name": {"type": ["string", "integer"]},
         "description": {"type": "string", "maxLength": 10_000},
         "timezone": _TEXT,
+        "calendar": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "timezone": _TEXT,
+                "week_start": {"enum": ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]},
+            },
+        },
         "snapshot_at": {"type": ["string", "integer"]},  # YAML dates arrive as date objects: see _plain
         "connection": _TEXT,
         "currency": {"type": "string", "maxLength": 8},

@@ -158,7 +158,7 @@ def _event_outcomes(ds: Dataset, table: ir.Table, window_days: int) -> tuple[ir.
     )
     after = joined.event_at >= joined.assigned_at  # within the window after assignment (the join keeps no other)
     before = ~after
-    day = joined.event_at.date()
+    day = ds.calendar.date(joined.event_at)  # active days are local days of the dataset's calendar
     per_user = joined.group_by("user_id").aggregate(
         converted=(after & (joined.revenue > 0)).any().cast("float64"),
         revenue=joined.revenue.sum(where=after),

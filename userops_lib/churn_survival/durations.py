@@ -76,12 +76,15 @@ def user_durations(
     spans = events.group_by("user_id").aggregate(first_at=events.event_at.min(), last_at=events.event_at.max())
     cutoff = snapshot - pd.Timedelta(days=churn_after_days).to_pytimedelta()
     churned = spans.last_at < cutoff
-    end = ibis.ifelse(churned, spans.last_at.date(), ibis.literal(cutoff).date())
+    # Durations are whole local days of the dataset's calendar, first active day to the end day.
+    calendar = ds.calendar
+    first_day, last_day = calendar.date(spans.first_at), calendar.date(spans.last_at)
+    end = ibis.ifelse(churned, last_day, calendar.date_literal(cutoff))
     table = spans.filter(spans.first_at < cutoff).mutate(
         churned=churned,
-        duration=end.delta(spans.first_at.date(), unit="day").cast("float64"),
-        seen=spans.last_at.date().delta(spans.first_at.date(), unit="day").cast("float64"),
-        tenure=ibis.literal(snapshot).date().delta(spans.first_at.date(), unit="day").cast("float64"),
+        duration=calendar.days_between(end, first_day).cast("float64"),
+        seen=calendar.days_between(last_day, first_day).cast("float64"),
+        tenure=calendar.days_between(calendar.date_literal(snapshot), first_day).cast("float64"),
     )
     if users is not None:
         attributes = [c for c in users.columns if c not in ("user_id", "signup_at", "duration", "churned")]
@@ -185,10 +188,11 @@ def gap_counts(ds: Dataset, *, snapshot, churn_after_days: int, active_events=No
     """
     events = _active(ds, active_events)
     snapshot = pd.Timestamp(snapshot).to_pydatetime()
-    days = events.filter(events.event_at < snapshot).select("user_id", day=events.event_at.date()).distinct()
+    calendar = ds.calendar
+    days = events.filter(events.event_at < snapshot).select("user_id", day=calendar.date(events.event_at)).distinct()
     window = ibis.window(group_by="user_id", order_by="day")
-    days = days.mutate(gap=days.day.lead().over(window).delta(days.day, unit="day"))
-    limit = (pd.Timestamp(snapshot) - pd.Timedelta(days=2 * churn_after_days)).date()
+    days = days.mutate(gap=calendar.days_between(days.day.lead().over(window), days.day))
+    limit = calendar.local_date(pd.Timestamp(snapshot) - pd.Timedelta(days=2 * churn_after_days))
     counted = days.filter(days.gap.notnull() & (days.day <= limit))
     return counted.group_by("gap").aggregate(n=counted.count()).order_by("gap").execute()
 

@@ -27,14 +27,14 @@ import datetime as dt
 
 import pandas as pd
 
-from userops_lib import contract, periods
+from userops_lib import calendar, contract
 from userops_lib.cohort_retention import engine, stats
 from userops_lib.cohort_retention.stats import LTV_SHARE, TREND_PERIODS
 from userops_lib.contract import param
 from userops_lib.data import Dataset
 from userops_lib.errors import DataError
 
-PERIODS = periods.NAMES
+PERIODS = calendar.PERIODS
 MODES = ("on", "on_or_after", "brackets")
 MISSING_GROUP = engine.MISSING_GROUP
 
@@ -167,7 +167,7 @@ def retention(
             values={"column": cohort_by},
             example=", ".join(ds.attributes("users")) if ds.users is not None else None,
         )
-    snapshot = pd.Timestamp(ds.snapshot_at)
+    snapshot = ds.calendar.to_local(ds.snapshot_at)  # cohorts are local periods: compared in local time
     members, sizes, counted = _reduce(
         ds, events, period, mode, brackets, cohort_by, cohort_type, start_event, active_events
     )
@@ -180,7 +180,7 @@ def retention(
     )
     value = ltv = None
     if "revenue" in events.columns:
-        value, ltv = stats.value(engine.value_changes(events, members, period), cells, alpha)
+        value, ltv = stats.value(engine.value_changes(events, members, period, ds.calendar), cells, alpha)
     return Retention(
         period,
         mode,
@@ -220,7 +220,7 @@ def counts(
 def _reduce(ds, events, period, mode, brackets, cohort_by, cohort_type, start_event, active_events):
     """Memberships (an engine table), cohort sizes and active users per cohort and period k."""
     members = engine.memberships(ds, events, period, cohort_type, start_event, cohort_by)
-    sizes, counted = engine.counts(events, members, period, mode, brackets, active_events)
+    sizes, counted = engine.counts(events, members, period, mode, brackets, active_events, ds.calendar)
     return members, sizes, stats.at_or_after(counted) if mode == "on_or_after" else counted
 
 

@@ -8,21 +8,21 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from userops_lib import periods
+from userops_lib.calendar import Calendar
 
 MISSING_GROUP = "(missing)"
 
 
 def counts(
-    events: ir.Table, members: ir.Table, period: str, mode: str, brackets, active_events
+    events: ir.Table, members: ir.Table, period: str, mode: str, brackets, active_events, calendar: Calendar
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cohort sizes, and per cohort, group and period k: active users (mode ``on``), users whose last active
     period is k (``on_or_after``: ``last, n``; :func:`stats.at_or_after` turns these into counts) or active
     users in bracket k (``brackets``)."""
     active = events if not active_events else events.filter(events.event.isin(list(active_events)))
-    activity = active.select("user_id", active_at=active.event_at.truncate(periods.TRUNCATE[period])).distinct()
+    activity = active.select("user_id", active_at=calendar.start(active.event_at, period)).distinct()
     pairs = members.join(activity, "user_id")
-    pairs = pairs.mutate(k=_offset(pairs.active_at, pairs.cohort, period)).filter(lambda t: t.k >= 0)
+    pairs = pairs.mutate(k=calendar.periods_between(pairs.active_at, pairs.cohort, period)).filter(lambda t: t.k >= 0)
 
     sizes = members.group_by(["cohort", "group_value"]).aggregate(cohort_size=members.count()).execute()
     if mode == "on":
@@ -41,26 +41,18 @@ def counts(
     return sizes, counted
 
 
-def _offset(later: ir.Value, earlier: ir.Value, period: str) -> ir.IntegerValue:
-    """Whole calendar periods from ``earlier`` to ``later`` (both truncated to the period)."""
-    if period == "month":
-        return (later.year() * 12 + later.month()) - (earlier.year() * 12 + earlier.month())
-    days = later.date().delta(earlier.date(), unit="day")
-    return days // 7 if period == "week" else days
-
-
 def memberships(ds, events, period, cohort_type, start_event, cohort_by) -> ir.Table:
     """One row per user and cohort (several per user for recurring cohorts), with the group value."""
-    truncate = periods.TRUNCATE[period]
+    calendar: Calendar = ds.calendar
     starts = events if not start_event else events.filter(events.event == start_event)
     if cohort_type == "recurring":
-        members = starts.select("user_id", cohort=starts.event_at.truncate(truncate)).distinct()
+        members = starts.select("user_id", cohort=calendar.start(starts.event_at, period)).distinct()
     elif not start_event and ds.users is not None and "signup_at" in ds.users.columns:
         users = ds.users.filter(ds.users.signup_at.notnull())
-        members = users.select("user_id", cohort=users.signup_at.truncate(truncate))
+        members = users.select("user_id", cohort=calendar.start(users.signup_at, period))
     else:
         first = starts.group_by("user_id").aggregate(anchor=starts.event_at.min())
-        members = first.select("user_id", cohort=first.anchor.truncate(truncate))
+        members = first.select("user_id", cohort=calendar.start(first.anchor, period))
     if cohort_by:
         source = (
             ds.users if ds.users is not None and cohort_by in ds.users.columns else ds.first_event_values([cohort_by])
@@ -73,7 +65,7 @@ def memberships(ds, events, period, cohort_type, start_event, cohort_by) -> ir.T
     return members
 
 
-def value_changes(events: ir.Table, members: ir.Table, period: str) -> pd.DataFrame:
+def value_changes(events: ir.Table, members: ir.Table, period: str, calendar: Calendar) -> pd.DataFrame:
     """Per cohort, group and period: revenue, and the changes of members' cumulative revenue (``dc``) and of
     its square (``dc2``).
 
@@ -82,9 +74,9 @@ def value_changes(events: ir.Table, members: ir.Table, period: str) -> pd.DataFr
     and a running sum, without a users x periods grid.
     """
     paid = events.filter(events.revenue > 0)
-    revenue = paid.select("user_id", paid_at=paid.event_at.truncate(periods.TRUNCATE[period]), revenue=paid.revenue)
+    revenue = paid.select("user_id", paid_at=calendar.start(paid.event_at, period), revenue=paid.revenue)
     joined = members.join(revenue, "user_id")
-    joined = joined.mutate(k=_offset(joined.paid_at, joined.cohort, period)).filter(lambda t: t.k >= 0)
+    joined = joined.mutate(k=calendar.periods_between(joined.paid_at, joined.cohort, period)).filter(lambda t: t.k >= 0)
     per_user = joined.group_by(["user_id", "cohort", "group_value", "k"]).aggregate(r=joined.revenue.sum())
     running = ibis.cumulative_window(group_by=["user_id", "cohort", "group_value"], order_by="k")
     window = ibis.window(group_by=["user_id", "cohort", "group_value"], order_by="k")

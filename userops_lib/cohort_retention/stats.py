@@ -8,7 +8,7 @@ import pandas as pd
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint, proportions_ztest
 
-from userops_lib import periods
+from userops_lib.calendar import OFFSET
 
 TREND_PERIODS = {"day": (1, 7, 30), "week": (1, 4, 12), "month": (1, 3, 6)}
 LTV_SHARE = 0.5  # the LTV curve's cohorts hold at least this share of all cohort members
@@ -36,7 +36,7 @@ def grid(sizes, counts, period, snapshot, brackets, alpha) -> pd.DataFrame:
     """Every cohort x period up to the last period any cohort reached; censored cells are NaN."""
     sizes = sizes.assign(cohort=pd.to_datetime(sizes.cohort))
     counts = counts.assign(cohort=pd.to_datetime(counts.cohort))
-    offset = periods.OFFSET[period]
+    offset = OFFSET[period]
 
     def reached(cohort: pd.Timestamp, k: int) -> bool:
         end = (brackets[k][1] + 1) if brackets else k + 1

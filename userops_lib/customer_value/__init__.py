@@ -119,7 +119,7 @@ def run(ds: Dataset, params: Params) -> CustomerValue:
     _check(params)
     unit = UNIT_DAYS[params.time_unit]
     snapshot = pd.Timestamp(ds.snapshot_at).to_pydatetime()
-    end_day = engine.end_day(snapshot)
+    end_day = engine.end_day(snapshot, ds.calendar)
     calibration_end = end_day - dt.timedelta(days=params.holdout_days)
     events = ds.table("events")
     if params.purchase_event and params.purchase_event != "*" and "event" not in events.columns:
@@ -133,7 +133,9 @@ def run(ds: Dataset, params: Params) -> CustomerValue:
         )
     if params.purchase_event and params.purchase_event != "*":
         ds.check_events([params.purchase_event], "purchase_event")
-    days = engine.purchase_days(events, snapshot=snapshot, purchase_event=params.purchase_event or None).cache()
+    days = engine.purchase_days(
+        events, snapshot=snapshot, purchase_event=params.purchase_event or None, calendar=ds.calendar
+    ).cache()
     calibration_customers = engine.summary(days, calibration_end=calibration_end).cache()  # read twice below
     calibration = engine_frame(calibration_customers, order_by="user_id")
     repeat_buyers = int((calibration.frequency > 0).sum())

@@ -6,9 +6,9 @@ Definitions (the catalogue's ``customer_value.definition.*`` states them in ever
 * A **purchase** is an event with revenue > 0, or an event named ``purchase_event`` when one is given
   (``*``: every event, for a log of transactions only), or any event when the data has no revenue and no
   ``purchase_event`` (then the model counts active days).
-* Purchases are counted by **UTC day** (Fader and Hardie's transaction occasions): several purchases
-  on one day are one, their revenue summed.
-* The observation ends on the snapshot's day, or the day before when the snapshot is at midnight
+* Purchases are counted by **local day** of the dataset's calendar (Fader and Hardie's transaction
+  occasions): several purchases on one day are one, their revenue summed.
+* The observation ends on the snapshot's local day, or the day before when the snapshot is at local midnight
   (``end_day``); the calibration period ends
   ``holdout_days`` earlier (``calibration_end``). A **customer** made a first purchase by then.
 * **frequency** is the number of purchase days after the first one in the calibration period,
@@ -25,22 +25,27 @@ import datetime as dt
 import ibis
 import ibis.expr.types as ir
 
+from userops_lib.calendar import Calendar
 from userops_lib.data import with_revenue
 
 SUMMARY = ("user_id", "first_day", "frequency", "recency_days", "T_days", "monetary", "revenue", "holdout")
 
 
-def end_day(snapshot: dt.datetime) -> dt.date:
-    """The last day observed: the snapshot's day, or the day before when the snapshot is at midnight."""
-    return snapshot.date() - dt.timedelta(days=1) if snapshot.time() == dt.time() else snapshot.date()
+def end_day(snapshot: dt.datetime, calendar: Calendar) -> dt.date:
+    """The last local day observed: the snapshot's day, or the day before when the snapshot is at local midnight."""
+    local = calendar.to_local(snapshot)
+    day = calendar.local_date(snapshot)
+    return day - dt.timedelta(days=1) if local == calendar.floor(local, "day") else day
 
 
-def purchase_days(events: ir.Table, *, snapshot: dt.datetime, purchase_event: str | None) -> ir.Table:
-    """One row per customer and UTC day with a purchase up to the snapshot (the events the dataset keeps)
+def purchase_days(
+    events: ir.Table, *, snapshot: dt.datetime, purchase_event: str | None, calendar: Calendar
+) -> ir.Table:
+    """One row per customer and local day with a purchase up to the snapshot (the events the dataset keeps)
     and on or before :func:`end_day`: ``user_id, day, revenue``."""
     has_revenue = "revenue" in events.columns
-    last = end_day(snapshot)
-    events = with_revenue(events.filter((events.event_at <= snapshot) & (events.event_at.date() <= last)))
+    last = end_day(snapshot, calendar)
+    events = with_revenue(events.filter((events.event_at <= snapshot) & (calendar.date(events.event_at) <= last)))
     if purchase_event == "*":
         bought = ibis.literal(True)
     elif purchase_event:
@@ -50,7 +55,9 @@ def purchase_days(events: ir.Table, *, snapshot: dt.datetime, purchase_event: st
     else:
         bought = ibis.literal(True)
     chosen = events.filter(bought)
-    return chosen.group_by(["user_id", chosen.event_at.date().name("day")]).aggregate(revenue=chosen.revenue.sum())
+    return chosen.group_by(["user_id", calendar.date(chosen.event_at).name("day")]).aggregate(
+        revenue=chosen.revenue.sum()
+    )
 
 
 def summary(days: ir.Table, *, calibration_end: dt.date) -> ir.Table:
@@ -71,8 +78,8 @@ def summary(days: ir.Table, *, calibration_end: dt.date) -> ir.Table:
         "user_id",
         "first_day",
         frequency=frequency,
-        recency_days=per_user.last_day.delta(per_user.first_day, unit="day"),
-        T_days=end.delta(per_user.first_day, unit="day"),
+        recency_days=Calendar.days_between(per_user.last_day, per_user.first_day),
+        T_days=Calendar.days_between(end, per_user.first_day),
         monetary=ibis.ifelse(
             frequency > 0, (per_user.revenue - per_user.first_revenue) / frequency.cast("float64"), 0.0
         ),

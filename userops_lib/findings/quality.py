@@ -23,18 +23,26 @@ def facts(quality) -> list[str]:
         if quality.restriction
         else narrative.count(quality.users)
     )
+    calendar = quality.calendar
     out = [
-        t("report.fact.snapshot", time=narrative.timestamp(quality.snapshot_at)),
+        t("report.fact.snapshot", time=narrative.timestamp(quality.snapshot_at, calendar)),
         t("report.fact.users", users=users),
     ]
     if quality.first_event_at is not None:
         out.append(
             t(
                 "report.fact.range",
-                first=narrative.day(quality.first_event_at),
-                last=narrative.day(quality.last_event_at),
+                first=narrative.day(calendar.to_local(quality.first_event_at)),
+                last=narrative.day(calendar.to_local(quality.last_event_at)),
             )
         )
+    out.append(
+        t(
+            "report.fact.calendar",
+            zone=narrative.zone(calendar),
+            week_start=t(f"calendar.weekday.{calendar.week_start}"),
+        )
+    )
     if quality.duration_unit:
         out.append(t("report.fact.durations", unit=quality.duration_unit))
     if quality.churned is not None:

@@ -15,7 +15,7 @@ import datetime as dt
 import ibis
 import pandas as pd
 
-from userops_lib import contract, periods, topn
+from userops_lib import calendar, contract, topn
 from userops_lib.campaign_uplift.experiment import check_campaign
 from userops_lib.contract import param
 from userops_lib.data import Dataset
@@ -160,7 +160,7 @@ def run(ds: Dataset, params: Params) -> Funnel:
         table=table,
         times=stats.time_quantiles(histograms),
         histograms=histograms,
-        trend=stats.trend(engine.entries_by_period(times, len(steps), params.period), params.alpha),
+        trend=stats.trend(engine.entries_by_period(times, len(steps), params.period, ds.calendar), params.alpha),
         comparisons=comparisons,
         dropoff=dropoff,
         returns=returns,
@@ -236,7 +236,7 @@ def _check(params: Params) -> None:
         raise bad("window_days", "give a number of days more than 0, e.g. 7", params.window_days)
     if params.order not in ORDERS:
         raise bad("order", "use ordered, strict or any", params.order)
-    if params.period not in periods.NAMES:
+    if params.period not in calendar.PERIODS:
         raise bad("period", "use day, week or month", params.period)
     if params.max_groups < 1:
         raise bad("max_groups", "give 1 or more", params.max_groups)

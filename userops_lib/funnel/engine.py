@@ -28,7 +28,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from userops_lib import periods
+from userops_lib.calendar import Calendar
 
 ORDERS = ("ordered", "strict", "any")
 _MINUTE = 60
@@ -146,11 +146,9 @@ def minute_histograms(times: ir.Table, steps: int) -> pd.DataFrame:
     return ibis.union(*parts).execute()[["step", "since", "minutes", "users"]]
 
 
-def entries_by_period(times: ir.Table, steps: int, period: str) -> pd.DataFrame:
-    """Entered users by the period they entered in: ``period_start, complete, converted, users``."""
-    tagged = times.mutate(
-        period_start=times.t1.truncate(periods.TRUNCATE[period]), converted=times[f"t{steps}"].notnull()
-    )
+def entries_by_period(times: ir.Table, steps: int, period: str, calendar: Calendar) -> pd.DataFrame:
+    """Entered users by the local period they entered in: ``period_start, complete, converted, users``."""
+    tagged = times.mutate(period_start=calendar.start(times.t1, period), converted=times[f"t{steps}"].notnull())
     frame = tagged.group_by(["period_start", "complete", "converted"]).aggregate(users=tagged.count()).execute()
     frame["period_start"] = pd.to_datetime(frame.period_start)
     return frame

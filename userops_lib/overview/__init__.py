@@ -107,13 +107,15 @@ def _activity(ds: Dataset, params: Params, frames: dict) -> dict:
     """New users, DAU/WAU/MAU, N-day retention and money per day, period and month."""
     seen = engine.first_seen(ds)
     first, last = engine.span(seen)
-    start_day, snapshot = first.floor("D"), pd.Timestamp(ds.snapshot_at)
-    daily_new = engine.new_users(seen)
-    frames["new_users"] = stats.by_period(daily_new, params.period, start_day, snapshot)
-    active = stats.active_users(engine.activity_changes(ds.events), start_day, snapshot)
+    # Days are local days of the dataset's calendar: the first day, the snapshot and every bucket below.
+    calendar = ds.calendar
+    start_day, snapshot = calendar.floor(calendar.to_local(first), "day"), calendar.to_local(ds.snapshot_at)
+    daily_new = engine.new_users(seen, calendar)
+    frames["new_users"] = stats.by_period(daily_new, params.period, start_day, snapshot, calendar)
+    active = stats.active_users(engine.activity_changes(ds.events, calendar), start_day, snapshot)
     frames["active_users"] = active
     retention = stats.retention(
-        engine.returning(seen, ds.events),
+        engine.returning(seen, ds.events, calendar),
         daily_new,
         RETENTION_DAYS,
         start_day=start_day,
@@ -126,22 +128,24 @@ def _activity(ds: Dataset, params: Params, frames: dict) -> dict:
     daily["new_users"] = daily.new_users.fillna(0).astype("int64")
     money_period = conversion = None
     if "revenue" in ds.table("events").columns:
-        by_day = stats.money(engine.money_by(ds.events, "day"), "day", start_day, snapshot)
+        by_day = stats.money(engine.money_by(ds.events, "day", calendar), "day", start_day, snapshot, calendar)
         daily = daily.merge(
             by_day.rename(columns={"start": "day"})[["day", "paying_users", "revenue", "arpu", "arppu"]],
             on="day",
             how="left",
         )
-        monthly = stats.money(engine.money_by(ds.events, "month"), "month", start_day, snapshot)
+        monthly = stats.money(engine.money_by(ds.events, "month", calendar), "month", start_day, snapshot, calendar)
         frames["monthly"] = monthly.rename(columns={"start": "month"})
         money_period = (
             monthly
             if params.period == "month"
             else by_day
             if params.period == "day"
-            else stats.money(engine.money_by(ds.events, params.period), params.period, start_day, snapshot)
+            else stats.money(
+                engine.money_by(ds.events, params.period, calendar), params.period, start_day, snapshot, calendar
+            )
         )
-        users, paying = engine.paying_within(ds.events, seen, snapshot, CONVERSION_DAYS)
+        users, paying = engine.paying_within(ds.events, seen, pd.Timestamp(ds.snapshot_at), CONVERSION_DAYS)
         conversion = {
             "window_days": CONVERSION_DAYS,
             "users": users,
@@ -159,6 +163,7 @@ def _activity(ds: Dataset, params: Params, frames: dict) -> dict:
         offsets=RETENTION_DAYS,
         snapshot=snapshot,
         alpha=params.alpha,
+        calendar=calendar,
     )
     return {"first_seen": first, "last_seen": last, "paying_conversion": conversion}
 

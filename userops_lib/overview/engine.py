@@ -7,7 +7,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from userops_lib import periods
+from userops_lib.calendar import Calendar
 from userops_lib.data import Dataset
 
 RETENTION_DAYS = (1, 7, 30)
@@ -33,14 +33,14 @@ def span(seen: ir.Table) -> tuple[pd.Timestamp, pd.Timestamp]:
     return pd.Timestamp(row["first"]), pd.Timestamp(row["last"])
 
 
-def new_users(seen: ir.Table) -> pd.DataFrame:
-    """New users per UTC day: ``day, new_users``."""
-    frame = seen.group_by(day=seen.first_seen.truncate("D")).aggregate(new_users=seen.count()).order_by("day").execute()
+def new_users(seen: ir.Table, calendar: Calendar) -> pd.DataFrame:
+    """New users per local day: ``day, new_users``."""
+    frame = seen.group_by(day=calendar.day(seen.first_seen)).aggregate(new_users=seen.count()).order_by("day").execute()
     frame["day"] = pd.to_datetime(frame.day)
     return frame
 
 
-def activity_changes(events: ir.Table) -> pd.DataFrame:
+def activity_changes(events: ir.Table, calendar: Calendar) -> pd.DataFrame:
     """Per day, how DAU, WAU and MAU change: ``day, dau, wau, mau`` (their running sums are the counts).
 
     Each active user-day at ``a`` covers the window days ``[a, min(a + W, next active day))``; these
@@ -48,7 +48,7 @@ def activity_changes(events: ir.Table) -> pd.DataFrame:
     ``d`` is the running sum of interval starts minus ends. One window pass over user-days instead of
     a W-fold self-join.
     """
-    days = events.select("user_id", day=events.event_at.truncate("D")).distinct()
+    days = events.select("user_id", day=calendar.day(events.event_at)).distinct()
     window = ibis.window(group_by="user_id", order_by="day")
     days = days.mutate(next_day=days.day.lead().over(window))
     one, zero = ibis.literal(1), ibis.literal(0)
@@ -67,9 +67,9 @@ def activity_changes(events: ir.Table) -> pd.DataFrame:
     return changes
 
 
-def money_by(events: ir.Table, period: str) -> pd.DataFrame:
-    """Per calendar period: ``start, active_users, paying_users, revenue`` (paying: revenue > 0)."""
-    start = events.event_at.truncate(periods.TRUNCATE[period])
+def money_by(events: ir.Table, period: str, calendar: Calendar) -> pd.DataFrame:
+    """Per local calendar period: ``start, active_users, paying_users, revenue`` (paying: revenue > 0)."""
+    start = calendar.start(events.event_at, period)
     paid = events.revenue.fill_null(0) > 0
     frame = (
         events.group_by(start=start)
@@ -97,11 +97,14 @@ def paying_within(events: ir.Table, seen: ir.Table, snapshot: pd.Timestamp, days
     return int(row["users"]), int(row["paying"] or 0)
 
 
-def returning(seen: ir.Table, events: ir.Table, offsets: tuple[int, ...] = RETENTION_DAYS) -> pd.DataFrame:
+def returning(
+    seen: ir.Table, events: ir.Table, calendar: Calendar, offsets: tuple[int, ...] = RETENTION_DAYS
+) -> pd.DataFrame:
     """Of each day's new users, how many were active exactly N days after their first day:
-    ``first_day, offset, users`` for N in ``offsets`` (UTC calendar days)."""
-    cohort = seen.select("user_id", first_day=seen.first_seen.truncate("D"))
-    days = events.select("user_id", day=events.event_at.truncate("D")).distinct()
+    ``first_day, offset, users`` for N in ``offsets`` (local calendar days: the offset is counted between
+    local midnights, so a 23- or 25-hour day is one day)."""
+    cohort = seen.select("user_id", first_day=calendar.day(seen.first_seen))
+    days = events.select("user_id", day=calendar.day(events.event_at)).distinct()
     joined = cohort.inner_join(days, "user_id")
     offset = ((joined.day.epoch_seconds() - joined.first_day.epoch_seconds()) / _DAY_SECONDS).round().cast("int64")
     joined = joined.mutate(offset=offset)

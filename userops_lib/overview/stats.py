@@ -10,19 +10,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from userops_lib import periods
+from userops_lib.calendar import OFFSET, Calendar
 from userops_lib.proportions import wilson
 
 WINDOWS = {"wau": 7, "mau": 30}
 
 
 def days_until(start_day: pd.Timestamp, snapshot: pd.Timestamp) -> pd.DatetimeIndex:
-    """Every UTC day from the first day of data to the day holding the snapshot."""
-    return pd.date_range(start_day, snapshot.ceil("D") - pd.Timedelta(days=1), freq="D")
+    """Every local day from the first day of data to the day holding the (local) snapshot."""
+    return pd.date_range(start_day, Calendar().floor(snapshot - pd.Timedelta(microseconds=1), "day"), freq="D")
 
 
 def active_users(changes: pd.DataFrame, start_day: pd.Timestamp, snapshot: pd.Timestamp) -> pd.DataFrame:
-    """DAU, WAU, MAU and stickiness per day from the engine's per-day changes (running sums)."""
+    """DAU, WAU, MAU and stickiness per local day from the engine's per-day changes (running sums); days,
+    ``start_day`` and ``snapshot`` are local wall times."""
     out = pd.DataFrame({"day": days_until(start_day, snapshot)})
     out = out.merge(changes, on="day", how="left").fillna({"dau": 0, "wau": 0, "mau": 0})
     for name, width in WINDOWS.items():
@@ -37,23 +38,27 @@ def active_users(changes: pd.DataFrame, start_day: pd.Timestamp, snapshot: pd.Ti
     return out[["day", "dau", "wau", "mau", "wau_complete", "mau_complete", "dau_complete", "stickiness"]]
 
 
-def by_period(daily_new: pd.DataFrame, period: str, start_day: pd.Timestamp, snapshot: pd.Timestamp) -> pd.DataFrame:
+def by_period(
+    daily_new: pd.DataFrame, period: str, start_day: pd.Timestamp, snapshot: pd.Timestamp, calendar: Calendar
+) -> pd.DataFrame:
     """New users per calendar period (every period, zeros included), flagged complete or not."""
     frame = (
-        daily_new.assign(period_start=[periods.floor(d, period) for d in daily_new.day])
+        daily_new.assign(period_start=[calendar.floor(d, period) for d in daily_new.day])
         .groupby("period_start", as_index=False)
         .new_users.sum()
     )
-    frame = periods.every_period(frame, "period_start", period, until=snapshot)
-    frame["period_end"] = frame.period_start + periods.OFFSET[period]
+    frame = calendar.every_period(frame, "period_start", period, until=snapshot)
+    frame["period_end"] = frame.period_start + OFFSET[period]
     frame["complete"] = (frame.period_start >= start_day) & (frame.period_end <= snapshot)
     return frame[["period_start", "period_end", "new_users", "complete"]]
 
 
-def money(frame: pd.DataFrame, period: str, start_day: pd.Timestamp, snapshot: pd.Timestamp) -> pd.DataFrame:
+def money(
+    frame: pd.DataFrame, period: str, start_day: pd.Timestamp, snapshot: pd.Timestamp, calendar: Calendar
+) -> pd.DataFrame:
     """Active and paying users, revenue, paying share, ARPU and ARPPU per period, flagged complete."""
-    frame = periods.every_period(frame, "start", period, until=snapshot)
-    frame["complete"] = (frame.start >= start_day) & (frame.start + periods.OFFSET[period] <= snapshot)
+    frame = calendar.every_period(frame, "start", period, until=snapshot)
+    frame["complete"] = (frame.start >= start_day) & (frame.start + OFFSET[period] <= snapshot)
     frame["arpu"] = frame.revenue / frame.active_users.where(frame.active_users > 0)
     frame["arppu"] = frame.revenue / frame.paying_users.where(frame.paying_users > 0)
     frame["paying_share"] = frame.paying_users / frame.active_users.where(frame.active_users > 0)
@@ -120,6 +125,7 @@ def cards(
     offsets: tuple[int, ...],
     snapshot: pd.Timestamp,
     alpha: float,
+    calendar: Calendar,
 ) -> pd.DataFrame:
     """The daily-report KPI cards for the last complete period, each against the period before.
 
@@ -154,7 +160,7 @@ def cards(
                 "kpi": kpi,
                 "unit": unit,
                 "period_start": starts[-1],
-                "period_end": starts[-1] + periods.OFFSET[period],
+                "period_end": starts[-1] + OFFSET[period],
                 "value": value,
                 "ci_low": lows[-1] if lows else np.nan,
                 "ci_high": highs[-1] if highs else np.nan,
@@ -165,7 +171,7 @@ def cards(
         )
 
     def days_of(start):
-        return active[(active.day >= start) & (active.day < start + periods.OFFSET[period])]
+        return active[(active.day >= start) & (active.day < start + OFFSET[period])]
 
     add("new_users", "count", ends, [float(new.set_index("period_start").new_users[s]) for s in ends])
     add("dau", "count", ends, [float(days_of(s).dau.mean()) for s in ends])
@@ -177,7 +183,7 @@ def cards(
     if all(frame.mau_complete.all() for frame in sticky):
         add("stickiness", "share", ends, [float(frame.stickiness.mean()) for frame in sticky], change_unit="points")
     for n in offsets:
-        pooled = _pooled_retention(retention_by_day, n, period, snapshot, alpha, set(complete.period_start))
+        pooled = _pooled_retention(retention_by_day, n, period, snapshot, alpha, set(complete.period_start), calendar)
         if pooled:
             add(f"d{n}_retention", "share", *pooled, change_unit="points")  # type: ignore[misc]  # 4 values
     if money_by_period is not None:
@@ -200,11 +206,17 @@ def cards(
 
 
 def _pooled_retention(
-    by_day: pd.DataFrame, n: int, period: str, snapshot: pd.Timestamp, alpha: float, complete_periods: set
+    by_day: pd.DataFrame,
+    n: int,
+    period: str,
+    snapshot: pd.Timestamp,
+    alpha: float,
+    complete_periods: set,
+    calendar: Calendar,
 ):
     """N-day retention pooled over each period's new users, for the last two complete periods whose every
     day has a complete N-th day: (starts, rates, lows, highs), or None."""
-    frame = by_day.assign(start=[periods.floor(d, period) for d in by_day.first_day])
+    frame = by_day.assign(start=[calendar.floor(d, period) for d in by_day.first_day])
     grouped = frame.groupby("start").agg(
         new_users=("new_users", "sum"),
         users=(f"d{n}_users", "sum"),
@@ -214,7 +226,7 @@ def _pooled_retention(
     grouped = grouped[
         grouped.complete
         & grouped.index.isin(list(complete_periods))
-        & (grouped.index + periods.OFFSET[period] + pd.Timedelta(days=n) <= snapshot)
+        & (grouped.index + OFFSET[period] + pd.Timedelta(days=n) <= snapshot)
     ]
     grouped = grouped[grouped.new_users > 0].tail(2)
     if grouped.empty:

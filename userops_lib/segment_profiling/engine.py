@@ -9,7 +9,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from userops_lib import periods
+from userops_lib.calendar import OFFSET, Calendar
 from userops_lib.data import Dataset, with_revenue
 from userops_lib.errors import DataError
 
@@ -19,6 +19,7 @@ _MONDAY = pd.Timestamp("2000-01-03")
 def features(ds: Dataset, *, snapshot: dt.datetime | None = None, basis: str = "purchases") -> ir.Table:
     """One row per user (engine): recency_days, frequency, monetary, first/last seen, since_seen, age_days."""
     events = ds.table("events")
+    calendar: Calendar = ds.calendar
     snapshot = pd.Timestamp(snapshot or ds.snapshot_at).to_pydatetime()
     events = events.filter(events.event_at < snapshot)
     has_revenue = "revenue" in events.columns
@@ -45,7 +46,7 @@ def features(ds: Dataset, *, snapshot: dt.datetime | None = None, basis: str = "
     else:
         # Active days: user-days, then users (two plain aggregations an engine can spill to disk, rather
         # than COUNT(DISTINCT day) per user).
-        per_day = events.group_by(["user_id", events.event_at.date().name("day")]).aggregate(
+        per_day = events.group_by(["user_id", calendar.date(events.event_at).name("day")]).aggregate(
             first_at=events.event_at.min(), last_at=events.event_at.max(), revenue=revenue.sum()
         )
         per_user = per_day.group_by("user_id").aggregate(
@@ -55,11 +56,12 @@ def features(ds: Dataset, *, snapshot: dt.datetime | None = None, basis: str = "
             frequency=per_day.count(),
             monetary=per_day.revenue.sum(),
         )
-    end = ibis.literal(snapshot).date()
+    # Whole local days from the day of each moment to the snapshot's day.
+    end = calendar.date_literal(snapshot)
     return per_user.mutate(
-        recency_days=end.delta(per_user.last_key.date(), unit="day"),
-        since_seen=end.delta(per_user.last_at.date(), unit="day"),
-        age_days=end.delta(per_user.first_at.date(), unit="day"),
+        recency_days=calendar.days_between(end, calendar.date(per_user.last_key)),
+        since_seen=calendar.days_between(end, calendar.date(per_user.last_at)),
+        age_days=calendar.days_between(end, calendar.date(per_user.first_at)),
     )
 
 
@@ -70,9 +72,9 @@ def lifecycle_counts(ds: Dataset, *, period: str = "week", dormant_after_periods
     and they are not active in p - k + 1 .. p; resurrecting when active again after such a gap.
     """
     events = ds.table("events")
-    truncate = periods.TRUNCATE[period]
-    user_periods = events.select("user_id", p=events.event_at.truncate(truncate)).distinct()
-    index = _index(user_periods.p, period)
+    calendar: Calendar = ds.calendar
+    user_periods = events.select("user_id", p=calendar.start(events.event_at, period)).distinct()
+    index = _index(user_periods.p, period, calendar)
     user_periods = user_periods.mutate(i=index)
     window = ibis.window(group_by="user_id", order_by="i")
     user_periods = user_periods.mutate(prev=user_periods.i.lag().over(window), nxt=user_periods.i.lead().over(window))
@@ -110,32 +112,39 @@ def lifecycle_counts(ds: Dataset, *, period: str = "week", dormant_after_periods
         .reset_index()
         .drop(columns="p")
     )
-    step = periods.OFFSET[period]
-    frame["period_start"] = [_start_of(int(i), period) for i in frame.i]
+    step = OFFSET[period]
+    frame["period_start"] = [_start_of(int(i), period, calendar) for i in frame.i]
     frame = frame.fillna({"new": 0, "returning": 0, "resurrecting": 0, "dormant": 0})
-    start_day = pd.Timestamp(events.event_at.min().execute()).floor("D")
-    frame["complete"] = (frame.period_start >= start_day) & (frame.period_start + step <= pd.Timestamp(ds.snapshot_at))
+    # Local wall times: the first local day of data and the snapshot, as the periods are.
+    start_day = calendar.floor(calendar.to_local(events.event_at.min().execute()), "day")
+    snapshot = calendar.to_local(ds.snapshot_at)
+    frame["complete"] = (frame.period_start >= start_day) & (frame.period_start + step <= snapshot)
     for column in ("new", "returning", "resurrecting", "dormant"):
         frame[column] = frame[column].astype("int64")
     return frame[["period_start", "new", "returning", "resurrecting", "dormant", "complete"]].reset_index(drop=True)
 
 
-def _start_of(i: int, period: str) -> pd.Timestamp:
+def _origin(period: str, calendar: Calendar) -> pd.Timestamp:
+    """A period start that numbers the periods (0): a week start of the calendar for weeks."""
+    return calendar.floor(_MONDAY, period)
+
+
+def _start_of(i: int, period: str, calendar: Calendar) -> pd.Timestamp:
     if period == "month":
         return pd.Timestamp(year=(i - 1) // 12, month=(i - 1) % 12 + 1, day=1)
-    return _MONDAY + pd.Timedelta(days=i * (7 if period == "week" else 1))
+    return _origin(period, calendar) + pd.Timedelta(days=i * (7 if period == "week" else 1))
 
 
-def _index(p: ir.Value, period: str) -> ir.IntegerValue:
+def _index(p: ir.Value, period: str, calendar: Calendar) -> ir.IntegerValue:
     if period == "month":
         return p.year() * 12 + p.month()
-    days = p.date().delta(ibis.literal(_MONDAY.date()), unit="day")
-    return days // 7 if period == "week" else days
+    return calendar.periods_between(p, ibis.literal(_origin(period, calendar).to_pydatetime()), period)
 
 
 def recent_activity(ds: Dataset, window_days: int) -> pd.DataFrame:
     """Per user active in the last ``window_days`` before the snapshot: active days, events and revenue."""
     events = ds.table("events")
+    calendar: Calendar = ds.calendar
     snapshot = pd.Timestamp(ds.snapshot_at).to_pydatetime()
     recent = events.filter(
         (events.event_at < snapshot) & (events.event_at >= snapshot - dt.timedelta(days=window_days))
@@ -143,6 +152,6 @@ def recent_activity(ds: Dataset, window_days: int) -> pd.DataFrame:
     recent = with_revenue(recent)
     return (
         recent.group_by("user_id")
-        .aggregate(days=recent.event_at.date().nunique(), events=recent.count(), revenue=recent.revenue.sum())
+        .aggregate(days=calendar.date(recent.event_at).nunique(), events=recent.count(), revenue=recent.revenue.sum())
         .execute()
     )
