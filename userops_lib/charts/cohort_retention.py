@@ -124,7 +124,7 @@ def trend(result, ax=None):
             period=name,
             periods=t(f"period.plural.{result.period}", n=2),
         ),
-        xlabel=t("cohort_retention.chart.trend.x", period=name),
+        xlabel=t("cohort_retention.chart.trend.x", period=name, zone=narrative.zone(result.calendar)),
         ylabel=t("cohort_retention.chart.retention_y"),
         percent=True,
     )

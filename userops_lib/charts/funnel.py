@@ -88,7 +88,7 @@ def trend(result, ax=None):
             period=t(f"period.{result.period}"),
             level=narrative.level(result.alpha),
         ),
-        xlabel=t("funnel.chart.trend.x", period=t(f"period.{result.period}")),
+        xlabel=t("funnel.chart.trend.x", period=t(f"period.{result.period}"), zone=narrative.zone(result.calendar)),
         ylabel=t("funnel.chart.conversion_y"),
         percent=True,
     )

@@ -44,7 +44,7 @@ def new_users(result, ax=None):
     return plots.finish(
         ax,
         title=t("overview.chart.new_users.title", period=name),
-        xlabel=t("overview.chart.new_users.x", period=name),
+        xlabel=t("overview.chart.new_users.x", period=name, zone=narrative.zone(result.calendar)),
         ylabel=t("overview.chart.new_users.y"),
     )
 
@@ -59,7 +59,7 @@ def active_users(result, ax=None):
     return plots.finish(
         ax,
         title=t("overview.chart.active.title"),
-        xlabel=t("overview.chart.active.x"),
+        xlabel=t("overview.chart.active.x", zone=narrative.zone(result.calendar)),
         ylabel=t("overview.chart.active.y"),
     )
 
@@ -72,7 +72,7 @@ def stickiness(result, ax=None):
     return plots.finish(
         ax,
         title=t("overview.chart.stickiness.title"),
-        xlabel=t("overview.chart.active.x"),
+        xlabel=t("overview.chart.active.x", zone=narrative.zone(result.calendar)),
         ylabel=t("overview.chart.stickiness.y"),
         percent=True,
     )
@@ -94,7 +94,7 @@ def retention(result, ax=None):
     return plots.finish(
         ax,
         title=t("overview.chart.retention.title", level=narrative.level(result.level)),
-        xlabel=t("overview.chart.retention.x"),
+        xlabel=t("overview.chart.retention.x", zone=narrative.zone(result.calendar)),
         ylabel=t("overview.chart.retention.y"),
         percent=True,
     )

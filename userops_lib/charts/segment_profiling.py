@@ -133,6 +133,6 @@ def lifecycle(result, ax=None):
     return plots.finish(
         ax,
         title=t("segment_profiling.chart.lifecycle.title"),
-        xlabel=t("segment_profiling.chart.lifecycle.x"),
+        xlabel=t("segment_profiling.chart.lifecycle.x", zone=narrative.zone(result.calendar)),
         ylabel=t("segment_profiling.chart.lifecycle.y"),
     )

@@ -30,6 +30,7 @@ import pandas as pd
 from userops_lib import calendar, contract
 from userops_lib.cohort_retention import engine, stats
 from userops_lib.cohort_retention.stats import LTV_SHARE, TREND_PERIODS
+from userops_lib.calendar import Calendar
 from userops_lib.contract import param
 from userops_lib.data import Dataset
 from userops_lib.errors import DataError
@@ -80,6 +81,7 @@ class Retention(contract.Presented):
     ltv: pd.DataFrame | None
     alpha: float = 0.05
     params: Params | None = None
+    calendar: Calendar = dataclasses.field(default_factory=Calendar)  # the days, weeks and months counted in
 
     @property
     def level(self) -> float:
@@ -195,6 +197,7 @@ def retention(
         value,
         ltv,
         alpha,
+        calendar=ds.calendar,
     )
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from userops_lib import contract
+from userops_lib.calendar import Calendar
 from userops_lib.contract import param
 from userops_lib.customer_value import engine, models, stats
 from userops_lib.data import Dataset
@@ -75,6 +76,7 @@ class CustomerValue(contract.Presented):
     winback: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     winback_facts: dict = dataclasses.field(default_factory=lambda: {"customers": 0, "revenue": 0.0})
     alive_grid: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)  # frequency, recency, T, p_alive
+    calendar: Calendar = dataclasses.field(default_factory=Calendar)  # the days, weeks and months counted in
 
     @property
     def level(self) -> float:
@@ -141,7 +143,7 @@ def run(ds: Dataset, params: Params) -> CustomerValue:
     repeat_buyers = int((calibration.frequency > 0).sum())
     if len(calibration) < MIN_CUSTOMERS or repeat_buyers < MIN_REPEAT:
         # Not bad input, too little of it: a page that says so (and a run that succeeds), not a failed report.
-        return _too_few(calibration, repeat_buyers, params, calibration_end, end_day, ds.currency)
+        return _too_few(calibration, repeat_buyers, params, calibration_end, end_day, ds.currency, ds.calendar)
     fit_frame = stats.modelling_frame(calibration, unit)
     sample = fit_frame
     if len(fit_frame) > params.max_fit_customers:
@@ -201,6 +203,7 @@ def run(ds: Dataset, params: Params) -> CustomerValue:
     totals = stats.totals(purchases, frame, horizon, params.alpha, spend)
     winback, winback_facts = stats.winback(customers)
     return CustomerValue(
+        calendar=ds.calendar,
         customers=customers,
         parameters=pd.concat(parameters, ignore_index=True),
         value_reason=value_reason,
@@ -226,7 +229,7 @@ def run(ds: Dataset, params: Params) -> CustomerValue:
     )
 
 
-def _too_few(calibration, repeat_buyers, params, calibration_end, end_day, currency) -> CustomerValue:
+def _too_few(calibration, repeat_buyers, params, calibration_end, end_day, currency, calendar) -> CustomerValue:
     """The result when there is too little to fit: the customers as counted, no predictions."""
     customers = calibration.assign(
         recency=calibration.recency_days / UNIT_DAYS[params.time_unit],
@@ -239,6 +242,7 @@ def _too_few(calibration, repeat_buyers, params, calibration_end, end_day, curre
         last_purchase=pd.NaT,
     )
     return CustomerValue(
+        calendar=calendar,
         customers=customers,
         parameters=pd.DataFrame(columns=["model", "parameter", "value", "ci_low", "ci_high"]),
         tiers_vs_rfm=pd.DataFrame(columns=list(stats.TIERS_VS_RFM)),

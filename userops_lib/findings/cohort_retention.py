@@ -148,7 +148,12 @@ def _differences(result) -> list[str]:
 
 def definitions(result) -> list[str]:
     return [
-        t(f"cohort_retention.definition.{key}", level=_level(result))
+        t(
+            f"cohort_retention.definition.{key}",
+            level=_level(result),
+            zone=narrative.zone(result.calendar),
+            week_start=t(f"calendar.weekday.{result.calendar.week_start}"),
+        )
         for key in ("cohort", "retention", "censoring", "intervals", "value")
     ]
 

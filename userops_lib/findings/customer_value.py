@@ -190,7 +190,12 @@ def definitions(result) -> list[str]:
         purchase = t("customer_value.definition.purchase.active")
     else:
         purchase = t("customer_value.definition.purchase.revenue")
-    summary = t("customer_value.definition.summary", unit=unit, date=narrative.day(result.calibration_end))
+    summary = t(
+        "customer_value.definition.summary",
+        unit=unit,
+        date=narrative.day(result.calibration_end),
+        zone=narrative.zone(result.calendar),
+    )
     if result.too_few:
         return [purchase, summary]
     out = [

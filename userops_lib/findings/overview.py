@@ -270,7 +270,14 @@ def definitions(result) -> list[str]:
     from userops_lib.overview import CONVERSION_DAYS
 
     return [
-        t(f"overview.definition.{key}", level=level, days=CONVERSION_DAYS, period=t(f"period.{result.period}"))
+        t(
+            f"overview.definition.{key}",
+            level=level,
+            days=CONVERSION_DAYS,
+            period=t(f"period.{result.period}"),
+            zone=narrative.zone(result.calendar),
+            week_start=t(f"calendar.weekday.{result.calendar.week_start}"),
+        )
         for key in keys
     ]
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from userops_lib import calendar, contract, topn
 from userops_lib.campaign_uplift.experiment import check_campaign
+from userops_lib.calendar import Calendar
 from userops_lib.contract import param
 from userops_lib.data import Dataset
 from userops_lib.errors import DataError
@@ -75,6 +76,7 @@ class Funnel(contract.Presented):
     arm_lifts: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     alpha: float = 0.05
     params: Params | None = None
+    calendar: Calendar = dataclasses.field(default_factory=Calendar)  # the days, weeks and months counted in
 
     @property
     def level(self) -> float:
@@ -149,6 +151,7 @@ def run(ds: Dataset, params: Params) -> Funnel:
     dropoff, returns = stats.dropoff(engine.dropoffs(times, events, steps, snapshot))
     campaign, control, arms, lifts = _by_arm(ds, events, steps, labels, params, snapshot)
     return Funnel(
+        calendar=ds.calendar,
         steps=tuple(labels),
         default_steps=default,
         window_days=params.window_days,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from userops_lib import contract, topn
+from userops_lib.calendar import Calendar
 from userops_lib.contract import param
 from userops_lib.data import Dataset
 from userops_lib.overview import engine, stats
@@ -47,6 +48,7 @@ class Overview(contract.Presented):
     duration_unit: str | None = None
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
     paying_conversion: dict | None = None
+    calendar: Calendar = field(default_factory=Calendar)  # the days, weeks and months counted in
 
     @property
     def level(self) -> float:
@@ -95,6 +97,7 @@ def run(ds: Dataset, params: Params) -> Overview:
         params=params,
         dataset=ds.name,
         currency=ds.currency,
+        calendar=ds.calendar,
         snapshot_at=ds.snapshot_at,
         users=ds.quality.users,
         rows_set_aside=ds.quality.rows_set_aside,

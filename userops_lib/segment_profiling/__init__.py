@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from userops_lib import contract
+from userops_lib.calendar import Calendar
 from userops_lib.contract import param
 from userops_lib.data import Dataset
 from userops_lib.engine import frame as engine_frame
@@ -96,6 +97,7 @@ class Segments(contract.Presented):
     segment_map: tuple = tuple(DEFAULT_SEGMENTS)
     alpha: float = 0.05
     params: Params | None = None
+    calendar: Calendar = dataclasses.field(default_factory=Calendar)  # the days, weeks and months counted in
 
     @property
     def level(self) -> float:
@@ -258,6 +260,7 @@ def analyse(
         period_days=period_days,
         segment_map=tuple(segment_map),
         alpha=alpha,
+        calendar=ds.calendar,
     )
 
 
