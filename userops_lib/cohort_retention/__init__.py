@@ -28,9 +28,9 @@ import datetime as dt
 import pandas as pd
 
 from userops_lib import calendar, contract
+from userops_lib.calendar import Calendar
 from userops_lib.cohort_retention import engine, stats
 from userops_lib.cohort_retention.stats import LTV_SHARE, TREND_PERIODS
-from userops_lib.calendar import Calendar
 from userops_lib.contract import param
 from userops_lib.data import Dataset
 from userops_lib.errors import DataError

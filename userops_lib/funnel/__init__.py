@@ -16,8 +16,8 @@ import ibis
 import pandas as pd
 
 from userops_lib import calendar, contract, topn
-from userops_lib.campaign_uplift.experiment import check_campaign
 from userops_lib.calendar import Calendar
+from userops_lib.campaign_uplift.experiment import check_campaign
 from userops_lib.contract import param
 from userops_lib.data import Dataset
 from userops_lib.errors import DataError
