@@ -76,7 +76,12 @@ def test_kpi_cards_use_the_last_complete_period_and_compare_with_the_one_before(
     assert d1.period_start == pd.Timestamp("2024-01-03")
     assert (d1.value, d1.previous, d1.change, d1.change_unit) == (1.0, 0.0, 1.0, "points")
     assert (d1.ci_low, d1.ci_high) == pytest.approx(_wilson(1, 1))
-    assert "d30_retention" not in cards.index
+    assert d1.n == 1  # d alone is new on 3 Jan
+    # Nobody's 30th day has passed: the card says so instead of vanishing.
+    assert cards.loc["d30_retention", "n"] == 0 and np.isnan(cards.loc["d30_retention", "value"])
+    # 周同比: 9 Jan against 2 Jan. New users 1 (e) against 1 (c); DAU 2 (c, e) against 3 (a, b, c).
+    assert (cards.loc["new_users", "week_before"], cards.loc["new_users", "change_week"]) == (1, 0)
+    assert cards.loc["dau", "week_before"] == 3 and cards.loc["dau", "change_week"] == pytest.approx(2 / 3 - 1)
     # Paying rate on 8 Jan's... the last complete day (9 Jan): c and e active, nobody paid.
     assert cards.loc["paying_share", "value"] == 0.0 and cards.loc["dau", "value"] == 2
     assert "mau" not in cards.index  # the data covers fewer than 30 days
@@ -85,15 +90,25 @@ def test_kpi_cards_use_the_last_complete_period_and_compare_with_the_one_before(
 def test_the_cards_read_in_both_languages(tiny):
     with i18n.language("en"):
         heading, cards = tiny.kpi_cards()
-        assert heading == "Daily report: 9 Jan 2024, against the day before"
+        assert heading == (
+            "Daily report: 9 Jan 2024, against the day before (day on day) and the same weekday a week earlier "
+            "(week on week)"
+        )
         assert (
             "next-day retention",
             "100.0%",
-            "users new in 3 Jan 2024; +100.0 pts on the day before; 95% CI 20.7–100.0%",
+            "cohort 3 Jan 2024: 1 new user; +100.0 pts on the day before; 95% CI 20.7–100.0%",
         ) in cards
+        assert ("30-day retention", "n/a", "no recent day with new users whose day 30 has passed") in cards
+        assert ("new users", "1", "+0.0% on the same weekday a week earlier") in cards
     with i18n.language("zh"):
         heading, cards = tiny.kpi_cards()
-        assert heading == "日报：2024年1月9日，对比前一日"
+        assert heading == "日报：2024年1月9日，对比前一日（日环比）与上周同日（周同比）"
+        assert (
+            "次日留存率",
+            "100.0%",
+            "2024年1月3日的 1 位新增用户；较前一日 +100.0 个百分点；95% 置信区间 20.7–100.0%",
+        ) in cards
         labels = [label for label, _, _ in cards]
         assert "次日留存率" in labels and "新增用户" in labels
 
@@ -117,3 +132,4 @@ def test_weekly_cards_pool_the_weeks_new_users():
     assert d1.value == pytest.approx(21 / 49) and d1.previous == pytest.approx(14 / 49)
     assert (d1.ci_low, d1.ci_high) == pytest.approx(_wilson(21, 49))
     assert cards.loc["new_users", "value"] == 49 and cards.loc["new_users", "change"] == 0
+    assert d1.n == 49 and cards.week_before.isna().all()  # 周同比 belongs to a daily report

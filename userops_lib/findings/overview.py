@@ -84,26 +84,34 @@ def _value(unit: str, value: float, currency: str) -> str:
 
 
 def cards(result) -> tuple[str, list[tuple[str, str, str]]]:
-    """The KPI cards' heading and (label, value, note) per card."""
+    """The KPI cards' heading (日报, 周报 or 月报 by the period) and (label, value, note) per card."""
     period = result.period
     frame = result.frames.get("kpis")
     if frame is None or frame.empty:
         return t("overview.cards.none", period=t(f"period.{period}")), []
     latest = frame.period_start.max()
-    heading = t("overview.cards.heading", period=period_label(period, latest), before=t(f"period.before.{period}"))
+    heading = t(f"overview.cards.heading.{period}", period=period_label(period, latest))
     out = []
     for row in frame.itertuples():
         label = t(f"overview.card.{row.kpi}")
+        if pd.isna(row.period_start):  # a retention card without a cohort whose day N has passed
+            out.append((label, narrative.na(), t("overview.card.no_cohort", days=row.kpi[1:].split("_")[0])))
+            continue
         notes = []
-        if row.kpi in RETENTION_KEYS or row.period_start != latest:
+        if row.kpi in RETENTION_KEYS:
+            notes.append(t("overview.card.cohort_n", n=int(row.n), period=period_label(period, row.period_start)))
+        elif row.period_start != latest:
             notes.append(t("overview.card.cohort", period=period_label(period, row.period_start)))
-        if not np.isnan(row.change):
+        for change_value, when in (
+            (row.change, t(f"period.before.{period}")),
+            (row.change_week, t("period.week_before")),
+        ):
+            if pd.isna(change_value):
+                continue
             if row.change_unit == "points":
-                notes.append(t("change.points", change=f"{row.change * 100:+.1f}", when=t(f"period.before.{period}")))
+                notes.append(t("change.points", change=f"{change_value * 100:+.1f}", when=when))
             else:
-                notes.append(
-                    t("change.relative", change=f"{row.change * 100:+.1f}%", when=t(f"period.before.{period}"))
-                )
+                notes.append(t("change.relative", change=f"{change_value * 100:+.1f}%", when=when))
         if not np.isnan(row.ci_low):
             notes.append(_ci(row.ci_low, row.ci_high, result))
         out.append((label, _value(row.unit, row.value, result.currency), t("format.list_sep").join(notes)))
@@ -146,8 +154,8 @@ def _new_users(result) -> list[str]:
     complete = frame[frame.complete]
     fields: dict[str, Any] = {
         "total": narrative.spoken(frame.new_users.sum()),
-        "first": narrative.day(result.first_seen),
-        "last": narrative.day(result.last_seen),
+        "first": narrative.day(result.calendar.to_local(result.first_seen)),
+        "last": narrative.day(result.calendar.to_local(result.last_seen)),
         "period": t(f"period.{period}"),
     }
     if len(complete):

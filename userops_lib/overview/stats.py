@@ -115,6 +115,23 @@ def change(now: float, before: float, unit: str) -> float:
     return now / before - 1 if before else np.nan
 
 
+CARD_COLUMNS = [
+    "kpi",
+    "unit",
+    "period_start",
+    "period_end",
+    "value",
+    "ci_low",
+    "ci_high",
+    "n",
+    "previous",
+    "change",
+    "week_before",
+    "change_week",
+    "change_unit",
+]
+
+
 def cards(
     *,
     period: str,
@@ -127,34 +144,30 @@ def cards(
     alpha: float,
     calendar: Calendar,
 ) -> pd.DataFrame:
-    """The daily-report KPI cards for the last complete period, each against the period before.
+    """The report's KPI cards (日报, 周报 or 月报) for the last complete period, each against the period
+    before and, for a daily report, against the same weekday a week earlier (日环比 and 周同比).
 
-    Columns: ``kpi, unit, period_start, period_end, value, ci_low, ci_high, previous, change, change_unit``.
-    Retention cards pool each period's new users whose N-th day has passed (the last such period, which
-    may be earlier than the last complete one: a 30-day retention card is about users new at least 31
-    days ago).
+    Columns: :data:`CARD_COLUMNS`. ``previous``/``change`` compare with the period before;
+    ``week_before``/``change_week`` with the same weekday seven days earlier (daily reports only, NaN
+    otherwise). A retention card is about the last cohort whose N-th day has passed (which may be earlier
+    than the last complete period: a 30-day retention card is about users new at least 31 days ago); ``n``
+    is that cohort's new users. A retention card without such a cohort is kept, with no value
+    (``n`` = 0), so that the page can say why.
     """
-    rows = []
+    rows: list[dict] = []
     complete = new[new.complete]
     if len(complete) < 1:
-        return pd.DataFrame(
-            columns=[
-                "kpi",
-                "unit",
-                "period_start",
-                "period_end",
-                "value",
-                "ci_low",
-                "ci_high",
-                "previous",
-                "change",
-                "change_unit",
-            ]
-        )
+        return pd.DataFrame(columns=CARD_COLUMNS)
     ends = list(complete.period_start.iloc[-2:])
+    week = ends[-1] - pd.Timedelta(days=7)
+    if period == "day" and week in set(complete.period_start):
+        ends = [week, *ends]
 
-    def add(kpi, unit, starts, values, lows=None, highs=None, change_unit="relative"):
-        value, before = values[-1], (values[-2] if len(values) > 1 else np.nan)
+    def add(kpi, unit, starts, values, lows=None, highs=None, change_unit="relative", n=np.nan):
+        value = values[-1]
+        before = values[-2] if len(values) > 1 else np.nan
+        # 周同比: the same weekday seven days before this card's own day (a retention card's cohort day).
+        earlier = dict(zip(starts, values, strict=True)).get(starts[-1] - pd.Timedelta(days=7), np.nan)
         rows.append(
             {
                 "kpi": kpi,
@@ -164,8 +177,11 @@ def cards(
                 "value": value,
                 "ci_low": lows[-1] if lows else np.nan,
                 "ci_high": highs[-1] if highs else np.nan,
+                "n": n,
                 "previous": before,
                 "change": change(value, before, change_unit),
+                "week_before": earlier if period == "day" else np.nan,
+                "change_week": change(value, earlier, change_unit) if period == "day" else np.nan,
                 "change_unit": change_unit,
             }
         )
@@ -184,8 +200,12 @@ def cards(
         add("stickiness", "share", ends, [float(frame.stickiness.mean()) for frame in sticky], change_unit="points")
     for n in offsets:
         pooled = _pooled_retention(retention_by_day, n, period, snapshot, alpha, set(complete.period_start), calendar)
-        if pooled:
-            add(f"d{n}_retention", "share", *pooled, change_unit="points")  # type: ignore[misc]  # 4 values
+        if pooled is None:
+            rows.append({**dict.fromkeys(CARD_COLUMNS, np.nan), "kpi": f"d{n}_retention", "unit": "share", "n": 0})
+            rows[-1]["change_unit"] = "points"
+            continue
+        starts, rates, lows, highs, sizes = pooled
+        add(f"d{n}_retention", "share", starts, rates, lows, highs, change_unit="points", n=sizes[-1])
     if money_by_period is not None:
         by_start = money_by_period.set_index("start")
         shown = [s for s in ends if s in by_start.index]
@@ -199,10 +219,11 @@ def cards(
                 [p["ci_low"] for p in paying],
                 [p["ci_high"] for p in paying],
                 change_unit="points",
+                n=float(by_start.active_users[shown[-1]]),
             )
             add("arpu", "money", shown, [float(by_start.arpu[s]) for s in shown])
             add("arppu", "money", shown, [float(by_start.arppu[s]) for s in shown])
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=CARD_COLUMNS)
 
 
 def _pooled_retention(
@@ -215,7 +236,8 @@ def _pooled_retention(
     calendar: Calendar,
 ):
     """N-day retention pooled over each period's new users, for the last two complete periods whose every
-    day has a complete N-th day: (starts, rates, lows, highs), or None."""
+    day has a complete N-th day (and, by day, the day a week before the last): (starts, rates, lows, highs,
+    new users), or None when no such period had new users."""
     frame = by_day.assign(start=[calendar.floor(d, period) for d in by_day.first_day])
     grouped = frame.groupby("start").agg(
         new_users=("new_users", "sum"),
@@ -228,8 +250,20 @@ def _pooled_retention(
         & grouped.index.isin(list(complete_periods))
         & (grouped.index + OFFSET[period] + pd.Timedelta(days=n) <= snapshot)
     ]
-    grouped = grouped[grouped.new_users > 0].tail(2)
+    grouped = grouped[grouped.new_users > 0]
     if grouped.empty:
         return None
+    last = grouped.index[-1]
+    # The last cohort, the one before it, and (daily reports) the one seven days before the last.
+    keep = list(grouped.index[-2:])
+    if period == "day" and (last - pd.Timedelta(days=7)) in grouped.index and (last - pd.Timedelta(days=7)) not in keep:
+        keep = [last - pd.Timedelta(days=7), *keep]
+    grouped = grouped.loc[keep]
     low, high = wilson(grouped.users, grouped.new_users, alpha)
-    return (list(grouped.index), list(grouped.users / grouped.new_users), list(low), list(high))
+    return (
+        list(grouped.index),
+        list(grouped.users / grouped.new_users),
+        list(low),
+        list(high),
+        [int(v) for v in grouped.new_users],
+    )
