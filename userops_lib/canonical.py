@@ -119,12 +119,17 @@ def _flag(value: ir.Value, spec: ColumnSpec) -> tuple[ir.Value, ir.BooleanValue 
     return flag, value.notnull() & ~text.isin(_TRUE_WORDS + _FALSE_WORDS)
 
 
+# Full-width digits, point and signs (what a Chinese or Japanese IME types: １２３．４５) are read as the
+# ASCII ones; thousands separators, ASCII or full-width (1,234 or １，２３４), are refused, as before.
+_FULL_WIDTH, _ASCII = "０１２３４５６７８９．－＋", "0123456789.-+"
+
+
 def _number(value: ir.Value) -> ir.Value:
     if value.type().is_numeric():
         return value.cast("float64")
     if value.type().is_boolean():
         return ibis.literal(None, type="float64")
-    return value.cast("string").strip().try_cast("float64")
+    return value.cast("string").strip().translate(_FULL_WIDTH, _ASCII).try_cast("float64")
 
 
 def build(raw: ir.Table, spec: TableSpec, *, timezone: str, row_number: ir.IntegerValue | None = None) -> Built:
@@ -273,7 +278,8 @@ def build(raw: ir.Table, spec: TableSpec, *, timezone: str, row_number: ir.Integ
                     table,
                     label,
                     "values that are not numbers",
-                    "write plain numbers (no currency signs or thousands separators), or blank for missing",
+                    "write plain numbers (no currency signs or thousands separators such as 1,234 or １，２３４; "
+                    "full-width digits are read as digits), or blank for missing",
                     _filled(value) & number.isnull(),
                     value,
                 )

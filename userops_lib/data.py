@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -266,15 +267,25 @@ def load_dataset(
         if not engine_error:
             raise
         first = str(exc).strip().splitlines()[0]
+        too_long = re.search(r"Maximum line size of (\d+) bytes exceeded\. Actual Size:\s*(\d+)", str(exc))
+        if too_long:
+            line = re.search(r"CSV Error on Line: (\d+)", str(exc))
+            file = re.search(r"^\s*file = (.+)$", str(exc), flags=re.MULTILINE)
+            raise DataError(
+                Problem(
+                    "dataset",
+                    f"line {line.group(1) if line else '?'} is longer than the CSV reader's limit "
+                    f"({int(too_long.group(1)):,} bytes; it has {int(too_long.group(2)):,})",
+                    'a quote left open (") makes the rest of the file one line: close it on that line; a field '
+                    "that really holds megabytes of text belongs in another file",
+                    example=Path(file.group(1).strip()).name if file else None,
+                ),
+                source=label,
+            ) from None
         fix = (
             "check the file at the place the message names, or describe its format "
             f"(delimiter, header, encoding, null_values, column formats) in {MANIFEST_NAME}"
         )
-        if "unicode" in str(exc).lower():
-            fix = (
-                f"the file is not UTF-8: say its encoding in {MANIFEST_NAME} (encoding: latin-1 or utf-16 "
-                "under the table), or save it as UTF-8"
-            )
         if "NANOS" in first:
             fix = (
                 "Spark reads Parquet timestamps in micro- or milliseconds only: rewrite the file with "

@@ -32,6 +32,7 @@ from typing import Any
 
 from userops_lib import schema, schemas, strict_yaml
 from userops_lib.calendar import Calendar, check_zone
+from userops_lib.encodings import codec_name
 from userops_lib.errors import DataError, Problem
 
 MANIFEST_NAME = "dataset.yml"
@@ -227,6 +228,15 @@ def _table_spec(name: str, raw: Any, root: Path | None, has_connection: bool) ->
     outcomes = raw.get("outcomes") or []
     if outcomes and name != "assignments":
         raise _fail("'outcomes' belongs to the assignments table", "move it under tables.assignments")
+    encoding = str(raw.get("encoding", "utf-8"))
+    if codec_name(encoding) is None:
+        raise _fail(
+            f"unknown encoding '{encoding}' for table '{name}'",
+            "give a Python codec name: utf-8, utf-8-sig, gb18030 (or gbk) for Excel exports in Chinese, big5, "
+            "shift_jis, euc-kr, utf-16, latin-1, cp1252, ...",
+            column="encoding",
+            example=encoding,
+        )
     return TableSpec(
         name=name,
         path=resolved,
@@ -240,7 +250,7 @@ def _table_spec(name: str, raw: Any, root: Path | None, has_connection: bool) ->
         attributes=tuple(attributes) if attributes is not None else None,
         control_arm=None if control is None else str(control),
         outcomes=tuple(str(o) for o in (outcomes if isinstance(outcomes, list) else [outcomes])),
-        encoding=raw.get("encoding", "utf-8"),
+        encoding=encoding,
     )
 
 
@@ -315,6 +325,18 @@ def conventional_manifest(folder: Path) -> Manifest:
         if file.is_dir() and file.suffix.lower() not in FORMATS:
             continue
         if file.stem in schema.TABLES and file.suffix.lower() in FORMATS:
+            if not file.resolve().is_relative_to(folder.resolve()):
+                # A link leading out of the folder: refused before a byte of the other file is read.
+                problems.append(
+                    Problem(
+                        "dataset",
+                        f"the file '{file.name}' is a link to a file outside the dataset folder",
+                        "copy the file into the folder, or write a dataset.yml with 'allow_outside: true' "
+                        "under the table if you mean it",
+                        example=file.name,
+                    )
+                )
+                continue
             if file.stem in tables:
                 problems.append(
                     Problem("dataset", f"two files for table '{file.stem}'", "keep one of them", example=file.name)

@@ -5,6 +5,8 @@ raised, so that a load reports every table's problems at once."""
 
 from __future__ import annotations
 
+import csv
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,8 +15,8 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from userops_lib import encodings, schema
 from userops_lib import engine as engine_module
-from userops_lib import schema
 from userops_lib.errors import DataError, Problem
 from userops_lib.manifest import MANIFEST_NAME, Manifest, TableSpec, parse_manifest, read_manifest
 
@@ -100,16 +102,23 @@ def read(
         )
     if spec.format == "parquet":
         raw = con.read_parquet(str(path), table_name=temp)
-    elif spec.format == "whitespace":
-        return _read_whitespace(con, spec, temp)
     else:
-        raw = _read_csv(con, spec, temp)
+        # Text is read as UTF-8: a file in another encoding is transcoded once into a private copy.
+        text, problem = encodings.as_utf8(path, spec.encoding, table=spec.name)
+        if problem is not None:
+            return None, None, [problem]
+        if spec.format == "whitespace":
+            return _read_whitespace(con, spec, temp, text)
+        raw = _read_csv(con, spec, temp, text)
+        if spec.header and not spec.names and (twice := _repeated_header(text, spec, raw.columns)):
+            return None, None, [twice]
     if any(c.row_number for c in spec.columns.values()) and local:
         raw = con.create_table(f"ordered_{spec.name}", raw)
     return raw, ibis.row_number(), []
 
 
-def _read_csv(con: ibis.BaseBackend, spec: TableSpec, temp: str) -> ir.Table:
+def _read_csv(con: ibis.BaseBackend, spec: TableSpec, temp: str, text: Path) -> ir.Table:
+    """``text``: the file as UTF-8 (the dataset's own file, or its transcoded copy)."""
     # Columns that feed canonical timestamps and flags are read as text and parsed here, so that a
     # bad value is counted and shown instead of stopping the reader or being guessed at.
     # That holds for ids too, mapped or taken by their canonical name: a sniffed type would read '007' as 7
@@ -130,7 +139,7 @@ def _read_csv(con: ibis.BaseBackend, spec: TableSpec, temp: str) -> ir.Table:
         "sample_size": -1,
         "comment": "",
         "skip": 0,
-        "encoding": spec.encoding,
+        "encoding": "utf-8",
     }
     if spec.delimiter is not None:
         options["delim"] = spec.delimiter
@@ -138,24 +147,50 @@ def _read_csv(con: ibis.BaseBackend, spec: TableSpec, temp: str) -> ir.Table:
         options["names"] = list(spec.names)
     # The column names come from a quick look at the file's start; typing overrides need them.
     peek = con.read_csv(
-        str(spec.path), table_name=f"peek_{spec.name}", **{k: v for k, v in options.items() if k != "sample_size"}
+        str(text), table_name=f"peek_{spec.name}", **{k: v for k, v in options.items() if k != "sample_size"}
     )
     as_text = {name: kind for name, kind in as_text.items() if name in peek.columns}
     if as_text:
         options["types"] = as_text
-    return con.read_csv(str(spec.path), table_name=temp, **options)
+    return con.read_csv(str(text), table_name=temp, **options)
 
 
-def _read_whitespace(con: ibis.BaseBackend, spec: TableSpec, temp: str):
+def _repeated_header(text: Path, spec: TableSpec, columns: list[str]) -> Problem | None:
+    """Two header cells with the same name (the engine would rename the second ``x_1``), or None."""
+    if not any(re.search(r"_\d+$", c) for c in columns):
+        return None  # the engine renamed nothing
+    with text.open(encoding="utf-8-sig", newline="") as handle:
+        header = handle.readline()
+    delimiters = [spec.delimiter] if spec.delimiter else [",", "\t", ";", "|"]
+    for delimiter in delimiters:
+        cells = [c.strip() for c in next(csv.reader([header], delimiter=delimiter), [])]
+        if len(cells) != len(columns):
+            continue
+        seen: dict[str, int] = {}
+        for position, cell in enumerate(cells, start=1):
+            if cell in seen:
+                return Problem(
+                    spec.name,
+                    f"two columns are named '{cell}' (columns {seen[cell]} and {position} of the header)",
+                    "rename one of them in the file, or give every column a name with 'names:' "
+                    f"(and 'header: true') under tables.{spec.name} in dataset.yml",
+                    column=cell,
+                    example=f"{spec.path.name if spec.path else spec.name}: columns {seen[cell]} and {position}",
+                )
+            seen[cell] = position
+    return None
+
+
+def _read_whitespace(con: ibis.BaseBackend, spec: TableSpec, temp: str, text: Path):
     names = list(spec.names or [])
     skip = 0
-    if spec.header and spec.path is not None:
-        with spec.path.open(encoding=spec.encoding.replace("utf-8", "utf-8-sig")) as handle:
+    if spec.header:
+        with text.open(encoding="utf-8-sig") as handle:
             header = handle.readline().split()
         names = names or header
         skip = 1
     lines = con.read_csv(
-        str(spec.path),
+        str(text),
         table_name=temp,
         columns={"line": "VARCHAR"},
         delim="\x1f",
@@ -165,7 +200,7 @@ def _read_whitespace(con: ibis.BaseBackend, spec: TableSpec, temp: str):
         skip=skip,
         auto_detect=False,
         comment="",
-        encoding=spec.encoding,
+        encoding="utf-8",
     )
     lines = lines.filter(lines.line.strip() != "")
     parts = lines.line.strip().re_split(r"\s+")

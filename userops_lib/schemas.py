@@ -16,7 +16,6 @@ from userops_lib.errors import Problem
 from userops_lib.schema import DURATION_UNITS, TABLES
 
 FILE_FORMATS = ("csv", "whitespace", "parquet")
-ENCODINGS = ("utf-8", "utf-16", "latin-1")  # what DuckDB's CSV reader decodes itself
 
 _TEXT = {"type": "string", "minLength": 1}
 _TEXT_LIST = {"type": "array", "items": _TEXT}
@@ -53,7 +52,7 @@ _TABLE = {
         "header": {"type": "boolean"},
         "names": {"type": "array", "items": _TEXT, "minItems": 1},
         "null_values": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-        "encoding": {"enum": list(ENCODINGS)},
+        "encoding": _TEXT,  # any Python codec name: checked by the manifest (userops_lib/encodings.py)
         "columns": {"type": "object", "additionalProperties": _COLUMN},
         "attributes": _TEXT_LIST,
         "control_arm": {"type": ["string", "integer"]},

@@ -48,6 +48,15 @@ class _Loader(yaml.SafeLoader):
             seen[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_timestamp(self, node):  # PyYAML's hook for values that look like dates
+        """A date that is not one (2025-13-45) stays text, for the schema and the checks to name."""
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 
 # Booleans as YAML 1.2 has them: true/false only (PyYAML's resolver also takes yes/no/on/off).
 _Loader.yaml_implicit_resolvers = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tests.bad_inputs.corpus import EVENTS, Case, build, check
+from tests.bad_inputs.corpus import EVENTS, Case, build, check, run
 
 HASH_IDS = "user_id,event_at\n#1001,2024-01-01\n1002,2024-01-02\n#1003,2024-01-03\n1004,2024-01-04\n"
 QUOTED = 'user_id,event_at,note\n1,2024-01-01,"two\nlines"\n2,2024-01-02,"a, b"\n3,2024-01-03,"say ""hi"""\n'
@@ -76,7 +76,7 @@ CASES = [
     Case(
         "latin1_undeclared",
         {"events.csv": "user_id,event_at,city\n1,2024-01-01,K\xf6ln\n".encode("latin-1")},
-        says=("not UTF-8", "encoding: latin-1"),
+        says=("not UTF-8", "line 2", "encoding: cp1252"),  # cp1252 reads K\xf6ln as Köln (checked below)
     ),
     Case("corrupt_parquet", {"events.parquet": b"PAR1 this is not parquet"}, says=("could not read the data",)),
     Case(
@@ -95,6 +95,29 @@ CASES = [
     Case("stray_file_without_manifest", {"events.csv": EVENTS, "notes.xlsx": "x"}, says=("unknown file 'notes.xlsx'",)),
     Case("two_files_one_table", {"events.csv": EVENTS, "events.parquet": b"x"}, says=("two files for table 'events'",)),
     Case("missing_file", {}, "tables:\n  events: {path: events.csv}\n", says=("unknown file: it does not exist",)),
+    Case(
+        "repeated_column_name",
+        {"events.csv": "user_id,event_at,city,city\n1,2024-01-01,Beijing,Shanghai\n"},
+        says=("two columns are named 'city'", "columns 3 and 4"),
+    ),
+    Case(
+        "line_over_the_reader_limit",
+        {"events.csv": 'user_id,event_at,note\n1,2024-01-01,"' + "x" * 2_100_000 + "\n2,2024-01-02,ok\n"},
+        says=("longer than the CSV reader's limit", "quote left open"),
+    ),
+    Case(
+        "gbk_undeclared",
+        {"events.csv": "user_id,event_at,event\n1,2024-01-01,浏览\n2,2024-01-02,下单\n".encode("gbk")},
+        says=("events.csv", "line 2", "encoding: gb18030"),
+    ),
+    Case(
+        "gbk_declared",
+        {"events.csv": "user_id,event_at,event\n1,2024-01-01,浏览\n2,2024-01-02,下单\n".encode("gbk")},
+        "tables:\n  events: {path: events.csv, encoding: gbk}\n",
+        code=0,
+        rows={"events": (2, 2)},
+        users=2,
+    ),
 ]
 
 
@@ -111,3 +134,16 @@ def test_parquet_with_text_ids_keeps_leading_zeros(tmp_path, capsys):
     folder = build(tmp_path, case)
     frame.to_parquet(folder / "events.parquet", index=False)
     check(case, folder, capsys)
+
+
+def test_a_conventional_file_linking_out_of_the_folder_is_refused_unread(tmp_path, capsys):
+    """A folder without dataset.yml whose events.csv is a link to a file elsewhere: refused, and not a line
+    of the other file is printed."""
+    outside = tmp_path / "private.csv"
+    outside.write_text("secret-first-line\nuser_id,event_at\n", encoding="utf-8")
+    folder = tmp_path / "linked"
+    folder.mkdir()
+    (folder / "events.csv").symlink_to(outside)
+    code, out, err = run(capsys, "validate", str(folder))
+    assert code == 2 and "Traceback" not in out + err
+    assert "link to a file outside the dataset folder" in err and "secret" not in out + err

@@ -137,6 +137,24 @@ CASES = [
         EV + "    columns: {event_at: {row_number: true}}\n",
         says=("row_number can only make an id",),
     ),
+    Case(
+        "snapshot_not_a_date",
+        {"events.csv": EVENTS},
+        "snapshot_at: 2025-13-45\n" + EV,
+        says=("snapshot_at is not a date or time", "'2025-13-45'", "YYYY-MM-DD"),
+    ),
+    Case(
+        "unknown_encoding",
+        {"events.csv": EVENTS},
+        EV + "    encoding: gbk2\n",
+        says=("unknown encoding 'gbk2'", "gb18030"),
+    ),
+    Case(
+        "bad_calendar_zone",
+        {"events.csv": EVENTS},
+        "calendar: {timezone: Beijing}\n" + EV,
+        says=("'Beijing' is not a time zone", "Asia/Shanghai"),
+    ),
 ]
 
 
