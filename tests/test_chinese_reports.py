@@ -179,7 +179,7 @@ def test_the_chinese_report_is_chinese(zh_run):
     for text in (
         "主要发现",
         "方法与数据",
-        "日报：",
+        "周报：",  # the default period is a week
         "次日留存率",
         "微信",
         "对照组",

@@ -7,6 +7,7 @@ show its findings, charts and tables. Everything shown from data is escaped (see
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pandas as pd
 from userops_lib import i18n, narrative, plots, templating
 from userops_lib.data import Dataset, load_dataset
 from userops_lib.errors import DataError
-from userops_lib.files import atomically
+from userops_lib.files import atomically, write_csv
 from userops_lib.findings import quality as quality_text
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -164,7 +165,10 @@ def show_note(text: str) -> None:
 def save_artifacts(artifacts_dir: str, tables: dict[str, pd.DataFrame], *, headlines=None) -> list[str]:
     """Write each table as ``<artifacts_dir>/<name>.csv`` and the headlines as ``headline.json``.
 
-    Does nothing when ``artifacts_dir`` is empty (an analyst's interactive run).
+    A CSV holds no live formula: a text cell that starts with ``= + - @``, a tab or a carriage return
+    (and is not a number) is written with a ``'`` before it (:func:`files.write_csv`). A table that had
+    such a cell is also written exactly as ``<name>.parquet``, for whoever needs the values as they are
+    (an id list to upload, say). Does nothing when ``artifacts_dir`` is empty (an interactive run).
     """
     if not artifacts_dir:
         return []
@@ -173,16 +177,30 @@ def save_artifacts(artifacts_dir: str, tables: dict[str, pd.DataFrame], *, headl
     written = []
     for name, frame in tables.items():
         path = folder / f"{name}.csv"
-
-        def write(partial: Path, frame: pd.DataFrame = frame) -> None:
-            frame.to_csv(partial, index=False, date_format="%Y-%m-%dT%H:%M:%S")
-
-        atomically(path, write)
+        if write_csv(path, frame):
+            exact = folder / f"{name}.parquet"
+            atomically(exact, functools.partial(_exact_parquet, frame))
+            written.append(exact.name)
         written.append(path.name)
     if headlines is not None:
         text = json.dumps([list(h) for h in headlines], indent=1)
         atomically(folder / "headline.json", lambda partial: partial.write_text(text, encoding="utf-8"))
     return written
+
+
+def _exact_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """``frame`` as Parquet; a text column that also holds numbers (Arrow wants one type) as text."""
+    import pyarrow as pa
+
+    try:
+        frame.to_parquet(path, index=False)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        mixed = {
+            c: frame[c].map(lambda v: v if v is None or isinstance(v, str) else str(v))
+            for c in frame.columns
+            if frame[c].dtype == object
+        }
+        frame.assign(**mixed).to_parquet(path, index=False)
 
 
 def save(result, artifacts_dir: str) -> list[str]:

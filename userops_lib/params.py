@@ -84,9 +84,17 @@ def parameters_cell(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode | 
 def notebook_parameters(path: str | Path) -> dict[str, Parameter]:
     """The parameters a notebook declares, in order."""
     path = Path(path)
-    notebook = nbformat.read(path, as_version=4)
-    cell = parameters_cell(notebook)
     where = f"notebook '{path.name}'"
+    try:
+        notebook = nbformat.read(path, as_version=4)
+    except Exception as exc:  # not JSON, not a notebook, unreadable: nbformat raises several types
+        raise DataError.single(
+            "parameters",
+            f"{where} is not a Jupyter notebook that can be read",
+            "give --notebooks a folder of .ipynb notebooks (JSON, nbformat 4), or remove this file",
+            example=str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__,
+        ) from None
+    cell = parameters_cell(notebook)
     if cell is None:
         raise DataError.single(
             "parameters",

@@ -18,7 +18,7 @@ from userops_lib.data import Dataset, as_utc
 from userops_lib.errors import DataError, Problem
 
 ATTRIBUTES = ("segment_by", "cohort_by", "covariates", "breakdown")
-EVENTS = ("active_events", "start_event", "steps", "exclude_events", "purchase_event")  # a step may be "a|b"
+EVENTS = ("active_events", "start_event", "steps", "exclude_events", "purchase_event")  # only a step may be "a|b"
 _SHOWN = 12
 
 
@@ -159,9 +159,14 @@ def problems(notebook: str, values: dict, ds: Dataset, lookups: _Lookups | None 
                 wanted[0],
             )
             continue
-        for event in (e.strip() for w in wanted for e in str(w).split("|")):
+        # Only a funnel step may name alternatives ("cart|wishlist"); anywhere else '|' is part of one name.
+        split = name == "steps"
+        for event in (e.strip() for w in wanted for e in (str(w).split("|") if split else [str(w)])):
             if event not in known:
-                bad(name, f"no event named '{event}' in the data", f"choose from: {_preview(known)}", event)
+                fix = f"choose from: {_preview(known)}"
+                if not split and "|" in event:
+                    fix += f"; {name} names one event ('a|b' alternatives are for funnel steps)"
+                bad(name, f"no event named '{event}' in the data", fix, event)
 
     campaign = values.get("campaign")
     if campaign:

@@ -271,6 +271,7 @@ def resolve(source, *, columns, control_arm, engine=None) -> tuple[Manifest, ibi
         return manifest, con, "pandas DataFrames"
     text = str(source)
     if "://" in text:
+        _refuse_missing_database(text, where="the URL")
         try:
             con = ibis.connect(text)
         except Exception as exc:  # the backends raise their own types; all mean "cannot connect"
@@ -301,6 +302,7 @@ def resolve(source, *, columns, control_arm, engine=None) -> tuple[Manifest, ibi
         )
     manifest = read_manifest(path)
     if manifest.connection:
+        _refuse_missing_database(manifest.connection, where="'connection' in dataset.yml")
         try:
             con = ibis.connect(manifest.connection)
         except Exception as exc:  # see above
@@ -310,6 +312,22 @@ def resolve(source, *, columns, control_arm, engine=None) -> tuple[Manifest, ibi
     else:
         con = engine_module.connect(engine)
     return manifest, con, str(path)
+
+
+def _refuse_missing_database(url: str, *, where: str) -> None:
+    """A DuckDB or SQLite file that does not exist is a typo, not a request for a new empty database:
+    connecting would create the file (and report an empty dataset)."""
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() not in ("duckdb", "sqlite") or not rest or rest.startswith(":memory:"):
+        return
+    path = Path(rest.split("?", 1)[0])
+    if not path.exists():
+        raise DataError.single(
+            "dataset",
+            f"no database file at {path}",
+            f"check {where}: the file must exist (userops reads a database, it never creates one)",
+            example=url,
+        )
 
 
 __all__ = ["read", "resolve"]

@@ -116,6 +116,11 @@ def _failure(report: dict) -> tuple[str, str]:
         return t("index.error.not_run_name"), t("index.error.not_run", reason=report["reason"])
     if kind == "WorkerDied" and "exit_code" in report:
         return t("index.error.worker_died_name"), t("index.error.worker_died", code=report["exit_code"])
+    if kind == "WriteError" and "errno" in report:
+        key = f"index.errno.{report['errno']}"
+        reason = t(key) if i18n.has(key) else report.get("error_message", "")
+        message = t("index.error.write", reason=reason, file=report["file"]) if report.get("file") else reason
+        return t("index.error.write_name"), message
     if kind == "DataError":
         return t("index.error.input"), report.get("error_message", "")
     return kind, report.get("error_message", "")

@@ -150,7 +150,8 @@ def plan_run(
     config_dir = Path(config).resolve().parent if config else Path.cwd()
     folder = Path(notebooks_dir) if notebooks_dir else PROJECT_ROOT / "notebooks"
     available = discover(folder)
-    names = list(only or settings.get("notebooks") or available)
+    # A notebook named twice (--only overview overview) runs once: both would write the same files.
+    names = list(dict.fromkeys(only or settings.get("notebooks") or available))
     unknown = [n for n in names if n not in available]
     if unknown:
         raise fail(f"unknown notebook '{unknown[0]}'", f"choose from {', '.join(available)}", example=unknown[0])

@@ -7,6 +7,7 @@ one. A full disk or a signal stops the run with what finished kept.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import re
@@ -18,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from userops_lib import engine, i18n, provenance, render, report
+from userops_lib import engine, i18n, processes, provenance, render, report, report_job
 from userops_lib.errors import Interrupted, RunWriteError
 from userops_lib.files import write_text
 from userops_lib.report import DEFAULT_TIMEOUT_MINUTES, KERNEL_MEMORY_LIMIT, PROJECT_ROOT, Job, Plan
@@ -193,6 +194,12 @@ def execute(
                 else:
                     status = _read_status(internal / f"{name}.status.json", process.returncode, begun)
                 results[name] = _entry(status, job, staging, internal)
+                if status.get("error_name") == "WriteError":
+                    # The disk (or a quota, or a file-size limit) would not take a job's files: the next jobs
+                    # would fail the same way. Stop here, keep what finished, and say why.
+                    failed = OSError(status.get("errno") or errno.EIO, status["error_message"])
+                    del running[name]
+                    raise failed
                 del running[name]
                 word = "OK" if status["status"] == "ok" else f"FAILED ({status.get('error_name')})"
                 progress.event(
@@ -270,22 +277,8 @@ def execute(
 def _describe(error: OSError | None) -> str:
     if error is None:
         return "the run stopped"
-    where = f" while writing {error.filename}" if error.filename else ""
+    where = f" while writing {Path(error.filename).name}" if error.filename else ""
     return f"{error.strerror or error}{where}"
-
-
-def _die_with_parent() -> None:
-    """In the job's process, before it runs: be killed when the runner dies, even by ``kill -9``.
-
-    Linux's parent-death signal; the notebook kernel under the job already exits when its parent does
-    (ipykernel's parent poller), so the whole tree goes.
-    """
-    import ctypes
-
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # not Linux: the runner's own signal handling still stops its jobs
 
 
 def _start(job: Job, staging: Path, internal: Path) -> subprocess.Popen:
@@ -297,6 +290,7 @@ def _start(job: Job, staging: Path, internal: Path) -> subprocess.Popen:
         "notebook": str(job.notebook.resolve()),
         "cwd": str(job.notebook.resolve().parent),
         "ipynb": str(staging / f"{job.name}.ipynb"),
+        "work_ipynb": str(internal / f"{job.name}.ipynb"),  # papermill writes here; published whole
         "html": str(staging / f"{job.name}.html"),
         "status": str(internal / f"{job.name}.status.json"),
         "title": job.title,
@@ -317,7 +311,7 @@ def _start(job: Job, staging: Path, internal: Path) -> subprocess.Popen:
             start_new_session=True,
             cwd=spec["cwd"],
             env=env,
-            preexec_fn=_die_with_parent,
+            preexec_fn=processes.die_with_parent,
         )
 
 
@@ -327,6 +321,15 @@ def _read_status(path: Path, returncode: int, begun: float) -> dict:
             return json.loads(path.read_text(encoding="utf-8"))
         except ValueError:
             pass
+    number = returncode - report_job.WRITE_EXIT_BASE
+    if number in report_job.WRITE_ERRNOS:  # the job could not write even its status
+        return {
+            "status": "failed",
+            "error_name": "WriteError",
+            "errno": number,
+            "error_message": f"{os.strerror(number)} (the job could not record its result)",
+            "seconds": round(time.monotonic() - begun, 2),
+        }
     return {
         "status": "failed",
         "error_name": "WorkerDied",

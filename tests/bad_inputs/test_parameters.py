@@ -39,6 +39,13 @@ PARAMETER_CASES = [
     ("purchase_event_unknown", ["--only", "customer_value", "-p", "purchase_event=refund"], "no event named 'refund'"),
     ("time_unit_month", ["--only", "customer_value", "-p", "time_unit=month"], "must be one of day, week"),
     (
+        "purchase_event_with_a_bar",
+        ["--only", "customer_value", "-p", "purchase_event=purchase|session"],
+        "'a|b' alternatives are for funnel steps",
+    ),
+    ("timezone_unknown", ["--timezone", "Beijing"], "'Beijing' is not a time zone"),
+    ("timezone_parameter_unknown", ["-p", "timezone=Mars/Base"], "'Mars/Base' is not a time zone"),
+    (
         "discount_negative",
         ["-p", "discount_rate=-0.1"],
         "'discount_rate' of notebook 'customer_value' must be at least 0",
@@ -135,3 +142,25 @@ def test_a_config_that_is_a_folder_or_not_utf8_or_missing_exits_2(tmp_path, caps
     assert code == 2 and "is not UTF-8" in err
     code, _, err = run(capsys, "report", SAMPLE, "--config", str(tmp_path / "none.yml"))
     assert code == 2 and "does not exist" in err
+
+
+def test_a_missing_database_file_is_refused_not_created(tmp_path, capsys):
+    missing = tmp_path / "no" / "such.duckdb"
+    code, out, err = run(capsys, "validate", f"duckdb:///{missing}")
+    assert code == 2 and "no database file at" in err and "Traceback" not in err
+    assert not missing.exists() and not missing.parent.exists()
+
+
+def test_a_notebook_that_is_not_json_is_refused(tmp_path, capsys):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    (notebooks / "broken.ipynb").write_text("{ this is not json", encoding="utf-8")
+    code, out, err = run(capsys, "report", SAMPLE, "--notebooks", str(notebooks), "--out", str(tmp_path / "r"))
+    assert code == 2 and "'broken.ipynb' is not a Jupyter notebook" in err and "Traceback" not in err
+
+
+def test_a_notebook_named_twice_runs_once():
+    from userops_lib import report
+
+    plan = report.plan_run(dataset=SAMPLE, only=["overview", "overview"])
+    assert [job.name for job in plan.jobs] == ["overview"]

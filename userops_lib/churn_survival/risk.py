@@ -20,9 +20,10 @@ class Calibration:
 
     status: str  # "ok", or why not: "needs_events", "too_little", "too_few"
     table: pd.DataFrame | None = None  # bin, users, predicted, observed, ci_low, ci_high
-    cutoff: pd.Timestamp | None = None  # the earlier snapshot the model was refitted at
+    cutoff: pd.Timestamp | None = None  # the earlier snapshot the model was refitted at (UTC)
     users: int = 0  # holdout users with a prediction
     brier: float = float("nan")
+    cutoff_local: pd.Timestamp | None = None  # the same moment in the dataset's calendar, as pages show it
 
 
 def risk_model(cox):
@@ -165,7 +166,7 @@ def calibrate(
     if counts.users.sum() < 100:
         return Calibration("too_few", cutoff=cutoff)
     table, brier = calibration_bins(counts, alpha)
-    return Calibration("ok", table, cutoff, int(counts.users.sum()), brier)
+    return Calibration("ok", table, cutoff, int(counts.users.sum()), brier, ds.calendar.to_local(cutoff))
 
 
 def calibration_bins(counts: pd.DataFrame, alpha: float, bins: int = 10) -> tuple[pd.DataFrame, float]:

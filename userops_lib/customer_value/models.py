@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from userops_lib.processes import tied_context
+
 PURCHASE_PARAMETERS = ("r", "alpha", "a", "b")
 SPEND_PARAMETERS = ("p", "q", "v")
 DAYS_PER_YEAR = 365.25
@@ -77,7 +79,15 @@ def _fit(model, data, name, names, method, alpha, seed) -> Fitted:
     rng = np.random.default_rng(seed)
     if method == "mcmc":
         model.fit(
-            data=data, method="mcmc", chains=4, cores=2, draws=1000, tune=1000, random_seed=seed, progressbar=False
+            data=data,
+            method="mcmc",
+            chains=4,
+            cores=2,
+            draws=1000,
+            tune=1000,
+            random_seed=seed,
+            progressbar=False,
+            mp_ctx=tied_context(),  # the sampler's workers die with the kernel, even on kill -9
         )
         posterior = model.idata.posterior
         draws = pd.DataFrame({k: posterior[k].values.ravel() for k in names})

@@ -184,7 +184,7 @@ def calibration_note(result) -> str:
         return t(f"churn_survival.calibration.{check.status}")
     return t(
         "churn_survival.calibration.holdout",
-        day=narrative.day(check.cutoff),
+        day=narrative.day(check.cutoff_local),
         horizon=span(result.risk_horizon, "days"),
         users=narrative.spoken(check.users),
     )
