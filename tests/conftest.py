@@ -21,6 +21,7 @@ SLOW_MODULES = {
     "test_chinese_reports",
     "test_real_datasets",
     "test_payloads",
+    "test_processes",
     "test_cli",
 }
 
