@@ -145,9 +145,14 @@ def show_charts(result) -> None:
 
 
 def show_tables(result) -> None:
-    """The tables a result shows (the protocol's ``shown_tables()``), each with its caption."""
+    """The tables a result shows (the protocol's ``shown_tables()``), each with its caption; a table with
+    dates says which calendar they are days of."""
+    calendar = getattr(result, "calendar", None)
     for shown in result.shown_tables():
-        show_table(shown.frame, caption=shown.caption, max_rows=shown.max_rows, formats=shown.formats)
+        caption = shown.caption
+        if calendar is not None and any(pd.api.types.is_datetime64_any_dtype(t) for t in shown.frame.dtypes):
+            caption = i18n.t("report.dates_in_zone", caption=caption, zone=narrative.zone(calendar))
+        show_table(shown.frame, caption=caption, max_rows=shown.max_rows, formats=shown.formats)
 
 
 def show_table(
