@@ -9,6 +9,8 @@ import pytest
 from userops_lib import i18n, overview
 from userops_lib.data import load_dataset
 
+from .conftest import DATA
+
 Z = 1.959963984540054
 
 
@@ -133,3 +135,29 @@ def test_weekly_cards_pool_the_weeks_new_users():
     assert (d1.ci_low, d1.ci_high) == pytest.approx(_wilson(21, 49))
     assert cards.loc["new_users", "value"] == 49 and cards.loc["new_users", "change"] == 0
     assert d1.n == 49 and cards.week_before.isna().all()  # 周同比 belongs to a daily report
+
+
+@pytest.mark.parametrize("period", ["day", "week", "month"])
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_a_kpi_has_one_value_on_the_page(period, language):
+    """The tiles and the cards show MAU, stickiness and ARPU: the same value for the same period (the sample
+    once showed MAU 4,882 beside 4,865 and ARPU $14.31 beside $4.36, told apart by small grey labels)."""
+    from userops_lib.findings.overview import period_label
+
+    result = overview.run(load_dataset(DATA / "sample"), overview.Params(period=period))
+    rows = result.frames["kpis"].set_index("kpi")
+    with i18n.language(language):
+        tiles = result.headlines
+        cards = {label: value for label, value, _ in result.kpi_cards()[1]}
+        for kpi in ("stickiness", "mau", "arpu"):
+            label = i18n.t(f"overview.tile.{kpi}_in", period=period_label(period, rows.loc[kpi, "period_start"]))
+            [tile] = [value for text, value in tiles if text.startswith(label)]
+            assert tile == cards[i18n.t(f"overview.card.{kpi}")], kpi
+
+
+def test_stickiness_before_its_window_fills_is_flagged(tiny):
+    """On the data's first days MAU counts a few days only, so DAU/MAU reads near 1: flagged, never a card."""
+    daily = tiny.frames["daily"].set_index("day")
+    assert daily.loc[pd.Timestamp("2024-01-01"), "stickiness"] == 1.0
+    assert not daily.stickiness_complete.any()  # the tiny log covers 9 days, fewer than MAU's 30
+    assert "stickiness" not in tiny.frames["kpis"].kpi.tolist()

@@ -37,13 +37,29 @@ def _tile(label: str, change: str) -> str:
 
 
 def headlines(result) -> list[tuple[str, str]]:
+    """The tiles. A KPI the cards show (MAU, stickiness, ARPU) has the card's value and period here, so a
+    page shows one value per KPI; without cards, the last complete day's (or month's) value."""
     out = [(t("overview.tile.users"), narrative.count(result.users))]
+    cards = result.frames.get("kpis")
+    card = {} if cards is None or cards.empty else {row.kpi: row for row in cards.itertuples() if pd.notna(row.value)}
+
+    def from_card(kpi: str, label_key: str) -> tuple[str, str] | None:
+        row = card.get(kpi)
+        if row is None:
+            return None
+        label = t(label_key, period=period_label(result.period, row.period_start))
+        return _tile(label, _change_note(row, result.period)), _value(row.unit, row.value, result.currency)
+
     if result.has("active_users"):
         last = result.frames["active_users"][result.frames["active_users"].mau_complete]
         if not last.empty:
-            out.append((t("overview.tile.stickiness"), narrative.percent(last.tail(30).stickiness.mean())))
             out.append(
-                (
+                from_card("stickiness", "overview.tile.stickiness_in")
+                or (t("overview.tile.stickiness"), narrative.percent(last.tail(30).stickiness.mean()))
+            )
+            out.append(
+                from_card("mau", "overview.tile.mau_in")
+                or (
                     _tile(t("overview.tile.mau"), change_text(last.mau, 30, t("overview.when.30_days"))),
                     narrative.count(last.mau.iloc[-1]),
                 )
@@ -56,17 +72,28 @@ def headlines(result) -> list[tuple[str, str]]:
             )
         )
         complete = result.frames["monthly"][result.frames["monthly"].complete]
-        if not complete.empty:
+        tile = from_card("arpu", "overview.tile.arpu_in")
+        if tile is None and not complete.empty:
             label = t("overview.tile.arpu", month=narrative.month(complete.month.iloc[-1]))
-            out.append(
-                (
-                    _tile(label, change_text(complete.arpu, 1, t("period.before.month"))),
-                    narrative.money(complete.arpu.iloc[-1], result.currency),
-                )
+            tile = (
+                _tile(label, change_text(complete.arpu, 1, t("period.before.month"))),
+                narrative.money(complete.arpu.iloc[-1], result.currency),
             )
+        if tile is not None:
+            out.append(tile)
     if result.has("churn"):
         out.append((t("overview.tile.churned"), narrative.percent(result.frames["churn"].rate.iloc[0])))
     return out
+
+
+def _change_note(row, period: str) -> str:
+    """A card's change against the period before, as a tile shows it."""
+    if pd.isna(row.change):
+        return ""
+    when = t(f"period.before.{period}")
+    if row.change_unit == "points":
+        return t("change.points", change=f"{row.change * 100:+.1f}", when=when)
+    return t("change.relative", change=f"{row.change * 100:+.1f}%", when=when)
 
 
 def period_label(period: str, start) -> str:

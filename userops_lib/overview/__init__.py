@@ -125,9 +125,19 @@ def _activity(ds: Dataset, params: Params, frames: dict) -> dict:
         snapshot=snapshot,
         alpha=params.alpha,
     )
-    daily = active[["day", "dau", "wau", "mau", "stickiness"]].merge(
-        retention.rename(columns={"first_day": "day"}), on="day", how="left"
-    )
+    daily = active[
+        [
+            "day",
+            "dau",
+            "wau",
+            "mau",
+            "stickiness",
+            "dau_complete",
+            "wau_complete",
+            "mau_complete",
+            "stickiness_complete",
+        ]
+    ].merge(retention.rename(columns={"first_day": "day"}), on="day", how="left")
     daily["new_users"] = daily.new_users.fillna(0).astype("int64")
     money_period = conversion = None
     if "revenue" in ds.table("events").columns:

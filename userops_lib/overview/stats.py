@@ -35,7 +35,21 @@ def active_users(changes: pd.DataFrame, start_day: pd.Timestamp, snapshot: pd.Ti
         out[name] = out[name].astype("int64")
         out[f"{name}_complete"] &= day_complete
     out["stickiness"] = out.dau / out.mau.where(out.mau > 0)
-    return out[["day", "dau", "wau", "mau", "wau_complete", "mau_complete", "dau_complete", "stickiness"]]
+    # Stickiness on a day whose 30-day window has not filled (the data's first days) reads 1.0: flagged.
+    out["stickiness_complete"] = out.mau_complete
+    return out[
+        [
+            "day",
+            "dau",
+            "wau",
+            "mau",
+            "wau_complete",
+            "mau_complete",
+            "dau_complete",
+            "stickiness",
+            "stickiness_complete",
+        ]
+    ]
 
 
 def by_period(
