@@ -32,8 +32,9 @@ def test_headline_tiles_say_the_change_on_the_period_before():
     assert change_text(pd.Series([20.0, 15.0]), 1, "the month before") == "-25.0% on the month before"
     assert change_text(pd.Series([15.0]), 1, "the month before") == ""  # nothing to compare with
     labels = [label for label, _ in overview.run(load_dataset(DATA / "sample"), overview.Params()).headlines]
-    assert any(label.startswith("MAU on the last complete day (") for label in labels)
-    assert any(label.startswith("ARPU, Dec 2025 (") for label in labels)
+    # With cards, a tile names the cards' period and their change (one value per KPI on a page).
+    assert "MAU, week of 22 Dec 2025 (+1.2% on the week before)" in labels
+    assert "ARPU, week of 22 Dec 2025 (+8.3% on the week before)" in labels
 
 
 def test_p_values_below_a_thousandth_are_not_zero_and_counts_have_separators():
