@@ -221,20 +221,26 @@ def test_synthetic_bgnbd_worlds_are_recovered_within_their_intervals():
 
 
 def test_without_revenue_there_is_a_purchase_model_only(make_dataset):
+    # Visits at random gaps, each customer with their own rate and chance of leaving after a visit (a world
+    # BG/NBD can identify; the same visit every 12 days for everyone gave intervals from 0 to infinity).
     rng = np.random.default_rng(3)
     rows = []
-    for user in range(200):
-        start = pd.Timestamp("2025-01-01") + pd.Timedelta(days=int(rng.integers(0, 60)))
-        for k in range(1 + int(rng.poisson(2))):
-            rows.append(
-                {"user_id": f"#{user:04d}", "event_at": start + pd.Timedelta(days=int(12 * k)), "event": "visit"}
-            )
+    for user in range(300):
+        day = int(rng.integers(0, 60))
+        rate, leaves = rng.gamma(2.0, 0.05), rng.beta(1.0, 3.0)
+        while day < 150:
+            when = pd.Timestamp("2025-01-01") + pd.Timedelta(days=day)
+            rows.append({"user_id": f"#{user:04d}", "event_at": when, "event": "visit"})
+            if rng.random() < leaves:
+                break
+            day += 1 + int(rng.exponential(1 / rate))
     folder = make_dataset(
         {"events.csv": pd.DataFrame(rows)},
         {"snapshot_at": "2025-06-01 00:00:00", "tables": {"events": {"path": "events.csv"}}},
     )
     result = customer_value.run(load_dataset(folder), customer_value.Params())
     assert result.value_reason == "no_revenue" and set(result.parameters.model) == {"bgnbd"}
+    assert result.model_problem is None and np.isfinite(result.parameters.ci_high).all()
     assert result.customers.clv.isna().all() and "#0000" in set(result.customers.user_id)
     with i18n.language("en"):
         assert any("no value model" in s and "no revenue" in s for s in result.findings)
@@ -313,3 +319,62 @@ def test_the_report_publishes_in_english_and_chinese_from_another_directory(cdno
         else:
             assert f"在 2,357 位客户中，预计 {alive} 位" in page
             assert "Of 2,357" not in page
+
+
+def _nobody_leaves() -> pd.DataFrame:
+    """80 customers who each buy every second day until the end: no one ever stops, so BG/NBD's dropout
+    process has nothing to be estimated from (its likelihood is flat towards a -> 0, r and alpha -> inf)."""
+    rows = [
+        (user, pd.Timestamp("2025-01-01") + pd.Timedelta(days=day, hours=10), 10.0)
+        for user in range(80)
+        for day in range(user % 20, 120, 2)
+    ]
+    return pd.DataFrame(rows, columns=["user_id", "event_at", "revenue"])
+
+
+def test_a_model_the_data_cannot_identify_is_a_finding_not_a_page_of_predictions():
+    result = customer_value.run(
+        load_dataset({"events": _nobody_leaves()}, snapshot_at=dt.datetime(2025, 5, 1)), customer_value.Params()
+    )
+    assert result.model_problem == "not_identified" and result.too_few
+    parameters = result.tables()["parameters"]
+    assert len(parameters) == 4 and not np.isfinite(parameters.ci_high).all()  # why: shown, not hidden
+    customers = result.tables()["customers"]
+    assert len(customers) == 80 and customers.p_alive.isna().all() and customers.clv.isna().all()
+    assert result.charts() == [] and [s.name for s in result.shown_tables()] == ["parameters"]
+    with i18n.language("en"):
+        assert result.findings[0].startswith("The purchase model cannot be estimated from these data")
+        assert result.warnings == result.findings[:1]
+        assert ("purchase model", "cannot be estimated") in result.headlines
+        assert not any("still active" in label or "%" in value for label, value in result.headlines)
+    with i18n.language("zh"):
+        assert result.findings[0].startswith("这些数据无法估计购买模型")
+
+
+def test_a_healthy_fit_carries_no_warning(cdnow_result):
+    assert cdnow_result.model_problem is None and cdnow_result.warnings == []
+    assert cdnow_result.purchase_model.problem is None
+
+
+@pytest.mark.slow
+def test_the_index_shows_a_failed_model_as_a_warning_not_ok(make_dataset, tmp_path):
+    folder = make_dataset(
+        {"events.csv": _nobody_leaves()}, {"snapshot_at": "2025-05-01", "tables": {"events": {"path": "events.csv"}}}
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "userops_lib.cli", "report", str(folder), "--only", "customer_value"]
+        + ["--out", str(tmp_path / "out"), "--lang", "zh"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr  # the page is right: it says the model failed
+    assert "WARNING" in result.stderr
+    run = (tmp_path / "out" / "latest").resolve()
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    [report] = manifest["reports"]
+    assert report["status"] == "ok" and report["warnings"][0].startswith("这些数据无法估计购买模型")
+    index = (run / "index.html").read_text(encoding="utf-8")
+    assert "class='status-warning'" in index and "这些数据无法估计购买模型" in index
+    assert "class='status-ok'" not in index
+    assert json.loads((run / "customer_value" / "warnings.json").read_text())[0].startswith("The purchase model")

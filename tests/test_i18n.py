@@ -118,6 +118,9 @@ def test_chinese_text_has_no_english_words_beyond_names_and_units():
         "marketing",
         "alpha",
         "hat",  # R-hat
+        "ESS",  # effective sample size, as arviz names it
+        "method",  # the parameter, and its value map
+        "map",
         # dataset.yml keys and encoding names, written as they are in every language
         "encoding",
         "tables",

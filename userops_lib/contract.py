@@ -129,6 +129,12 @@ class Presented:
     def definitions(self) -> list[str]:
         return self.text.definitions(self)
 
+    @property
+    def warnings(self) -> list[str]:
+        """What must be known before trusting the page (a model that failed); the index shows the report as a
+        warning, not OK. Empty for analyses whose text module says nothing."""
+        return getattr(self.text, "warnings", lambda result: [])(self)
+
     def shown_tables(self) -> list[Shown]:
         return self.text.shown_tables(self)
 

@@ -17,7 +17,7 @@ import pandas as pd
 from userops_lib import i18n, narrative, plots, templating
 from userops_lib.data import Dataset, load_dataset
 from userops_lib.errors import DataError
-from userops_lib.files import atomically, write_csv
+from userops_lib.files import atomically, write_csv, write_text
 from userops_lib.findings import quality as quality_text
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -213,8 +213,14 @@ def save(result, artifacts_dir: str) -> list[str]:
     interface whatever the report's language."""
     with i18n.language("en"):
         headlines = result.headlines
+        english_warnings = list(getattr(result, "warnings", []))
     written = save_artifacts(artifacts_dir, result.tables(), headlines=headlines)
     language = i18n.current().code
+    if artifacts_dir and english_warnings:  # the runner reads them: the index marks the report a warning
+        for name, texts in (("warnings.json", english_warnings), (f"warnings.{language}.json", result.warnings)):
+            path = Path(artifacts_dir) / name
+            write_text(path, json.dumps(texts, indent=1, ensure_ascii=False))
+            written.append(path.name)
     if artifacts_dir and language != "en":  # the index page of a run in another language shows these
         text = json.dumps([list(h) for h in result.headlines], indent=1, ensure_ascii=False)
         path = Path(artifacts_dir) / f"headline.{language}.json"

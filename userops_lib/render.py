@@ -140,6 +140,7 @@ def _index_body(run: dict, reports: list[dict]) -> str:
             "ipynb": report.get("ipynb", ""),
             "seconds": f"{report.get('seconds', 0):.0f}",
             "log_tail": report.get("log_tail", ""),
+            "warnings": report.get("warnings", []),  # published, but a model in it failed: not shown as OK
         }
         if not row["ok"]:
             row["kind"], row["message"] = _failure(report)

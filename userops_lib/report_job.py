@@ -70,6 +70,11 @@ def run(spec: dict) -> dict:
             (p for p in (folder / f"headline.{language}.json", folder / "headline.json") if p.is_file()), None
         )
         status.update(status="ok", headlines=json.loads(headline.read_text()) if headline else [])
+        warned = next(
+            (p for p in (folder / f"warnings.{language}.json", folder / "warnings.json") if p.is_file()), None
+        )
+        if warned is not None:
+            status["warnings"] = json.loads(warned.read_text(encoding="utf-8"))
     except PapermillExecutionError as error:
         status.update(error_name=error.ename, error_message=_shorten(error.evalue), error_cell=error.exec_count)
         if error.ename in ("OSError", "PermissionError") and (found := _ERRNO_TEXT.search(error.evalue or "")):

@@ -202,6 +202,8 @@ def execute(
                     raise failed
                 del running[name]
                 word = "OK" if status["status"] == "ok" else f"FAILED ({status.get('error_name')})"
+                if status["status"] == "ok" and status.get("warnings"):
+                    word = "WARNING (see the index)"
                 progress.event(
                     f"finished {name}: {word} in {status.get('seconds', 0):.0f} s", len(results), list(running)
                 )

@@ -66,6 +66,7 @@ class CustomerValue(contract.Presented):
     params: Params
     purchase_model: models.Fitted | None = None  # for further predictions in a notebook (pymc-marketing's)
     spend_model: models.Fitted | None = None
+    model_problem: str | None = None  # the purchase model was fitted but cannot be used: why (models.Fitted.problem)
     fitted_customers: int = 0  # customers the purchase model was fitted on (a random sample when there are more)
     spend_customers: int = 0
     spend_correlation: float = np.nan
@@ -84,8 +85,9 @@ class CustomerValue(contract.Presented):
 
     @property
     def too_few(self) -> bool:
-        """Fewer than MIN_CUSTOMERS customers or MIN_REPEAT repeat buyers: nothing was fitted."""
-        return self.purchase_model is None
+        """No predictions: fewer than MIN_CUSTOMERS customers or MIN_REPEAT repeat buyers (nothing was fitted),
+        or a purchase model that cannot be used (``model_problem``)."""
+        return self.purchase_model is None or self.model_problem is not None
 
     @property
     def has_value(self) -> bool:
@@ -149,6 +151,18 @@ def run(ds: Dataset, params: Params) -> CustomerValue:
     if len(fit_frame) > params.max_fit_customers:
         sample = fit_frame.sample(params.max_fit_customers, random_state=0).sort_index()
     purchases = models.fit_purchases(sample, method=params.method, alpha=params.alpha)
+    if purchases.problem is not None:
+        # A fit that is not identified or did not converge predicts nothing worth reading: the page says so.
+        return _too_few(
+            calibration,
+            repeat_buyers,
+            params,
+            calibration_end,
+            end_day,
+            ds.currency,
+            ds.calendar,
+            failed=purchases,
+        )
     parameters = [purchases.parameters]
 
     holdout = pd.DataFrame()
@@ -229,8 +243,11 @@ def run(ds: Dataset, params: Params) -> CustomerValue:
     )
 
 
-def _too_few(calibration, repeat_buyers, params, calibration_end, end_day, currency, calendar) -> CustomerValue:
-    """The result when there is too little to fit: the customers as counted, no predictions."""
+def _too_few(
+    calibration, repeat_buyers, params, calibration_end, end_day, currency, calendar, failed=None
+) -> CustomerValue:
+    """The result when there is too little to fit, or the fit ``failed`` (not identified, not converged): the
+    customers as counted, no predictions; a failed fit's parameters are kept to show why."""
     customers = calibration.assign(
         recency=calibration.recency_days / UNIT_DAYS[params.time_unit],
         T=calibration.T_days / UNIT_DAYS[params.time_unit],
@@ -244,9 +261,15 @@ def _too_few(calibration, repeat_buyers, params, calibration_end, end_day, curre
     return CustomerValue(
         calendar=calendar,
         customers=customers,
-        parameters=pd.DataFrame(columns=["model", "parameter", "value", "ci_low", "ci_high"]),
+        parameters=(
+            failed.parameters
+            if failed is not None
+            else pd.DataFrame(columns=["model", "parameter", "value", "ci_low", "ci_high"])
+        ),
         tiers_vs_rfm=pd.DataFrame(columns=list(stats.TIERS_VS_RFM)),
         value_reason="too_few",
+        model_problem=None if failed is None else failed.problem,
+        purchase_model=failed,
         calibration_customers=len(calibration),
         repeat_buyers=repeat_buyers,
         calibration_end=calibration_end,
@@ -273,6 +296,8 @@ def _value_model(frame: pd.DataFrame, params: Params, ds: Dataset):
     )
     if not spend.value("q") > 1:
         return "heavy_tail", None, correlation, len(sample)
+    if spend.problem is not None:  # the spend model cannot be used: purchases are predicted, revenue is not
+        return "spend_failed", None, correlation, len(sample)
     return None, spend, correlation, len(sample)
 
 

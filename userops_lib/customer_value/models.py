@@ -28,6 +28,7 @@ from userops_lib.processes import tied_context
 PURCHASE_PARAMETERS = ("r", "alpha", "a", "b")
 SPEND_PARAMETERS = ("p", "q", "v")
 DAYS_PER_YEAR = 365.25
+RHAT_LIMIT, ESS_LIMIT = 1.05, 100  # MCMC: chains that agree, enough effective draws (stated in the report)
 CELLS = 5_000_000  # draws x customers per prediction step (about 40 MB of float64)
 
 
@@ -43,6 +44,19 @@ class Fitted:
 
     def value(self, name: str) -> float:
         return float(self.parameters.set_index("parameter").value[name])
+
+    @property
+    def problem(self) -> str | None:
+        """Why the fit cannot be used, or None: ``not_identified`` when a parameter's interval is not finite
+        (the likelihood is flat in some direction: the data do not pin the parameter down), ``not_converged``
+        when MCMC chains disagree (R-hat above 1.05) or have too few effective draws (ESS under 100)."""
+        table = self.parameters
+        bounds = table[["value", "ci_low", "ci_high"]].to_numpy(float)
+        if not np.isfinite(bounds).all() or (table.ci_low <= 0).any():
+            return "not_identified"
+        if self.diagnostics and (self.diagnostics["rhat"] > RHAT_LIMIT or self.diagnostics["ess"] < ESS_LIMIT):
+            return "not_converged"
+        return None
 
 
 def _quiet():

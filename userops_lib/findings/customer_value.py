@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from userops_lib import contract, narrative
-from userops_lib.customer_value import MIN_CUSTOMERS, MIN_REPEAT
+from userops_lib.customer_value import MIN_CUSTOMERS, MIN_REPEAT, models
 from userops_lib.findings.segment_profiling import name as segment_name
 from userops_lib.i18n import t
 
@@ -34,7 +34,10 @@ def _top_share(result, share: float) -> float:
 def headlines(result) -> list[tuple[str, str]]:
     customers = result.customers
     if result.too_few:
-        return [(t("customer_value.tile.customers"), narrative.count(len(customers)))]
+        out = [(t("customer_value.tile.customers"), narrative.count(len(customers)))]
+        if result.model_problem:
+            out.append((t("customer_value.tile.model"), t(f"customer_value.tile.model.{result.model_problem}")))
+        return out
     repeat = customers[customers.frequency > 0]
     alive = repeat.p_alive.sum()  # one-time buyers are active by the model's assumption: not a finding
     out = [
@@ -59,8 +62,34 @@ def headlines(result) -> list[tuple[str, str]]:
     return out
 
 
+def warnings(result) -> list[str]:
+    """What a reader must know before trusting the page: a model that was fitted but cannot be used."""
+    if result.model_problem:
+        return [_model_failed(result)]
+    if result.value_reason == "spend_failed":
+        return [t("customer_value.finding.no_value.spend_failed")]
+    return []
+
+
+def _model_failed(result) -> str:
+    table = result.parameters
+    bounds = table[["value", "ci_low", "ci_high"]].to_numpy(float)
+    flat = table[~np.isfinite(bounds).all(axis=1) | (table.ci_low <= 0).to_numpy()]
+    diagnostics = _diagnostics(result)
+    return t(
+        f"customer_value.finding.model_failed.{result.model_problem}",
+        parameters=", ".join(flat.parameter) or "-",
+        customers=narrative.count(len(result.customers)),
+        repeat=narrative.count(result.repeat_buyers),
+        rhat=diagnostics.get("rhat", ""),
+        ess=diagnostics.get("ess", ""),
+    )
+
+
 def findings(result) -> list[str]:
     customers = result.customers
+    if result.model_problem:
+        return [_model_failed(result)]
     if result.too_few:
         return [
             t(
@@ -196,8 +225,9 @@ def definitions(result) -> list[str]:
         date=narrative.day(result.calibration_end),
         zone=narrative.zone(result.calendar),
     )
+    health = t("customer_value.definition.health", rhat=models.RHAT_LIMIT, ess=models.ESS_LIMIT)
     if result.too_few:
-        return [purchase, summary]
+        return [purchase, summary, health] if result.model_problem else [purchase, summary]
     out = [
         purchase,
         summary,
@@ -236,11 +266,12 @@ def definitions(result) -> list[str]:
         )
     out.append(t("customer_value.definition.tiers", threshold=narrative.percent(0.5, 0)))
     out.append(t("customer_value.definition.totals", level=_level(result)))
+    out.append(health)
     return out
 
 
 def shown_tables(result) -> list[contract.Shown]:
-    if result.too_few:
+    if result.too_few and not result.model_problem:
         return []
     percent = narrative.percent
     money = {c: (lambda v: _money(result, v)) for c in ("revenue", "clv", "mean_clv", "monetary")}
@@ -252,6 +283,8 @@ def shown_tables(result) -> list[contract.Shown]:
             {c: (lambda v: f"{v:.4g}") for c in ("value", "ci_low", "ci_high")},
         )
     ]
+    if result.model_problem:
+        return out  # the failed fit's parameters show why; nothing was predicted
     if not result.holdout.empty:
         out.append(
             contract.Shown(
