@@ -242,8 +242,12 @@ def test_without_revenue_there_is_a_purchase_model_only(make_dataset):
     assert result.value_reason == "no_revenue" and set(result.parameters.model) == {"bgnbd"}
     assert result.model_problem is None and np.isfinite(result.parameters.ci_high).all()
     assert result.customers.clv.isna().all() and "#0000" in set(result.customers.user_id)
+    # Numbers the data does not have are not shown as 0.00: no spend, no "after spending 0.00".
+    assert result.customers.monetary.isna().all() and result.tables()["customers"].monetary.isna().all()
     with i18n.language("en"):
         assert any("no value model" in s and "no revenue" in s for s in result.findings)
+        assert not any("spending" in s or "0.00" in s for s in result.findings)
+        assert any("probably gone" in s and "by how often they bought" in s for s in result.findings)
         assert "expected revenue" not in " ".join(label for label, _ in result.headlines)
     with i18n.language("zh"):
         assert any("没有价值模型" in s for s in result.findings)
@@ -354,6 +358,18 @@ def test_a_model_the_data_cannot_identify_is_a_finding_not_a_page_of_predictions
 def test_a_healthy_fit_carries_no_warning(cdnow_result):
     assert cdnow_result.model_problem is None and cdnow_result.warnings == []
     assert cdnow_result.purchase_model.problem is None
+
+
+def test_the_first_finding_counts_repeat_buyers_not_what_the_model_assumes(cdnow_result):
+    """CDNOW's first finding read "76.3% still active", counting the one-time buyers BG/NBD treats as alive
+    by assumption; it now leads with the repeat buyers' share, and says what the total includes."""
+    customers = cdnow_result.customers
+    repeat = customers[customers.frequency > 0]
+    share = f"{repeat.p_alive.sum() / len(repeat):.1%}"
+    with i18n.language("en"):
+        first = cdnow_result.findings[0]
+    assert first.startswith(f"Of the {len(repeat):,} customers who bought again, ") and f"({share})" in first
+    assert first.index(share) < first.index("by the model's assumption")
 
 
 @pytest.mark.slow

@@ -212,6 +212,8 @@ def run(ds: Dataset, params: Params) -> CustomerValue:
             + pd.to_timedelta(summary.recency_days.to_numpy(float), unit="D"),
         }
     )
+    if value_reason == "no_revenue":  # the data has no revenue: none is shown, not 0.00 for everyone
+        customers[["monetary", "revenue"]] = np.nan
     ranking = customers.clv if spend is not None else customers.expected_purchases
     customers["clv_tier"] = stats.value_tiers(ranking)
     totals = stats.totals(purchases, frame, horizon, params.alpha, spend)

@@ -164,9 +164,12 @@ def tiers_vs_rfm(customers: pd.DataFrame, rfm: pd.Series, order: list[str]) -> p
 
 
 def winback(customers: pd.DataFrame, rows: int = 20) -> tuple[pd.DataFrame, dict]:
-    """Customers probably gone (P(alive) < 0.5) who bought often and for much: by past revenue."""
+    """Customers probably gone (P(alive) < 0.5) who bought often and for much: by past revenue, then by
+    repeat purchases (the only order when the data has no revenue)."""
     gone = customers[(customers.p_alive < GONE_BELOW) & (customers.frequency > 0)]
-    ranked = gone.sort_values(["revenue", "user_id"], ascending=[False, True], kind="stable")
+    ranked = gone.sort_values(
+        ["revenue", "frequency", "user_id"], ascending=[False, False, True], kind="stable", na_position="last"
+    )
     facts = {"customers": len(gone), "revenue": float(gone.revenue.sum())}
     return ranked.head(rows), facts
 

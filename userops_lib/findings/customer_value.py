@@ -119,6 +119,7 @@ def findings(result) -> list[str]:
             one_time=narrative.count(one_time),
             repeat=narrative.count(len(repeat)),
             alive_repeat=narrative.count(repeat.p_alive.sum()),
+            share_repeat=narrative.percent(repeat.p_alive.sum() / len(repeat) if len(repeat) else float("nan")),
         )
     ]
     low, high = result.totals["purchases"]
@@ -156,7 +157,8 @@ def findings(result) -> list[str]:
     if facts["customers"]:
         out.append(
             t(
-                "customer_value.finding.winback",
+                "customer_value.finding.winback"
+                + (".no_revenue" if result.value_reason == "no_revenue" else ""),  # no spend the data lacks
                 n=facts["customers"],
                 customers=narrative.count(facts["customers"]),
                 revenue=_money(result, facts["revenue"]),
