@@ -395,3 +395,17 @@ def test_a_level_nobody_churned_in_is_named_not_estimable_not_read_as_a_hazard_r
         text = " ".join(result.findings)
         assert "cannot be estimated" in text and "churn at" not in text
         assert "forest" not in [c.name for c in result.charts()]  # no estimable hazard ratio to draw
+
+
+def test_the_proportional_hazards_check_runs_at_the_reports_alpha(telco):
+    """The check flagged p < 0.01 whatever alpha was; it now uses alpha, as every other test of the report.
+    On Telco, gender (p = 0.10) and PhoneService (p = 0.12) are flagged at alpha 0.2 and not at 0.05."""
+    table, *_ = durations.user_durations(telco)
+    columns = ["gender", "Partner", "Dependents", "PhoneService", "PaperlessBilling", "SeniorCitizen"]
+    frame = durations.aggregate(table, columns)
+    flagged = {}
+    for alpha in (0.05, 0.2):
+        ph = hazards.fit_cox(frame, columns, alpha=alpha).ph_test
+        assert (ph.violates == (ph.p_value < alpha)).all()
+        flagged[alpha] = set(ph.covariate[ph.violates])
+    assert flagged[0.2] - flagged[0.05] == {"gender=Female", "PhoneService=No"}

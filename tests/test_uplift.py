@@ -265,3 +265,25 @@ def test_arm_sums_by_hand_and_the_readout_needs_nothing_else():
     assert row.abs_lift == pytest.approx(2.0) and row.p_value == pytest.approx(welch.pvalue, rel=1e-12)
     ratio = uplift_stats.readout(hollow).set_index(["arm", "metric"]).loc[("treat", "spend/visits")]
     assert ratio["mean"] == pytest.approx(20 / 10) and ratio.abs_lift == pytest.approx(20 / 10 - 12 / 7)
+
+
+def test_the_minimum_detectable_effect_is_the_stated_formula_on_the_control_arms_spread():
+    """By hand: control 0/1 outcomes with variance s2 over 1,000 users, two treated arms of 1,100 and 900 (mean
+    1,000) whose own spread differs; MDE = (z(0.975) + z(0.8)) * sqrt(s2 * (1/1000 + 1/1000))."""
+    from scipy import stats
+
+    rng = np.random.default_rng(1)
+    control = (rng.random(1000) < 0.10).astype(float)
+    treat_a, treat_b = (rng.random(1100) < 0.30).astype(float), (rng.random(900) < 0.45).astype(float)
+    assignments = pd.DataFrame(
+        {
+            "user_id": range(3000),
+            "campaign": "c",
+            "arm": ["control"] * 1000 + ["a"] * 1100 + ["b"] * 900,
+            "converted": np.concatenate([control, treat_a, treat_b]),
+        }
+    )
+    exp = uplift.experiment(load_dataset({"assignments": assignments}, control_arm="control"), metrics=["converted"])
+    checks = uplift_stats.health(exp).set_index("check")
+    expected = (stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) * np.sqrt(control.var(ddof=1) * (1 / 1000 + 1 / 1000))
+    assert checks.loc["minimum detectable effect: converted", "value"] == pytest.approx(expected, rel=1e-12)

@@ -272,7 +272,9 @@ def health(
         by_arm = exp.frame.groupby("arm")[metric].agg(["var", "count", "mean"])
         c = by_arm.loc[exp.control]
         treated = by_arm.drop(index=exp.control)
-        mde = z * np.sqrt(c["var"] / c["count"] + treated["var"].mean() / treated["count"].mean())
+        # Design-time MDE: the control arm's spread for both arms (a treated arm's observed spread holds the
+        # effect it would detect), against a treated arm of the treated arms' mean size.
+        mde = z * np.sqrt(c["var"] * (1 / c["count"] + 1 / treated["count"].mean()))
         rows.append(
             {
                 "check": f"minimum detectable effect: {metric}",

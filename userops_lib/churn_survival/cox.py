@@ -26,7 +26,6 @@ from userops_lib.errors import DataError
 
 EXACT_MAX_USERS = 200_000
 CHECK_MAX_USERS = 20_000
-PH_THRESHOLD = 0.01  # lifelines' default for check_assumptions
 LEFT = 1e-6  # durations are whole units; t - LEFT is "just before t"
 
 
@@ -164,7 +163,8 @@ def fit_cox(
     ph_test = pd.DataFrame(
         {"covariate": ph.index, "test_statistic": ph.test_statistic.to_numpy(), "p_value": ph.p.to_numpy()}
     )
-    ph_test["violates"] = ph_test.p_value < PH_THRESHOLD
+    # The test's level is the report's alpha, as for every other test it runs (lifelines' own default is 0.01).
+    ph_test["violates"] = ph_test.p_value < alpha
     strata = sorted({c.split("=")[0] for c in ph_test.covariate[ph_test.violates] if "=" in c})
     stratified, stratified_model, stratified_columns = (
         _stratified(frame, covariates, strata, references, alpha) if strata else (None, None, None)
@@ -266,7 +266,6 @@ def survival_steps(result: CoxResult, rows: pd.DataFrame):
 __all__ = [
     "CHECK_MAX_USERS",
     "EXACT_MAX_USERS",
-    "PH_THRESHOLD",
     "CoxResult",
     "design",
     "fit_cox",

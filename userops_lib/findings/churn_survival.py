@@ -8,7 +8,6 @@ import numpy as np
 
 from userops_lib import contract, narrative
 from userops_lib.churn_survival import cox as cox_model
-from userops_lib.churn_survival.cox import PH_THRESHOLD
 from userops_lib.churn_survival.curves import ALL, EVERY_SEGMENT
 from userops_lib.i18n import t
 
@@ -160,13 +159,13 @@ def ph_sentences(result) -> list[str]:
     cox = result.cox
     violating = cox.ph_test[cox.ph_test.violates]
     if violating.empty:
-        return [t("churn_survival.ph.none", threshold=PH_THRESHOLD)]
+        return [t("churn_survival.ph.none", threshold=f"{result.level:g}")]
     out = [
         t(
             "churn_survival.ph.flags",
             n=len(violating),
             names=t("format.list_sep").join(violating.covariate),
-            threshold=PH_THRESHOLD,
+            threshold=f"{result.level:g}",
         )
     ]
     if cox.stratified is not None:
@@ -242,7 +241,7 @@ def definitions(result) -> list[str]:
         t("churn_survival.definition.km", level=_level(result)),
         t("churn_survival.definition.logrank"),
         t("churn_survival.definition.rmst", level=_level(result)),
-        t("churn_survival.definition.cox", threshold=PH_THRESHOLD),
+        t("churn_survival.definition.cox", threshold=f"{result.level:g}"),
         t("churn_survival.definition.risk"),
     ]
     return [first, *notes(result), *common]
@@ -306,7 +305,7 @@ def shown_tables(result) -> list[contract.Shown]:
             contract.Shown(
                 "ph_test",
                 cox.ph_test,
-                t("churn_survival.caption.ph", threshold=PH_THRESHOLD, sampled=sampled),
+                t("churn_survival.caption.ph", threshold=f"{result.level:g}", sampled=sampled),
                 {"violates": narrative.yes_no},
             )
         )
