@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from userops_lib import contract, narrative
+from userops_lib.funnel import stats
 from userops_lib.i18n import t
 
 
@@ -163,22 +166,36 @@ def _groups(result) -> list[str]:
 
 
 def _trend(result) -> list[str]:
-    complete = result.trend[result.trend.complete & (result.trend.entered_complete > 0)]
-    if len(complete) < 4:
+    """The last four complete periods' conversion against the four before, with intervals and n (or the
+    sentence that they are too few to tell)."""
+    change = stats.trend_change(result.trend, result.level)
+    if change is None:
         return []
-    recent, earlier = complete.tail(4), complete.iloc[:-4].tail(4)
-    if earlier.empty:
-        return []
-    now = recent.converted.sum() / recent.entered_complete.sum()
-    before = earlier.converted.sum() / earlier.entered_complete.sum()
-    incomplete = int((~result.trend.complete).sum())
+    percent, incomplete = narrative.percent, int((~result.trend.complete).sum())
+    fields: dict[str, Any] = {
+        "period": t(f"period.{result.period}"),
+        "now": percent(change["now"]),
+        "before": percent(change["before"]),
+        "n_now": narrative.count(change["n_now"]),
+        "n_before": narrative.count(change["n_before"]),
+        "incomplete": incomplete,
+    }
+    if change["too_few"]:
+        return [t("funnel.finding.trend.too_few", minimum=stats.TREND_MIN_USERS, **fields)]
+    low, high = change["difference_low"], change["difference_high"]
+    verdict = "up" if low > 0 else "down" if high < 0 else "same"
     return [
         t(
-            "funnel.finding.trend",
-            period=t(f"period.{result.period}"),
-            now=narrative.percent(now),
-            before=narrative.percent(before),
-            incomplete=incomplete,
+            f"funnel.finding.trend.{verdict}",
+            now_ci=narrative.ci(change["now_low"], change["now_high"], _level(result)),
+            before_ci=narrative.ci(change["before_low"], change["before_high"], _level(result)),
+            difference=f"{change['difference'] * 100:+.1f}",
+            difference_ci=t(
+                "format.ci",
+                level=_level(result),
+                interval=t("format.interval", low=f"{low * 100:+.1f}", high=f"{high * 100:+.1f}"),
+            ),
+            **fields,
         )
     ]
 

@@ -180,4 +180,35 @@ def dropoff(counts: pd.DataFrame, top: int = 5) -> tuple[pd.DataFrame, pd.DataFr
     return table, pd.DataFrame(returns)
 
 
+TREND_MIN_USERS = 30  # fewer users on either side of the trend comparison: too few to tell
+
+
+def trend_change(trend: pd.DataFrame, alpha: float, periods: int = 4) -> dict | None:
+    """Conversion of users who entered in the last ``periods`` complete periods against the ``periods``
+    before: each rate with its Wilson interval and n, their difference with a Newcombe interval; None
+    without enough complete periods."""
+    complete = trend[trend.complete & (trend.entered_complete > 0)]
+    if len(complete) < periods + 1:
+        return None
+    recent, earlier = complete.tail(periods), complete.iloc[:-periods].tail(periods)
+    k_now, n_now = int(recent.converted.sum()), int(recent.entered_complete.sum())
+    k_before, n_before = int(earlier.converted.sum()), int(earlier.entered_complete.sum())
+    (now_low, before_low), (now_high, before_high) = wilson([k_now, k_before], [n_now, n_before], alpha)
+    low, high = confint_proportions_2indep(k_now, n_now, k_before, n_before, method="newcomb", alpha=alpha)
+    return {
+        "now": k_now / n_now,
+        "now_low": float(now_low),
+        "now_high": float(now_high),
+        "n_now": n_now,
+        "before": k_before / n_before,
+        "before_low": float(before_low),
+        "before_high": float(before_high),
+        "n_before": n_before,
+        "difference": k_now / n_now - k_before / n_before,
+        "difference_low": float(low),
+        "difference_high": float(high),
+        "too_few": min(n_now, n_before) < TREND_MIN_USERS,
+    }
+
+
 __all__ = ["ALL", "FUNNEL_COLUMNS", "compare", "dropoff", "funnel", "time_quantiles", "trend"]
