@@ -304,3 +304,32 @@ def test_the_trend_finding_carries_intervals_and_n_or_says_it_is_too_few():
     assert (change["difference_low"], change["difference_high"]) == pytest.approx((low, high)) and low > 0
     few = stats.trend_change(_trend([100] * 5 + [4, 4, 4, 3], [20] * 5 + [4, 4, 3, 3]), 0.05)
     assert few["too_few"] and few["n_now"] == 15
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["view", "addtocart", "transaction"], ["view", "addtocart", "transaction"]),  # RetailRocket's names
+        (
+            ["product_view", "add_to_cart", "checkout", "purchase"],
+            ["product_view", "add_to_cart", "checkout", "purchase"],
+        ),
+        (["浏览商品", "加入购物车", "下单"], ["浏览商品", "加入购物车", "下单"]),
+        (["product_view", "search"], ["search", "product_view"]),  # no second stage: the two most common
+    ],
+)
+def test_the_default_funnel_is_distinct_events_a_manager_recognises(names, expected):
+    """On a clickstream whose most common event is product_view the default funnel read product_view →
+    product_view; it is now one event per recognised stage, else two distinct events in the order they appear."""
+    from userops_lib import funnel
+
+    rows = []
+    for user in range(40):
+        for i, name in enumerate(names):
+            when = pd.Timestamp("2025-01-01") + pd.Timedelta(days=user % 7, minutes=10 * i)
+            rows += [(user, when + pd.Timedelta(seconds=s), name) for s in range(len(names) - i)]
+    events = pd.DataFrame(rows, columns=["user_id", "event_at", "event"])
+    if names[-1] == "search":  # search comes first in the log, product_view is the most common
+        events.loc[events.event == "search", "event_at"] -= pd.Timedelta(hours=1)
+    result = funnel.run(load_dataset({"events": events}, snapshot_at="2025-03-01"), funnel.Params(window_days=1.0))
+    assert list(result.steps) == expected and len(set(result.steps)) == len(result.steps)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-import ibis
 import pandas as pd
 
 from userops_lib import calendar, contract, topn
@@ -32,8 +31,8 @@ DEFAULT_STEPS = ("signup", "session", "purchase")
 class Params(contract.Common):
     steps: list[str] = param(
         [],
-        'event names in order, alternatives as "cart|wishlist"; empty: signup, session, purchase, or else the '
-        "most common event and a return to it",
+        'event names in order, alternatives as "cart|wishlist"; empty: signup, session, purchase, or else one '
+        "event per recognised stage (view, add to cart, checkout, purchase)",
     )
     window_days: float = param(7.0, "days from entering within which every step must happen; more than 0")
     order: str = param("ordered", "one of: ordered, strict, any")
@@ -213,14 +212,36 @@ def _step_times(events, steps, params: Params, snapshot, starts=None):
     )
 
 
+# The stages of a funnel a manager recognises, in order, by the names products give their events (English
+# and Chinese): a default funnel takes one event per stage the data has (the most common of its names).
+STAGES = (
+    ("signup", "sign_up", "register", "registration", "注册"),
+    ("view", "product_view", "page_view", "pageview", "view_item", "item_view", "浏览", "浏览商品"),
+    ("add_to_cart", "addtocart", "cart", "add_cart", "加购", "加入购物车"),
+    ("checkout", "begin_checkout", "结算"),
+    ("purchase", "order", "transaction", "pay", "payment", "购买", "下单", "支付"),
+)
+
+
 def _default_steps(events, known: set[str]) -> list[str]:
-    """The sample world's funnel (signup, session, purchase) where the data has those events; else the
-    most common event and the same event again (a return within the window)."""
+    """The sample world's funnel (signup, session, purchase) where the data has those events; else one event
+    per recognised stage (view → add to cart → purchase on a shop's clickstream); else the two most common
+    events, in the order they first appear. Never one event twice (product_view → product_view)."""
     if set(DEFAULT_STEPS) <= known:
         return list(DEFAULT_STEPS)
-    counts = events.group_by("event").aggregate(n=events.count()).order_by([ibis.desc("n"), "event"]).limit(1)
-    top = str(counts.execute().event.iloc[0])
-    return [top, top]
+    counts = events.group_by("event").aggregate(n=events.count(), first=events.event_at.min()).execute()
+    by_name = {str(e).lower(): (str(e), int(n)) for e, n in zip(counts.event, counts.n, strict=True)}
+    chosen = []
+    for names in STAGES:
+        present = [by_name[name] for name in names if name in by_name]
+        if present:
+            chosen.append(max(present, key=lambda item: item[1])[0])
+    if len(chosen) >= 2:
+        return chosen
+    top = counts.sort_values(["n", "event"], ascending=[False, True]).head(2)
+    if len(top) < 2:
+        return [str(top.event.iloc[0])] * 2  # one event in the whole log: a return within the window
+    return [str(e) for e in top.sort_values(["first", "event"]).event]
 
 
 def _fold(counts: pd.DataFrame, n: int) -> pd.Series:
