@@ -92,7 +92,7 @@ def test_open_windows_are_counted_apart_never_as_drops(events):
     low, high = proportion_confint(2, 7, alpha=0.05, method="wilson")
     assert (rows.loc[3, "ci_low"], rows.loc[3, "ci_high"]) == pytest.approx((low, high))
     # h (reached cart) and i (only view) are still in their windows: i waits at step 2, h at step 3.
-    assert rows.in_window.tolist() == [0, 1, 1] and rows.in_window_reached.tolist() == [2, 1, 0]
+    assert rows.in_window_waiting.tolist() == [0, 1, 1] and rows.in_window_reached.tolist() == [2, 1, 0]
 
 
 def test_time_to_each_step_from_minute_histograms(events):
@@ -168,10 +168,10 @@ def test_groups_fold_to_the_largest_and_other_and_sum_to_everyone(sample):
     result = funnel.run(sample, funnel.Params(breakdown="channel", max_groups=2))
     groups = result.table[result.table.group != "all"]
     assert set(groups.group) == {"organic", "paid_search", "other"}
-    by_step = groups.groupby("step")[["users", "in_window"]].sum()
+    by_step = groups.groupby("step")[["users", "in_window_waiting"]].sum()
     overall = result.overall.set_index("step")
     assert by_step.users.tolist() == overall.users.tolist()
-    assert by_step.in_window.tolist() == overall.in_window.tolist()
+    assert by_step.in_window_waiting.tolist() == overall.in_window_waiting.tolist()
     # two groups against the reference (organic, the largest) at steps 2 and 3, Holm over all four
     assert len(result.comparisons) == 4 and set(result.comparisons.reference) == {"organic"}
     assert (result.comparisons.p_adjusted >= result.comparisons.p_value).all()

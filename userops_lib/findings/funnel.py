@@ -74,7 +74,7 @@ def findings(result) -> list[str]:
             )
         )
         out.extend(_dropoff(result, drop, before))
-    waiting = int(overall.in_window.sum())
+    waiting = int(overall.in_window_waiting.sum())
     if waiting or overall.in_window_reached.iloc[0]:
         out.append(
             t(
@@ -218,7 +218,7 @@ def definitions(result) -> list[str]:
 def shown_tables(result) -> list[contract.Shown]:
     percent = narrative.percent
     shown = result.table[
-        ["group", "step", "event", "users", "conversion", "ci_low", "ci_high", "step_conversion", "in_window"]
+        ["group", "step", "event", "users", "conversion", "ci_low", "ci_high", "step_conversion", "in_window_waiting"]
     ]
     out = [
         contract.Shown(

@@ -27,7 +27,7 @@ FUNNEL_COLUMNS = (
     "step_ci_high",
     "median_hours_from_start",
     "median_hours_from_previous",
-    "in_window",
+    "in_window_waiting",
     "in_window_reached",
 )
 
@@ -35,8 +35,9 @@ FUNNEL_COLUMNS = (
 def funnel(counts: pd.DataFrame, labels: list[str], alpha: float, times: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per group and step. ``users``: complete users (window ended) who reached the step;
     ``conversion`` from step 1 and ``step_conversion`` from the step before, each with its Wilson
-    interval; ``in_window``: users still in their window who reached the step before and not this one
-    yet, ``in_window_reached``: those in their window who reached it already (neither is in the rates)."""
+    interval; ``in_window_waiting``: users still in their window who reached the step before and not this
+    one yet (0 on the entry row: nobody waits to enter), ``in_window_reached``: those in their window who
+    reached this step already (on the entry row, every user still in their window). Neither is in the rates."""
     rows = []
     for group, part in counts.groupby("group", sort=True):
         done, open_ = part[part.complete.astype(bool)], part[~part.complete.astype(bool)]
@@ -52,7 +53,7 @@ def funnel(counts: pd.DataFrame, labels: list[str], alpha: float, times: pd.Data
                     "users": reached[k - 1],
                     "entered": reached[0],
                     "before": reached[k - 2] if k > 1 else reached[0],
-                    "in_window": pending[k - 1] if k > 1 else 0,
+                    "in_window_waiting": pending[k - 1] if k > 1 else 0,
                     "in_window_reached": already[k - 1],
                 }
             )
