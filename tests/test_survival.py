@@ -409,3 +409,20 @@ def test_the_proportional_hazards_check_runs_at_the_reports_alpha(telco):
         assert (ph.violates == (ph.p_value < alpha)).all()
         flagged[alpha] = set(ph.covariate[ph.violates])
     assert flagged[0.2] - flagged[0.05] == {"gender=Female", "PhoneService=No"}
+
+
+def test_users_at_risk_count_those_still_observed_at_each_time():
+    """By hand: durations 1 (x3), 4 (x2), 9 (x1): at 0 all 6, at 1 all 6, at 2 three, at 9 one, at 10 none."""
+    from userops_lib.churn_survival.risk import users_at_risk
+
+    population = pd.DataFrame({"duration": [4.0, 1.0, 9.0], "count": [2, 3, 1]})
+    assert users_at_risk(population, np.array([0, 1, 2, 4, 4.5, 9, 10])).tolist() == [6, 6, 3, 3, 1, 1, 0]
+
+
+def test_the_risk_list_says_how_many_users_each_risk_rests_on():
+    from userops_lib import churn_survival
+
+    result = churn_survival.run(load_dataset(DATA / "sample"), churn_survival.Params())
+    listed = result.at_risk.dropna(subset=["churn_probability"])
+    assert "users_at_risk" in result.tables()["at_risk_users"].columns
+    assert (listed.users_at_risk > 0).all() and listed.users_at_risk.max() <= result.users

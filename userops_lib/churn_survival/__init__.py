@@ -241,6 +241,7 @@ def analyse(
         max_levels,
         gaps,
         censored_alive=used == "users",
+        population=frame,
     )
     check = risk.calibrate(
         ds,

@@ -169,13 +169,16 @@ def active_patterns(table: ir.Table, columns: list[str], *, max_levels: int | No
 
 def ranked_users(users: ir.Table, combos: pd.DataFrame, columns: list[str], horizon: float) -> pd.DataFrame:
     """Every user of ``users`` with their pattern's churn probability, riskiest first (an engine join)."""
-    lookup = ibis.memtable(combos[["duration", "seen", "silence", *columns, "churn_probability"]])
+    kept = ["duration", "seen", "silence", *columns, "churn_probability"]
+    kept += ["users_at_risk"] if "users_at_risk" in combos else []
+    lookup = ibis.memtable(combos[kept])
     joined = users.join(lookup, ["duration", "seen", "silence", *columns])
     ranked = joined.select(
         user_id=joined.user_id,
         tenure=joined.tenure,
         churn_probability=joined.churn_probability,
         horizon=ibis.literal(horizon),
+        **({"users_at_risk": joined.users_at_risk} if "users_at_risk" in combos else {}),
     ).order_by([ibis.desc("churn_probability"), "user_id"])
     return ranked.execute()
 

@@ -46,8 +46,22 @@ def gap_survival(gaps: pd.DataFrame):
     return over
 
 
+FEW_AT_RISK = 30  # a risk read from fewer users at risk at its horizon is flagged as resting on few
+
+
 def risk_now(
-    table, columns, model, km, segment_by, horizon, last_time, max_levels, gaps, *, censored_alive: bool = False
+    table,
+    columns,
+    model,
+    km,
+    segment_by,
+    horizon,
+    last_time,
+    max_levels,
+    gaps,
+    *,
+    censored_alive: bool = False,
+    population: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Users still active, ranked by their probability of churning within the horizon.
 
@@ -55,12 +69,29 @@ def risk_now(
     P(T <= s + horizon | T >= t_L) under the fitted model: the last activity is known, the future is not.
     From a users table (``censored_alive``) a censored duration s means the customer was still there
     after s, so the risk is P(T <= s + horizon | T > s).
+
+    ``users_at_risk``: how many users of the fit (``population``: its ``duration, count`` rows) were still
+    observed at s + horizon, the time the estimate reads the curve at; the fewer, the less the estimate
+    rests on (under :data:`FEW_AT_RISK` the report says so).
     """
     users, combos = durations.active_patterns(table, columns, max_levels=max_levels)
     combos["churn_probability"] = conditional(
         combos, model, km, segment_by, horizon, last_time, gaps, censored_alive=censored_alive
     )
+    if population is not None and not combos.empty:
+        combos["users_at_risk"] = users_at_risk(population, combos.duration.to_numpy(float) + horizon)
+    else:
+        combos["users_at_risk"] = pd.array([pd.NA] * len(combos), dtype="Int64")
     return durations.ranked_users(users, combos, columns, horizon)
+
+
+def users_at_risk(population: pd.DataFrame, times: np.ndarray) -> np.ndarray:
+    """How many users of ``population`` (``duration, count`` rows) were still observed at each of ``times``:
+    those whose duration (churn or censoring time) is at least that time."""
+    ordered = population.sort_values("duration", kind="stable")
+    durations_ = ordered.duration.to_numpy(float)
+    beyond = np.concatenate([np.cumsum(ordered["count"].to_numpy(float)[::-1])[::-1], [0.0]])
+    return beyond[np.searchsorted(durations_, np.asarray(times, float), side="left")].astype("int64")
 
 
 def conditional(

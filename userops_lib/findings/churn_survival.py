@@ -9,6 +9,7 @@ import numpy as np
 from userops_lib import contract, narrative
 from userops_lib.churn_survival import cox as cox_model
 from userops_lib.churn_survival.curves import ALL, EVERY_SEGMENT
+from userops_lib.churn_survival.risk import FEW_AT_RISK
 from userops_lib.i18n import t
 
 AT_RISK_SHOWN = 20
@@ -95,6 +96,18 @@ def findings(result) -> list[str]:
                 all=narrative.percent(risky.churn_probability.mean()),
             )
         )
+        if "users_at_risk" in top:
+            few = int((top.users_at_risk.astype(float) < FEW_AT_RISK).sum())
+            if few:
+                out.append(
+                    t(
+                        "churn_survival.finding.few_at_risk",
+                        n=few,
+                        few=narrative.count(few),
+                        top=narrative.count(len(top)),
+                        minimum=FEW_AT_RISK,
+                    )
+                )
     if result.calibration is not None:
         out.append(calibration_sentence(result))
     else:
