@@ -287,3 +287,44 @@ def test_the_minimum_detectable_effect_is_the_stated_formula_on_the_control_arms
     checks = uplift_stats.health(exp).set_index("check")
     expected = (stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) * np.sqrt(control.var(ddof=1) * (1 / 1000 + 1 / 1000))
     assert checks.loc["minimum detectable effect: converted", "value"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_each_arm_and_metric_gets_a_verdict_and_the_page_opens_with_the_bottom_line():
+    """GrowthBook's convention: better / worse when the adjusted p is under alpha (by the lift's sign), else no
+    detectable difference; the first finding says which arms moved the primary metric; the tile names the arm."""
+    from userops_lib import i18n, narrative
+    from userops_lib.findings import campaign_uplift as text
+
+    result = targeting.run(load_dataset(DATA / "sample"), targeting.Params())
+    readout = result.readout
+    said = text.verdicts(result)
+    for index, row in readout.iterrows():
+        if pd.isna(row.abs_lift):
+            assert said[index] == ""
+        elif row.p_adjusted < result.alpha:
+            assert said[index] == ("better" if row.abs_lift > 0 else "worse")
+        else:
+            assert said[index] == "no_difference"
+    assert {"better", "no_difference"} <= set(said)  # the sample's converted and active days
+    with i18n.language("en"):
+        assert result.findings[0].startswith("Bottom line: 'discount' and 'reminder' raised converted")
+        assert result.headlines[0] == ("best lift in converted: discount", "+6.1 pts")
+        [shown] = [s for s in result.shown_tables() if s.name == "arm_summary"]
+        page = narrative.table_html(shown.frame, classes=shown.classes)
+        assert "<td class='verdict-better'>better</td>" in page
+        assert "<td class='verdict-no_difference'>no detectable difference</td>" in page
+    with i18n.language("zh"):
+        assert result.findings[0].startswith("结论：在活动“autumn_promo”中，“discount”和“reminder”提高了转化")
+
+
+def test_a_campaign_that_moved_nothing_says_so_first():
+    assignments = pd.DataFrame(
+        {"user_id": range(400), "campaign": "c", "arm": ["control", "treat"] * 200, "converted": [0, 0, 1, 1] * 100}
+    )
+    result = targeting.run(
+        load_dataset({"assignments": assignments}, control_arm="control"), targeting.Params(metrics=["converted"])
+    )
+    from userops_lib import i18n
+
+    with i18n.language("en"):
+        assert result.findings[0].startswith("Bottom line: no arm of 'c' moved converted by a difference the data")

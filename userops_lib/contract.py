@@ -103,6 +103,7 @@ class Shown:
     caption: str
     formats: dict = field(default_factory=dict)
     max_rows: int = 30
+    classes: dict = field(default_factory=dict)  # column -> {shown text: CSS class} (e.g. a verdict's colour)
 
 
 class Presented:

@@ -128,11 +128,17 @@ def header(column: object) -> str:
 
 
 def table_html(
-    frame: pd.DataFrame, *, max_rows: int = 30, caption: str | None = None, formats: dict | None = None
+    frame: pd.DataFrame,
+    *,
+    max_rows: int = 30,
+    caption: str | None = None,
+    formats: dict | None = None,
+    classes: dict | None = None,
 ) -> str:
     """A DataFrame as an escaped HTML table (pandas escapes cell values and headers).
 
-    ``formats`` maps column names to functions that turn a value into display text.
+    ``formats`` maps column names to functions that turn a value into display text; ``classes`` maps a
+    column to {display text: CSS class}, for cells whose colour carries meaning (better, worse).
     """
     na = "–"
     shown = frame.head(max_rows).copy()
@@ -145,6 +151,10 @@ def table_html(
     # Headers for people ('share of users', not 'share_of_users'); the CSV artifacts keep the names.
     shown.columns = [header(c) for c in shown.columns]
     body = shown.to_html(index=False, escape=True, border=0, classes="userops-table", na_rep=na, float_format=number)
+    for mapping in (classes or {}).values():
+        for text, css in mapping.items():
+            cell = html.escape(str(text), quote=False)
+            body = body.replace(f"<td>{cell}</td>", f"<td class='{html.escape(css)}'>{cell}</td>")
     note = (
         i18n.t("report.showing_rows", shown=count(max_rows), total=count(len(frame))) if len(frame) > max_rows else ""
     )

@@ -152,14 +152,20 @@ def show_tables(result) -> None:
         caption = shown.caption
         if calendar is not None and any(pd.api.types.is_datetime64_any_dtype(t) for t in shown.frame.dtypes):
             caption = i18n.t("report.dates_in_zone", caption=caption, zone=narrative.zone(calendar))
-        show_table(shown.frame, caption=caption, max_rows=shown.max_rows, formats=shown.formats)
+        show_table(shown.frame, caption=caption, max_rows=shown.max_rows, formats=shown.formats, classes=shown.classes)
 
 
 def show_table(
-    frame: pd.DataFrame, *, caption: str | None = None, max_rows: int = 30, formats: dict | None = None
+    frame: pd.DataFrame,
+    *,
+    caption: str | None = None,
+    max_rows: int = 30,
+    formats: dict | None = None,
+    classes: dict | None = None,
 ) -> None:
-    """A table (escaped); ``formats`` maps columns to display functions such as ``narrative.percent``."""
-    _display(narrative.table_html(frame, caption=caption, max_rows=max_rows, formats=formats))
+    """A table (escaped); ``formats`` maps columns to display functions such as ``narrative.percent``,
+    ``classes`` a column's shown texts to CSS classes (a verdict's colour)."""
+    _display(narrative.table_html(frame, caption=caption, max_rows=max_rows, formats=formats, classes=classes))
 
 
 def show_note(text: str) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from userops_lib import contract, i18n, narrative
 from userops_lib.i18n import t
 
 CUPED = " (CUPED)"
+
+
+VERDICTS = ("better", "worse", "no_difference")
 
 
 def _level(result) -> str:
@@ -43,8 +47,42 @@ def _arm_rows(result) -> pd.DataFrame:
     return readout[readout.abs_lift.notna() & ~readout.metric.str.endswith(CUPED)]
 
 
+def verdicts(result) -> pd.Series:
+    """GrowthBook's reading of each treated arm x metric: ``better`` or ``worse`` when the adjusted p-value
+    is under alpha (by the lift's sign), else ``no_difference`` (no detectable difference); by readout row."""
+    readout = result.readout
+    significant = readout.p_adjusted < result.alpha
+    verdict = np.where(significant & (readout.abs_lift > 0), "better", "no_difference")
+    verdict = np.where(significant & (readout.abs_lift < 0), "worse", verdict)
+    return pd.Series(np.where(readout.abs_lift.isna(), "", verdict), index=readout.index)
+
+
+def bottom_line(result) -> str:
+    """The page's first sentence: which arms moved the primary metric, and how, or that none did."""
+    rows = _arm_rows(result)
+    rows = rows[rows.metric == result.primary]
+    said = verdicts(result).loc[rows.index]
+    better, worse = list(rows.arm[said == "better"]), list(rows.arm[said == "worse"])
+    fields = {"metric": metric_name(result.primary), "campaign": result.campaign, "level": _level(result)}
+    if not better and not worse:
+        return t("campaign_uplift.bottom.none", arms=len(rows), **fields)
+
+    def join(arms: list[str]) -> str:
+        quoted = [t("format.quoted", name=arm) for arm in arms]
+        return (
+            quoted[0]
+            if len(quoted) == 1
+            else t("format.and", first=t("format.comma").join(quoted[:-1]), last=quoted[-1])
+        )
+
+    if better and worse:
+        return t("campaign_uplift.bottom.mixed", better=join(better), worse=join(worse), **fields)
+    key = "better" if better else "worse"
+    return t(f"campaign_uplift.bottom.{key}", arms=join(better or worse), n=len(better or worse), **fields)
+
+
 def findings(result) -> list[str]:
-    out = []
+    out = [bottom_line(result)]
     srm = result.health[result.health.check == "sample ratio"].iloc[0]
     if srm.status == "fail":
         out.append(t("campaign_uplift.finding.srm_stop", p=narrative.p_value(srm.value)))
@@ -134,12 +172,13 @@ def headlines(result) -> list[tuple[str, str]]:
     rows = _arm_rows(result)
     best = rows[rows.metric == result.primary].sort_values("abs_lift", ascending=False)
     if len(best):
-        out.append(
-            (
-                t("campaign_uplift.tile.best", metric=metric_name(result.primary)),
-                t("campaign_uplift.points", value=f"{best.abs_lift.iloc[0] * 100:+.1f}"),
-            )
+        lift = best.abs_lift.iloc[0]
+        value = (
+            t("campaign_uplift.points", value=f"{lift * 100:+.1f}")
+            if result.binary.get(result.primary)
+            else _amount(result, result.primary, lift)
         )
+        out.append((t("campaign_uplift.tile.best", metric=metric_name(result.primary), arm=best.arm.iloc[0]), value))
     srm = result.health[result.health.check == "sample ratio"].iloc[0].status
     key = f"campaign_uplift.tile.split.{srm}"
     out.append((t("campaign_uplift.tile.check"), t(key) if i18n.has(key) else srm))
@@ -199,6 +238,7 @@ def readout_shown(result) -> pd.DataFrame:
     frame["rel_lift"] = [("–" if pd.isna(v) else f"{v:+.1%}") for v in frame.rel_lift]
     frame["p_adjusted"] = [("–" if pd.isna(v) else narrative.p_text(v)) for v in frame.p_adjusted]
     frame["metric"] = [metric_name(m) for m in frame.metric]
+    frame.insert(1, "verdict", [t(f"campaign_uplift.verdict.{v}") if v else "" for v in verdicts(result)])
     return frame.rename(columns={"abs_lift": "lift", "rel_lift": "lift_on_control", "p_adjusted": "adjusted_p"})
 
 
@@ -211,7 +251,12 @@ def shown_tables(result) -> list[contract.Shown]:
         }
     )
     out = [
-        contract.Shown("arm_summary", readout_shown(result), t("campaign_uplift.caption.readout")),
+        contract.Shown(
+            "arm_summary",
+            readout_shown(result),
+            t("campaign_uplift.caption.readout"),
+            classes={"verdict": {t(f"campaign_uplift.verdict.{v}"): f"verdict-{v}" for v in VERDICTS}},
+        ),
         contract.Shown("health", health, t("campaign_uplift.caption.health")),
     ]
     if not result.segments.empty:
