@@ -86,14 +86,16 @@ def headlines(result) -> list[tuple[str, str]]:
     return out
 
 
+def _change(value: float, unit: str, when: str) -> str:
+    """A change in words: percentage points for rates, per cent for counts and money."""
+    if unit == "points":
+        return t("change.points", change=f"{value * 100:+.1f}", when=when)
+    return t("change.relative", change=f"{value * 100:+.1f}%", when=when)
+
+
 def _change_note(row, period: str) -> str:
     """A card's change against the period before, as a tile shows it."""
-    if pd.isna(row.change):
-        return ""
-    when = t(f"period.before.{period}")
-    if row.change_unit == "points":
-        return t("change.points", change=f"{row.change * 100:+.1f}", when=when)
-    return t("change.relative", change=f"{row.change * 100:+.1f}%", when=when)
+    return "" if pd.isna(row.change) else _change(row.change, row.change_unit, t(f"period.before.{period}"))
 
 
 def period_label(period: str, start) -> str:
@@ -133,12 +135,8 @@ def cards(result) -> tuple[str, list[tuple[str, str, str]]]:
             (row.change, t(f"period.before.{period}")),
             (row.change_week, t("period.week_before")),
         ):
-            if pd.isna(change_value):
-                continue
-            if row.change_unit == "points":
-                notes.append(t("change.points", change=f"{change_value * 100:+.1f}", when=when))
-            else:
-                notes.append(t("change.relative", change=f"{change_value * 100:+.1f}%", when=when))
+            if not pd.isna(change_value):
+                notes.append(_change(change_value, row.change_unit, when))
         if not np.isnan(row.ci_low):
             notes.append(_ci(row.ci_low, row.ci_high, result))
         out.append((label, _value(row.unit, row.value, result.currency), t("format.list_sep").join(notes)))
