@@ -298,7 +298,16 @@ def test_the_chinese_customer_value_report_is_chinese(zh_run):
     customers = pd.read_csv(zh_run / "customer_value" / "customers.csv")  # an interface: English names
     assert customers.user_id.str.startswith("用户").all()
     alive = f"{customers.p_alive.sum():,.0f}"
-    for text in (f"在 {len(customers):,} 位客户中，预计 {alive} 位", "存活概率", "重要价值用户", "召回候选", "频次"):
+    repeat = customers[customers.frequency > 0]
+    first = f"{len(repeat):,} 位复购客户中，预计 {repeat.p_alive.sum():,.0f} 位"  # the repeat buyers lead
+    for text in (
+        first,
+        f"全部 {len(customers):,} 位客户合计为 {alive} 位",
+        "存活概率",
+        "重要价值用户",
+        "召回候选",
+        "频次",
+    ):
         assert text in page, text
     for english in ("Findings", "expected still active", "Definitions", "probably gone", "P(alive) by"):
         assert english not in page, english

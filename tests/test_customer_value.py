@@ -312,7 +312,8 @@ def test_the_report_publishes_in_english_and_chinese_from_another_directory(cdno
         assert headline["repeat buyers expected still active"] == f"{repeat.p_alive.sum():,.0f} ({share:.1%})"
         assert "<img" in page and "Traceback" not in page
         if language == "en":
-            assert f"Of 2,357 customers, {alive} (" in page
+            assert f"Of the {len(repeat):,} customers who bought again, {repeat.p_alive.sum():,.0f} (" in page
+            assert f"so all 2,357 together read {alive} (" in page
             holdout = pd.read_csv(run / "customer_value" / "holdout.csv")
             predicted = (holdout.predicted * holdout.customers).sum()
             made = len(_raw_log().query("date > 19970930").drop_duplicates(["id", "date"]))  # from the raw file
@@ -321,7 +322,7 @@ def test_the_report_publishes_in_english_and_chinese_from_another_directory(cdno
                 f"{(made - predicted) / made:.1%} too few" in page
             )
         else:
-            assert f"在 2,357 位客户中，预计 {alive} 位" in page
+            assert f"全部 2,357 位客户合计为 {alive} 位" in page and f"{len(repeat):,} 位复购客户中" in page
             assert "Of 2,357" not in page
 
 
