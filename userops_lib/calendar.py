@@ -123,10 +123,6 @@ class Calendar:
         """Whole days from one local day (a value of :meth:`day` or :meth:`date`) to another."""
         return _as_date(later).delta(_as_date(earlier), unit="day")
 
-    def local_literal(self, moment: dt.datetime | pd.Timestamp) -> ir.TimestampValue:
-        """A UTC instant given in Python as an engine literal of its local wall time."""
-        return ibis.literal(self.to_local(moment).to_pydatetime())
-
     def date_literal(self, moment: dt.datetime | pd.Timestamp) -> ir.DateValue:
         """The local date of a UTC instant given in Python, as an engine literal."""
         return ibis.literal(self.local_date(moment))
@@ -185,9 +181,4 @@ def _as_date(value: ir.Value) -> ir.DateValue:
     return value.date() if value.type().is_timestamp() else value
 
 
-def of(dataset) -> Calendar:
-    """The calendar of a dataset (UTC days for anything without one)."""
-    return getattr(dataset, "calendar", None) or Calendar()
-
-
-__all__ = ["OFFSET", "PERIODS", "UTC", "WEEKDAYS", "Calendar", "check_zone", "of"]
+__all__ = ["OFFSET", "PERIODS", "UTC", "WEEKDAYS", "Calendar", "check_zone"]
