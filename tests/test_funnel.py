@@ -333,3 +333,13 @@ def test_the_default_funnel_is_distinct_events_a_manager_recognises(names, expec
         events.loc[events.event == "search", "event_at"] -= pd.Timedelta(hours=1)
     result = funnel.run(load_dataset({"events": events}, snapshot_at="2025-03-01"), funnel.Params(window_days=1.0))
     assert list(result.steps) == expected and len(set(result.steps)) == len(result.steps)
+
+
+@pytest.mark.parametrize("order", ["ordered", "strict", "any"])
+def test_the_best_attempt_equals_the_first_when_every_user_enters_once(events, order):
+    """Each user of the log has one view: both entries give the same steps (the windowed lookup of
+    entry=best against the per-user join of entry=first), exclusions included."""
+    for exclude in (None, ["refund"]):
+        first, _ = _times(events, order, exclude=exclude)
+        best, _ = _times(events, order, exclude=exclude, entry="best")
+        assert best == first

@@ -161,6 +161,10 @@ def problems(notebook: str, values: dict, ds: Dataset, lookups: _Lookups | None 
             continue
         # Only a funnel step may name alternatives ("cart|wishlist"); anywhere else '|' is part of one name.
         split = name == "steps"
+        if name == "exclude_events":  # "refund@2-3": the event between two steps only
+            from userops_lib.funnel.engine import split_exclusion
+
+            wanted = [split_exclusion(w)[0] for w in wanted]
         for event in (e.strip() for w in wanted for e in (str(w).split("|") if split else [str(w)])):
             if event not in known:
                 fix = f"choose from: {_preview(known)}"

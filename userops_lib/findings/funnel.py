@@ -203,12 +203,16 @@ def _trend(result) -> list[str]:
 def definitions(result) -> list[str]:
     out = [
         t("funnel.definition.steps", steps=" → ".join(result.steps), window=_window(result)),
+        t(f"funnel.definition.entry.{result.entry}"),
         t(f"funnel.definition.order.{result.order}"),
         t("funnel.definition.window", window=_window(result)),
         t("funnel.definition.rates", level=_level(result)),
         t("funnel.definition.times"),
     ]
-    if result.exclude:
+    if result.exclude and result.exclusion == "remove":
+        count = result.removed
+        out.append(t("funnel.definition.exclude_remove", count, events=", ".join(result.exclude), count=count))
+    elif result.exclude:
         out.append(t("funnel.definition.exclude", events=", ".join(result.exclude)))
     if result.breakdown:
         out.append(t("funnel.definition.groups", breakdown=result.breakdown))

@@ -21,7 +21,7 @@ from userops_lib.contract import param
 from userops_lib.data import Dataset
 from userops_lib.errors import DataError
 from userops_lib.funnel import engine, stats
-from userops_lib.funnel.engine import ORDERS
+from userops_lib.funnel.engine import ENTRIES, EXCLUSIONS, ORDERS
 
 # The sample world's funnel (a signup, a return visit, a purchase), used when the data has these events.
 DEFAULT_STEPS = ("signup", "session", "purchase")
@@ -36,7 +36,14 @@ class Params(contract.Common):
     )
     window_days: float = param(7.0, "days from entering within which every step must happen; more than 0")
     order: str = param("ordered", "one of: ordered, strict, any")
-    exclude_events: list[str] = param([], "users doing one of these between two steps leave the funnel there")
+    exclude_events: list[str] = param(
+        [],
+        'events that end an attempt between two steps; "refund@2-3": between step 2 and step 3 only',
+    )
+    entry: str = param("first", "the attempt counted per user; one of: first, best; best: the one that got furthest")
+    exclusion: str = param(
+        "drop", "what an excluded event does; one of: drop, remove; drop: a drop at that step, remove: not counted"
+    )
     breakdown: str = param("", "user attribute to compare groups by, e.g. channel; empty: none")
     reference_group: str = param("", "group the others are compared with; empty: the largest")
     max_groups: int = param(8, "groups shown by name (the largest), the rest as other; at least 1")
@@ -58,7 +65,7 @@ class Funnel(contract.Presented):
     default_steps: bool
     window_days: float
     order: str
-    exclude: tuple[str, ...]
+    exclude: tuple[str, ...]  # as given: "refund", "refund@2-3"
     breakdown: str | None
     period: str
     snapshot_at: dt.datetime
@@ -76,6 +83,10 @@ class Funnel(contract.Presented):
     alpha: float = 0.05
     params: Params | None = None
     calendar: Calendar = dataclasses.field(default_factory=Calendar)  # the days, weeks and months counted in
+    entry: str = "first"
+    exclusion: str = "drop"
+    removed: int = 0  # users left out: every attempt had an excluded event (exclusion="remove")
+    arm_removed: int = 0
 
     @property
     def level(self) -> float:
@@ -113,6 +124,28 @@ def parse_steps(texts: list[str]) -> list[list[str]]:
     return steps
 
 
+def parse_exclusions(texts: list[str], steps: int) -> list[tuple[str, int, int]]:
+    """``"refund"`` (between any two steps) or ``"refund@2-3"`` (between step 2 and step 3 only) as
+    ``(name, a, b)``; a name may itself hold an '@' when what follows is not a step range."""
+    out = []
+    for text in texts:
+        name, bounds = engine.split_exclusion(text)
+        a, b = bounds or (1, steps)
+        if bounds:
+            if not 1 <= a < b <= steps:
+                raise DataError.single(
+                    "parameters",
+                    f"the exclusion '{text}' names steps outside the funnel's 1 to {steps}",
+                    f'give two steps in order between 1 and {steps}, e.g. "{name}@1-2"',
+                    column="exclude_events",
+                    example=text,
+                    key="funnel.exclusion_steps",
+                    values={"text": text, "steps": steps, "event": name},
+                )
+        out.append((name, a, b))
+    return out
+
+
 def run(ds: Dataset, params: Params) -> Funnel:
     """The funnel of ``ds`` with the notebook's parameters (empty texts and lists: the defaults)."""
     _check(params)
@@ -121,8 +154,10 @@ def run(ds: Dataset, params: Params) -> Funnel:
     known = ds.event_names() or []
     steps = parse_steps(params.steps or _default_steps(events, set(known)))
     ds.check_events([name for step in steps for name in step], "steps", known)
+    exclusions = parse_exclusions(params.exclude_events, len(steps))
+    ds.check_events([name for name, _, _ in exclusions], "exclude_events", known)
     snapshot = pd.Timestamp(ds.snapshot_at).to_pydatetime()
-    times = _step_times(events, steps, params, snapshot).cache()
+    times, removed = _kept(_step_times(events, steps, params, snapshot, exclusions))
     labels = ["|".join(step) for step in steps]
     histograms = engine.minute_histograms(times, len(steps))
     counts = engine.reached_counts(times, len(steps))
@@ -148,7 +183,7 @@ def run(ds: Dataset, params: Params) -> Funnel:
         table = pd.concat([table, stats.funnel(by_group, labels, params.alpha)], ignore_index=True)
         comparisons = stats.compare(table[table.group != stats.ALL], params.reference_group or None, params.alpha)
     dropoff, returns = stats.dropoff(engine.dropoffs(times, events, steps, snapshot))
-    campaign, control, arms, lifts = _by_arm(ds, events, steps, labels, params, snapshot)
+    campaign, control, arms, lifts, arm_removed = _by_arm(ds, events, steps, labels, params, snapshot, exclusions)
     return Funnel(
         calendar=ds.calendar,
         steps=tuple(labels),
@@ -172,13 +207,24 @@ def run(ds: Dataset, params: Params) -> Funnel:
         arm_lifts=lifts,
         alpha=params.alpha,
         params=params,
+        entry=params.entry,
+        exclusion=params.exclusion,
+        removed=removed,
+        arm_removed=arm_removed,
     )
 
 
-def _by_arm(ds: Dataset, events, steps, labels, params: Params, snapshot):
+def _kept(times):
+    """The users in the funnel (cached) and how many were removed by an exclusion."""
+    times = times.cache()
+    removed = int(times.filter(times.removed).count().execute())
+    return times.filter(~times.removed), removed
+
+
+def _by_arm(ds: Dataset, events, steps, labels, params: Params, snapshot, exclusions):
     """The funnel of one campaign's assigned users by arm, each entering at their first step-1 event
     after assignment, and each arm against control (the lift of every step's conversion, Holm)."""
-    empty = None, None, pd.DataFrame(), pd.DataFrame()
+    empty = None, None, pd.DataFrame(), pd.DataFrame(), 0
     if not ds.has("assignments") or ds.control_arm is None:
         return empty
     assignments = ds.table("assignments")
@@ -188,25 +234,28 @@ def _by_arm(ds: Dataset, events, steps, labels, params: Params, snapshot):
     campaign = check_campaign(params.campaign or (campaigns[0] if campaigns else ""), campaigns)
     chosen = assignments.filter(assignments.campaign.cast("string") == campaign)
     starts = chosen.select("user_id", start_at=chosen.assigned_at, arm=chosen.arm.cast("string"))
-    times = _step_times(events, steps, params, snapshot, starts.select("user_id", "start_at"))
+    times, removed = _kept(
+        _step_times(events, steps, params, snapshot, exclusions, starts.select("user_id", "start_at"))
+    )
     times = times.join(starts.select("user_id", "arm"), "user_id")
     counts = engine.reached_counts(times, len(steps), times.arm)
     if counts.empty:  # nobody entered after assignment (say the first step is a signup): the report says so
-        return campaign, ds.control_arm, pd.DataFrame(), pd.DataFrame()
+        return campaign, ds.control_arm, pd.DataFrame(), pd.DataFrame(), removed
     arms = stats.funnel(counts, labels, params.alpha)
     lifts = stats.compare(arms, ds.control_arm, params.alpha)
-    return campaign, ds.control_arm, arms, lifts
+    return campaign, ds.control_arm, arms, lifts, removed
 
 
-def _step_times(events, steps, params: Params, snapshot, starts=None):
-    """Each user's step times with the notebook's window, order and exclusions (entering at ``starts``)."""
-    exclude = params.exclude_events or None
+def _step_times(events, steps, params: Params, snapshot, exclusions, starts=None):
+    """Each user's step times with the notebook's window, order, entry and exclusions (entering at ``starts``)."""
     return engine.step_times(
         events,
         steps,
         window_days=params.window_days,
         order=params.order,
-        exclude=exclude,
+        exclude=exclusions or None,
+        entry=params.entry,
+        exclusion=params.exclusion,
         starts=starts,
         snapshot=snapshot,
     )
@@ -260,6 +309,10 @@ def _check(params: Params) -> None:
         raise bad("window_days", "give a number of days more than 0, e.g. 7", params.window_days)
     if params.order not in ORDERS:
         raise bad("order", "use ordered, strict or any", params.order)
+    if params.entry not in ENTRIES:
+        raise bad("entry", "use first or best", params.entry)
+    if params.exclusion not in EXCLUSIONS:
+        raise bad("exclusion", "use drop or remove", params.exclusion)
     if params.period not in calendar.PERIODS:
         raise bad("period", "use day, week or month", params.period)
     if params.max_groups < 1:
@@ -268,4 +321,4 @@ def _check(params: Params) -> None:
         raise bad("alpha", "give a level between 0 and 1, e.g. 0.05", params.alpha)
 
 
-__all__ = ["DEFAULT_STEPS", "Funnel", "Params", "parse_steps", "run"]
+__all__ = ["DEFAULT_STEPS", "Funnel", "Params", "parse_exclusions", "parse_steps", "run"]

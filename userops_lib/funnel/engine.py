@@ -4,8 +4,10 @@ period. Nothing here runs per user in Python.
 
 Definitions (the report states them):
 
-* Steps are sets of event names in order (``"cart|wishlist"``: either). A user **enters** at their first
-  step-1 event in ``[start, snapshot)``; their **window** is ``window_days`` from that moment.
+* Steps are sets of event names in order (``"cart|wishlist"``: either). Every step-1 event in
+  ``[start, snapshot)`` starts an **attempt**, whose **window** is ``window_days`` from that moment.
+* ``entry``: ``first`` (the default) counts each user's first attempt only; ``best`` counts the attempt that
+  got furthest (the earliest among equals), as PostHog, Amplitude and Mixpanel count a funnel.
 * ``ordered`` (the default): step k counts at its first event at or after step k-1's time and within the
   window; other events may come between. When step k shares an event name with step k-1 it must come
   strictly later (one event is not two steps).
@@ -13,9 +15,12 @@ Definitions (the report states them):
   name), within the window.
 * ``any``: steps 2..k may come in any order after entering, within the window; step k is reached when
   the last of them has happened.
-* ``exclude_events``: a user who does one of these after step k-1 and before step k leaves the funnel at
-  step k-1.
-* A user's window is **complete** when it ended by the snapshot. Conversion counts complete users only;
+* Exclusions: an excluded event after step k-1 and before step k (or before the window ends when step k
+  never comes) ends the attempt there: with ``exclusion="drop"`` (the default) the attempt counts as a drop
+  at step k-1; with ``exclusion="remove"`` the attempt is not counted at all (PostHog's exclusion steps) and
+  a user with no attempt left is removed from the funnel (counted apart). An exclusion may apply to some
+  steps only (``(event, a, b)``: between step a and step b).
+* A user's window is **complete** when it ended by the snapshot (with ``entry="best"``: every attempt's). Conversion counts complete users only;
   users still in their window are counted apart (how many, and how many converted already), never as a
   drop.
 """
@@ -23,6 +28,7 @@ Definitions (the report states them):
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import ibis
 import ibis.expr.types as ir
@@ -31,6 +37,8 @@ import pandas as pd
 from userops_lib.calendar import Calendar
 
 ORDERS = ("ordered", "strict", "any")
+ENTRIES = ("first", "best")
+EXCLUSIONS = ("drop", "remove")
 _MINUTE = 60
 
 
@@ -40,16 +48,20 @@ def step_times(
     *,
     window_days: float,
     order: str = "ordered",
-    exclude: list[str] | None = None,
+    exclude: list[str | tuple[str, int, int]] | None = None,
+    entry: str = "first",
+    exclusion: str = "drop",
     start: dt.datetime | None = None,
     starts: ir.Table | None = None,
     snapshot: dt.datetime,
 ) -> ir.Table:
     """One row per entered user: ``user_id, t1 .. tK`` (null from the first step not reached),
-    ``deadline`` (end of the window) and ``complete`` (the window ended by the snapshot).
+    ``deadline`` (end of the window), ``complete`` (the window ended by the snapshot) and ``removed``
+    (every attempt of the user had an excluded event, with ``exclusion="remove"``: in no rate).
 
-    ``starts`` (``user_id, start_at``, e.g. campaign assignments): only these users, entering at their
-    first step-1 event at or after their own start."""
+    ``exclude``: event names excluded between any two steps, or ``(name, a, b)``: between step a and
+    step b only (1-based). ``starts`` (``user_id, start_at``, e.g. campaign assignments): only these
+    users, entering at a step-1 event at or after their own start."""
     events = events.filter(events.event_at < snapshot).select("user_id", "event_at", "event")
     first = events.filter(events.event.isin(steps[0]))
     if start is not None:
@@ -57,64 +69,144 @@ def step_times(
     if starts is not None:
         first = first.join(starts, "user_id")
         first = first.filter(first.event_at >= first.start_at).select("user_id", "event_at", "event")
-    users = first.group_by("user_id").aggregate(t1=first.event_at.min())
-    users = users.mutate(deadline=users.t1 + ibis.interval(seconds=int(round(window_days * 86400))))
+    many = entry == "best"  # several attempts per user: lookups keyed by (user, time), never a per-user join
+    if many:
+        attempts = first.select("user_id", t1=first.event_at).distinct()
+    else:
+        attempts = first.group_by("user_id").aggregate(t1=first.event_at.min())
+    window = ibis.interval(seconds=int(round(window_days * 86400)))
+    attempts = attempts.mutate(deadline=attempts.t1 + window, excluded=ibis.literal(False))
     numbered = None
     if order == "strict":
         numbered = events.mutate(
             pos=ibis.row_number().over(ibis.window(group_by="user_id", order_by=["event_at", "event"]))
         )
-        entry = users.join(numbered, [users.user_id == numbered.user_id, users.t1 == numbered.event_at])
-        entry = entry.filter(entry.event.isin(steps[0])).group_by("user_id").aggregate(p1=entry.pos.min())
-        users = users.join(entry, "user_id")
-    excluded = events.filter(events.event.isin(list(exclude))) if exclude else None
+        at = attempts.join(numbered, [attempts.user_id == numbered.user_id, attempts.t1 == numbered.event_at])
+        at = at.filter(at.event.isin(steps[0])).group_by(["user_id", "t1"]).aggregate(p1=at.pos.min())
+        attempts = attempts.join(at, ["user_id", "t1"])
+    rules = exclusion_rules(exclude or [], len(steps))
     for k in range(2, len(steps) + 1):
-        users = _next_step(users, events, steps, k, order, numbered)
-        if excluded is not None:
-            users = _leave_on_exclusion(users, excluded, k)
+        attempts = _next_step(attempts, events, steps, k, order, numbered, many)
+        if rules[k]:
+            excluded = events.filter(events.event.isin(sorted(rules[k])))
+            attempts = _leave_on_exclusion(attempts, excluded, k, exclusion, many)
     columns = ["user_id", *[f"t{k}" for k in range(1, len(steps) + 1)], "deadline"]
-    return users.select(*columns, complete=users.deadline <= snapshot)
+    if many:
+        return _best_attempt(attempts, len(steps), snapshot, columns)
+    return attempts.select(*columns, complete=attempts.deadline <= snapshot, removed=attempts.excluded)
 
 
-def _next_step(users: ir.Table, events: ir.Table, steps, k: int, order: str, numbered) -> ir.Table:
-    """``users`` with ``t{k}``: when step k was reached (null if not)."""
-    previous, names = users[f"t{k - 1}"], steps[k - 1]
-    candidates = events.filter(events.event.isin(names))
+_RANGE = re.compile(r"^(.+)@\s*(\d+)\s*-\s*(\d+)$")
+
+
+def split_exclusion(text: object) -> tuple[str, tuple[int, int] | None]:
+    """``"refund@2-3"`` as ``("refund", (2, 3))``; ``"refund"`` (or a name whose '@' is not followed by a
+    step range) as ``("refund", None)``."""
+    text = str(text).strip()
+    match = _RANGE.match(text)
+    if not match:
+        return text, None
+    return match.group(1).strip(), (int(match.group(2)), int(match.group(3)))
+
+
+def exclusion_rules(exclude: list, steps: int) -> dict[int, set[str]]:
+    """For each step k (2..K), the event names that end an attempt between step k-1 and step k."""
+    rules: dict[int, set[str]] = {k: set() for k in range(2, steps + 1)}
+    for item in exclude:
+        name, a, b = (item, 1, steps) if isinstance(item, str) else item
+        for k in range(int(a) + 1, int(b) + 1):
+            rules[k].add(name)
+    return rules
+
+
+def _best_attempt(attempts: ir.Table, steps: int, snapshot, columns: list[str]) -> ir.Table:
+    """Each user's attempt that got furthest (attempts not excluded first; the earliest among equals); the
+    user is complete when every attempt's window ended, removed when every attempt was excluded."""
+    reached = ibis.literal(1)
+    for k in range(2, steps + 1):
+        reached = ibis.ifelse(attempts[f"t{k}"].notnull(), k, reached)
+    ranked = attempts.mutate(
+        rank=ibis.row_number().over(
+            ibis.window(group_by="user_id", order_by=[attempts.excluded, ibis.desc(reached), attempts.t1])
+        ),
+        last_deadline=attempts.deadline.max().over(ibis.window(group_by="user_id")),
+    )
+    best = ranked.filter(ranked.rank == 0)
+    return best.select(*columns, complete=best.last_deadline <= snapshot, removed=best.excluded)
+
+
+def _next_at(points: ir.Table, candidates: ir.Table, *, strictly: bool) -> ir.Table:
+    """For each distinct ``(user_id, at)`` of ``points``: ``next_at``, the first candidate event time of
+    the user at (or, ``strictly``, after) ``at``. One sort of points and candidates together (a window
+    looking forward), linear in events however many points a user has."""
+    kind = candidates.event_at.type()
+    points = points.filter(points.at.notnull()).select("user_id", at=points.at.cast(kind)).distinct()
+    query = points.mutate(candidate=ibis.null(kind), is_point=ibis.literal(True))
+    found = candidates.select("user_id", at=candidates.event_at, candidate=candidates.event_at)
+    found = found.mutate(is_point=ibis.literal(False))
+    both = ibis.union(query, found)
+    # at one moment, a point sorts before the candidates when they count (at or after) and after them when
+    # only later ones do
+    tie = both.is_point if strictly else ~both.is_point
+    ahead = ibis.window(group_by="user_id", order_by=[both.at, tie], following=None, preceding=0)
+    looked = both.mutate(next_at=both.candidate.min().over(ahead))
+    looked = looked.filter(looked.is_point)
+    return looked.select("user_id", "at", "next_at")
+
+
+def _first_after(
+    attempts: ir.Table, point: str, candidates: ir.Table, *, strictly: bool, many: bool, within: bool = True
+) -> ir.Table:
+    """``attempts`` with ``found``: the first candidate at or (``strictly``) after the attempt's ``point``
+    column, null when none comes by the attempt's deadline."""
+    if many:
+        looked = _next_at(attempts.select("user_id", at=attempts[point]), candidates, strictly=strictly)
+        joined = attempts.left_join(looked, [attempts.user_id == looked.user_id, attempts[point] == looked.at])
+        joined = joined.drop("user_id_right", "at")
+        found = ibis.ifelse(joined.next_at <= joined.deadline, joined.next_at, ibis.null("timestamp"))
+        return joined.mutate(found=found).drop("next_at")
+    joined = attempts.select("user_id", "deadline", since=attempts[point]).join(candidates, "user_id")
+    later = joined.event_at > joined.since if strictly else joined.event_at >= joined.since
+    firsts = joined.filter(later & (joined.event_at <= joined.deadline))
+    firsts = firsts.group_by("user_id").aggregate(found=firsts.event_at.min())
+    return attempts.left_join(firsts, "user_id").drop("user_id_right")
+
+
+def _next_step(attempts: ir.Table, events: ir.Table, steps, k: int, order: str, numbered, many: bool) -> ir.Table:
+    """``attempts`` with ``t{k}``: when step k was reached (null if not)."""
+    names = steps[k - 1]
     if order == "strict":
         at = numbered.filter(numbered.event.isin(names))
-        joined = users.join(at, [users.user_id == at.user_id, at.pos == users[f"p{k - 1}"] + 1])
+        key = f"p{k - 1}"
+        mine = attempts.select("user_id", "deadline", key)
+        joined = mine.join(at, [mine.user_id == at.user_id, at.pos == mine[key] + 1])
         joined = joined.filter(joined.event_at <= joined.deadline)
-        found = joined.select("user_id", **{f"t{k}": joined.event_at, f"p{k}": joined.pos})
-        return users.left_join(found, "user_id").drop("user_id_right")
-    joined = users.select("user_id", "t1", "deadline", previous=previous).join(candidates, "user_id")
+        found = joined.select("user_id", key, **{f"t{k}": joined.event_at, f"p{k}": joined.pos})
+        return attempts.left_join(found, ["user_id", key]).drop("user_id_right", f"{key}_right")
+    candidates = events.filter(events.event.isin(names))
     if order == "any":
-        inside = (joined.event_at >= joined.t1) & (joined.event_at <= joined.deadline) & joined.previous.notnull()
-    else:
-        later = (
-            joined.event_at > joined.previous if set(names) & set(steps[k - 2]) else joined.event_at >= joined.previous
+        # every step after entering, in any order: step k's first event after entering, reached once the
+        # steps before it are (greatest() skips nulls, so a step not found must stay null)
+        looked = _first_after(attempts, "t1", candidates, strictly=False, many=many)
+        previous = looked[f"t{k - 1}"]
+        reached = ibis.ifelse(
+            looked.found.isnull() | previous.isnull(), ibis.null("timestamp"), ibis.greatest(looked.found, previous)
         )
-        inside = later & (joined.event_at <= joined.deadline)
-    firsts = joined.filter(inside).group_by("user_id").aggregate(found=joined.event_at.min())
-    users = users.left_join(firsts, "user_id").drop("user_id_right")
-    # greatest() skips nulls: a step not found must stay null, not become step k-1's time
-    reached = (
-        ibis.ifelse(users.found.isnull(), ibis.null("timestamp"), ibis.greatest(users.found, users[f"t{k - 1}"]))
-        if order == "any"
-        else users.found
-    )
-    return users.mutate(**{f"t{k}": reached}).drop("found")
+        return looked.mutate(**{f"t{k}": reached}).drop("found")
+    strictly = bool(set(names) & set(steps[k - 2]))  # one event is not two steps
+    looked = _first_after(attempts, f"t{k - 1}", candidates, strictly=strictly, many=many)
+    return looked.rename(**{f"t{k}": "found"})
 
 
-def _leave_on_exclusion(users: ir.Table, excluded: ir.Table, k: int) -> ir.Table:
-    """``t{k}`` set to null when an excluded event came after step k-1 and before step k."""
-    previous = users[f"t{k - 1}"]
-    joined = users.select("user_id", "deadline", previous=previous).join(excluded, "user_id")
-    joined = joined.filter((joined.event_at > joined.previous) & (joined.event_at <= joined.deadline))
-    firsts = joined.group_by("user_id").aggregate(left_at=joined.event_at.min())
-    users = users.left_join(firsts, "user_id").drop("user_id_right")
-    reached = users[f"t{k}"]
-    left = users.left_at.notnull() & (reached.isnull() | (users.left_at < reached))
-    return users.mutate(**{f"t{k}": ibis.ifelse(left, ibis.null("timestamp"), reached)}).drop("left_at")
+def _leave_on_exclusion(attempts: ir.Table, excluded: ir.Table, k: int, exclusion: str, many: bool) -> ir.Table:
+    """An excluded event after step k-1 and before step k (by the deadline when step k never came): ``t{k}``
+    set to null (drop), or the attempt marked excluded (remove)."""
+    looked = _first_after(attempts, f"t{k - 1}", excluded, strictly=True, many=many)
+    reached = looked[f"t{k}"]
+    hit = looked.found.notnull() & (reached.isnull() | (looked.found < reached))
+    if exclusion == "remove":
+        return looked.mutate(excluded=looked.excluded | hit).drop("found")
+    return looked.mutate(**{f"t{k}": ibis.ifelse(hit, ibis.null("timestamp"), reached)}).drop("found")
 
 
 def reached_counts(times: ir.Table, steps: int, group: ir.Value | None = None) -> pd.DataFrame:
@@ -186,4 +278,16 @@ def dropoffs(times: ir.Table, events: ir.Table, steps: list[list[str]], snapshot
     return ibis.union(*parts).execute()[["step", "next_event", "came_back", "users"]]
 
 
-__all__ = ["NONE", "ORDERS", "dropoffs", "entries_by_period", "minute_histograms", "reached_counts", "step_times"]
+__all__ = [
+    "ENTRIES",
+    "EXCLUSIONS",
+    "NONE",
+    "ORDERS",
+    "dropoffs",
+    "exclusion_rules",
+    "split_exclusion",
+    "entries_by_period",
+    "minute_histograms",
+    "reached_counts",
+    "step_times",
+]
