@@ -201,13 +201,13 @@ def _campaign(ds) -> dict:
     return {"outcomes": exp.frame, "sums": exp.sums}
 
 
-def _funnel(order: str, exclude: list[str] | None = None):
+def _funnel(order: str, exclude: list | None = None, **options):
     steps = [["signup"], ["session"], ["purchase"]]
 
     def reduce(ds) -> dict:
         events, snapshot = ds.table("events"), pd.Timestamp(ds.snapshot_at).to_pydatetime()
         times = funnel_engine.step_times(
-            events, steps, window_days=7, order=order, exclude=exclude, snapshot=snapshot
+            events, steps, window_days=7, order=order, exclude=exclude, snapshot=snapshot, **options
         ).cache()
         return {
             "reached": funnel_engine.reached_counts(times, 3),
@@ -248,6 +248,9 @@ REDUCTIONS = {
     "funnel ordered": _funnel("ordered"),
     "funnel strict, excluding purchases": _funnel("strict", exclude=["purchase"]),
     "funnel any order": _funnel("any"),
+    "funnel best attempt, removing purchases between steps 1 and 2": _funnel(
+        "ordered", exclude=[("purchase", 1, 2)], entry="best", exclusion="remove"
+    ),
     "customer value summary with a holdout": _customer_value,
 }
 
