@@ -370,8 +370,9 @@ def test_text_ids_never_become_a_covariate_and_active_users_keep_the_fits_levels
 
 def test_a_level_nobody_churned_in_is_named_not_estimable_not_read_as_a_hazard_ratio():
     """Complete separation: cities I–L keep every user, so 'other' (their pooled level) has no churn and
-    lifelines returns a hazard ratio of about 1e8 with an interval from 0 to infinity. The findings say it
-    cannot be estimated; no sentence and no forest point reads it as a number."""
+    lifelines returns a hazard ratio of about 1e8 with an interval from 0 to infinity. The page says first
+    that the model cannot be used, the index marks it a warning, the risk list does not use the model, and
+    no sentence and no forest point reads the ratio as a number."""
     from userops_lib import i18n
 
     rng = np.random.default_rng(11)
@@ -391,10 +392,40 @@ def test_a_level_nobody_churned_in_is_named_not_estimable_not_read_as_a_hazard_r
     result = survival.run(ds, survival.Params(max_levels=8, covariates=["city"], references=["city=other"]))
     loose = hazards.not_estimable(result.cox.summary)
     assert loose.all() and result.cox.summary.hazard_ratio.min() > 1e6  # every city against the churn-free 'other'
+    assert result.cox.problem == "not_identified" and not result.risk_from_cox
     with i18n.language("en"):
         text = " ".join(result.findings)
-        assert "cannot be estimated" in text and "churn at" not in text
+        assert result.findings[0] == result.warnings[0] and "cannot be used for predictions" in result.warnings[0]
+        assert "city=A" in result.warnings[0] and "churn at" not in text
         assert "forest" not in [c.name for c in result.charts()]  # no estimable hazard ratio to draw
+        assert not any("ranked right" in label for label, _ in result.headlines)  # no concordance tile
+
+
+def test_a_fit_that_does_not_converge_is_a_warning_with_no_estimates():
+    """Two covariates that move together to within 1e-9 pass the rank check, and lifelines halts on a
+    matrix it cannot invert: the page says the model could not be fitted and what to change, shows no
+    hazard ratio, and the risk list comes from the Kaplan–Meier curve."""
+    from userops_lib import i18n
+
+    rng = np.random.default_rng(5)
+    day = pd.Timestamp("2024-01-01")
+    users, events = [], []
+    for i in range(300):
+        x = float(rng.normal())
+        users.append({"user_id": f"u{i:03d}", "x": x, "y": 2 * x + float(rng.normal(0, 1e-9))})
+        start = int(rng.integers(0, 60))
+        stops = start + int(rng.integers(2, 60))
+        for d in range(start, stops, 3):
+            events.append({"user_id": f"u{i:03d}", "event_at": day + pd.Timedelta(days=d), "event": "open"})
+    ds = load_dataset({"users": pd.DataFrame(users), "events": pd.DataFrame(events)}, snapshot_at="2024-04-30")
+    result = survival.run(ds, survival.Params(covariates=["x", "y"]))
+    assert result.cox.problem == "not_converged" and result.cox.model is None and result.cox.summary.empty
+    assert not result.risk_from_cox
+    with i18n.language("en"):
+        assert "could not be fitted" in result.findings[0] and "leave out one of the covariates" in result.warnings[0]
+        assert "cox" not in {shown.name for shown in result.shown_tables()}
+    with i18n.language("zh"):
+        assert "未能拟合" in result.warnings[0]
 
 
 def test_the_proportional_hazards_check_runs_at_the_reports_alpha(telco):

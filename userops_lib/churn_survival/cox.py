@@ -20,6 +20,7 @@ import warnings
 import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter
+from lifelines.exceptions import ConvergenceError
 from lifelines.statistics import proportional_hazard_test
 
 from userops_lib.errors import DataError
@@ -38,7 +39,7 @@ class CoxResult:
     strata: list[str]
     references: dict[str, str]
     exact: bool
-    model: CoxPHFitter
+    model: CoxPHFitter | None  # None when the fit failed (``problem``)
     columns: list[str]  # design-matrix columns, in order
     covariates: list[str]
     redundant: list[str]  # columns left out: a linear combination of the others (e.g. 'No internet service')
@@ -46,11 +47,22 @@ class CoxResult:
     stratified_columns: list[str] | None = None
     users: int = 0  # users in the fit
     checked_users: int = 0  # users behind concordance and the PH test (a random sample when fewer)
+    # Why the model cannot be used, or None: "not_converged" (the fit stopped: covariates that move together
+    # or decide churn between them), "not_identified" (a hazard ratio the data cannot pin down: 0 to infinity)
+    problem: str | None = None
+
+    @property
+    def unusable(self) -> list[str]:
+        """The covariates (design columns) whose hazard ratio the data cannot pin down."""
+        return [] if self.summary.empty else list(self.summary.covariate[not_estimable(self.summary)])
 
     @property
     def holds(self) -> bool:
-        """Whether predictions may use the model: no covariate violates proportional hazards, or the
-        stratified refit takes every violating covariate as a stratum."""
+        """Whether predictions may use the model: it converged and every hazard ratio is identified, and no
+        covariate violates proportional hazards or the stratified refit takes every violating covariate as a
+        stratum."""
+        if self.problem is not None:
+            return False
         violating = {c.split("=")[0] for c in self.ph_test.covariate[self.ph_test.violates]}
         return not violating or (self.stratified_model is not None and violating <= set(self.strata))
 
@@ -139,6 +151,31 @@ def fit_cox(
     matrix = matrix.drop(columns=redundant)
     users = int(matrix["count"].sum())
     exact = users <= exact_max_users
+    try:
+        return _fit(
+            matrix, columns, covariates, redundant, references, users, exact, frame, alpha, check_max_users, seed
+        )
+    except ConvergenceError:
+        # lifelines stopped (a matrix it could not invert: covariates moving together, or one that decides
+        # churn): a result that says so, with no estimates and no predictions
+        return CoxResult(
+            pd.DataFrame(columns=["covariate", "hazard_ratio", "ci_low", "ci_high", "p_value", "coef", "se"]),
+            float("nan"),
+            pd.DataFrame(columns=["covariate", "test_statistic", "p_value", "violates"]),
+            None,
+            [],
+            references,
+            exact,
+            None,
+            columns,
+            list(covariates),
+            redundant,
+            users=users,
+            problem="not_converged",
+        )
+
+
+def _fit(matrix, columns, covariates, redundant, references, users, exact, frame, alpha, check_max_users, seed):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter and weight notes; the result is checked below
         if exact:
@@ -166,9 +203,12 @@ def fit_cox(
     # The test's level is the report's alpha, as for every other test it runs (lifelines' own default is 0.01).
     ph_test["violates"] = ph_test.p_value < alpha
     strata = sorted({c.split("=")[0] for c in ph_test.covariate[ph_test.violates] if "=" in c})
-    stratified, stratified_model, stratified_columns = (
-        _stratified(frame, covariates, strata, references, alpha) if strata else (None, None, None)
-    )
+    try:
+        stratified, stratified_model, stratified_columns = (
+            _stratified(frame, covariates, strata, references, alpha) if strata else (None, None, None)
+        )
+    except ConvergenceError:  # no stratified refit: predictions do not use the model (holds is False)
+        stratified, stratified_model, stratified_columns = None, None, None
     return CoxResult(
         summary,
         concordance,
@@ -185,6 +225,7 @@ def fit_cox(
         stratified_columns,
         users,
         len(check_rows),
+        "not_identified" if not_estimable(summary).any() else None,
     )
 
 

@@ -39,7 +39,7 @@ def headlines(result) -> list[tuple[str, str]]:
         (t("churn_survival.tile.users"), narrative.count(result.users)),
         (t("churn_survival.tile.churned"), narrative.percent(result.churned / result.users)),
     ]
-    if result.cox is not None:
+    if result.cox is not None and result.cox.problem is None:
         # Concordance said as what it means to a manager: how often the model orders two customers right.
         out.append((t("churn_survival.tile.concordance"), narrative.percent(result.cox.concordance, 0)))
     if result.segment_by is None:
@@ -50,8 +50,19 @@ def headlines(result) -> list[tuple[str, str]]:
     return out
 
 
+def warnings(result) -> list[str]:
+    """A churn model that was fitted but cannot be used, said first and marked on the index."""
+    cox = result.cox
+    if cox is None or cox.problem is None:
+        return []
+    if cox.problem == "not_converged":
+        return [t("churn_survival.warning.not_converged", covariates=", ".join(cox.covariates))]
+    return [t("churn_survival.warning.not_identified", covariates=t("format.list_sep").join(cox.unusable))]
+
+
 def findings(result) -> list[str]:
     out = [
+        *warnings(result),
         t(
             "churn_survival.finding.churned",
             churned=narrative.count(result.churned),
@@ -61,7 +72,7 @@ def findings(result) -> list[str]:
     ]
     if result.too_new:
         out.append(_too_new(result))
-    if result.cox is not None:
+    if result.cox is not None and result.cox.problem != "not_converged":
         summary = result.cox.summary
         loose = cox_model.not_estimable(summary)
         summary = summary[~loose]
@@ -70,9 +81,6 @@ def findings(result) -> list[str]:
         out.extend(hazard_sentence(row, result) for _, row in strongest.head(2).iterrows())
         if strongest.empty:
             out.append(t("churn_survival.finding.no_covariate", alpha=f"{result.alpha * 100:g}%"))
-        if loose.any():
-            names = result.cox.summary.covariate[loose]
-            out.append(t("churn_survival.finding.not_estimable", covariates=t("format.list_sep").join(names)))
         out.extend(ph_sentences(result))
     out.append(
         t(
@@ -239,7 +247,7 @@ def notes(result) -> list[str]:
         out.append(t("churn_survival.note.covariates_chosen", covariates=", ".join(result.cox.covariates)))
     if result.cox is not None and result.cox.redundant:
         out.append(t("churn_survival.ph.redundant", columns=", ".join(result.cox.redundant)))
-    if result.cox is not None and not result.risk_from_cox:
+    if result.cox is not None and result.cox.problem is None and not result.risk_from_cox:
         key = "segment" if result.segment_by else "population"
         out.append(t(f"churn_survival.note.risk_from_km.{key}", segment_by=result.segment_by))
     return out
@@ -295,7 +303,7 @@ def shown_tables(result) -> list[contract.Shown]:
     if not result.km.logrank.empty:
         out.append(contract.Shown("logrank", _comparisons(result), t("churn_survival.caption.logrank")))
     cox = result.cox
-    if cox is not None:
+    if cox is not None and cox.model is not None:
         weighted = "" if cox.exact else t("churn_survival.caption.weighted")
         out.append(
             contract.Shown(
