@@ -126,7 +126,11 @@ def test_chinese_text_has_no_english_words_beyond_names_and_units():
         "tables",
         "UTF",
         # analytics products the reader compares with, and the funnel parameters a definition names
-        "PostHog", "Amplitude", "Mixpanel", "entry", "best",
+        "PostHog",
+        "Amplitude",
+        "Mixpanel",
+        "entry",
+        "best",
         # IANA time zone names are names, written as they are in every language
         "IANA",
         "Asia",

@@ -328,3 +328,34 @@ def test_a_campaign_that_moved_nothing_says_so_first():
 
     with i18n.language("en"):
         assert result.findings[0].startswith("Bottom line: no arm of 'c' moved converted by a difference the data")
+
+
+def test_a_who_to_target_model_a_feature_decides_is_a_warning_not_advice():
+    """Data built to break the uplift model: in the mail arm everyone in region z converts, so the
+    logistic fit's log-odds for z runs to ~30 with a standard error in the thousands. The page says the
+    model cannot be used and why, gives no targeting advice and no deciles, and the index marks it."""
+    rng = np.random.default_rng(3)
+    n = 6_000
+    frame = pd.DataFrame(
+        {
+            "user_id": np.arange(n),
+            "campaign": "mail",
+            "arm": rng.choice(["control", "mail"], n),
+            "region": rng.choice(list("abcdez"), n, p=[0.19, 0.19, 0.19, 0.19, 0.19, 0.05]),
+            "converted": (rng.random(n) < 0.1).astype(int),
+        }
+    )
+    frame.loc[(frame.arm == "mail") & (frame.region == "z"), "converted"] = 1
+    ds = load_dataset({"assignments": frame}, control_arm="control")
+    result = targeting.analyse(ds, metrics=["converted"], segment_by="region", features=["region"])
+    assert result.model.problem == "not_identified"
+    assert not any(f.startswith("The uplift model") for f in result.findings)
+    assert result.warnings and "could not be used" in result.warnings[0] and "region" in result.warnings[0]
+    assert result.warnings[0] in result.findings
+    assert "uplift_deciles" not in result.tables() and "qini" not in {c.name for c in result.charts()}
+    # the same world without the separation: a usable model
+    frame.loc[(frame.arm == "mail") & (frame.region == "z"), "converted"] = (rng.random(n) < 0.1).astype(int)[
+        : int(((frame.arm == "mail") & (frame.region == "z")).sum())
+    ]
+    ds = load_dataset({"assignments": frame}, control_arm="control")
+    assert targeting.analyse(ds, metrics=["converted"], segment_by="region", features=["region"]).model.problem is None

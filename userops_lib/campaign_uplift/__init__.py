@@ -87,7 +87,7 @@ class CampaignResult(contract.Presented):
         }
         if not self.segments.empty:
             out["segment_uplift"] = self.segments
-        if self.model is not None:
+        if self.model is not None and self.model.problem is None:
             out["uplift_deciles"] = self.model.deciles
             out["qini"] = self.model.qini
         return out

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
+from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
 from userops_lib import topn
 from userops_lib.campaign_uplift import experiment as uplift
@@ -102,6 +103,27 @@ class UpliftModel:
     features: list[str]
     test_users: int
     qini_ci: tuple[float, float] = (np.nan, np.nan)  # 95% bootstrap percentile interval of the coefficient
+    # Why the model cannot be used, or None: "not_converged" (a per-arm fit did not converge), "not_identified"
+    # (a feature decides the outcome in an arm, or an estimate without a finite standard error)
+    problem: str | None = None
+
+
+SE_LIMIT = 10.0  # a log-odds estimate with a standard error above this is not pinned down (as for Cox)
+
+
+def _health(fits: list, caught: list, binary: bool) -> str | None:
+    """What is wrong with the per-arm fits (statsmodels' own flags and warnings), or None. A value of a
+    feature that decides a binary outcome in one arm (quasi-complete separation) converges with a log-odds
+    of ~30 and a standard error in the thousands: not identified."""
+    if any(not getattr(fit, "converged", True) for fit in fits) or any(
+        issubclass(w.category, ConvergenceWarning) for w in caught
+    ):
+        return "not_converged"
+    errors = [np.asarray(fit.bse, float) for fit in fits]
+    unsure = any(not np.isfinite(e).all() or (binary and (e > SE_LIMIT).any()) for e in errors)
+    if unsure or any(issubclass(w.category, PerfectSeparationWarning) for w in caught):
+        return "not_identified"
+    return None
 
 
 def uplift_model(
@@ -119,13 +141,19 @@ def uplift_model(
     test = rng.random(len(frame)) < test_share
     X = _design(frame, features)
     family = sm.families.Binomial() if exp.binary[metric] else sm.families.Gaussian()
-    predictions = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    predictions, fits = {}, []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         for name in (arm, exp.control):
             train = (~test) & (frame.arm == name).to_numpy()
             model = sm.GLM(frame.loc[train, metric], X.loc[train], family=family).fit()
+            fits.append(model)
             predictions[name] = model.predict(X.loc[test])
+    problem = _health(fits, caught, bool(exp.binary[metric]))
+    if problem is not None:  # no ranking from a model that cannot be used: nothing to target by
+        empty = pd.DataFrame(columns=["share_targeted", "incremental", "random"])
+        deciles = pd.DataFrame(columns=["decile", "users", "predicted_uplift", "observed_uplift"])
+        return UpliftModel(arm, metric, empty, np.nan, deciles, features, int(test.sum()), problem=problem)
     scored = frame.loc[test, ["arm", metric]].assign(uplift=(predictions[arm] - predictions[exp.control]).to_numpy())
     scored = scored.sort_values("uplift", ascending=False, kind="stable").reset_index(drop=True)
     treated = (scored.arm == arm).to_numpy()

@@ -14,7 +14,7 @@ def charts(result) -> list[Chart]:
     out = [Chart("forest", lambda: forest(result))]
     if not result.segments.empty:
         out.append(Chart("segments", lambda: segments(result)))
-    if result.model is not None:
+    if result.model is not None and result.model.problem is None:
         out.append(Chart("qini", lambda: qini(result)))
     return out
 

@@ -81,6 +81,21 @@ def bottom_line(result) -> str:
     return t(f"campaign_uplift.bottom.{key}", arms=join(better or worse), n=len(better or worse), **fields)
 
 
+def warnings(result) -> list[str]:
+    """The who-to-target model was fitted but cannot be used: said on the page and marked on the index."""
+    model = result.model
+    if model is None or model.problem is None:
+        return []
+    return [
+        t(
+            f"campaign_uplift.warning.model.{model.problem}",
+            arm=model.arm,
+            metric=metric_name(model.metric),
+            features=", ".join(model.features),
+        )
+    ]
+
+
 def findings(result) -> list[str]:
     out = [bottom_line(result)]
     srm = result.health[result.health.check == "sample ratio"].iloc[0]
@@ -154,11 +169,12 @@ def findings(result) -> list[str]:
                 p=narrative.p_value(het),
             )
         )
-    if result.model is not None:
+    if result.model is not None and result.model.problem is None:
         q, (low, high) = result.model.qini_coefficient, result.model.qini_ci
         better = bool(low > 0)  # advice only when the bootstrap interval excludes random targeting
         key = "campaign_uplift.finding.model_better" if better else "campaign_uplift.finding.model_random"
         out.append(t(key, arm=result.model.arm, q=f"{q:.4f}", low=f"{low:.4f}", high=f"{high:.4f}"))
+    out.extend(warnings(result))
     return out
 
 
@@ -267,7 +283,7 @@ def shown_tables(result) -> list[contract.Shown]:
                 t("campaign_uplift.caption.segments"),
             )
         )
-    if result.model is not None:
+    if result.model is not None and result.model.problem is None:
         out.append(contract.Shown("uplift_deciles", result.model.deciles, t("campaign_uplift.caption.deciles")))
     return out
 

@@ -68,7 +68,7 @@ def findings(result) -> list[str]:
             churned=narrative.count(result.churned),
             users=narrative.count(result.users),
             share=narrative.percent(result.churned / result.users),
-        )
+        ),
     ]
     if result.too_new:
         out.append(_too_new(result))
