@@ -201,3 +201,34 @@ def test_a_config_language_is_checked(tmp_path):
         cwd=ROOT,
     )
     assert result.returncode == 2 and "language" in result.stderr and "Traceback" not in result.stderr
+
+
+# Method names a manager does not read: they go in parentheses or the definitions, never first.
+JARGON = re.compile(
+    r"CUPED|Qini|censor|删失|Brier|log-rank|Cox|Kaplan|BG/NBD|Gamma-Gamma|Wilson|Newcombe|Cochran|z-test|z 检验|"
+    r"RMST|Holm|Benjamini|bootstrap|MCMC|R-hat|Schoenfeld|SRM|hazard|风险比|proportional|比例风险",
+    re.I,
+)
+SAID_TO_READERS = (".finding", ".warning", ".hazard.", ".ph.", "bottom_line", ".verdict")
+METHOD_NOTES = {"churn_survival.ph.none", "churn_survival.ph.redundant"}  # beside the definitions
+
+
+@pytest.mark.parametrize("code", ["en", "zh_CN"])
+def test_findings_say_what_it_means_before_naming_a_method(code):
+    """Every sentence a finding, warning or verdict says starts in plain words: the first clause (up to
+    the first comma, colon, semicolon or parenthesis) names no statistical method."""
+    from babel.messages.pofile import read_po
+
+    with open(ROOT / "userops_lib" / "locales" / code / "LC_MESSAGES" / "userops.po", "rb") as handle:
+        catalogue = read_po(handle)
+    leading = []
+    for message in catalogue:
+        key = message.id if isinstance(message.id, str) else (message.id[0] if message.id else "")
+        if not key or key in METHOD_NOTES or not any(kind in key for kind in SAID_TO_READERS):
+            continue
+        for text in [message.string] if isinstance(message.string, str) else list(message.string):
+            for sentence in re.split(r"(?<=[.!?。！？])\s*", text):
+                clause = re.split(r"[,;:(，；：（]", sentence, maxsplit=1)[0]
+                if JARGON.search(clause):
+                    leading.append((key, clause))
+    assert not leading

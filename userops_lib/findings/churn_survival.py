@@ -176,11 +176,12 @@ def hazard_sentence(row, result) -> str:
 
 
 def ph_sentences(result) -> list[str]:
-    """The proportional-hazards check in plain words."""
+    """The proportional-hazards check in plain words, when it changes how the page reads (a check that
+    passes is a note beside the definitions)."""
     cox = result.cox
     violating = cox.ph_test[cox.ph_test.violates]
     if violating.empty:
-        return [t("churn_survival.ph.none", threshold=f"{result.level:g}")]
+        return []
     out = [
         t(
             "churn_survival.ph.flags",
@@ -245,6 +246,8 @@ def notes(result) -> list[str]:
         out.append(t("churn_survival.note.segment_chosen", segment_by=result.segment_by))
     if "covariates" in result.chosen:
         out.append(t("churn_survival.note.covariates_chosen", covariates=", ".join(result.cox.covariates)))
+    if result.cox is not None and result.cox.problem is None and not result.cox.ph_test.violates.any():
+        out.append(t("churn_survival.ph.none", threshold=f"{result.level:g}"))
     if result.cox is not None and result.cox.redundant:
         out.append(t("churn_survival.ph.redundant", columns=", ".join(result.cox.redundant)))
     if result.cox is not None and result.cox.problem is None and not result.risk_from_cox:
