@@ -312,3 +312,13 @@ def test_the_chinese_customer_value_report_is_chinese(zh_run):
     for english in ("Findings", "expected still active", "Definitions", "probably gone", "P(alive) by"):
         assert english not in page, english
     assert "missing from font" not in (zh_run / "customer_value.ipynb").read_text(encoding="utf-8")
+
+
+def test_every_chinese_page_opens_with_its_bottom_line(zh_run):
+    import re
+
+    for page in sorted(p for p in zh_run.glob("*.html") if p.name != "index.html"):
+        first = re.search(
+            r"""<div class=["']userops-findings["']><h2>[^<]*</h2><ul><li>([^<]*)</li>""", page.read_text("utf-8")
+        )
+        assert first and first.group(1).startswith("结论："), page.name

@@ -369,7 +369,9 @@ def test_the_first_finding_counts_repeat_buyers_not_what_the_model_assumes(cdnow
     share = f"{repeat.p_alive.sum() / len(repeat):.1%}"
     with i18n.language("en"):
         first = cdnow_result.findings[0]
-    assert first.startswith(f"Of the {len(repeat):,} customers who bought again, ") and f"({share})" in first
+    assert (
+        first.startswith(f"Bottom line: Of the {len(repeat):,} customers who bought again, ") and f"({share})" in first
+    )
     assert first.index(share) < first.index("by the model's assumption")
 
 

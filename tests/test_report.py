@@ -409,3 +409,17 @@ def test_a_figures_text_alternative_is_escaped_into_the_page():
     images = [a for t, a in markup.tags if t == "img"]
     assert images == [{"alt": alt, "src": "data:image/png;base64,iVBORw0KGgo="}]
     assert "b" not in [t for t, _ in markup.tags]  # the markup in the title stayed text
+
+
+def test_every_page_opens_with_its_bottom_line(sample_run):
+    """A stakeholder reads one sentence first: each page's first finding is its bottom line (a verdict for
+    the campaign, what the numbers come to elsewhere), set in bold."""
+    _, folder, _ = sample_run
+    pages = sorted(p for p in folder.glob("*.html") if p.name != "index.html")
+    assert len(pages) == 7
+    for page in pages:
+        first = re.search(
+            r"""<div class=["']userops-findings["']><h2>[^<]*</h2><ul><li>([^<]*)</li>""", page.read_text()
+        )
+        assert first and first.group(1).startswith("Bottom line: "), page.name
+    assert ".userops-findings li:first-child" in (ROOT / "userops_lib" / "templates" / "report.css").read_text()

@@ -100,6 +100,11 @@ def day(value) -> str:
     return pd.Timestamp(value).strftime("%-d %b %Y")
 
 
+def bottom_line(sentence: str) -> str:
+    """A page's first finding, marked as its bottom line ('Bottom line: …' / '结论：…')."""
+    return i18n.t("format.bottom_line", sentence=sentence)
+
+
 def findings_html(sentences: list[str], *, title: str | None = None) -> str:
     """A findings box: each sentence escaped, as a list."""
     from userops_lib import templating

@@ -280,6 +280,8 @@ def survival_steps(result: CoxResult, rows: pd.DataFrame):
         if result.stratified_model is not None
         else (result.model, result.columns)
     )
+    if model is None:  # a fit that failed is never used for predictions (risk_model: holds is False)
+        raise ValueError("the Cox fit failed; it has no survival to read")
     design_rows, _ = design(rows.assign(churned=False, count=1), result.covariates, result.references)
     features = design_rows[[c for c in columns or [] if c in design_rows.columns]]
     strata = [model.strata] if isinstance(model.strata, str) else list(model.strata or [])

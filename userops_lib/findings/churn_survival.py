@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 
@@ -60,9 +61,44 @@ def warnings(result) -> list[str]:
     return [t("churn_survival.warning.not_identified", covariates=t("format.list_sep").join(cox.unusable))]
 
 
+def bottom_line(result) -> str:
+    """How long users stay: when half of all users are gone, and which segment leaves soonest."""
+    medians = result.km.medians
+    overall = medians[medians.segment.isin([ALL, "all"])]
+    row = overall.iloc[0] if len(overall) else medians.iloc[0]
+    fields: dict[str, Any] = {
+        "share": narrative.percent(result.churned / result.users),
+        "users": narrative.count(result.users),
+    }
+    if np.isinf(row["median"]):
+        text = t("churn_survival.bottom.open", **fields)
+    else:
+        text = t(
+            "churn_survival.bottom.median",
+            time=t(f"churn_survival.at_time.{result.unit}", time=f"{row['median']:g}"),
+            level=_level(result),
+            low=f"{row.ci_low:g}",
+            high=t("churn_survival.median.not_reached") if np.isinf(row.ci_high) else f"{row.ci_high:g}",
+            **fields,
+        )
+    segments = medians[~medians.segment.isin([ALL, "all"]) & np.isfinite(medians["median"])]
+    if result.segment_by and len(segments) > 1:
+        soonest = segments.sort_values("median").iloc[0]
+        text += t(
+            "churn_survival.bottom.soonest",
+            segment_by=result.segment_by,
+            segment=segment(soonest.segment),
+            time=t(f"churn_survival.at_time.{result.unit}", time=f"{soonest['median']:g}"),
+        )
+    else:
+        text += t("churn_survival.bottom.end")
+    return narrative.bottom_line(text)
+
+
 def findings(result) -> list[str]:
     out = [
         *warnings(result),
+        bottom_line(result),
         t(
             "churn_survival.finding.churned",
             churned=narrative.count(result.churned),

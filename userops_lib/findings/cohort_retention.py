@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from userops_lib import contract, narrative
 from userops_lib.cohort_retention.stats import TREND_PERIODS
 from userops_lib.i18n import t
@@ -64,11 +66,33 @@ def _ltv_total(result) -> tuple[int, float]:
     return k, float(total.loc[k])
 
 
+def _bottom_line(result, overall) -> str:
+    """Retention at the first and the last of the page's periods, the last with its interval and users."""
+    points = _points(result, overall) or [int(overall.period.max())]
+    rows = [overall[overall.period == k].iloc[0] for k in (points[0], points[-1])]
+    (low,), (high,) = wilson([rows[1].active_users], [rows[1].users], result.alpha)
+    fields: dict[str, Any] = {
+        "how": _how(result),
+        "last_label": label(result, points[-1]),
+        "last_rate": narrative.percent(rows[1].active_users / rows[1].users),
+        "level": _level(result),
+        "ci": narrative.interval(low, high),
+        "users": narrative.count(rows[1].users),
+    }
+    if len(points) == 1:
+        return narrative.bottom_line(t("cohort_retention.bottom.one", **fields))
+    first: dict[str, Any] = {
+        "first_label": label(result, points[0]),
+        "first_rate": narrative.percent(rows[0].active_users / rows[0].users),
+    }
+    return narrative.bottom_line(t("cohort_retention.bottom.two", **fields, **first))
+
+
 def findings(result) -> list[str]:
     overall = _overall(result)
     if overall.empty:
         return [t("cohort_retention.finding.none")]
-    out = []
+    out = [_bottom_line(result, overall)]
     for k in _points(result, overall):
         row = overall[overall.period == k].iloc[0]
         (low,), (high,) = wilson([row.active_users], [row.users], result.alpha)

@@ -108,18 +108,20 @@ def findings(result) -> list[str]:
     alive = customers.p_alive.sum()
     low, high = result.totals["alive"]
     out = [
-        t(
-            "customer_value.finding.alive",
-            n=n,
-            customers=narrative.spoken(n),
-            alive=narrative.count(alive),
-            share=narrative.percent(alive / n),
-            level=_level(result),
-            ci=_range(low, high, narrative.count),
-            one_time=narrative.count(one_time),
-            repeat=narrative.count(len(repeat)),
-            alive_repeat=narrative.count(repeat.p_alive.sum()),
-            share_repeat=narrative.percent(repeat.p_alive.sum() / len(repeat) if len(repeat) else float("nan")),
+        narrative.bottom_line(
+            t(
+                "customer_value.finding.alive",
+                n=n,
+                customers=narrative.spoken(n),
+                alive=narrative.count(alive),
+                share=narrative.percent(alive / n),
+                level=_level(result),
+                ci=_range(low, high, narrative.count),
+                one_time=narrative.count(one_time),
+                repeat=narrative.count(len(repeat)),
+                alive_repeat=narrative.count(repeat.p_alive.sum()),
+                share_repeat=narrative.percent(repeat.p_alive.sum() / len(repeat) if len(repeat) else float("nan")),
+            )
         )
     ]
     low, high = result.totals["purchases"]

@@ -45,22 +45,24 @@ def findings(result) -> list[str]:
         return [t("funnel.finding.none", window=_window(result))]
     first, last = overall.iloc[0], overall.iloc[-1]
     out = []
-    if result.default_steps:
-        out.append(t("funnel.finding.default_steps", steps=" → ".join(result.steps)))
     out.append(
-        t(
-            "funnel.finding.overall",
-            n=int(first.users),
-            users=narrative.spoken(int(first.users)),
-            first=first.event,
-            last=last.event,
-            window=_window(result),
-            rate=narrative.percent(last.conversion),
-            level=_level(result),
-            ci=narrative.interval(last.ci_low, last.ci_high),
-            converted=narrative.count(int(last.users)),
+        narrative.bottom_line(
+            t(
+                "funnel.finding.overall",
+                n=int(first.users),
+                users=narrative.spoken(int(first.users)),
+                first=first.event,
+                last=last.event,
+                window=_window(result),
+                rate=narrative.percent(last.conversion),
+                level=_level(result),
+                ci=narrative.interval(last.ci_low, last.ci_high),
+                converted=narrative.count(int(last.users)),
+            )
         )
     )
+    if result.default_steps:
+        out.append(t("funnel.finding.default_steps", steps=" → ".join(result.steps)))
     drop = _biggest_drop(overall)
     if drop is not None:
         before = overall[overall.step == drop.step - 1].iloc[0]

@@ -143,6 +143,38 @@ def cards(result) -> tuple[str, list[tuple[str, str, str]]]:
     return heading, out
 
 
+def bottom_line(result) -> str | None:
+    """The page's first sentence, from the KPI cards the tiles show (one value per KPI): monthly active
+    users and new users in the last complete period, each against the period before, and ARPU with money."""
+    frame = result.frames.get("kpis")
+    if frame is None or frame.empty:
+        return None
+    card = {row.kpi: row for row in frame.itertuples() if pd.notna(row.value)}
+    if "mau" not in card or "new_users" not in card:
+        return None
+
+    def change(row, key: str = "overview.bottom.change") -> str:
+        note = _change_note(row, result.period)
+        return t(key, change=note) if note else ""
+
+    mau, new = card["mau"], card["new_users"]
+    money = ""
+    if "arpu" in card:
+        arpu = card["arpu"]
+        money = t("overview.bottom.arpu", arpu=_value("money", arpu.value, result.currency), change=change(arpu))
+    return narrative.bottom_line(
+        t(
+            "overview.bottom.active",
+            period=t(f"overview.bottom.when.{result.period}", label=period_label(result.period, mau.period_start)),
+            mau=narrative.count(mau.value),
+            mau_change=change(mau, "overview.bottom.change_in"),
+            new=narrative.count(new.value),
+            new_change=change(new),
+            money=money,
+        )
+    )
+
+
 def findings(result) -> list[str]:
     out = []
     if result.has("new_users"):
@@ -171,7 +203,10 @@ def findings(result) -> list[str]:
         out.append(
             t("overview.finding.set_aside", n=result.rows_set_aside, rows=narrative.count(result.rows_set_aside))
         )
-    return out
+    first = bottom_line(result)
+    if first is not None:
+        return [first, *out]
+    return [narrative.bottom_line(out[0]), *out[1:]] if out else out
 
 
 def _new_users(result) -> list[str]:

@@ -123,7 +123,8 @@ def findings(result) -> list[str]:
         )
     if result.validation is not None and result.validation_tests:
         out.append(validation_sentence(result.validation_tests, result.period_days, result.alpha))
-    return out
+    # the first sentence (who holds the revenue, or else the lifecycle) is the page's bottom line
+    return [narrative.bottom_line(out[0]), *out[1:]] if out else out
 
 
 def validation_sentence(tests: dict, period_days: int, level: float = 0.05) -> str:
