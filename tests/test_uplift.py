@@ -359,3 +359,19 @@ def test_a_who_to_target_model_a_feature_decides_is_a_warning_not_advice():
     ]
     ds = load_dataset({"assignments": frame}, control_arm="control")
     assert targeting.analyse(ds, metrics=["converted"], segment_by="region", features=["region"]).model.problem is None
+
+
+def test_value_columns_appear_only_when_a_value_or_a_cost_is_set():
+    """With no value per conversion and no cost, the segment table carried value_per_user and
+    incremental_value columns of zeros that read as results; they now appear only when set, and then
+    equal lift × value − cost per user and that times the segment's users."""
+    ds = load_dataset(DATA / "sample")
+    plain = targeting.analyse(ds, metrics=["converted"], segment_by="platform")
+    assert not {"value_per_user", "incremental_value"} & set(plain.segments.columns)
+    assert not {"value_per_user", "incremental_value"} & set(plain.tables()["segment_uplift"].columns)
+    valued = targeting.analyse(
+        ds, metrics=["converted"], segment_by="platform", value_per_conversion=40.0, cost_per_contact=0.5
+    )
+    row = valued.segments.iloc[0]
+    assert row.value_per_user == pytest.approx(row.abs_lift * 40.0 - 0.5)
+    assert row.incremental_value == pytest.approx(row.value_per_user * (row.n_treated + row.n_control))

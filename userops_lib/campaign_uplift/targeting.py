@@ -74,8 +74,11 @@ def segment_uplift(
         pooled = (weights * part.abs_lift).sum() / weights.sum()
         q = float((weights * (part.abs_lift - pooled) ** 2).sum())
         out.loc[part.index, "heterogeneity_p"] = float(stats.chi2.sf(q, len(part) - 1)) if len(part) > 1 else np.nan
-    out["value_per_user"] = out.abs_lift * value_per_conversion - cost_per_contact
     out["segment_users"] = out.n_treated + out.n_control
+    if not value_per_conversion and not cost_per_contact:
+        # no value or cost given: no value columns (zeros would read as results)
+        return out.sort_values(["arm", "abs_lift"], ascending=[True, False]).reset_index(drop=True)
+    out["value_per_user"] = out.abs_lift * value_per_conversion - cost_per_contact
     out["incremental_value"] = out.value_per_user * out.segment_users
     return out.sort_values(["arm", "value_per_user"], ascending=[True, False]).reset_index(drop=True)
 
