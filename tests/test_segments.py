@@ -317,3 +317,26 @@ def test_the_lifecycle_chart_has_a_row_for_every_week_zeros_included():
         [0, 0, 1, 0],
         [0, 0, 0, 1],
     ]
+
+
+@pytest.fixture(scope="module")
+def sample_segments():
+    return segments.analyse(load_dataset(DATA / "sample"))
+
+
+def test_the_charts_say_what_a_value_tier_is(sample_segments):
+    """Tiers are cut by revenue, not by users: the high tier's 20% of revenue is 0.9% of the sample's
+    users, so a scatter coloured by tier is mostly one colour. Every tier label says both shares, and the
+    Pareto curve marks where the tiers are cut."""
+    from userops_lib import i18n
+    from userops_lib.charts import segment_profiling as charts
+
+    tiers = sample_segments.profiles["value_tier"].set_index("segment")
+    high = tiers.loc["high"]
+    users, revenue = f"{high.share_of_users:.1%}", f"{high.share_of_revenue:.1%}"
+    with i18n.language("en"):
+        legend = [text.get_text() for text in charts.users(sample_segments).get_legend().get_texts()]
+        assert f"high value: {users} of users, {revenue} of revenue" in " | ".join(legend)
+        marks = [text.get_text() for text in charts.pareto(sample_segments).texts]
+        assert marks[0] == f"high value: the top {users} of users make {revenue} of revenue"
+    assert high.share_of_users < 0.05 and high.share_of_revenue > 0.19  # why the labels are needed

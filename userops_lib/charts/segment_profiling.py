@@ -21,10 +21,37 @@ def charts(result) -> list[Chart]:
     ]
 
 
+def _tier_shares(result) -> dict[str, tuple[float, float]]:
+    """Each value tier's share of users and of revenue: a tier is cut by revenue, so the high tier's
+    20% of revenue may be 1% of users; every label that names a tier says both."""
+    profile = result.profiles["value_tier"].set_index("segment")
+    return {tier: (float(row.share_of_users), float(row.share_of_revenue)) for tier, row in profile.iterrows()}
+
+
 def pareto(result, ax=None):
     ax = plots.axes(ax, size=(7, 4.5))
     ax.plot(result.pareto.user_share, result.pareto.revenue_share, color="C0")
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label=t("segment_profiling.chart.pareto.equal"))
+    # where the tiers are cut: the high tier is the top of the curve up to its share of revenue, and so on
+    shares, users_above, revenue_above = _tier_shares(result), 0.0, 0.0
+    for tier, color in (("high", "C3"), ("mid", "C0")):
+        if tier not in shares or not shares[tier][0]:
+            continue
+        users_above += shares[tier][0]
+        revenue_above += shares[tier][1]
+        ax.plot([users_above, users_above], [0, revenue_above], color=color, linestyle=":", linewidth=1)
+        ax.plot([0, users_above], [revenue_above, revenue_above], color=color, linestyle=":", linewidth=1)
+        reach = {"users": narrative.percent(users_above), "revenue": narrative.percent(revenue_above)}
+        ax.annotate(
+            t("segment_profiling.chart.pareto.tier", tier=name("high"), **reach)
+            if tier == "high"
+            else t("segment_profiling.chart.pareto.tiers", high=name("high"), mid=name("mid"), **reach),
+            (users_above, revenue_above),
+            xytext=(6, -12 if tier == "high" else -4),
+            textcoords="offset points",
+            fontsize=8,
+            color=color,
+        )
     ax.xaxis.set_major_formatter(plots.mticker.PercentFormatter(1.0, 0))
     ax.legend(loc="lower right")
     return plots.finish(
@@ -70,8 +97,10 @@ def users(result, ax=None, *, points: int = 5000, seed: int = 0):
         shown = t(f"segment_profiling.chart.users.all_{who}", total=narrative.count(total))
     drawn = frame.loc[eligible, ["recency_days", y, "value_tier"]]
     ax = plots.axes(ax, size=(8, 4.8))
+    shares = _tier_shares(result)
     for tier, color in (("low", "C7"), ("mid", "C0"), ("high", "C3")):  # the rare high tier drawn last, on top
         part = drawn[drawn.value_tier == tier]
+        users_share, revenue_share = shares.get(tier, (np.nan, np.nan))
         ax.scatter(
             part.recency_days,
             part[y],
@@ -79,7 +108,13 @@ def users(result, ax=None, *, points: int = 5000, seed: int = 0):
             alpha=0.5,
             color=color,
             linewidths=0,
-            label=t("segment_profiling.chart.users.tier", tier=name(tier), shown=narrative.count(len(part))),
+            label=t(
+                "segment_profiling.chart.users.tier",
+                tier=name(tier),
+                users=narrative.percent(users_share),
+                revenue=narrative.percent(revenue_share),
+                shown=narrative.count(len(part)),
+            ),
         )
     plots.log_axis(ax, "y")
     if len(drawn):
