@@ -423,3 +423,20 @@ def test_every_page_opens_with_its_bottom_line(sample_run):
         )
         assert first and first.group(1).startswith("Bottom line: "), page.name
     assert ".userops-findings li:first-child" in (ROOT / "userops_lib" / "templates" / "report.css").read_text()
+
+
+def test_no_published_page_or_csv_names_the_machines_folders(sample_run):
+    """Reports are forwarded: pages and CSVs name the dataset and its files, never the analyst's folders
+    (the run's manifest keeps them); parameters read as text, not as Python ('', 'week')."""
+    _, folder, out = sample_run
+    published = [*folder.glob("*.html"), *folder.glob("*/*.csv")]
+    assert len(published) > 20
+    for path in published:
+        text = path.read_text(encoding="utf-8")
+        for machine in {str(ROOT), str(out), str(DATA)}:
+            assert machine not in text, (path.name, machine)
+    page = (folder / "overview.html").read_text(encoding="utf-8")
+    parameters = page[page.index("<h3>Parameters</h3>") :].split("</table>")[0]
+    assert "<td>sample</td>" in parameters and "<td>week</td>" in parameters and "(default)" in parameters
+    assert "&#39;" not in parameters and "'" not in parameters.replace("class='userops-table'", "")
+    assert "<td>events.parquet</td>" in page  # the data-quality table names files within the dataset

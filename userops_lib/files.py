@@ -10,6 +10,21 @@ from pathlib import Path
 import pandas as pd
 
 
+def public_path(path: object, root: object = None) -> str:
+    """A file as a published page names it: relative to ``root`` (the dataset's folder) when inside it,
+    else its name alone. Pages are forwarded; the machine's folders are nobody's business (the run's
+    manifest keeps the full paths)."""
+    text = str(path)
+    if not text or (os.sep not in text and "/" not in text):
+        return text  # a name, not a path (a table given in memory, a connection label)
+    if root:
+        try:
+            return Path(text).resolve().relative_to(Path(str(root)).resolve()).as_posix()
+        except ValueError:
+            pass
+    return Path(text).name
+
+
 def atomically(path: Path, write: Callable[[Path], object]) -> None:
     """``write(partial)`` to a hidden file beside ``path``, then rename it onto ``path``; on failure the
     partial file is removed and the error propagates."""

@@ -100,6 +100,18 @@ def day(value) -> str:
     return pd.Timestamp(value).strftime("%-d %b %Y")
 
 
+def parameter(value: object) -> str:
+    """A parameter's value as a reader reads it: text as it is, lists joined, an empty value as '(default)'
+    — never Python's quotes and brackets."""
+    if isinstance(value, bool):
+        return yes_no(value)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(parameter(v) for v in value) if value else i18n.t("format.default")
+    if value is None or value == "":
+        return i18n.t("format.default")
+    return str(value)
+
+
 def bottom_line(sentence: str) -> str:
     """A page's first finding, marked as its bottom line ('Bottom line: …' / '结论：…')."""
     return i18n.t("format.bottom_line", sentence=sentence)

@@ -253,7 +253,12 @@ def show_run_details(parameters: dict, dataset: Dataset, *, definitions: list[st
         templating.block(
             "details",
             i18n.t,
-            [(k, repr(v)) for k, v in parameters.items() if k != "artifacts_dir"],
+            # the dataset by its name (a path is the analyst's machine), every value as text, not Python
+            [
+                (k, quality.dataset if k == "dataset" else narrative.parameter(v))
+                for k, v in parameters.items()
+                if k != "artifacts_dir"
+            ],
             definitions or [],
             dataset.restriction,
             templating.markup(narrative.table_html(quality.table_frame())),

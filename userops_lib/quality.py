@@ -89,13 +89,22 @@ class DataQuality:
     def rows_set_aside(self) -> int:
         return sum(item.rows for item in self.set_aside)
 
+    @property
+    def shown_source(self) -> str:
+        """The dataset as a page names it: its folder's name, never the machine's path."""
+        from userops_lib.files import public_path
+
+        return public_path(self.source)
+
     def table_frame(self) -> pd.DataFrame:
-        """One row per table: rows read, kept and set aside."""
+        """One row per table: rows read, kept and set aside (each file named within the dataset's folder)."""
+        from userops_lib.files import public_path
+
         return pd.DataFrame(
             [
                 {
                     "table": t.name,
-                    "source": t.source,
+                    "source": public_path(t.source, self.source),
                     "rows_read": t.rows_read,
                     "rows_kept": t.rows_kept,
                     "rows_set_aside": t.rows_read - t.rows_kept,

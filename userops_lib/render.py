@@ -15,6 +15,7 @@ from markupsafe import escape as _escape
 from nbconvert import HTMLExporter
 
 from userops_lib import fonts, i18n, templating
+from userops_lib.files import public_path
 
 # Parameter cells, and notes for analysts in JupyterLab (the report says the same from the catalogue).
 HIDDEN_TAGS = {"parameters", "injected-parameters", "analyst-only"}
@@ -155,7 +156,7 @@ def _index_body(run: dict, reports: list[dict]) -> str:
     ok = sum(r["status"] == "ok" for r in reports)
     summary = Markup(
         str(
-            _escape(t("index.summary", ok=ok, total=len(reports), dataset="\0", path=run["dataset"], run=run["run_id"]))
+            _escape(t("index.summary", ok=ok, total=len(reports), dataset="\0", path=public_path(run["dataset"]), run=run["run_id"]))
         )
     ).replace("\0", Markup("<strong>{}</strong>").format(run["dataset_name"]), 1)
     return templating.render(

@@ -69,7 +69,7 @@ def facts(quality) -> list[str]:
 
 def summary(quality) -> list[str]:
     """Everything the terminal's summary says, as lines for a run's index page."""
-    out = [t("report.fact.dataset", name=quality.dataset, source=quality.source)]
+    out = [t("report.fact.dataset", name=quality.dataset, source=quality.shown_source)]
     out += [
         t(
             "report.fact.table",
