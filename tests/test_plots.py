@@ -1,6 +1,7 @@
 """Charts: text from data and numbers on log axes are drawn as text, never as TeX."""
 
 import matplotlib.pyplot as plt
+import pytest
 
 from tests.conftest import DATA
 from userops_lib import churn_survival as survival
@@ -40,3 +41,84 @@ def test_a_dollar_in_a_label_is_drawn_as_written():
     plots.finish(ax, title="Spend by offer ($)", xlabel="offer", ylabel="users")
     assert {"$5 off $6", "{unknown}", "Spend by offer ($)"} <= set(_texts(figure))
     plt.close("all")
+
+
+ANALYSES = (
+    "overview",
+    "cohort_retention",
+    "segment_profiling",
+    "churn_survival",
+    "campaign_uplift",
+    "funnel",
+    "customer_value",
+)
+
+
+def _number(label: str) -> float | None:
+    """A tick label read back as the value it states (None for names and dates)."""
+    import re
+
+    text = label.replace("\u2212", "-").replace(",", "").replace("$", "").replace("×", "").strip()
+    share = text.endswith("%")
+    text = text.rstrip("%").strip()
+    if not re.fullmatch(r"[-+]?\d*\.?\d+(?:e[-+]?\d+)?", text):
+        return None
+    return float(text) / 100 if share else float(text)
+
+
+def _tick_problems(ax) -> list[tuple]:
+    import math
+
+    import matplotlib.ticker as mticker
+
+    problems = []
+    for name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
+        low, high = sorted(axis.get_view_interval())
+        ticks = [(t.get_loc(), t.label1.get_text()) for t in axis.get_major_ticks() if low <= t.get_loc() <= high]
+        labels = [text for _, text in ticks if text]
+        problems += [(name, "two equal neighbours", a) for a, b in zip(labels, labels[1:], strict=False) if a == b]
+        formatter = axis.get_major_formatter()
+        numeric = isinstance(formatter, (mticker.ScalarFormatter, mticker.PercentFormatter, mticker.LogFormatter))
+        if not (numeric or getattr(formatter, "numeric", False)):
+            continue  # names, dates, categories
+        if len(labels) == 1:
+            problems.append((name, "a single tick", labels[0]))
+        for loc, text in ticks:
+            value = _number(text)
+            if value is not None and not math.isclose(value, loc, rel_tol=1e-6, abs_tol=1e-9):
+                problems.append((name, "rounds its tick to another value", loc, text))
+    return problems
+
+
+@pytest.fixture(scope="module")
+def sample_results():
+    import importlib
+
+    ds = load_dataset(DATA / "sample")
+    modules = [importlib.import_module(f"userops_lib.{name}") for name in ANALYSES]
+    return {name: module.run(ds, module.Params()) for name, module in zip(ANALYSES, modules, strict=True)}
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_every_tick_label_states_its_tick(sample_results, language):
+    """Each chart of the sample's reports, drawn: no two neighbouring tick labels read the same, and no
+    number label rounds its tick to another value (a 2.5% tick printed '2%'); a numeric axis has more than
+    one tick (a hazard-ratio axis with the single tick '1')."""
+    from userops_lib import i18n
+
+    plots.apply_theme()
+    found = []
+    with i18n.language(language):
+        for name, result in sample_results.items():
+            for chart in result.charts():
+                drawn = chart.draw()
+                drawn.figure.canvas.draw()
+                found += [(name, chart.name, *p) for ax in drawn.figure.axes for p in _tick_problems(ax)]
+                plt.close("all")
+    assert not found
+
+
+def test_percent_ticks_keep_the_decimals_they_need():
+    assert plots.Percent().format_ticks([0.0, 0.025, 0.05, 0.075]) == ["0.0%", "2.5%", "5.0%", "7.5%"]
+    assert plots.Percent().format_ticks([0.1, 0.105, 0.11]) == ["10.0%", "10.5%", "11.0%"]
+    assert plots.Percent().format_ticks([0.0, 0.2, 0.4]) == ["0%", "20%", "40%"]

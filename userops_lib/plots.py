@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
+import numpy as np
 import seaborn as sns
 
 from userops_lib import fonts, i18n
@@ -53,12 +56,80 @@ def date_axis(ax) -> None:
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
+def _fewest_decimals(values, scale: float, most: int = 4) -> int:
+    """The fewest decimals (up to ``most``) at which every ``value * scale`` is written exactly and no two
+    neighbours read the same: 2.5% is never printed '2%', and 10.5% beside 11% never both read '11%'."""
+    scaled = [v * scale for v in values if np.isfinite(v)]
+    for digits in range(most + 1):
+        texts = [f"{v:.{digits}f}" for v in scaled]
+        exact = all(math.isclose(float(t), v, rel_tol=1e-9, abs_tol=1e-9) for t, v in zip(texts, scaled, strict=True))
+        if exact and all(a != b for a, b in zip(texts, texts[1:], strict=False)):
+            return digits
+    return most
+
+
+class Percent(mticker.Formatter):
+    """Shares (0.025) as percent ticks with as many decimals as the ticks need ('2.5%'), never fewer."""
+
+    numeric = True  # a tick label that states its tick's value (the tick-label test reads it back)
+
+    def __init__(self) -> None:
+        self.decimals = 0
+
+    def format_ticks(self, values):
+        self.decimals = _fewest_decimals(values, 100)
+        return [self(value) for value in values]
+
+    def __call__(self, x, pos=None) -> str:
+        return f"{x * 100:.{self.decimals}f}%"
+
+
+def percent_axis(axis) -> None:
+    """Percent ticks on ``axis`` (``ax.xaxis`` or ``ax.yaxis``, or a colour bar's)."""
+    axis.set_major_formatter(Percent())
+
+
+class _Plain(mticker.Formatter):
+    """Plain numbers with thousands separators and the decimals the ticks need (0.6, 0.8, 1, 2, 1,000)."""
+
+    numeric = True
+
+    def format_ticks(self, values):
+        out = []
+        for value in values:
+            digits = _fewest_decimals([value], 1, most=6)
+            out.append(f"{value:,.{digits}f}")
+        return out
+
+    def __call__(self, x, pos=None) -> str:
+        return self.format_ticks([x])[0]
+
+
+class _ReadableLogLocator(mticker.Locator):
+    """Log-scale ticks a reader can use: decades, then 1-2-5, then every digit, then even steps, until at
+    least three ticks fall in view (a hazard-ratio axis from 0.6 to 1.9 had the single tick '1')."""
+
+    def __call__(self):
+        low, high = sorted(self.axis.get_view_interval())
+        return self.tick_values(low, high)
+
+    def tick_values(self, vmin, vmax):
+        vmin, vmax = max(min(vmin, vmax), 1e-300), max(vmin, vmax)
+        for subs in ((1.0,), (1.0, 2.0, 5.0), tuple(np.arange(1.0, 10.0))):
+            ticks = mticker.LogLocator(base=10, subs=subs).tick_values(vmin, vmax)
+            if ((ticks >= vmin) & (ticks <= vmax)).sum() >= 3:
+                return ticks
+        return mticker.MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]).tick_values(vmin, vmax)
+
+
 def log_axis(ax, which: str = "x") -> None:
-    """A log scale whose ticks read as plain numbers (0.1, 1, 10): matplotlib's default log labels are TeX
-    ('$10^{-1}$'), which the theme does not parse (text.parse_math is off so that data is never TeX)."""
+    """A log scale whose ticks read as plain numbers (0.1, 1, 10) and are enough to read a value by:
+    matplotlib's default log labels are TeX ('$10^{-1}$'), which the theme does not parse (text.parse_math
+    is off so that data is never TeX), and a narrow range gets a single decade tick."""
     (ax.set_xscale if which == "x" else ax.set_yscale)("log")
     axis = ax.xaxis if which == "x" else ax.yaxis
-    axis.set_major_formatter(mticker.FuncFormatter(lambda value, _: f"{value:,g}"))
+    axis.set_major_locator(_ReadableLogLocator())
+    axis.set_major_formatter(_Plain())
     axis.set_minor_formatter(mticker.NullFormatter())
 
 
@@ -70,7 +141,7 @@ def finish(ax, *, title: str, xlabel: str, ylabel: str, percent: bool = False, l
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if percent:
-        ax.yaxis.set_major_formatter(mticker.PercentFormatter(xmax=1.0, decimals=0))
+        percent_axis(ax.yaxis)
     if legend is False and ax.get_legend() is not None:
         ax.get_legend().remove()
     ax.figure.tight_layout()

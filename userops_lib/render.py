@@ -156,7 +156,16 @@ def _index_body(run: dict, reports: list[dict]) -> str:
     ok = sum(r["status"] == "ok" for r in reports)
     summary = Markup(
         str(
-            _escape(t("index.summary", ok=ok, total=len(reports), dataset="\0", path=public_path(run["dataset"]), run=run["run_id"]))
+            _escape(
+                t(
+                    "index.summary",
+                    ok=ok,
+                    total=len(reports),
+                    dataset="\0",
+                    path=public_path(run["dataset"]),
+                    run=run["run_id"],
+                )
+            )
         )
     ).replace("\0", Markup("<strong>{}</strong>").format(run["dataset_name"]), 1)
     return templating.render(

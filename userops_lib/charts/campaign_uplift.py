@@ -34,7 +34,7 @@ def forest(result, ax=None):
         )
     ax.set_yticks(range(len(rows)), [f"{r.arm} · {metric_name(r.metric)}" for r in rows.itertuples()])
     ax.axvline(0, color="grey", linestyle="--", linewidth=1)
-    ax.xaxis.set_major_formatter(plots.mticker.PercentFormatter(1.0, 0))
+    plots.percent_axis(ax.xaxis)
     return plots.finish(
         ax,
         title=t("campaign_uplift.chart.forest.title", level=narrative.level(result.alpha)),
@@ -75,7 +75,7 @@ def qini(result, ax=None):
         label=t("campaign_uplift.chart.qini.model", q=f"{result.model.qini_coefficient:.4f}"),
     )
     ax.plot(q.share_targeted, q.random, linestyle="--", color="grey", label=t("campaign_uplift.chart.qini.random"))
-    ax.xaxis.set_major_formatter(plots.mticker.PercentFormatter(1.0, 0))
+    plots.percent_axis(ax.xaxis)
     ax.legend(loc="lower right")
     return plots.finish(
         ax,

@@ -130,7 +130,7 @@ def calibration(result, ax=None):
         label=t("churn_survival.chart.calibration.tenth"),
     )
     ax.legend(loc="upper left")
-    ax.xaxis.set_major_formatter(plots.mticker.PercentFormatter(xmax=1.0, decimals=0))  # both axes shares
+    plots.percent_axis(ax.xaxis)  # both axes shares
     return plots.finish(
         ax,
         title=t("churn_survival.chart.calibration.title", horizon=span(result.risk_horizon, result.unit)),

@@ -54,7 +54,7 @@ def heatmap(result, ax=None, *, group: str | None = None, max_cohorts: int = 26,
         linecolor="white",
         cbar_kws={
             "label": t("cohort_retention.chart.heatmap.colour"),
-            "format": plots.mticker.PercentFormatter(1.0, 0),
+            "format": plots.Percent(),
         },
     )
     ax.set_yticklabels([f"{c:%Y-%m-%d} ({sizes[c]:,})" for c in matrix.index], rotation=0, fontsize=8)

@@ -39,7 +39,7 @@ def alive(result, ax=None):
     ax.yaxis.set_major_locator(plots.mticker.MaxNLocator(integer=True))
     bar = ax.figure.colorbar(mesh, ax=ax)
     bar.set_label(t("customer_value.chart.alive.colour"))
-    bar.ax.yaxis.set_major_formatter(plots.mticker.PercentFormatter(xmax=1.0, decimals=0))
+    plots.percent_axis(bar.ax.yaxis)
     return plots.finish(
         ax,
         title=t("customer_value.chart.alive.title", T=f"{result.alive_grid['T'].iloc[0]:.0f}", unit=_unit(result)),
@@ -127,7 +127,7 @@ def tiers_vs_rfm(result, ax=None):
     ax.scatter(gone, positions, marker="|", s=300, color="black", zorder=3, label=t("customer_value.chart.gone"))
     ax.set_yticks(positions, [segment_name(s) for s in frame.rfm_segment])
     ax.set_xlim(0, 1)
-    ax.xaxis.set_major_formatter(plots.mticker.PercentFormatter(xmax=1.0, decimals=0))
+    plots.percent_axis(ax.xaxis)
     ax.legend(
         loc="upper center",
         bbox_to_anchor=(0.5, -0.06 - 0.6 / (1.2 + 0.45 * len(frame))),

@@ -109,7 +109,7 @@ def groups(result, ax=None):
         capsize=3,
     )
     ax.set_yticks(y, [str(g) for g in last.group])
-    ax.xaxis.set_major_formatter(plots.mticker.PercentFormatter(xmax=1.0, decimals=0))
+    plots.percent_axis(ax.xaxis)
     return plots.finish(
         ax,
         title=t(

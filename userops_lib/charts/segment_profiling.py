@@ -52,7 +52,7 @@ def pareto(result, ax=None):
             fontsize=8,
             color=color,
         )
-    ax.xaxis.set_major_formatter(plots.mticker.PercentFormatter(1.0, 0))
+    plots.percent_axis(ax.xaxis)
     ax.legend(loc="lower right")
     return plots.finish(
         ax,
@@ -137,7 +137,7 @@ def segments(result, ax=None):
     ax.set_yticks(y, [name(s) for s in profile.segment])
     ax.invert_yaxis()
     ax.legend(loc="lower right")
-    ax.xaxis.set_major_formatter(plots.mticker.PercentFormatter(1.0, 0))
+    plots.percent_axis(ax.xaxis)
     return plots.finish(
         ax,
         title=t("segment_profiling.chart.segments.title"),
