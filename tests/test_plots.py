@@ -103,7 +103,7 @@ def sample_results():
 def test_every_tick_label_states_its_tick(sample_results, language):
     """Each chart of the sample's reports, drawn: no two neighbouring tick labels read the same, and no
     number label rounds its tick to another value (a 2.5% tick printed '2%'); a numeric axis has more than
-    one tick (a hazard-ratio axis with the single tick '1')."""
+    one tick (a hazard-ratio axis with the single tick '1'); no title runs off the figure (it wraps)."""
     from userops_lib import i18n
 
     plots.apply_theme()
@@ -114,6 +114,11 @@ def test_every_tick_label_states_its_tick(sample_results, language):
                 drawn = chart.draw()
                 drawn.figure.canvas.draw()
                 found += [(name, chart.name, *p) for ax in drawn.figure.axes for p in _tick_problems(ax)]
+                width = drawn.figure.bbox.width
+                for ax in drawn.figure.axes:
+                    for title in (ax._left_title, ax.title):  # the theme's titles sit left
+                        if title.get_text() and title.get_window_extent().x1 > width + 1:
+                            found.append((name, chart.name, "title cut off at the figure's edge", title.get_text()))
                 plt.close("all")
     assert not found
 

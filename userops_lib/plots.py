@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
@@ -133,8 +135,28 @@ def log_axis(ax, which: str = "x") -> None:
     axis.set_minor_formatter(mticker.NullFormatter())
 
 
+def _columns(text: str) -> int:
+    """Width in columns: a CJK character takes two, as it is drawn about twice as wide."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def wrap(text: str, columns: int) -> str:
+    """``text`` in lines of at most ``columns`` (CJK counted double), broken at spaces, or between CJK
+    characters, never inside a word."""
+    lines, line = [], ""
+    for token in re.findall(r"\s+|[\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]|[^\s\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]+", text):
+        if line and _columns(line + token) > columns and not token.isspace():
+            lines.append(line.rstrip())
+            line = ""
+        if not (token.isspace() and not line):
+            line += token
+    lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
 def finish(ax, *, title: str, xlabel: str, ylabel: str, percent: bool = False, legend: bool | None = None):
-    """Set the title and axis labels (with units) every chart must have."""
+    """Set the title and axis labels (with units) every chart must have; a title longer than the figure is
+    wide is wrapped, never cut off at the figure's edge."""
     if not title or not xlabel or not ylabel:
         raise ValueError("every chart needs a title and both axis labels")
     ax.set_title(title)
@@ -145,6 +167,12 @@ def finish(ax, *, title: str, xlabel: str, ylabel: str, percent: bool = False, l
     if legend is False and ax.get_legend() is not None:
         ax.get_legend().remove()
     ax.figure.tight_layout()
+    # the title starts at the axes' left edge: wrapped to the axes' width (about 9.5 columns per inch at the
+    # theme's 13-point bold title), then laid out again
+    columns = max(16, int(ax.get_position().width * ax.figure.get_figwidth() * 9.5))
+    if _columns(title) > columns:
+        ax.set_title(wrap(title, columns))
+        ax.figure.tight_layout()
     return ax
 
 
