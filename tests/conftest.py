@@ -109,6 +109,17 @@ def sample_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def sample_run_zh(tmp_path_factory):
+    """The sample's heaviest pages (the overview, cohort retention) in Chinese: (exit code, run folder)."""
+    from userops_lib import report, runner
+
+    out = tmp_path_factory.mktemp("reports-zh")
+    plan = report.plan_run(only=["overview", "cohort_retention"], language="zh")
+    code, folder = runner.execute(plan, out=str(out), jobs=2)
+    return code, folder
+
+
+@pytest.fixture(scope="session")
 def cdnow(tmp_path_factory) -> Path:
     """The CDNOW log as shipped in the lifetimes wheel, described only by a dataset.yml."""
     spec = importlib.util.find_spec("lifetimes")

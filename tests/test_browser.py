@@ -116,3 +116,50 @@ def test_a_chinese_page_lays_out_its_cjk_text_in_the_embedded_font(tmp_path):
     assert probe["elements"] >= 15 and probe["narrowest"] > 10
     assert "userops CJK:loaded" in probe["faces"] and probe["covered"]
     assert probe["first_family"] == "userops CJK"
+
+
+PHONE = """<script>
+window.addEventListener('load', () => {
+  const root = document.documentElement;
+  const tiles = [...document.querySelectorAll('.userops-tile')].map(e => Math.round(e.getBoundingClientRect().top));
+  const findings = document.querySelector('.userops-findings');
+  const wide = [...document.querySelectorAll('table')].filter(t => t.scrollWidth > t.clientWidth + 1);
+  parent.postMessage('PHONE' + JSON.stringify({
+    scroll: root.scrollWidth, width: window.innerWidth, tiles: tiles,
+    findings: findings ? Math.round(findings.getBoundingClientRect().top) : -1,
+    height: window.innerHeight,
+    scrolling: wide.map(t => getComputedStyle(t).overflowX)}), '*');
+});
+</script>"""
+# A desktop browser's window is at least 500 px wide: the page is measured in a 390 x 844 frame, and
+# reports what it saw to the frame's host.
+HOST = """<!DOCTYPE html><html><head><title>waiting</title></head><body style='margin:0'>
+<iframe src='{page}' width='390' height='844' style='border:0'></iframe>
+<script>window.addEventListener('message', e => {{ document.title = e.data; }});</script></body></html>"""
+
+
+def _phone(tmp_path, page) -> dict:
+    import json
+    import re
+
+    probe = tmp_path / f"phone-{page.name}"
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", PHONE + "</body>"), encoding="utf-8")
+    host = tmp_path / f"host-{page.name}"
+    host.write_text(HOST.format(page=probe.name), encoding="utf-8")
+    dom = _chromium(tmp_path, "--window-size=800,1000", "--virtual-time-budget=8000", "--dump-dom", host.as_uri())
+    return json.loads(re.search(r"<title>PHONE(.*?)</title>", dom.stdout).group(1).replace("&quot;", '"'))
+
+
+def test_every_page_reads_on_a_390_pixel_phone(sample_run, sample_run_zh, tmp_path):
+    """At 390 px (an iPhone 12-15), in English and Chinese: the page never scrolls sideways (wide tables
+    scroll inside themselves), tiles sit two to a row, and the findings start within two screens."""
+    pages = sorted(sample_run[1].glob("*.html")) + sorted(sample_run_zh[1].glob("*.html"))
+    for page in pages:
+        seen = _phone(tmp_path, page)
+        assert seen["width"] == 390 and seen["scroll"] <= seen["width"], (page.name, seen)
+        assert all(overflow == "auto" for overflow in seen["scrolling"]), (page.name, seen)
+        if page.name == "index.html":
+            continue
+        tiles = seen["tiles"]
+        assert len(tiles) >= 2 and tiles[0] == tiles[1], (page.name, tiles)  # two to a row
+        assert 0 < seen["findings"] < 2 * seen["height"], (page.name, seen)

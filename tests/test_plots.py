@@ -127,3 +127,26 @@ def test_percent_ticks_keep_the_decimals_they_need():
     assert plots.Percent().format_ticks([0.0, 0.025, 0.05, 0.075]) == ["0.0%", "2.5%", "5.0%", "7.5%"]
     assert plots.Percent().format_ticks([0.1, 0.105, 0.11]) == ["10.0%", "10.5%", "11.0%"]
     assert plots.Percent().format_ticks([0.0, 0.2, 0.4]) == ["0%", "20%", "40%"]
+
+
+def test_the_seven_day_retention_line_pools_the_week_with_its_interval():
+    """The daily retention chart drew each day's rate from a few new users (a zigzag from 0% to 100%); its
+    bold line is the week's pooled rate: returned ÷ new over the last 7 complete days, Wilson interval."""
+    import pandas as pd
+    from statsmodels.stats.proportion import proportion_confint
+
+    from userops_lib.charts.overview import seven_day_retention
+
+    days = pd.date_range("2025-03-01", periods=9, freq="D")
+    frame = pd.DataFrame(
+        {
+            "day": days,
+            "new_users": [10, 20, 5, 8, 12, 9, 6, 30, 4],
+            "d1_users": [2, 5, 0, 8, 3, 1, 6, 9, 1],
+            "d1_complete": [True] * 8 + [False],  # the last day's next day has not passed
+        }
+    )
+    week = seven_day_retention(frame, 1, 0.05)
+    assert week.day.tolist() == [days[6], days[7]]  # a full week of complete days behind each
+    assert week.rate.iloc[0] == pytest.approx(25 / 70) and week.rate.iloc[1] == pytest.approx(32 / 90)
+    assert (week.low.iloc[1], week.high.iloc[1]) == pytest.approx(proportion_confint(32, 90, 0.05, "wilson"))

@@ -440,3 +440,14 @@ def test_no_published_page_or_csv_names_the_machines_folders(sample_run):
     assert "<td>sample</td>" in parameters and "<td>week</td>" in parameters and "(default)" in parameters
     assert "&#39;" not in parameters and "'" not in parameters.replace("class='userops-table'", "")
     assert "<td>events.parquet</td>" in page  # the data-quality table names files within the dataset
+
+
+def test_no_page_weighs_more_than_0_45_mb(sample_run, sample_run_zh):
+    """Pages are mailed and opened on phones: each of the sample's pages, in English and in Chinese (whose
+    pages carry a CJK font subset), stays under 0.45 MB (charts in a 256-colour palette)."""
+    code, folder = sample_run_zh
+    assert code == 0
+    pages = [*sample_run[1].glob("*.html"), *folder.glob("*.html")]
+    assert len(pages) == 8 + 3
+    heavy = {page.parent.name + "/" + page.name: page.stat().st_size for page in pages}
+    assert max(heavy.values()) < 0.45e6, heavy

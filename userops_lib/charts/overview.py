@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from userops_lib import narrative, plots
 from userops_lib.contract import Chart
 from userops_lib.i18n import t
+from userops_lib.proportions import wilson
 
 BAR_WIDTH_DAYS = {"day": 0.8, "week": 5.5, "month": 25}
 
@@ -65,9 +67,14 @@ def active_users(result, ax=None):
 
 
 def stickiness(result, ax=None):
+    """Daily stickiness faint, its 7-day average bold (one day's DAU/MAU swings with the weekday)."""
     frame = result.frames["active_users"]
     ax = plots.axes(ax)
-    ax.plot(frame.day, frame.stickiness.where(frame.mau_complete), color="C2")
+    daily = frame.set_index("day").stickiness.where(frame.set_index("day").mau_complete)
+    ax.plot(daily.index, daily, color="C2", alpha=0.3, linewidth=1, label=t("overview.chart.daily"))
+    week = daily.rolling("7D", min_periods=7).mean() if isinstance(daily.index, pd.DatetimeIndex) else daily
+    ax.plot(week.index, week, color="C2", linewidth=2.2, label=t("overview.chart.seven_day"))
+    ax.legend(loc="upper left")
     plots.date_axis(ax)
     return plots.finish(
         ax,
@@ -78,17 +85,29 @@ def stickiness(result, ax=None):
     )
 
 
+def seven_day_retention(frame: pd.DataFrame, n: int, alpha: float) -> pd.DataFrame:
+    """N-day retention of the new users of the last 7 days, pooled (returned ÷ new over the 7 days) with
+    its Wilson interval, for each day whose 7 days have all had their N-th day: ``day, rate, low, high``."""
+    complete = _complete(frame, n)
+    days = frame.assign(new=frame.new_users.where(complete), back=frame[f"d{n}_users"].where(complete))
+    days = days.set_index(pd.DatetimeIndex(days.day))[["new", "back"]].astype(float)
+    counted = days.new.notna().astype(float).rolling("7D").sum()
+    sums = days.rolling("7D").sum()[counted >= 7]
+    low, high = wilson(sums.back.to_numpy(), sums.new.to_numpy(), alpha)
+    return pd.DataFrame({"day": sums.index, "rate": (sums.back / sums.new).to_numpy(), "low": low, "high": high})
+
+
 def retention(result, ax=None):
-    """Each day's N-day retention with its interval band; days whose N-th day has not passed are absent."""
+    """Each day's N-day retention faint, and the 7-day pooled retention bold with its interval band (one
+    day's few new users make a day's rate jump); days whose N-th day has not passed are absent."""
     frame = result.frames["daily"]
     ax = plots.axes(ax)
     for i, n in enumerate((1, 7, 30)):
-        complete = _complete(frame, n)
-        shown = frame[complete]
-        ax.plot(shown.day, shown[f"d{n}_retention"], color=f"C{i}", label=t(f"overview.chart.retention.d{n}"))
-        ax.fill_between(
-            shown.day, shown[f"d{n}_ci_low"], shown[f"d{n}_ci_high"], color=f"C{i}", alpha=0.18, linewidth=0
-        )
+        shown = frame[_complete(frame, n)]
+        ax.plot(shown.day, shown[f"d{n}_retention"], color=f"C{i}", alpha=0.25, linewidth=0.8)
+        week = seven_day_retention(frame, n, result.level)
+        ax.plot(week.day, week.rate, color=f"C{i}", linewidth=2.2, label=t(f"overview.chart.retention.d{n}"))
+        ax.fill_between(week.day, week.low, week.high, color=f"C{i}", alpha=0.18, linewidth=0)
     ax.legend(loc="upper right")
     plots.date_axis(ax)
     return plots.finish(
