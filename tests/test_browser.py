@@ -163,3 +163,41 @@ def test_every_page_reads_on_a_390_pixel_phone(sample_run, sample_run_zh, tmp_pa
         tiles = seen["tiles"]
         assert len(tiles) >= 2 and tiles[0] == tiles[1], (page.name, tiles)  # two to a row
         assert 0 < seen["findings"] < 2 * seen["height"], (page.name, seen)
+
+
+def test_a_chinese_notebook_reads_in_jupyterlab_without_cjk_fonts(tmp_path):
+    """An analyst's JupyterLab on a machine without CJK fonts: the overview notebook executed in Chinese
+    (nbclient, through papermill, as in JupyterLab: defaults, working directory notebooks/) writes no
+    stderr (no findfont warning above every chart), and its HTML outputs alone, opened in Chromium, carry
+    their own style and font: every CJK text has width and the embedded face covers it."""
+    import json
+    import re
+
+    import nbformat
+    import papermill
+
+    executed = tmp_path / "overview.ipynb"
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / "overview.ipynb"),
+        str(executed),
+        parameters={"language": "zh"},
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(ROOT / "notebooks"),
+    )
+    outputs = [o for cell in nbformat.read(executed, as_version=4).cells for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("name") == "stderr"]
+    html = ["".join(o["data"]["text/html"]) for o in outputs if "text/html" in o.get("data", {})]
+    assert len(html) >= 4 and all("userops-style" in h for h in html if "userops-output" in h)
+    page = tmp_path / "outputs.html"
+    page.write_text(
+        "<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'></head><body>"
+        + "".join(html)
+        + PROBE
+        + "</body></html>",
+        encoding="utf-8",
+    )
+    dom = _chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", page.as_uri()).stdout
+    probe = json.loads(re.search(r"<title>PROBE(.*?)</title>", dom).group(1).replace("&quot;", '"'))
+    assert probe["elements"] >= 15 and probe["narrowest"] > 10
+    assert "userops CJK:loaded" in probe["faces"] and probe["covered"]

@@ -40,9 +40,19 @@ def cjk_font() -> Path:
 @cache
 def register() -> list[str]:
     """Add the CJK font to matplotlib; the ``font.family`` list charts use (Latin first, CJK fallback)."""
+    import dataclasses
+
     from matplotlib import font_manager
 
-    font_manager.fontManager.addfont(str(cjk_font()))
+    manager = font_manager.fontManager
+    if not any(entry.name == FAMILY for entry in manager.ttflist):
+        manager.addfont(str(cjk_font()))
+        # The font has one weight; titles are bold. Without a bold entry matplotlib logs "findfont: Failed to
+        # find font weight bold for Noto Sans CJK SC" above every chart (a pink box in JupyterLab): the same
+        # file stands for bold, drawn at its own weight.
+        regular = next(entry for entry in manager.ttflist if entry.name == FAMILY)
+        manager.ttflist.append(dataclasses.replace(regular, weight=700))
+        manager._findfont_cached.cache_clear()  # type: ignore[attr-defined]
     return [LATIN, FAMILY]
 
 
@@ -55,8 +65,11 @@ def is_cjk(char: str) -> bool:
     return any(low <= code <= high for low, high in RANGES)
 
 
-def css_for(text: str) -> str:
-    """An ``@font-face`` rule embedding the CJK characters of ``text`` (empty when there are none)."""
+def css_for(text: str, *, exact: bool = False) -> str:
+    """An ``@font-face`` rule embedding the CJK characters of ``text`` (empty when there are none).
+
+    ``exact``: the face claims only these characters (``unicode-range`` lists each), so that several
+    faces of the family compose, each notebook output bringing its own characters."""
     chars = "".join(sorted({c for c in text if is_cjk(c)}))
     if not chars:
         return ""
@@ -64,7 +77,10 @@ def css_for(text: str) -> str:
     # The face is first in the page's font list, limited to CJK code points (Latin text keeps the
     # system fonts): a web font later in the list is skipped while it loads, and Chromium then kept
     # empty boxes for the first text of each size. Regular only: bold is synthesised.
-    ranges = ",".join(f"U+{low:X}-{high:X}" for low, high in RANGES)
+    if exact:
+        ranges = ",".join(f"U+{ord(c):X}" for c in chars)
+    else:
+        ranges = ",".join(f"U+{low:X}-{high:X}" for low, high in RANGES)
     return (
         f"@font-face{{font-family:'{CSS_FAMILY}';font-style:normal;font-weight:400;unicode-range:{ranges};"
         f"src:url(data:font/otf;base64,{data}) format('opentype')}}"

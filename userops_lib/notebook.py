@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from userops_lib import i18n, narrative, plots, templating
+from userops_lib import fonts, i18n, narrative, plots, templating
 from userops_lib.data import Dataset, load_dataset
 from userops_lib.errors import DataError
 from userops_lib.files import atomically, write_csv, write_text
@@ -28,7 +28,8 @@ def _display(html_text: str) -> None:
     ("14.31andARPPU60.73") except inside an element of class tex2jax_ignore (what pandas uses too)."""
     from IPython.display import HTML, display
 
-    display(HTML(templating.block("output", templating.markup(html_text))))
+    style = templating.markup(templating.scoped_stylesheet() + fonts.css_for(html_text, exact=True))
+    display(HTML(templating.block("output", templating.markup(html_text), style)))
 
 
 def setup(language: str = i18n.DEFAULT) -> None:

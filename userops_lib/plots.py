@@ -144,7 +144,9 @@ def wrap(text: str, columns: int) -> str:
     """``text`` in lines of at most ``columns`` (CJK counted double), broken at spaces, or between CJK
     characters, never inside a word."""
     lines, line = [], ""
-    for token in re.findall(r"\s+|[\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]|[^\s\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]+", text):
+    for token in re.findall(
+        r"\s+|[\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]|[^\s\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]+", text
+    ):
         if line and _columns(line + token) > columns and not token.isspace():
             lines.append(line.rstrip())
             line = ""

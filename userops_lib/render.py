@@ -11,6 +11,7 @@ import copy
 import datetime as dt
 import io
 import itertools
+import re
 
 import nbformat
 from markupsafe import Markup
@@ -56,13 +57,27 @@ def _for_stakeholders(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
             continue
         if cell.cell_type == "code":
             cell.outputs = [
-                _with_alt(o, figures)
+                _with_alt(_without_notebook_style(o), figures)
                 for o in cell.get("outputs", [])
                 if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
             ]
         kept.append(cell)
     clean.cells = kept
     return clean
+
+
+NOTEBOOK_STYLE = re.compile(r"<style class='userops-style'>.*?</style>", re.S)
+
+
+def _without_notebook_style(output: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """An output's style for JupyterLab (the scoped report rules and its CJK characters as a font) is dropped:
+    the page carries the report's style sheet and one font subset for all of its text."""
+    html = output.get("data", {}).get("text/html")
+    if html is None:
+        return output
+    text = "".join(html) if isinstance(html, list) else html
+    output["data"]["text/html"] = NOTEBOOK_STYLE.sub("", text)
+    return output
 
 
 def _with_alt(output: nbformat.NotebookNode, figures) -> nbformat.NotebookNode:

@@ -3,6 +3,7 @@ is escaped unless Python marks it as HTML already (:func:`markup`, e.g. a table 
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -48,4 +49,38 @@ def stylesheet() -> str:
     return source
 
 
-__all__ = ["block", "markup", "render", "stylesheet"]
+SCOPE = ".userops-output"
+
+
+@cache
+def scoped_stylesheet() -> str:
+    """The reports' style sheet for notebook outputs: every rule under ``.userops-output`` (the page's
+    ``body`` rule on the output itself), without the page-only rules (@media, @page), so that JupyterLab
+    shows tiles, cards and tables as the report does without restyling JupyterLab."""
+    css = re.sub(r"/\*.*?\*/", "", stylesheet(), flags=re.S)
+    out, depth, start, i = [], 0, 0, 0
+    while i < len(css):
+        if css[i] == "@" and depth == 0:  # skip a whole at-rule block
+            open_at = css.index("{", i)
+            level, j = 1, open_at + 1
+            while level:
+                level += {"{": 1, "}": -1}.get(css[j], 0)
+                j += 1
+            i = start = j
+            continue
+        if css[i] == "}" and depth == 0:
+            rule = css[start : i + 1].strip()
+            selectors, _, body = rule.partition("{")
+            if selectors.strip() == "body":  # the page's type, not its layout (JupyterLab lays out outputs)
+                keep = [d for d in body.rstrip("}").split(";") if d.split(":")[0].strip() in ("font-family", "color")]
+                body = ";".join(keep) + "}"
+            scoped = [
+                SCOPE if s.strip() == "body" else f"{SCOPE} {s.strip()}" for s in selectors.split(",") if s.strip()
+            ]
+            out.append(",".join(scoped) + "{" + body)
+            start = i + 1
+        i += 1
+    return "".join(out)
+
+
+__all__ = ["block", "markup", "render", "scoped_stylesheet", "stylesheet"]
