@@ -50,7 +50,7 @@ $(SAMPLE)/dataset.yml: | $(STAMP)
 
 ## Start JupyterLab on the notebooks
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 ## Remove the virtual environment and generated reports
 clean:

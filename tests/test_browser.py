@@ -165,6 +165,22 @@ def test_every_page_reads_on_a_390_pixel_phone(sample_run, sample_run_zh, tmp_pa
         assert 0 < seen["findings"] < 2 * seen["height"], (page.name, seen)
 
 
+OUTPUTS_PROBE = """<script>
+document.fonts.ready.then(() => {
+  const cjk = /[\\u2e80-\\u9fff\\uff00-\\uffef]/;
+  const shown = [...document.querySelectorAll('h1,h2,li,.label,.note,.value,th,td')]
+    .filter(e => cjk.test(e.textContent));
+  const widths = shown.map(e => { const r = document.createRange(); r.selectNodeContents(e);
+                                 return r.getBoundingClientRect().width; });
+  const family = e => getComputedStyle(e).fontFamily.split(',')[0].replace(/["']/g, '').trim();
+  document.title = 'PROBE' + JSON.stringify({elements: shown.length, narrowest: Math.min(...widths),
+    families: [...new Set(shown.map(family))],
+    faces: [...document.fonts].map(f => f.status),
+    covered: shown.every(e => document.fonts.check("16px '" + family(e) + "'", e.textContent))});
+});
+</script>"""
+
+
 def test_a_chinese_notebook_reads_in_jupyterlab_without_cjk_fonts(tmp_path):
     """An analyst's JupyterLab on a machine without CJK fonts: the overview notebook executed in Chinese
     (nbclient, through papermill, as in JupyterLab: defaults, working directory notebooks/) writes no
@@ -187,17 +203,21 @@ def test_a_chinese_notebook_reads_in_jupyterlab_without_cjk_fonts(tmp_path):
     )
     outputs = [o for cell in nbformat.read(executed, as_version=4).cells for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("name") == "stderr"]
+    # the analyst's last cell says where the result's tables and the data are
+    workspace = "".join(outputs[-1]["data"]["text/markdown"])
+    assert 'result.tables()["kpis"]' in workspace and 'ds.table("events")' in workspace and "行" in workspace
     html = ["".join(o["data"]["text/html"]) for o in outputs if "text/html" in o.get("data", {})]
     assert len(html) >= 4 and all("userops-style" in h for h in html if "userops-output" in h)
     page = tmp_path / "outputs.html"
     page.write_text(
         "<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'></head><body>"
         + "".join(html)
-        + PROBE
+        + OUTPUTS_PROBE
         + "</body></html>",
         encoding="utf-8",
     )
     dom = _chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", page.as_uri()).stdout
     probe = json.loads(re.search(r"<title>PROBE(.*?)</title>", dom).group(1).replace("&quot;", '"'))
     assert probe["elements"] >= 15 and probe["narrowest"] > 10
-    assert "userops CJK:loaded" in probe["faces"] and probe["covered"]
+    assert all(f.startswith("userops CJK ") for f in probe["families"]) and len(probe["families"]) >= 3
+    assert set(probe["faces"]) == {"loaded"} and probe["covered"]

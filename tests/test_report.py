@@ -440,6 +440,7 @@ def test_no_published_page_or_csv_names_the_machines_folders(sample_run):
     assert "<td>sample</td>" in parameters and "<td>week</td>" in parameters and "(default)" in parameters
     assert "&#39;" not in parameters and "'" not in parameters.replace("class='userops-table'", "")
     assert "<td>events.parquet</td>" in page  # the data-quality table names files within the dataset
+    assert "result.tables()" not in page and "Your analysis" not in page  # the analyst's cells stay out
 
 
 def test_no_page_weighs_more_than_0_45_mb(sample_run, sample_run_zh):

@@ -22,6 +22,8 @@ from pathlib import Path
 
 FAMILY = "Noto Sans CJK SC"
 CSS_FAMILY = "userops CJK"
+# what follows the embedded face in a font-family list (the page's body rule says the same)
+FALLBACK = '-apple-system,"Segoe UI",Roboto,Helvetica,Arial,"PingFang SC","Microsoft YaHei",sans-serif'
 LATIN = "DejaVu Sans"
 
 
@@ -65,11 +67,9 @@ def is_cjk(char: str) -> bool:
     return any(low <= code <= high for low, high in RANGES)
 
 
-def css_for(text: str, *, exact: bool = False) -> str:
-    """An ``@font-face`` rule embedding the CJK characters of ``text`` (empty when there are none).
-
-    ``exact``: the face claims only these characters (``unicode-range`` lists each), so that several
-    faces of the family compose, each notebook output bringing its own characters."""
+def css_for(text: str, *, family: str = CSS_FAMILY) -> str:
+    """An ``@font-face`` rule embedding the CJK characters of ``text`` (empty when there are none), as
+    ``family`` (a notebook output names its own, so that outputs never compete for one family's faces)."""
     chars = "".join(sorted({c for c in text if is_cjk(c)}))
     if not chars:
         return ""
@@ -77,12 +77,9 @@ def css_for(text: str, *, exact: bool = False) -> str:
     # The face is first in the page's font list, limited to CJK code points (Latin text keeps the
     # system fonts): a web font later in the list is skipped while it loads, and Chromium then kept
     # empty boxes for the first text of each size. Regular only: bold is synthesised.
-    if exact:
-        ranges = ",".join(f"U+{ord(c):X}" for c in chars)
-    else:
-        ranges = ",".join(f"U+{low:X}-{high:X}" for low, high in RANGES)
+    ranges = ",".join(f"U+{low:X}-{high:X}" for low, high in RANGES)
     return (
-        f"@font-face{{font-family:'{CSS_FAMILY}';font-style:normal;font-weight:400;unicode-range:{ranges};"
+        f"@font-face{{font-family:'{family}';font-style:normal;font-weight:400;unicode-range:{ranges};"
         f"src:url(data:font/otf;base64,{data}) format('opentype')}}"
     )
 

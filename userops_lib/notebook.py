@@ -8,6 +8,7 @@ show its findings, charts and tables. Everything shown from data is escaped (see
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,13 @@ def _display(html_text: str) -> None:
     ("14.31andARPPU60.73") except inside an element of class tex2jax_ignore (what pandas uses too)."""
     from IPython.display import HTML, display
 
-    style = templating.markup(templating.scoped_stylesheet() + fonts.css_for(html_text, exact=True))
-    display(HTML(templating.block("output", templating.markup(html_text), style)))
+    # JupyterLab: the report's rules, and this output's CJK characters as a font family of its own (named by
+    # the characters: outputs that share a family would share faces that cover only some of their text)
+    chars = "".join(sorted({c for c in html_text if fonts.is_cjk(c)}))
+    family = f"{fonts.CSS_FAMILY} {hashlib.sha1(chars.encode()).hexdigest()[:10]}"
+    own = f".userops-output.userops-font-{family[-10:]}{{font-family:'{family}',{fonts.FALLBACK}}}" if chars else ""
+    style = templating.markup(templating.scoped_stylesheet() + fonts.css_for(chars, family=family) + own)
+    display(HTML(templating.block("output", templating.markup(html_text), style, family[-10:] if chars else "")))
 
 
 def setup(language: str = i18n.DEFAULT) -> None:
@@ -234,6 +240,29 @@ def save(result, artifacts_dir: str) -> list[str]:
         atomically(path, lambda partial: partial.write_text(text, encoding="utf-8"))
         written.append(path.name)
     return written
+
+
+def show_workspace(result, dataset: Dataset) -> None:
+    """For the analyst extending a notebook (never in the published page): the result's tables and the
+    dataset's checked tables, with their sizes and columns and the line that gets each."""
+    from IPython.display import Markdown, display
+
+    lines = [i18n.t("workspace.results")]
+    for name, frame in result.tables().items():
+        columns = ", ".join(map(str, frame.columns[:12])) + (", …" if len(frame.columns) > 12 else "")
+        lines.append(f'- `result.tables()["{name}"]`: {len(frame):,} × {len(frame.columns)} ({columns})')
+    lines.append("")
+    lines.append(i18n.t("workspace.data"))
+    for name in ("users", "events", "assignments"):
+        if dataset.has(name):
+            table = dataset.table(name)
+            columns = ", ".join(table.columns[:12]) + (", …" if len(table.columns) > 12 else "")
+            lines.append(
+                f'- `ds.table("{name}")`: {int(table.count().execute()):,} {i18n.t("workspace.rows")} ({columns})'
+            )
+    lines.append("")
+    lines.append(i18n.t("workspace.how"))
+    display(Markdown("\n".join(lines)))
 
 
 def show_details(result, dataset: Dataset) -> None:
