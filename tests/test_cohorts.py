@@ -275,3 +275,33 @@ def test_alpha_is_carried_through_cells_averages_findings_and_definitions(dozen)
     assert (average.ci_low, average.ci_high) == pytest.approx(
         proportion_confint(int(average.active_users), int(average.users), alpha=0.01, method="wilson")
     )
+
+
+def test_the_heat_map_writes_each_cell_and_does_not_colour_tiny_cohorts():
+    """The heat map had no numbers in its cells at 26 periods and drew a cohort of 2 users (1 back: 50%)
+    darker than a cohort of 40: every cell now carries its percentage, and a cohort under 30 users is
+    written in grey on white, not coloured."""
+    import matplotlib.pyplot as plt
+
+    from userops_lib import plots
+    from userops_lib.charts import cohort_retention as charts
+
+    day = pd.Timestamp("2025-01-06")  # a Monday
+    rows = [(f"a{i}", day) for i in range(40)] + [(f"a{i}", day + pd.Timedelta(days=7)) for i in range(10)]
+    rows += [
+        ("b0", day + pd.Timedelta(days=7)),
+        ("b1", day + pd.Timedelta(days=7)),
+        ("b0", day + pd.Timedelta(days=14)),
+    ]
+    log = pd.DataFrame(rows, columns=["user_id", "event_at"]).assign(event="open")
+    result = cohorts.run(load_dataset({"events": log}, snapshot_at="2025-02-03"), cohorts.Params(period="week"))
+    plots.apply_theme()
+    ax = charts.heatmap(result)
+    mesh = ax.collections[0].get_array()
+    texts = [text.get_text() for text in ax.texts]
+    assert "25" in texts and "50" in texts  # week 1 of the big cohort (10 of 40), of the small one (1 of 2)
+    grid = np.ma.asarray(mesh).reshape(len(ax.get_yticks()), -1)  # cohorts x periods, as drawn
+    assert not np.ma.is_masked(grid[0, 1]) and np.ma.is_masked(grid[1, 1])  # the small cohort is not coloured
+    grey = [text for text in ax.texts if text.get_text() == "50"]
+    assert grey and grey[0].get_color() == "#888"
+    plt.close("all")

@@ -31,25 +31,34 @@ def _since(result) -> str:
     )
 
 
+SMALL_COHORT = 30  # a cohort with fewer users is not coloured: one user of two made 50%, drawn darkest
+
+
 def heatmap(result, ax=None, *, group: str | None = None, max_cohorts: int = 26, max_periods: int = 26):
+    """Retention by cohort and period, each cell's percentage written in it; cohorts of fewer than
+    ``SMALL_COHORT`` users are written in grey and not coloured (their shares jump by whole users)."""
     cells = result.cells if group is None else result.cells[result.cells.group_value == group]
     cells = cells.groupby(["cohort", "period"], as_index=False)[["cohort_size", "active_users"]].sum(min_count=1)
     cells["retention"] = cells.active_users.astype(float) / cells.cohort_size
     matrix = cells.pivot_table(index="cohort", columns="period", values="retention", dropna=False)
     sizes = cells.groupby("cohort").cohort_size.first()
     matrix = matrix.iloc[-max_cohorts:, :max_periods]
-    ax = plots.axes(ax, size=(10, max(3.5, 0.28 * len(matrix) + 1.5)))
-    values = matrix.to_numpy()
+    ax = plots.axes(ax, size=(max(10, 0.36 * matrix.shape[1] + 3), max(3.5, 0.28 * len(matrix) + 1.5)))
+    small = np.asarray([sizes[c] < SMALL_COHORT for c in matrix.index])
+    grid = np.broadcast_to(small[:, None], matrix.shape)
+    coloured = matrix.where(~grid)
+    values = coloured.to_numpy()
     top = max(0.05, np.nanmax(values)) if np.isfinite(values).any() else 1
+    written = (matrix * 100).round().map(lambda v: "" if np.isnan(v) else f"{v:.0f}")
     plots.sns.heatmap(
-        matrix,
+        coloured,
         ax=ax,
         cmap="Blues",
         vmin=0,
         vmax=top,
-        annot=matrix.shape[1] <= 16,
-        fmt=".0%",
-        annot_kws={"fontsize": 7},
+        annot=written.where(~grid, ""),
+        fmt="",
+        annot_kws={"fontsize": 7 if matrix.shape[1] <= 16 else 6},
         linewidths=0.3,
         linecolor="white",
         cbar_kws={
@@ -57,7 +66,11 @@ def heatmap(result, ax=None, *, group: str | None = None, max_cohorts: int = 26,
             "format": plots.Percent(),
         },
     )
-    ax.set_yticklabels([f"{c:%Y-%m-%d} ({sizes[c]:,})" for c in matrix.index], rotation=0, fontsize=8)
+    for row, column in zip(*np.nonzero(grid & matrix.notna().to_numpy()), strict=True):
+        ax.text(column + 0.5, row + 0.5, written.iat[row, column], ha="center", va="center", fontsize=6, color="#888")
+    ax.set_yticklabels(
+        [f"{narrative.day(c)} ({narrative.count(sizes[c])})" for c in matrix.index], rotation=0, fontsize=8
+    )
     ax.set_xticklabels(
         [label(result, int(k)) if result.brackets else str(int(k)) for k in matrix.columns],
         rotation=0 if matrix.shape[1] <= 16 else 90,
@@ -66,7 +79,12 @@ def heatmap(result, ax=None, *, group: str | None = None, max_cohorts: int = 26,
     shown = (
         "" if len(cells.cohort.unique()) <= max_cohorts else t("cohort_retention.chart.heatmap.latest", n=max_cohorts)
     )
-    title = t("cohort_retention.chart.heatmap.title", mode=t(f"cohort_retention.mode.{result.mode}"), shown=shown)
+    title = t(
+        "cohort_retention.chart.heatmap.title",
+        mode=t(f"cohort_retention.mode.{result.mode}"),
+        shown=shown,
+        small=SMALL_COHORT,
+    )
     if group is not None:
         title = t("cohort_retention.chart.heatmap.group", title=title, group_by=result.group_by, group=group)
     return plots.finish(ax, title=title, xlabel=_since(result), ylabel=t("cohort_retention.chart.heatmap.y"))
