@@ -89,6 +89,15 @@ def _report(args: argparse.Namespace) -> int:
         language=args.lang,
         timezone=args.timezone,
     )
+    if args.check:
+        # everything checked that can be before a kernel starts: say what would run, run nothing
+        print(f"checked: dataset {plan.dataset_name}, {len(plan.jobs)} report(s) would run in {plan.language}:")
+        for job in plan.jobs:
+            grid = ", ".join(f"{k}={v}" for k, v in job.grid_values.items())
+            print(f"  {job.name}" + (f"  ({grid})" if grid else ""))
+        for skipped in plan.skipped:
+            print(f"  {skipped['name']}  skipped: {skipped['reason']}")
+        return 0
     code, folder = runner.execute(plan, out=args.out, jobs=args.jobs, timeout_minutes=args.timeout_minutes)
     state = "all reports OK" if code == 0 else "some reports FAILED (see the index)"
     print(f"{state}: {folder / 'index.html'}")
@@ -189,6 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout-minutes", type=_positive(float, most=24 * 60), help="whole-run limit per notebook (default 20)"
     )
     report.add_argument("--notebooks", help="folder of notebooks (default: the project's notebooks/)")
+    report.add_argument(
+        "--check",
+        action="store_true",
+        help="check the dataset, parameters and config and list the reports that would run; run nothing (exit 0 "
+        "or 2)",
+    )
     report.add_argument("--engine", choices=["duckdb", "spark"], help=ENGINE_HELP)
     report.add_argument(
         "--lang",
