@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from userops_lib import i18n, overview
+from userops_lib import i18n, narrative, overview
 from userops_lib.data import load_dataset
 
 from .conftest import DATA
@@ -153,6 +153,14 @@ def test_a_kpi_has_one_value_on_the_page(period, language):
             label = i18n.t(f"overview.tile.{kpi}_in", period=period_label(period, rows.loc[kpi, "period_start"]))
             [tile] = [value for text, value in tiles if text.startswith(label)]
             assert tile == cards[i18n.t(f"overview.card.{kpi}")], kpi
+        # the findings speak of the same period, with the same values (the activity sentence named the last
+        # complete day's MAU 4,882 under the week's card of 4,865)
+        text = " ".join(result.findings)
+        for kpi in ("mau", "stickiness"):
+            assert cards[i18n.t(f"overview.card.{kpi}")] in text, kpi
+        daily = result.frames["active_users"]
+        last_day_mau = narrative.spoken(daily[daily.mau_complete].mau.iloc[-1])
+        assert last_day_mau == cards[i18n.t("overview.card.mau")] or last_day_mau not in text
 
 
 def test_stickiness_before_its_window_fills_is_flagged(tiny):

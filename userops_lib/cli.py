@@ -201,8 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--check",
         action="store_true",
-        help="check the dataset, parameters and config and list the reports that would run; run nothing (exit 0 "
-        "or 2)",
+        help="check the dataset, parameters and config and list the reports that would run; run nothing (exit 0 or 2)",
     )
     report.add_argument("--engine", choices=["duckdb", "spark"], help=ENGINE_HELP)
     report.add_argument(

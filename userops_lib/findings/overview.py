@@ -179,7 +179,7 @@ def findings(result) -> list[str]:
     out = []
     if result.has("new_users"):
         out.extend(_new_users(result))
-        out.append(_activity(result.frames["active_users"]))
+        out.append(_activity_in_period(result) or _activity(result.frames["active_users"]))
         retention = _retention(result)
         if retention:
             out.append(retention)
@@ -233,6 +233,27 @@ def _new_users(result) -> list[str]:
     if incomplete:
         out.append(t("overview.finding.incomplete", n=incomplete, periods=t(f"period.plural.{period}", n=incomplete)))
     return out
+
+
+def _activity_in_period(result) -> str | None:
+    """Activity in the cards' period, with the cards' values (one value per KPI on a page)."""
+    frame = result.frames.get("kpis")
+    if frame is None or frame.empty:
+        return None
+    card = {row.kpi: row for row in frame.itertuples() if pd.notna(row.value)}
+    if not {"dau", "wau", "mau", "stickiness"} <= set(card):
+        return None
+    stickiness = float(card["stickiness"].value)
+    text = t(
+        f"overview.finding.activity_in.{result.period}",
+        when=t(f"overview.bottom.when.{result.period}", label=period_label(result.period, card["mau"].period_start)),
+        dau=narrative.spoken(card["dau"].value),
+        wau=narrative.spoken(card["wau"].value),
+        mau=narrative.spoken(card["mau"].value),
+        stickiness=narrative.percent(stickiness),
+        days=f"{stickiness * 30:.1f}",
+    )
+    return text[:1].upper() + text[1:]
 
 
 def _activity(frame: pd.DataFrame) -> str:
