@@ -65,3 +65,34 @@ def test_every_analysis_says_the_level_it_was_run_at():
 
     assert "90% bands" in title(next(c for c in telco.charts() if c.name == "km").draw())
     assert "(90% CI)" in title(next(c for c in campaign.charts() if c.name == "forest").draw())
+
+
+def test_money_durations_and_labels_read_as_people_write_them():
+    """One formatting layer for findings, tiles and tables: money to the cent only below 1,000 (a
+    prediction of $491,078.36 is not known to the cent), 万/亿 in Chinese; times in min/h/d ('35 min', not
+    '0.583 h'); the program's group label 'all' in words, or gone when it is the only group; dates in the
+    reader's format, on footers and timestamps too."""
+    import pandas as pd
+
+    from userops_lib import i18n
+
+    with i18n.language("en"):
+        assert [narrative.money(v, "$") for v in (4.356, 1237.3, 491078.36)] == ["$4.36", "$1,237", "$491,078"]
+        assert [narrative.duration(h) for h in (0.01, 0.583, 2.5, 60)] == ["< 1 min", "35 min", "2.5 h", "2.5 d"]
+        table = narrative.table_html(pd.DataFrame({"group": ["all", "ios"], "users": [3, 1]}))
+        assert "<td>all users</td>" in table and "<td>ios</td>" in table
+        alone = narrative.table_html(pd.DataFrame({"group": ["all", "all"], "period": [0, 1]}))
+        assert ">group<" not in alone
+    with i18n.language("zh"):
+        assert [narrative.money(v, "¥") for v in (4.356, 12000, 491078.36, 123456789)] == [
+            "¥4.36",
+            "¥1.2万",
+            "¥49.1万",
+            "¥1.2亿",
+        ]
+        assert narrative.duration(0.583) == "35 分钟"
+        assert "<td>全部用户</td>" in narrative.table_html(pd.DataFrame({"group": ["all", "ios"]}))
+        assert (
+            narrative.timestamp(pd.Timestamp("2025-12-31 16:30", tz="UTC").to_pydatetime())
+            == "2025年12月31日 16:30 UTC"
+        )

@@ -77,10 +77,35 @@ def percent(value: float, digits: int = 1) -> str:
 
 
 def money(value: float, currency: str = "") -> str:
+    """An amount as a reader reads it: cents below 1,000 ('$4.36', '$1,237.30' is '$1,237'), whole units
+    from 1,000 ('$491,078', not '$491,078.36': predictions are not known to the cent), and in Chinese
+    万/亿 from ten thousand ('$49.1万'), as Chinese dashboards write money."""
     if value is None or math.isnan(value):
         return na()
-    text = f"{value:,.2f}"
+    size = abs(value)
+    if i18n.current().code == "zh" and size >= 10_000:
+        from babel.numbers import format_compact_decimal
+
+        text = format_compact_decimal(value, locale=i18n.current().locale, fraction_digits=1)
+    elif size >= 1_000:
+        text = f"{value:,.0f}"
+    else:
+        text = f"{value:,.2f}"
     return f"{currency}{text}" if currency else text
+
+
+def duration(hours: float) -> str:
+    """A time a reader reads: '35 min', '2.5 h', '3.2 d' (not '0.583 h'); under a minute '< 1 min'."""
+    if hours is None or math.isnan(hours):
+        return na()
+    minutes = hours * 60
+    if minutes < 1:
+        return i18n.t("format.duration.under_minute")
+    if minutes < 60:
+        return i18n.t("format.duration.minutes", time=f"{minutes:.0f}")
+    if hours < 48:
+        return i18n.t("format.duration.hours", time=f"{hours:.1f}".removesuffix(".0"))
+    return i18n.t("format.duration.days", time=f"{hours / 24:.1f}".removesuffix(".0"))
 
 
 def interval(low: float, high: float, digits: int = 1) -> str:
@@ -144,6 +169,10 @@ def header(column: object) -> str:
     return i18n.t(key) if i18n.has(key) else str(column).replace("_", " ")
 
 
+EVERYONE = "all"  # the group of every user in the analyses' tables (CSV files keep it)
+GROUP_COLUMNS = ("group", "group_value")
+
+
 def table_html(
     frame: pd.DataFrame,
     *,
@@ -159,6 +188,12 @@ def table_html(
     """
     na = "–"
     shown = frame.head(max_rows).copy()
+    for column in [c for c in GROUP_COLUMNS if c in shown.columns]:
+        # the program's label for everyone: said in words, or left out when it is the only group
+        if (frame[column].astype(str) == EVERYONE).all():
+            shown = shown.drop(columns=column)
+        else:
+            shown[column] = shown[column].map(lambda v: i18n.t("format.everyone") if v == EVERYONE else v)
     for column, formatter in (formats or {}).items():
         if column in shown.columns:
             shown[column] = shown[column].map(formatter)
@@ -212,7 +247,8 @@ def timestamp(value: dt.datetime | None, calendar=None) -> str:
     from userops_lib.calendar import Calendar
 
     calendar = calendar or Calendar()
-    return f"{calendar.to_local(value):%Y-%m-%d %H:%M} {zone(calendar)}"
+    local = calendar.to_local(value)
+    return f"{day(local)} {local:%H:%M} {zone(calendar)}"
 
 
 _BEIJING = ("Asia/Shanghai", "Asia/Chongqing", "Asia/Harbin", "PRC")

@@ -18,7 +18,7 @@ from markupsafe import Markup
 from markupsafe import escape as _escape
 from nbconvert import HTMLExporter
 
-from userops_lib import fonts, i18n, templating
+from userops_lib import fonts, i18n, narrative, templating
 from userops_lib.files import public_path
 
 # Parameter cells, and notes for analysts in JupyterLab (the report says the same from the catalogue).
@@ -34,7 +34,8 @@ def page(title: str, body: str, *, subtitle: str = "", language: str = i18n.DEFA
     the subset of the CJK font it needs (:mod:`fonts`), so no reader sees empty boxes.
     """
     with i18n.language(language) as lang:
-        footer = i18n.t("report.generated", time=f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M}")
+        now = dt.datetime.now(dt.UTC)
+        footer = i18n.t("report.generated", time=f"{narrative.day(now)} {now:%H:%M}")
         return templating.render(
             "page.html.j2",
             lang=lang.html,

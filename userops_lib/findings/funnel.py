@@ -239,6 +239,7 @@ def shown_tables(result) -> list[contract.Shown]:
                 since=[t(f"funnel.since.{s}") for s in result.times.since]
             ),
             t("funnel.caption.times"),
+            {c: narrative.duration for c in ("q1_hours", "median_hours", "q3_hours")},
         ),
         contract.Shown(
             "trend",
