@@ -33,7 +33,10 @@ def test_parameters_cell_first_typed_and_commented(path):
     for param in params.values():
         assert param.help, f"{path.name}: parameter '{param.name}' needs a comment"
     assert nb.metadata["kernelspec"]["name"] == "python3"
-    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    # a note for the analyst, not a heading: the report's first output is its title (JupyterLab showed it twice)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and "analyst-only" in first.metadata.get("tags", [])
+    assert not first.source.startswith("#") and f"{path.stem}.ipynb" in first.source
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

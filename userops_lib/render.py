@@ -99,7 +99,11 @@ def _paletted(png: str) -> str:
     from PIL import Image
 
     raw = base64.b64decode(png)
-    image = Image.open(io.BytesIO(raw))
+    try:
+        image = Image.open(io.BytesIO(raw))
+        image.load()
+    except (OSError, ValueError):  # not an image Pillow reads: published as it came
+        return png
     small = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     out = io.BytesIO()
     small.save(out, format="PNG", optimize=True)
