@@ -221,3 +221,22 @@ def test_a_chinese_notebook_reads_in_jupyterlab_without_cjk_fonts(tmp_path):
     assert probe["elements"] >= 15 and probe["narrowest"] > 10
     assert all(f.startswith("userops CJK ") for f in probe["families"]) and len(probe["families"]) >= 3
     assert set(probe["faces"]) == {"loaded"} and probe["covered"]
+
+
+def test_a_printed_page_is_a4(sample_run, tmp_path):
+    """Printed (or saved as PDF), a report is A4 (595 x 842 points), not US Letter, and its charts are
+    never split across pages (break-inside: avoid on figures, tables and tiles)."""
+    import re
+
+    _, folder, _ = sample_run
+    pdf = tmp_path / "overview.pdf"
+    _chromium(tmp_path, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", (folder / "overview.html").as_uri())
+    data = pdf.read_bytes()
+    boxes = {
+        tuple(round(float(v)) for v in box) for box in re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)", data)
+    }
+    assert boxes == {(595, 842)}
+    page = (folder / "overview.html").read_text(encoding="utf-8")
+    assert (
+        "@page{size:A4" in page and ".userops-figure,img,table,.userops-tile,.userops-card{break-inside:avoid" in page
+    )
