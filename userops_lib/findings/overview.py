@@ -36,12 +36,20 @@ def _tile(label: str, change: str) -> str:
     return t("overview.tile.change", label=label, change=change) if change else label
 
 
+def _cards(result) -> dict:
+    """The KPI cards with a value, by KPI (empty without cards): what the tiles, the bottom line and the
+    activity sentence all read, so a KPI has one value on the page."""
+    frame = result.frames.get("kpis")
+    if frame is None or frame.empty:
+        return {}
+    return {row.kpi: row for row in frame.itertuples() if pd.notna(row.value)}
+
+
 def headlines(result) -> list[tuple[str, str]]:
     """The tiles. A KPI the cards show (MAU, stickiness, ARPU) has the card's value and period here, so a
     page shows one value per KPI; without cards, the last complete day's (or month's) value."""
     out = [(t("overview.tile.users"), narrative.count(result.users))]
-    cards = result.frames.get("kpis")
-    card = {} if cards is None or cards.empty else {row.kpi: row for row in cards.itertuples() if pd.notna(row.value)}
+    card = _cards(result)
 
     def from_card(kpi: str, label_key: str) -> tuple[str, str] | None:
         row = card.get(kpi)
@@ -146,10 +154,7 @@ def cards(result) -> tuple[str, list[tuple[str, str, str]]]:
 def bottom_line(result) -> str | None:
     """The page's first sentence, from the KPI cards the tiles show (one value per KPI): monthly active
     users and new users in the last complete period, each against the period before, and ARPU with money."""
-    frame = result.frames.get("kpis")
-    if frame is None or frame.empty:
-        return None
-    card = {row.kpi: row for row in frame.itertuples() if pd.notna(row.value)}
+    card = _cards(result)
     if "mau" not in card or "new_users" not in card:
         return None
 
@@ -237,10 +242,7 @@ def _new_users(result) -> list[str]:
 
 def _activity_in_period(result) -> str | None:
     """Activity in the cards' period, with the cards' values (one value per KPI on a page)."""
-    frame = result.frames.get("kpis")
-    if frame is None or frame.empty:
-        return None
-    card = {row.kpi: row for row in frame.itertuples() if pd.notna(row.value)}
+    card = _cards(result)
     if not {"dau", "wau", "mau", "stickiness"} <= set(card):
         return None
     stickiness = float(card["stickiness"].value)

@@ -154,9 +154,7 @@ def _next_at(points: ir.Table, candidates: ir.Table, *, strictly: bool) -> ir.Ta
     return looked.select("user_id", "at", "next_at")
 
 
-def _first_after(
-    attempts: ir.Table, point: str, candidates: ir.Table, *, strictly: bool, many: bool, within: bool = True
-) -> ir.Table:
+def _first_after(attempts: ir.Table, point: str, candidates: ir.Table, *, strictly: bool, many: bool) -> ir.Table:
     """``attempts`` with ``found``: the first candidate at or (``strictly``) after the attempt's ``point``
     column, null when none comes by the attempt's deadline."""
     if many:
