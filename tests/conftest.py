@@ -26,17 +26,32 @@ SLOW_MODULES = {
 }
 
 
-# Tests run on two workers (pytest-xdist, --dist loadgroup), each module on one worker; the modules that
-# read the session's sample run share a worker, so the six notebooks run once.
-SHARED_RUN = {"test_browser", "test_report"}
+# Tests run on two workers (pytest-xdist), each module on one worker, so its module fixtures are built once;
+# the modules that read the session's sample run share a worker, so its notebooks run once. xdist's own
+# `--dist loadgroup` does not group under pytest 9.2 (it renames `item._nodeid`, which pytest no longer reads),
+# so the grouping is a scheduler of ours: xdist's `loadscope` with the scope being the module or the shared run.
+SHARED_RUN = {"test_browser", "test_report", "test_readme"}
+
+
+def _module(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = _module(nodeid)
+            return "sample_run" if module in SHARED_RUN else nodeid.split("::", 1)[0]
+
+    return ModuleScheduling(config, log)
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        module = item.module.__name__.rsplit(".", 1)[-1]
-        if module in SLOW_MODULES:
+        if _module(item.nodeid) in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
-        item.add_marker(pytest.mark.xdist_group("sample_run" if module in SHARED_RUN else module))
 
 
 def write_dataset(folder: Path, files: dict[str, str | pd.DataFrame], manifest: dict | None = None) -> Path:
