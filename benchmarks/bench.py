@@ -78,7 +78,7 @@ MEASUREMENTS = {
     "cohort counts (monthly, on)": {
         "userops": """
             from userops_lib.data import load_dataset
-            from userops_lib import cohort_retention as cohorts
+            from userops_lib.analyses import cohort_retention as cohorts
             ds = load_dataset(FOLDER)
             # -- timed --
             sizes, counted = cohorts.counts(ds, period="month")
@@ -112,7 +112,7 @@ MEASUREMENTS = {
     "per-user RFM features": {
         "userops": """
             from userops_lib.data import load_dataset
-            from userops_lib import segment_profiling as segments
+            from userops_lib.analyses import segment_profiling as segments
             ds = load_dataset(FOLDER)
             # -- timed --
             # As segments.analyse pulls it: the used columns, converted by Arrow, ordered by user.
@@ -152,7 +152,7 @@ MEASUREMENTS = {
         "userops": """
             import pandas as pd
             from userops_lib.data import load_dataset
-            from userops_lib.overview import engine, stats
+            from userops_lib.analyses.overview import engine, stats
             ds = load_dataset(FOLDER)
             first_day = pd.Timestamp(ds.events.event_at.min().execute()).floor("D")
             # -- timed --
@@ -190,7 +190,7 @@ MEASUREMENTS = {
     "churn durations (events, 30-day window)": {
         "userops": """
             from userops_lib.data import load_dataset
-            from userops_lib.churn_survival import durations
+            from userops_lib.analyses.churn_survival import durations
             ds = load_dataset(FOLDER)
             # -- timed --
             table, *_ = durations.user_durations(ds, churn_after_days=30)
@@ -226,7 +226,7 @@ MEASUREMENTS = {
     "campaign outcomes (14 days after assignment)": {
         "userops": """
             from userops_lib.data import load_dataset
-            from userops_lib.campaign_uplift import experiment as uplift
+            from userops_lib.analyses.campaign_uplift import experiment as uplift
             ds = load_dataset(FOLDER)
             # -- timed --
             rows = len(uplift.experiment(ds, window_days=14).frame)
@@ -276,7 +276,7 @@ MEASUREMENTS = {
     "funnel session → purchase (7 days, ordered)": {
         "userops": """
             from userops_lib.data import load_dataset
-            from userops_lib.funnel import engine
+            from userops_lib.analyses.funnel import engine
             ds = load_dataset(FOLDER)
             # -- timed --
             times = engine.step_times(ds.table("events"), [["session"], ["purchase"]], window_days=7,
@@ -315,7 +315,7 @@ MEASUREMENTS = {
 CHILD = """
 import resource, sys, time, json
 import duckdb, pandas, ibis  # imports are not what is measured
-import userops_lib.cohort_retention, userops_lib.overview, userops_lib.segment_profiling, userops_lib.churn_survival, userops_lib.campaign_uplift, userops_lib.funnel
+import userops_lib.analyses.cohort_retention, userops_lib.analyses.overview, userops_lib.analyses.segment_profiling, userops_lib.analyses.churn_survival, userops_lib.analyses.campaign_uplift, userops_lib.analyses.funnel
 FOLDER = {folder!r}
 {setup}
 _started = time.perf_counter()

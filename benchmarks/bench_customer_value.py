@@ -36,7 +36,7 @@ CHILD = textwrap.dedent(
     """
     import json, resource, sys, time
     start = time.perf_counter()
-    from userops_lib import customer_value
+    from userops_lib.analyses import customer_value
     from userops_lib.data import load_dataset
     imported = time.perf_counter()
     ds = load_dataset(sys.argv[1])

@@ -103,7 +103,8 @@ def _probed(tmp_path, path) -> dict:
 def test_a_chinese_page_lays_out_its_cjk_text_in_the_embedded_font(tmp_path):
 
     from tests.conftest import DATA
-    from userops_lib import i18n, narrative, overview, render
+    from userops_lib import i18n, narrative, render
+    from userops_lib.analyses import overview
     from userops_lib.data import load_dataset
 
     result = overview.run(load_dataset(DATA / "sample"), overview.Params())

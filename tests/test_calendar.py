@@ -15,13 +15,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from userops_lib import cohort_retention, funnel, load_dataset, overview
+from userops_lib import load_dataset, rfm
+from userops_lib.analyses import cohort_retention, funnel, overview
+from userops_lib.analyses.campaign_uplift.experiment import experiment
+from userops_lib.analyses.churn_survival import durations
+from userops_lib.analyses.customer_value import engine as customer_value_engine
 from userops_lib.calendar import Calendar
-from userops_lib.campaign_uplift.experiment import experiment
-from userops_lib.churn_survival import durations
-from userops_lib.customer_value import engine as customer_value_engine
 from userops_lib.errors import DataError
-from userops_lib.segment_profiling import engine as segment_engine
 
 # user, UTC instant (Beijing wall time), event, revenue
 EVENTS = """user_id,event_at,event,revenue
@@ -130,7 +130,7 @@ def test_purchase_days_recency_and_gaps_are_local_days(log, zone):
     got = {(str(u), pd.Timestamp(d).date()): r for u, d, r in zip(days.user_id, days.day, days.revenue, strict=True)}
     assert got == EXPECTED[zone]["purchase_days"]
 
-    features = segment_engine.features(ds, basis="active_days").execute()
+    features = rfm.features(ds, basis="active_days").execute()
     assert dict(zip(features.user_id.astype(str), features.since_seen, strict=True)) == EXPECTED[zone]["since_seen"]
 
     gaps = durations.gap_counts(ds, snapshot=ds.snapshot_at, churn_after_days=1)

@@ -1,6 +1,5 @@
 """Reports in Chinese, and Chinese data values in either language: no tofu, no English left, lang declared."""
 
-import importlib
 import json
 import re
 import subprocess
@@ -13,19 +12,12 @@ import pandas as pd
 import pytest
 
 from tests.conftest import ROOT, write_dataset
-from userops_lib import contract, fonts, i18n, overview, plots, render
+from userops_lib import analyses, contract, fonts, i18n, plots, render
+from userops_lib.analyses import overview
 from userops_lib.data import load_dataset
 
 CHANNELS = ["微信", "抖音", "应用商店"]
-NOTEBOOKS = [
-    "overview",
-    "cohort_retention",
-    "campaign_uplift",
-    "segment_profiling",
-    "churn_survival",
-    "funnel",
-    "customer_value",
-]
+NOTEBOOKS = analyses.names()  # every registered analysis
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +80,7 @@ def test_the_notebooks_parameters_cell_is_generated_from_its_params(name):
         for c in nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4).cells
         if "parameters" in c.metadata.get("tags", [])
     )
-    assert cell.source == contract.parameters_cell(importlib.import_module(f"userops_lib.{name}").Params)
+    assert cell.source == contract.parameters_cell(analyses.get(name).Params)
 
 
 @pytest.mark.parametrize("language", ["en", "zh"])
@@ -258,7 +250,7 @@ def test_a_problem_in_the_input_reads_in_the_reports_language():
     run showed 'DataError: 1 problem in the input: table 'users': no user has churned'."""
     users = pd.DataFrame({"user_id": ["a", "b"], "duration": [3.0, 5.0], "churned": [False, False]})
     ds = load_dataset({"users": users}, columns={"users": {"duration": {"column": "duration", "unit": "months"}}})
-    from userops_lib import churn_survival
+    from userops_lib.analyses import churn_survival
     from userops_lib.errors import DataError
 
     with i18n.language("zh"), pytest.raises(DataError) as raised:

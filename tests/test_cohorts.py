@@ -9,8 +9,8 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 
 from tests.conftest import DATA
-from userops_lib import cohort_retention as cohorts
 from userops_lib import narrative
+from userops_lib.analyses import cohort_retention as cohorts
 from userops_lib.data import load_dataset
 from userops_lib.errors import DataError
 from userops_lib.synth import implied_retention
@@ -284,7 +284,7 @@ def test_the_heat_map_writes_each_cell_and_does_not_colour_tiny_cohorts():
     import matplotlib.pyplot as plt
 
     from userops_lib import plots
-    from userops_lib.charts import cohort_retention as charts
+    from userops_lib.analyses.cohort_retention import charts as charts
 
     day = pd.Timestamp("2025-01-06")  # a Monday
     rows = [(f"a{i}", day) for i in range(40)] + [(f"a{i}", day + pd.Timedelta(days=7)) for i in range(10)]

@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 
 from tests.conftest import ROOT
-from userops_lib import customer_value, i18n
-from userops_lib.customer_value import engine, models
+from userops_lib import i18n
+from userops_lib.analyses import customer_value
+from userops_lib.analyses.customer_value import engine, models
 from userops_lib.data import load_dataset
 from userops_lib.errors import DataError
 from userops_lib.synth import WorldParameters, make_world

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from userops_lib import i18n, narrative, overview
+from userops_lib import i18n, narrative
+from userops_lib.analyses import overview
 from userops_lib.data import load_dataset
 
 from .conftest import DATA
@@ -142,7 +143,7 @@ def test_weekly_cards_pool_the_weeks_new_users():
 def test_a_kpi_has_one_value_on_the_page(period, language):
     """The tiles and the cards show MAU, stickiness and ARPU: the same value for the same period (the sample
     once showed MAU 4,882 beside 4,865 and ARPU $14.31 beside $4.36, told apart by small grey labels)."""
-    from userops_lib.findings.overview import period_label
+    from userops_lib.analyses.overview.text import period_label
 
     result = overview.run(load_dataset(DATA / "sample"), overview.Params(period=period))
     rows = result.frames["kpis"].set_index("kpi")

@@ -11,7 +11,7 @@ import codecs
 import pandas as pd
 import pytest
 
-from userops_lib import load_dataset
+from userops_lib import analyses, load_dataset
 from userops_lib.encodings import guess
 from userops_lib.errors import DataError
 
@@ -243,22 +243,9 @@ def test_a_gbk_export_loads_with_the_values_of_its_utf8_twin(twins):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "name",
-    [
-        "overview",
-        "cohort_retention",
-        "segment_profiling",
-        "campaign_uplift",
-        "churn_survival",
-        "funnel",
-        "customer_value",
-    ],
-)
+@pytest.mark.parametrize("name", analyses.names())
 def test_every_report_on_a_gbk_export_equals_its_utf8_twins(twins, name):
-    import importlib
-
-    module = importlib.import_module(f"userops_lib.{name}")
+    module = analyses.get(name)
     gbk, utf8 = twins
     ours, theirs = module.run(gbk, module.Params()), module.run(utf8, module.Params())
     # Loaded values are identical (the test above); a model fitted twice may differ in its last digits (an

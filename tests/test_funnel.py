@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
+from userops_lib.analyses.funnel import engine, stats
 from userops_lib.calendar import Calendar
 from userops_lib.data import load_dataset
-from userops_lib.funnel import engine, stats
 
 T0 = pd.Timestamp("2024-01-01")
 SNAPSHOT = pd.Timestamp("2024-02-01")
@@ -137,7 +137,7 @@ def sample():
 def test_the_sample_funnel_equals_an_independent_pandas_count(sample):
     """signup → session → purchase within 7 days, ordered, counted per user in pandas (not the engine's
     code): entered users with ended windows, and how many reached each step."""
-    from userops_lib import funnel
+    from userops_lib.analyses import funnel
 
     result = funnel.run(sample, funnel.Params())
     log = sample.events.execute()
@@ -163,7 +163,7 @@ def test_the_sample_funnel_equals_an_independent_pandas_count(sample):
 
 
 def test_groups_fold_to_the_largest_and_other_and_sum_to_everyone(sample):
-    from userops_lib import funnel
+    from userops_lib.analyses import funnel
 
     result = funnel.run(sample, funnel.Params(breakdown="channel", max_groups=2))
     groups = result.table[result.table.group != "all"]
@@ -178,7 +178,8 @@ def test_groups_fold_to_the_largest_and_other_and_sum_to_everyone(sample):
 
 
 def test_unknown_steps_are_refused_with_the_events_the_data_has(sample):
-    from userops_lib import funnel, i18n
+    from userops_lib import i18n
+    from userops_lib.analyses import funnel
     from userops_lib.errors import DataError
 
     with pytest.raises(DataError) as caught:
@@ -204,7 +205,7 @@ def test_the_cli_refuses_unknown_steps_before_any_kernel_starts(tmp_path, capsys
 def test_each_campaign_arm_gets_its_funnel_from_assignment_on():
     """Assigned users enter at their first step-1 event after assignment (u1's earlier view does not
     count); an unassigned user is in the overall funnel only; each arm against control by hand."""
-    from userops_lib import funnel
+    from userops_lib.analyses import funnel
 
     h = _at
     log = pd.DataFrame(
@@ -243,7 +244,7 @@ def test_the_synthetic_funnels_step_probabilities_are_recovered_at_nominal_cover
     """`userops synth --funnel`'s world: step k follows step k-1 with a probability set per platform.
     Over 20 worlds, the 95% Wilson intervals of each platform's step conversion cover the truth about
     95% of the time (180 intervals: a binomial 95% range of about 166 to 176)."""
-    from userops_lib import funnel
+    from userops_lib.analyses import funnel
     from userops_lib.synth import PRODUCT_FUNNEL, WorldParameters, make_world
 
     covered = total = 0
@@ -321,7 +322,7 @@ def test_the_trend_finding_carries_intervals_and_n_or_says_it_is_too_few():
 def test_the_default_funnel_is_distinct_events_a_manager_recognises(names, expected):
     """On a clickstream whose most common event is product_view the default funnel read product_view →
     product_view; it is now one event per recognised stage, else two distinct events in the order they appear."""
-    from userops_lib import funnel
+    from userops_lib.analyses import funnel
 
     rows = []
     for user in range(40):

@@ -11,7 +11,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from userops_lib import funnel
+from userops_lib.analyses import funnel
 from userops_lib.data import load_dataset
 from userops_lib.errors import DataError
 

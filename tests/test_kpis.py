@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from userops_lib import overview
+from userops_lib.analyses import overview
 from userops_lib.data import load_dataset
 
 

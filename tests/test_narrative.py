@@ -4,9 +4,10 @@ import pandas as pd
 import pytest
 
 from tests.conftest import DATA
-from userops_lib import narrative, overview
+from userops_lib import narrative
+from userops_lib.analyses import overview
+from userops_lib.analyses.overview.text import change_text
 from userops_lib.data import load_dataset
-from userops_lib.findings.overview import change_text
 
 
 def test_table_numbers_read_as_numbers_and_headers_as_words():
@@ -51,8 +52,8 @@ def test_p_values_below_a_thousandth_are_not_zero_and_counts_have_separators():
 def test_every_analysis_says_the_level_it_was_run_at():
     """retention(alpha=0.01) said '95%' in its findings; survival and campaign results took alpha too and said
     '95%' whatever it was. Run at alpha 0.1, every interval they mention is a 90% one."""
-    from userops_lib import campaign_uplift as targeting
-    from userops_lib import churn_survival as survival
+    from userops_lib.analyses import campaign_uplift as targeting
+    from userops_lib.analyses import churn_survival as survival
 
     telco = survival.analyse(load_dataset(DATA / "telco_churn"), segment_by="Contract", alpha=0.1)
     campaign = targeting.analyse(load_dataset(DATA / "sample"), metrics=["converted"], alpha=0.1)

@@ -4,14 +4,40 @@ import nbformat
 import pytest
 
 from tests.conftest import ROOT
+from userops_lib import analyses, contract, notebooks
 from userops_lib.params import notebook_parameters
 from userops_lib.report import REQUIRED_PARAMETERS
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
-def test_the_analysis_notebooks_are_there():
-    assert "overview" in [p.stem for p in NOTEBOOKS]
+def test_the_notebooks_are_the_registry_s_generation(tmp_path):
+    """One notebook per registered analysis, each exactly what `userops notebooks` writes (edit the analysis'
+    Params or ABOUT and regenerate, never the notebook); a notebook of no analysis fails too."""
+    assert [p.stem for p in NOTEBOOKS] == sorted(analyses.names())
+    assert notebooks.write(ROOT / "notebooks", check=True) == []
+    # and the check can fail: a hand edit, a missing notebook and a stray one are each reported
+    copy = tmp_path / "notebooks"
+    assert sorted(notebooks.write(copy)) == sorted(p.name for p in NOTEBOOKS)  # all written into an empty folder
+    edited = copy / "funnel.ipynb"
+    edited.write_text(edited.read_text(encoding="utf-8").replace("nb.show_charts(result)", "pass"), encoding="utf-8")
+    (copy / "overview.ipynb").unlink()
+    (copy / "scratch.ipynb").write_text("{}", encoding="utf-8")
+    assert notebooks.write(copy, check=True) == ["overview.ipynb", "funnel.ipynb", "scratch.ipynb"]
+    assert not (copy / "overview.ipynb").exists()  # a check writes nothing
+
+
+def test_the_registry_lists_every_analysis_folder_the_overview_first():
+    assert analyses.names()[0] == "overview"
+    assert sorted(analyses.names()) == sorted(
+        p.parent.name for p in (ROOT / "userops_lib" / "analyses").glob("*/__init__.py")
+    )
+    for analysis in analyses.every():
+        assert issubclass(analysis.Params, contract.Common) and callable(analysis.module.run)
+        for part in ("text", "charts"):
+            assert (ROOT / "userops_lib" / "analyses" / analysis.name / f"{part}.py").exists(), (analysis.name, part)
+    with pytest.raises(KeyError):
+        analyses.get("nosuch")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

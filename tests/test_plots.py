@@ -4,9 +4,9 @@ import matplotlib.pyplot as plt
 import pytest
 
 from tests.conftest import DATA
-from userops_lib import churn_survival as survival
-from userops_lib import plots
-from userops_lib import segment_profiling as segments
+from userops_lib import analyses, plots
+from userops_lib.analyses import churn_survival as survival
+from userops_lib.analyses import segment_profiling as segments
 from userops_lib.data import load_dataset
 
 
@@ -43,15 +43,7 @@ def test_a_dollar_in_a_label_is_drawn_as_written():
     plt.close("all")
 
 
-ANALYSES = (
-    "overview",
-    "cohort_retention",
-    "segment_profiling",
-    "churn_survival",
-    "campaign_uplift",
-    "funnel",
-    "customer_value",
-)
+ANALYSES = analyses.names()  # every registered analysis
 
 
 def _number(label: str) -> float | None:
@@ -92,11 +84,8 @@ def _tick_problems(ax) -> list[tuple]:
 
 @pytest.fixture(scope="module")
 def sample_results():
-    import importlib
-
     ds = load_dataset(DATA / "sample")
-    modules = [importlib.import_module(f"userops_lib.{name}") for name in ANALYSES]
-    return {name: module.run(ds, module.Params()) for name, module in zip(ANALYSES, modules, strict=True)}
+    return {a.name: a.run(ds, a.Params()) for a in analyses.every()}
 
 
 @pytest.mark.parametrize("language", ["en", "zh"])
@@ -135,7 +124,7 @@ def test_the_seven_day_retention_line_pools_the_week_with_its_interval():
     import pandas as pd
     from statsmodels.stats.proportion import proportion_confint
 
-    from userops_lib.charts.overview import seven_day_retention
+    from userops_lib.analyses.overview.charts import seven_day_retention
 
     days = pd.date_range("2025-03-01", periods=9, freq="D")
     frame = pd.DataFrame(

@@ -6,12 +6,12 @@ import pandas as pd
 import pytest
 
 from tests.conftest import DATA
-from userops_lib import segment_profiling as segments
 from userops_lib import topn
+from userops_lib.analyses import segment_profiling as segments
+from userops_lib.analyses.segment_profiling import stats as segment_stats
+from userops_lib.analyses.segment_profiling.text import validation_sentence
 from userops_lib.data import load_dataset
 from userops_lib.errors import DataError
-from userops_lib.findings.segment_profiling import validation_sentence
-from userops_lib.segment_profiling import stats as segment_stats
 
 
 def test_scores_by_average_rank_keep_ties_together():
@@ -329,7 +329,7 @@ def test_the_charts_say_what_a_value_tier_is(sample_segments):
     users, so a scatter coloured by tier is mostly one colour. Every tier label says both shares, and the
     Pareto curve marks where the tiers are cut."""
     from userops_lib import i18n
-    from userops_lib.charts import segment_profiling as charts
+    from userops_lib.analyses.segment_profiling import charts as charts
 
     tiers = sample_segments.profiles["value_tier"].set_index("segment")
     high = tiers.loc["high"]

@@ -15,17 +15,18 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from userops_lib import cohort_retention as cohorts
-from userops_lib import engine, overview
-from userops_lib.campaign_uplift import experiment as uplift
-from userops_lib.churn_survival import durations
-from userops_lib.cohort_retention import engine as cohort_engine
-from userops_lib.customer_value import engine as customer_value_engine
+from userops_lib import engine, rfm
+from userops_lib.analyses import cohort_retention as cohorts
+from userops_lib.analyses import overview
+from userops_lib.analyses.campaign_uplift import experiment as uplift
+from userops_lib.analyses.churn_survival import durations
+from userops_lib.analyses.cohort_retention import engine as cohort_engine
+from userops_lib.analyses.customer_value import engine as customer_value_engine
+from userops_lib.analyses.funnel import engine as funnel_engine
+from userops_lib.analyses.overview import engine as overview_engine
+from userops_lib.analyses.segment_profiling import engine as segment_engine
 from userops_lib.data import load_dataset
 from userops_lib.errors import DataError
-from userops_lib.funnel import engine as funnel_engine
-from userops_lib.overview import engine as overview_engine
-from userops_lib.segment_profiling import engine as segment_engine
 
 from .conftest import DATA, write_dataset
 
@@ -189,8 +190,8 @@ def _churn(ds) -> dict:
 def _segments(ds) -> dict:
     earlier = pd.Timestamp(ds.snapshot_at) - pd.Timedelta(days=30)
     return {
-        "features": segment_engine.features(ds),
-        "earlier": segment_engine.features(ds, snapshot=earlier.to_pydatetime()),
+        "features": rfm.features(ds),
+        "earlier": rfm.features(ds, snapshot=earlier.to_pydatetime()),
         "lifecycle": segment_engine.lifecycle_counts(ds),
         "recent": segment_engine.recent_activity(ds, 30),
     }

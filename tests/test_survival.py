@@ -11,9 +11,9 @@ from lifelines.statistics import multivariate_logrank_test, proportional_hazard_
 from lifelines.utils import median_survival_times, restricted_mean_survival_time
 
 from tests.conftest import DATA
-from userops_lib import churn_survival as survival
-from userops_lib.churn_survival import cox as hazards
-from userops_lib.churn_survival import curves, durations
+from userops_lib.analyses import churn_survival as survival
+from userops_lib.analyses.churn_survival import cox as hazards
+from userops_lib.analyses.churn_survival import curves, durations
 from userops_lib.data import load_dataset
 
 # lifelines warns on the small, tied samples some tests build on purpose; scoped to this module's tests
@@ -267,7 +267,7 @@ def test_rmst_intervals_use_the_estimators_variance_hand_worked_and_against_a_bo
     """The interval was built from the spread of individual times (sample: 105.5 days, '95% CI -32.7 to 243.8'
     within a 180-day horizon). Hand-worked: times 1, 2, 3 all events, horizon 3: RMST 2, variance
     (1^2 * 1/(3*2)) + ((1/3)^2 * 1/(2*1)) = 2/9."""
-    from userops_lib.churn_survival.curves import rmst, rmst_variance
+    from userops_lib.analyses.churn_survival.curves import rmst, rmst_variance
 
     tiny = KaplanMeierFitter().fit([1, 2, 3], [1, 1, 1])
     assert rmst_variance(tiny, 3) == pytest.approx(2 / 9, abs=1e-12)
@@ -444,14 +444,14 @@ def test_the_proportional_hazards_check_runs_at_the_reports_alpha(telco):
 
 def test_users_at_risk_count_those_still_observed_at_each_time():
     """By hand: durations 1 (x3), 4 (x2), 9 (x1): at 0 all 6, at 1 all 6, at 2 three, at 9 one, at 10 none."""
-    from userops_lib.churn_survival.risk import users_at_risk
+    from userops_lib.analyses.churn_survival.risk import users_at_risk
 
     population = pd.DataFrame({"duration": [4.0, 1.0, 9.0], "count": [2, 3, 1]})
     assert users_at_risk(population, np.array([0, 1, 2, 4, 4.5, 9, 10])).tolist() == [6, 6, 3, 3, 1, 1, 0]
 
 
 def test_the_risk_list_says_how_many_users_each_risk_rests_on():
-    from userops_lib import churn_survival
+    from userops_lib.analyses import churn_survival
 
     result = churn_survival.run(load_dataset(DATA / "sample"), churn_survival.Params())
     listed = result.at_risk.dropna(subset=["churn_probability"])

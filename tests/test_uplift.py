@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from tests.conftest import DATA
-from userops_lib import campaign_uplift as targeting
-from userops_lib.campaign_uplift import experiment as uplift
-from userops_lib.campaign_uplift import stats as uplift_stats
+from userops_lib.analyses import campaign_uplift as targeting
+from userops_lib.analyses.campaign_uplift import experiment as uplift
+from userops_lib.analyses.campaign_uplift import stats as uplift_stats
 from userops_lib.data import load_dataset
 from userops_lib.synth import make_world
 
@@ -293,7 +293,7 @@ def test_each_arm_and_metric_gets_a_verdict_and_the_page_opens_with_the_bottom_l
     """GrowthBook's convention: better / worse when the adjusted p is under alpha (by the lift's sign), else no
     detectable difference; the first finding says which arms moved the primary metric; the tile names the arm."""
     from userops_lib import i18n, narrative
-    from userops_lib.findings import campaign_uplift as text
+    from userops_lib.analyses.campaign_uplift import text as text
 
     result = targeting.run(load_dataset(DATA / "sample"), targeting.Params())
     readout = result.readout

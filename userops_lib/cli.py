@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from userops_lib.errors import DataError, Interrupted, RunWriteError
 
@@ -214,7 +215,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--timezone", metavar="ZONE", help=TIMEZONE_HELP + "; sets every notebook's `timezone` parameter"
     )
     report.set_defaults(run=_report)
+
+    notebooks = commands.add_parser(
+        "notebooks",
+        help="write the analysis notebooks from the registry",
+        description="Write notebooks/<analysis>.ipynb for every analysis folder in userops_lib/analyses/ (the "
+        "parameters cell from its Params). With --check, write nothing and exit 1 when a notebook differs.",
+    )
+    notebooks.add_argument("--out", help="folder to write (default: the project's notebooks/)")
+    notebooks.add_argument("--check", action="store_true", help="only compare; exit 1 when a notebook differs")
+    notebooks.set_defaults(run=_notebooks)
     return parser
+
+
+def _notebooks(args: argparse.Namespace) -> int:
+    from userops_lib import notebooks
+    from userops_lib.report import PROJECT_ROOT
+
+    folder = Path(args.out) if args.out else PROJECT_ROOT / "notebooks"
+    differ = notebooks.write(folder, check=args.check)
+    if args.check:
+        for name in differ:
+            print(f"{folder / name}: differs from its generation (run: userops notebooks)")
+        return 1 if differ else 0
+    print(f"wrote {len(differ)} notebook(s) in {folder}" if differ else f"the notebooks in {folder} are up to date")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,12 +3,14 @@
 * ``Params``: a frozen, keyword-only dataclass per analysis. Its fields are the notebook's parameters;
   each field's ``help`` (the parameters cell's comment, limits included: ``one of: ...``, ``at least 1``)
   lives in the field's metadata, and the notebook's parameters cell is generated from the dataclass
-  (:func:`parameters_cell`; ``tests/test_contract.py`` fails when they differ).
+  (:func:`parameters_cell`, through :mod:`userops_lib.notebooks`; ``tests/test_notebooks.py`` fails when a
+  committed notebook differs from its generation).
 * ``run(ds, params) -> Result``: an engine part reduces the data to small tables of sufficient
   statistics (Ibis only), a statistics part computes on those (pandas, statsmodels, lifelines).
 * Every Result answers the same questions (:class:`Result`): its artifact tables, headline tiles,
   findings sentences, charts, shown tables, its level and its definitions. Text comes from the message
-  catalogues in the current language (:mod:`i18n`), charts from ``userops_lib.charts``.
+  catalogues in the current language (:mod:`i18n`) through the folder's ``text`` module, charts from its
+  ``charts`` module.
 """
 
 from __future__ import annotations
@@ -86,6 +88,15 @@ def _annotation(hint: Any) -> str:
 
 
 @dataclass(frozen=True)
+class About:
+    """What the registry knows of an analysis besides its Params and run (``ABOUT`` in its ``__init__``)."""
+
+    summary: str  # the notebook's opening note for the analyst (English): what the analysis answers, and how
+    requires: tuple[tuple[str, ...], ...] = ()  # alternatives, each tables or table.columns the data must have
+    rank: int = 50  # place in a run and on the index page (lowest first; the overview is 0)
+
+
+@dataclass(frozen=True)
 class Chart:
     """A chart a report shows: a function drawing it and the note shown above it (may be empty)."""
 
@@ -107,16 +118,22 @@ class Shown:
 
 
 class Presented:
-    """The presentation half of :class:`Result`, once for every analysis: a Result class names its
-    analysis (``ANALYSIS``) and its text comes from ``userops_lib.findings.<ANALYSIS>``, its charts from
-    ``userops_lib.charts.<ANALYSIS>`` (imported when asked for: analyses never import presentation)."""
+    """The presentation half of :class:`Result`, once for every analysis: a Result's text comes from the
+    ``text`` module of its analysis' folder (``userops_lib/analyses/<name>/text.py``) and its charts from
+    the folder's ``charts`` module, imported when asked for: an analysis' computing modules never import them."""
 
     ANALYSIS: typing.ClassVar[str]
 
     @property
+    def folder(self) -> str:
+        """The analysis' package, ``userops_lib.analyses.<name>`` (the Result class is defined in it)."""
+        parts = type(self).__module__.split(".")
+        return ".".join(parts[: parts.index("analyses") + 2])
+
+    @property
     def text(self):
-        """The analysis' findings module (which catalogue messages, filled with which numbers)."""
-        return importlib.import_module(f"userops_lib.findings.{self.ANALYSIS}")
+        """The analysis' text module (which catalogue messages, filled with which numbers)."""
+        return importlib.import_module(f"{self.folder}.text")
 
     @property
     def headlines(self) -> list[tuple[str, str]]:
@@ -140,7 +157,7 @@ class Presented:
         return self.text.shown_tables(self)
 
     def charts(self) -> list[Chart]:
-        return importlib.import_module(f"userops_lib.charts.{self.ANALYSIS}").charts(self)
+        return importlib.import_module(f"{self.folder}.charts").charts(self)
 
 
 class Result(Protocol):

@@ -15,11 +15,10 @@ from typing import Any
 
 import pandas as pd
 
-from userops_lib import fonts, i18n, narrative, plots, templating
+from userops_lib import fonts, i18n, narrative, plots, quality_text, templating
 from userops_lib.data import Dataset, load_dataset
 from userops_lib.errors import DataError
 from userops_lib.files import atomically, write_csv, write_text
-from userops_lib.findings import quality as quality_text
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

@@ -130,7 +130,7 @@ def problems(notebook: str, values: dict, ds: Dataset, lookups: _Lookups | None 
                     attribute,
                 )
     for reference in _listed(values.get("references")):
-        from userops_lib.churn_survival import parse_references  # the notebook's own reading of 'column=level'
+        from userops_lib.analyses.churn_survival import parse_references  # the notebook's own reading of 'column=level'
 
         try:
             (column_name,) = parse_references([reference])
@@ -162,7 +162,7 @@ def problems(notebook: str, values: dict, ds: Dataset, lookups: _Lookups | None 
         # Only a funnel step may name alternatives ("cart|wishlist"); anywhere else '|' is part of one name.
         split = name == "steps"
         if name == "exclude_events":  # "refund@2-3": the event between two steps only
-            from userops_lib.funnel.engine import split_exclusion
+            from userops_lib.analyses.funnel.engine import split_exclusion
 
             wanted = [split_exclusion(w)[0] for w in wanted]
         for event in (e.strip() for w in wanted for e in (str(w).split("|") if split else [str(w)])):
@@ -184,9 +184,7 @@ def problems(notebook: str, values: dict, ds: Dataset, lookups: _Lookups | None 
             )
     metrics = _listed(values.get("metrics"))
     if metrics:
-        from userops_lib.campaign_uplift.experiment import (
-            EVENT_METRICS,  # the metrics the campaign analysis derives from events
-        )
+        from userops_lib.campaigns import EVENT_METRICS  # the outcomes any campaign derives from events
 
         offered_metrics = [*look.outcomes(), *(EVENT_METRICS if ds.has("events") else ())]
         for metric in metrics:

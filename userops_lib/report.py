@@ -19,7 +19,7 @@ from pathlib import Path
 
 import nbformat
 
-from userops_lib import i18n, preflight, render, schemas, strict_yaml
+from userops_lib import analyses, i18n, preflight, render, schemas, strict_yaml
 from userops_lib import params as params_module
 from userops_lib.calendar import check_zone
 from userops_lib.data import load_dataset
@@ -77,11 +77,12 @@ def fail(message: str, fix: str, **details) -> DataError:
 
 
 def discover(notebooks_dir: Path) -> dict[str, Path]:
-    """Notebooks by name, the overview first."""
+    """Notebooks by name: the registered analyses in the registry's order, then any others by name."""
     found = {p.stem: p for p in sorted(notebooks_dir.glob("*.ipynb"))}
     if not found:
         raise fail(f"no notebooks in {notebooks_dir}", "give --notebooks DIR with .ipynb files")
-    order = sorted(found, key=lambda name: (name != "overview", name))
+    registered = [name for name in analyses.names() if name in found]
+    order = [*registered, *(name for name in found if name not in registered)]
     return {name: found[name] for name in order}
 
 
@@ -246,7 +247,7 @@ def plan_run(
                 title += " (" + ", ".join(f"{k} = {v}" for k, v in combo.items()) + ")"
             jobs.append(Job(job_name, available[name], title, {**values, "dataset": dataset_path}, combo, english_only))
     preflight.check(checks, ds)
-    from userops_lib.findings import quality as quality_text
+    from userops_lib import quality_text
 
     with i18n.language(language):
         quality_lines = quality_text.summary(ds.quality)

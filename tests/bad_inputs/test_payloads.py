@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 from tests.conftest import write_dataset
+from userops_lib import analyses
 
 PAYLOADS = {
     "organic": "{unknown}",  # str.format in lifelines' at-risk table
@@ -66,15 +67,7 @@ def test_every_notebook_publishes_payload_values_as_text(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     run = (out / "latest").resolve()
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
-    assert {r["name"] for r in manifest["reports"]} == {
-        "overview",
-        "cohort_retention",
-        "churn_survival",
-        "segment_profiling",
-        "campaign_uplift",
-        "funnel",
-        "customer_value",
-    }
+    assert {r["name"] for r in manifest["reports"]} == set(analyses.names())
     assert all(r["status"] == "ok" for r in manifest["reports"])
     pages = {p.stem: p.read_text(encoding="utf-8") for p in run.glob("*.html")}
     assert "<b>50%" not in "".join(pages.values())  # never live markup

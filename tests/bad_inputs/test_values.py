@@ -187,7 +187,7 @@ def test_offsets_and_the_manifest_time_zone_give_utc(tmp_path, capsys):
 
 def test_zero_padded_ids_stay_distinct_customers_in_rfm(tmp_path):
     """'007', '7' and '0007' bought separately: three RFM rows, not one user 7 with three purchases."""
-    from userops_lib import segment_profiling as segments
+    from userops_lib.analyses import segment_profiling as segments
 
     case = Case(
         "rfm_ids", events("007,2024-01-01,10", "7,2024-01-02,20", "0007,2024-01-03,30", "8,2024-01-04,0"), code=0

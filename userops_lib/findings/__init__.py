@@ -1,1 +1,0 @@
-"""Results in words: per analysis, which catalogue messages apply and the numbers that fill them."""
