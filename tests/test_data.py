@@ -319,7 +319,8 @@ def test_event_properties_serve_as_user_attributes_by_their_first_value(tmp_path
         ]
     ds = load_dataset({"events": pd.DataFrame(rows)}, snapshot_at="2024-06-01")
     assert ds.event_attributes() == ["country"]
-    assert preflight.problems("cohort_retention", {"cohort_by": "country"}, ds) == []
+    assert preflight.problems({"cohort_by": "country"}, ds, cohorts.Params(cohort_by="country")) == []
+    assert preflight.problems({}, ds, cohorts.Params(cohort_by="region"))[0].column == "cohort_by"  # and can fail
     us = ds.restrict("country", "US")
     assert us.quality.users == 20 and set(us.events.execute().user_id) == {f"u{u}" for u in range(1, 60, 3)}
     retention = cohorts.retention(ds, period="week", cohort_by="country")

@@ -76,3 +76,61 @@ def test_papermill_reads_every_parameter_with_its_help(path, caplog):
         found = {p.name: p.help for p in PythonTranslator.inspect(first_code)}
     assert "Unable to parse" not in caplog.text
     assert found == {name: param.help for name, param in notebook_parameters(path).items()}
+
+
+def _outside(spec) -> object:
+    """A value the field's rules refuse (None: the field has no choices or limits)."""
+    meta = spec.metadata
+    bad = None
+    if meta.get("choices"):
+        bad = "no-such-choice"
+    for rule, step in (("ge", -1), ("gt", 0), ("le", 1), ("lt", 0)):
+        if meta.get(rule) is not None:
+            bad = meta[rule] + step
+            break
+    if bad is None:
+        return None
+    return [bad] if isinstance(meta["default"], list) else bad
+
+
+@pytest.mark.parametrize("name", analyses.names())
+def test_every_params_checks_its_fields_rules_when_built_in_the_run_s_language(name):
+    """Each analysis' Params is built with its defaults, and refuses a value outside each field's choices or
+    limits, naming the field, in English and in Chinese (the runner builds them before any kernel starts)."""
+    import dataclasses
+
+    from userops_lib import i18n
+    from userops_lib.errors import DataError
+
+    params_type = analyses.get(name).Params
+    params_type()  # the defaults are valid
+    checked = 0
+    for spec in dataclasses.fields(params_type):
+        value = _outside(spec)
+        if value is None:
+            continue
+        for language, says in (("en", "must be"), ("zh", "须")):
+            with i18n.language(language), pytest.raises(DataError) as refused:
+                params_type(**{spec.name: value})
+            assert [p.column for p in refused.value.problems] == [spec.name], (spec.name, value)
+            assert says in str(refused.value), str(refused.value)
+        checked += 1
+    assert checked >= 2  # alpha and language at least
+
+
+def test_the_parameters_cell_says_each_field_s_rules_as_the_cell_reader_reads_them():
+    """The comment is generated from the rules, and the reader for notebooks of the user's own reads the same
+    rules back from it."""
+    import dataclasses
+
+    from userops_lib.params import notebook_parameters
+
+    for analysis in analyses.every():
+        cell = notebook_parameters(ROOT / "notebooks" / analysis.notebook_file)
+        for spec in dataclasses.fields(analysis.Params):
+            rules = contract.rules(spec)
+            read = cell[spec.name]
+            assert read.choices == (tuple(rules["choices"]) if "choices" in rules else None), spec.name
+            assert {(w, b) for w, b in read.bounds} == {
+                (words, float(rules[rule])) for rule, words in contract.LIMITS.items() if rule in rules
+            }, spec.name

@@ -80,6 +80,7 @@ def test_the_readme_has_shell_examples_to_run():
     assert sum(command.startswith("userops ") for command in lines) >= 8
 
 
+@pytest.mark.slow  # each runs the CLI in a subprocess (reports with --check, Spark for two)
 @pytest.mark.parametrize(("line", "command"), _shell_lines(), ids=lambda value: str(value)[:60])
 def test_each_shell_example_runs_as_written(workdir, line, command):
     words = shlex.split(command)
@@ -98,3 +99,22 @@ def test_each_shell_example_runs_as_written(workdir, line, command):
     done = subprocess.run([str(userops), *words[1:]], cwd=workdir, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, (line, command, done.stdout[-2000:], done.stderr[-2000:])
     assert "Traceback" not in done.stderr
+
+
+def test_the_readme_describes_every_analysis_and_each_of_its_own_parameters():
+    """A section per registered analysis ("**`name`: …**") whose table names each parameter of its Params
+    beyond the common ones, and no parameter it does not have (a new analysis or field fails here until the
+    README says what it means)."""
+    import dataclasses
+
+    from userops_lib import analyses, contract
+
+    common = {f.name for f in dataclasses.fields(contract.Common)}
+    for analysis in analyses.every():
+        section = re.search(rf"^\*\*`{analysis.name}`: .*?\*\*$(.*?)(?=^\*\*`|^## |^### )", README, re.S | re.M)
+        assert section, f"README: no section for the analysis '{analysis.name}'"
+        rows = re.findall(r"^\| ([^|]+) \|", section.group(1), re.M)
+        named = {name for row in rows for name in re.findall(r"`(\w+)`", row)}
+        fields = {f.name for f in dataclasses.fields(analysis.Params)}
+        assert fields - common <= named, (analysis.name, sorted(fields - common - named))
+        assert named <= fields, (analysis.name, sorted(named - fields))

@@ -22,30 +22,220 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from userops_lib import i18n
+from userops_lib.errors import DataError, Problem
+
 if typing.TYPE_CHECKING:
     import pandas as pd
 
 
-def param(default: Any, help: str) -> Any:
-    """A parameter with its default and its comment in the parameters cell (a list default is copied)."""
+LIMITS = {"ge": "at least", "gt": "more than", "le": "at most", "lt": "less than"}
+REFERS_TO = ("event", "attribute", "campaign", "metric", "group")
+
+
+def param(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[str, ...] | None = None,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    refers_to: str | None = None,
+    of: str | None = None,
+) -> Any:
+    """A parameter: its default, its help (the parameters cell's comment says it, then its rules) and its rules.
+
+    ``choices`` are the values allowed; ``ge``/``gt``/``le``/``lt`` bound a number (each number of a list);
+    ``refers_to`` says what in the data the value names (an ``event``, a user ``attribute``, a ``campaign``, an
+    outcome ``metric``, or a ``group``: a value of the attribute named by the parameter ``of``), checked
+    against the dataset before any kernel starts (:mod:`userops_lib.preflight`). The rules are checked when a
+    Params is built (:meth:`Common.__post_init__`) and the comment is generated from them (:func:`comment`).
+    """
+    assert refers_to is None or refers_to in REFERS_TO, refers_to
+    assert (refers_to == "group") == (of is not None), "a group is a value of the attribute named by 'of'"
+    rules = {"choices": choices, "ge": ge, "gt": gt, "le": le, "lt": lt, "refers_to": refers_to, "of": of}
+    metadata = {"help": help, "default": default, **{k: v for k, v in rules.items() if v is not None}}
     if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help, "default": default})
-    return field(default=default, metadata={"help": help, "default": default})
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def comment(spec: dataclasses.Field) -> str:
+    """The parameters cell's comment of a field: its help, then its allowed values and limits in words (the
+    form :mod:`userops_lib.params` reads back for notebooks that are not registered analyses)."""
+    meta = spec.metadata
+    parts = [meta["help"]] if meta["help"] else []
+    if meta.get("choices"):
+        parts.append("one of: " + ", ".join(c or '""' for c in meta["choices"]))
+    each = "each " if isinstance(meta["default"], list) else ""
+    parts += [f"{each}{words} {meta[rule]:g}" for rule, words in LIMITS.items() if meta.get(rule) is not None]
+    return "; ".join(parts)
+
+
+def rules(spec: dataclasses.Field) -> dict[str, Any]:
+    """A field's rules: its choices, limits and what it refers to (only those it has)."""
+    return {k: spec.metadata[k] for k in ("choices", *LIMITS, "refers_to", "of") if k in spec.metadata}
+
+
+def rule_problems(name: str, value: Any, spec: dataclasses.Field) -> list[Problem]:
+    """What is wrong with ``value`` for the field ``spec``: a value outside its choices or limits."""
+    meta = spec.metadata
+    items = value if isinstance(value, list | tuple) else [value]
+    if meta.get("choices") is not None:
+        outside = [v for v in items if str(v) not in meta["choices"]]
+        if outside:
+            return [problem(name, "param.choice", outside[0], choices=", ".join(meta["choices"]))]
+    numbers = [v for v in items if isinstance(v, int | float) and not isinstance(v, bool)]
+    for rule in LIMITS:
+        bound = meta.get(rule)
+        if bound is None:
+            continue
+        outside = [v for v in numbers if not _within(v, rule, bound)]
+        if outside:
+            with_each = "each" if isinstance(value, list | tuple) else "one"
+            return [
+                problem(
+                    name, f"param.limit.{with_each}", outside[0], limit=Said(f"error.param.{rule}", bound=f"{bound:g}")
+                )
+            ]
+    return []
+
+
+def _within(value: float, rule: str, bound: float) -> bool:
+    return {"ge": value >= bound, "gt": value > bound, "le": value <= bound, "lt": value < bound}[rule]
+
+
+class Said:
+    """A catalogue message said when a message holding it is formatted, in that moment's language (a field of
+    a keyed problem: 'at least 1' in an English message, '不小于 1' in a Chinese one)."""
+
+    def __init__(self, key: str, **fields: Any):
+        self.key, self.fields = key, fields
+
+    def __format__(self, spec: str) -> str:
+        return format(i18n.t(self.key, **self.fields), spec)
+
+    def __str__(self) -> str:
+        return format(self, "")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Said) and (self.key, self.fields) == (other.key, other.fields)
+
+    def __hash__(self) -> int:
+        return hash((self.key, tuple(sorted(self.fields.items()))))
+
+
+def raised(check: typing.Callable[[], Any]) -> list[Problem]:
+    """The problems a check raises as a :class:`DataError` (none when it returns): an analysis' own reading of
+    a parameter (its steps, its ranges) used as a Params check."""
+    try:
+        check()
+    except DataError as error:
+        return list(error.problems)
+    return []
+
+
+def problem(name: str, key: str, example: Any, **values: Any) -> Problem:
+    """A problem of the parameter ``name`` with the catalogue's ``error.<key>`` (a cross-field check of a
+    Params: ``key`` is ``<analysis>.<what>``)."""
+    with i18n.language("en"):
+        message, fix = i18n.t(f"error.{key}", name=name, **values), i18n.t(f"error.{key}.fix", name=name, **values)
+    return Problem(
+        "parameters", message, fix, column=name, example=example, key=key, values=(("name", name), *values.items())
+    )
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A name a parameter value holds and what it names: ``kind`` is an ``event``, an ``attribute``, a
+    ``campaign``, a ``metric`` or a ``group`` (a value of the attribute ``of``)."""
+
+    field: str
+    kind: str
+    name: str
+    value: str  # the value as written (a step "cart|wishlist" holds the names cart and wishlist)
+    of: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class Common:
-    """Parameters every notebook has: which data, as of when, which users, which language."""
+    """Parameters every notebook has: which data, as of when, which users, which language, which level.
+
+    A Params checks itself when it is built: every field's rules (:func:`param`) and the cross-field checks of
+    :meth:`checks`; one :class:`DataError` lists every problem (the runner builds each job's Params before any
+    kernel starts, so a bad value exits 2 there, in the run's language).
+    """
 
     dataset: str = param("data/sample", "dataset folder or connection URL")
     snapshot_at: str = param("", '"as of" time in the calendar\'s zone, e.g. "2025-12-31"; empty: the dataset\'s own')
     timezone: str = param(
         "", "zone of the calendar days, weeks and months are counted in, e.g. Asia/Shanghai; empty: the dataset's"
     )
-    filter_column: str = param("", "restrict to users whose attribute ...")
+    alpha: float = param(0.05, "1 - confidence level of the intervals and tests", gt=0, lt=1)
+    filter_column: str = param("", "restrict to users whose attribute ...", refers_to="attribute")
     filter_value: str = param("", "... equals this value (one report per segment)")
-    language: str = param("en", "report language; one of: en, zh")
+    language: str = param("en", "report language", choices=("en", "zh"))
     artifacts_dir: str = param("", "where CSV artifacts go; empty: none (set by `userops report`)")
+
+    def __post_init__(self) -> None:
+        found = self.problems()
+        if found:
+            raise DataError(found)
+
+    def problems(self) -> list[Problem]:
+        """Every rule of every field; when each field is valid, the cross-field checks (which may rely on it)."""
+        found = []
+        for spec in dataclasses.fields(self):
+            found += rule_problems(spec.name, getattr(self, spec.name), spec)
+        return found or self.checks()
+
+    def checks(self) -> list[Problem]:
+        """Cross-field checks (an analysis adds its own, keeping these)."""
+        found = []
+        for spec in dataclasses.fields(self):
+            of = spec.metadata.get("of")
+            if of and getattr(self, spec.name) and not getattr(self, of):
+                found.append(problem(spec.name, "param.group_of", getattr(self, spec.name), attribute=of))
+        if bool(self.filter_column) != bool(self.filter_value):
+            missing = "filter_value" if self.filter_column else "filter_column"
+            found.append(problem(missing, "param.filter_pair", self.filter_column or self.filter_value))
+        if self.timezone:
+            from userops_lib.calendar import check_zone
+
+            try:
+                check_zone(self.timezone)
+            except DataError:
+                found.append(problem("timezone", "param.timezone", self.timezone))
+        return found
+
+    def references_in_data(self) -> list[Reference]:
+        """What the values name in the data, field by field (checked against the dataset before any kernel
+        starts). From each field's ``refers_to``; an analysis whose values have a form of their own (``a|b``,
+        ``column=level``, ``a/b``) overrides :meth:`named` to say which names a value holds."""
+        out = []
+        for spec in dataclasses.fields(self):
+            kind = spec.metadata.get("refers_to")
+            value = getattr(self, spec.name)
+            if not kind or value in ("", None, []):
+                continue
+            of = spec.metadata.get("of")
+            for item in value if isinstance(value, list) else [value]:
+                out += [
+                    Reference(spec.name, kind, name, str(item), getattr(self, of) if of else None)
+                    for name in self.named(spec.name, str(item))
+                ]
+        return out
+
+    def named(self, field_name: str, value: str) -> list[str]:
+        """The names one value of ``field_name`` holds (by default: the value itself)."""
+        return [value]
+
+    def against(self, data: Any) -> list[Problem]:
+        """Checks that need the data beyond what the values name (an analysis adds its own); ``data`` is the
+        preflight's :class:`~userops_lib.preflight.Lookups`."""
+        return []
 
     def shown(self) -> dict[str, Any]:
         """The parameters a report lists under 'Method and data' (not where its files went)."""
@@ -58,7 +248,7 @@ class Common:
 
 
 _COMMON_FIRST = ("dataset", "snapshot_at", "timezone")
-_COMMON_LAST = ("filter_column", "filter_value", "language", "artifacts_dir")
+_COMMON_LAST = ("alpha", "filter_column", "filter_value", "language", "artifacts_dir")
 
 
 def parameters_cell(params_type: type) -> str:
@@ -76,7 +266,7 @@ def parameters_cell(params_type: type) -> str:
             and all(isinstance(v, str | int | float) for v in (value if isinstance(value, list) else [value]))
             else repr(value)
         )
-        lines.append(f"{name}: {_annotation(hints[name])} = {default}  # {spec.metadata['help']}")
+        lines.append(f"{name}: {_annotation(hints[name])} = {default}  # {comment(spec)}")
     return "\n".join(lines)
 
 

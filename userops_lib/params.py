@@ -19,20 +19,24 @@ the wrong type with a :class:`~userops_lib.errors.DataError`.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import io
 import operator
 import re
 import tokenize
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import yaml
 
+from userops_lib.contract import Said
+from userops_lib.contract import problem as keyed
 from userops_lib.errors import DataError, Problem
 
 SCALARS = {"str": str, "int": int, "float": float, "bool": bool}
+_RULES = {"ge": "at least", "gt": "more than", "le": "at most", "lt": "less than"}
 _LIMITS = {"at least": operator.ge, "more than": operator.gt, "at most": operator.le, "less than": operator.lt}
 # Set by the runner, never by the user.
 RESERVED = ("artifacts_dir",)
@@ -46,6 +50,8 @@ class Parameter:
     type: str
     default: object
     help: str
+    # A registered analysis' rules (its Params field's: choices, ge/gt/le/lt); None: read from the comment
+    rules: dict | None = field(default=None, compare=False)
 
     @property
     def optional(self) -> bool:
@@ -58,7 +64,9 @@ class Parameter:
     @property
     def choices(self) -> tuple[str, ...] | None:
         """The allowed values, from 'one of: a, b, c' in the comment (the list ends at the comment's end,
-        a ';' or a '(')."""
+        a ';' or a '('); a registered analysis' from its Params."""
+        if self.rules is not None:
+            return tuple(self.rules["choices"]) if self.rules.get("choices") else None
         match = re.search(r"one of:\s*([^;(]+)", self.help)
         if not match:
             return None
@@ -67,7 +75,10 @@ class Parameter:
     @property
     def bounds(self) -> list[tuple[str, float]]:
         """Limits on a number (or on each number of a list), from the comment: 'at least 1', 'more than 0',
-        'at most 1', 'less than 1' (several may be given), as (words, number)."""
+        'at most 1', 'less than 1' (several may be given), as (words, number); a registered analysis' from
+        its Params."""
+        if self.rules is not None:
+            return [(words, float(self.rules[rule])) for rule, words in _RULES.items() if rule in self.rules]
         return [
             (words, float(number))
             for words, number in re.findall(rf"({'|'.join(_LIMITS)})\s+(-?\d+(?:\.\d+)?)\b", self.help)
@@ -206,47 +217,38 @@ def check_value(parameter: Parameter, value: Any, *, notebook: str) -> tuple[obj
         else (isinstance(value, list) and all(_fits(item, kind) for item in value))
     )
     if not ok:
-        return value, Problem(
-            "parameters",
-            f"'{parameter.name}' of notebook '{notebook}' must be {parameter.type}",
-            f"give a value of type {parameter.type}, e.g. {parameter.name}={parameter.default!r}",
-            column=parameter.name,
-            example=value,
+        return value, _said(
+            "cell.type", parameter, value, notebook=notebook, type=parameter.type, default=repr(parameter.default)
         )
     items = value if shape == "list" else [value]
     if kind is float and any(v != v or v in (float("inf"), float("-inf")) for v in items):
-        return value, Problem(
-            "parameters",
-            f"'{parameter.name}' of notebook '{notebook}' must be a finite number",
-            "give a number, not inf or nan",
-            column=parameter.name,
-            example=value,
-        )
+        return value, _said("cell.finite", parameter, value, notebook=notebook)
     for words, limit in parameter.bounds if kind in (int, float) else []:
         outside = [v for v in items if not _LIMITS[words](v, limit)]
         if outside:
-            each = "each value of " if shape == "list" else ""
-            return value, Problem(
-                "parameters",
-                f"{each}'{parameter.name}' of notebook '{notebook}' must be {words} {limit:g}",
-                f"give a value {words} {limit:g}, e.g. {parameter.name}={parameter.default!r}",
-                column=parameter.name,
-                example=outside[0],
+            rule = {words: rule for rule, words in _RULES.items()}[words]
+            return value, _said(
+                "cell.limit.each" if shape == "list" else "cell.limit.one",
+                parameter,
+                outside[0],
+                notebook=notebook,
+                limit=Said(f"error.param.{rule}", bound=f"{limit:g}"),
+                default=repr(parameter.default),
             )
     choices = parameter.choices
     if choices is not None:
         outside = [v for v in (value if shape == "list" else [value]) if str(v) not in choices]
         if outside:
-            return value, Problem(
-                "parameters",
-                f"'{parameter.name}' of notebook '{notebook}' must be one of {', '.join(choices)}",
-                f"give one of: {', '.join(choices)}",
-                column=parameter.name,
-                example=outside[0],
+            return value, _said(
+                "cell.choice", parameter, outside[0], notebook=notebook, choices=", ".join(c or '""' for c in choices)
             )
     if kind is float:
         value = float(value) if shape == "scalar" else [float(v) for v in value]
     return value, None
+
+
+def _said(key: str, parameter: Parameter, example: object, **values: object) -> Problem:
+    return keyed(parameter.name, f"param.{key}", example, **values)
 
 
 def resolve(
@@ -272,20 +274,12 @@ def resolve(
     out: dict[str, dict[str, object]] = {name: {} for name in declared}
     for name, value in given.items():
         if name in RESERVED:
-            problems.append(Problem("parameters", f"'{name}' is set by the runner", f"remove '{name}'", column=name))
+            problems.append(keyed(name, "param.runner_set", None))
             continue
         owners = [nb for nb, params in declared.items() if name in params]
         if not owners:
             known = sorted({p for params in declared.values() for p in params if p not in RESERVED})
-            problems.append(
-                Problem(
-                    "parameters",
-                    f"unknown parameter '{name}': no selected notebook declares it",
-                    f"use one of: {', '.join(known)}",
-                    column=name,
-                    example=value,
-                )
-            )
+            problems.append(keyed(name, "param.unknown", value, known=", ".join(known)))
             continue
         for notebook in owners:
             parameter = declared[notebook][name]
@@ -298,26 +292,17 @@ def resolve(
     for notebook, values in (per_notebook or {}).items():
         if notebook not in declared:
             problems.append(
-                Problem(
-                    "parameters",
-                    f"unknown notebook '{notebook}'",
-                    f"use one of: {', '.join(declared)}",
-                    example=notebook,
+                dataclasses.replace(
+                    keyed("", "param.unknown_notebook", notebook, notebook=notebook, known=", ".join(declared)),
+                    column=None,
                 )
             )
             continue
         for name, value in (values or {}).items():
             parameter = declared[notebook].get(name)  # type: ignore[assignment]  # None: reported below
             if parameter is None or name in RESERVED:
-                problems.append(
-                    Problem(
-                        "parameters",
-                        f"notebook '{notebook}' has no parameter '{name}'",
-                        f"use one of: {', '.join(p for p in declared[notebook] if p not in RESERVED)}",
-                        column=name,
-                        example=value,
-                    )
-                )
+                offered = ", ".join(p for p in declared[notebook] if p not in RESERVED)
+                problems.append(keyed(name, "param.not_declared", value, notebook=notebook, known=offered))
                 continue
             checked, problem = check_value(parameter, value, notebook=notebook)
             if problem:

@@ -1,24 +1,32 @@
 """Notebook parameters checked against the dataset before any kernel starts.
 
-:mod:`userops_lib.params` checks types, allowed values and ranges from each notebook's parameters
-cell; this module checks what only the data can tell: that ``segment_by`` names an attribute, that
-``campaign`` exists, that ``active_events`` are events the data has, that ``snapshot_at`` is a time
-inside the data. A run that would fail in a kernel (or, worse, publish a report on nothing) exits 2
-instead, listing every problem with the values the data offers.
-
-Parameters are recognised by name, the same name meaning the same thing in every notebook.
+A registered analysis' Params checks its own values when it is built (types, allowed values, limits and
+cross-field rules: :class:`userops_lib.contract.Common`); this module checks what only the data can tell,
+asking each Params what its values name (:meth:`~userops_lib.contract.Common.references_in_data`: events,
+attributes, campaigns, outcome metrics, groups) and for the data checks of its own
+(:meth:`~userops_lib.contract.Common.against`), and checks ``snapshot_at`` against the data's time span.
+It knows no analysis by name. A notebook of the user's own (``--notebooks DIR``), which has no Params, is
+checked by its parameters' names (:data:`BY_NAME`). A run that would fail in a kernel (or, worse, publish a
+report on nothing) exits 2 instead, listing every problem with the values the data offers, in the run's
+language.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from userops_lib.calendar import check_zone
+from userops_lib import campaigns as campaigns_module
+from userops_lib.contract import Reference, problem
 from userops_lib.data import Dataset, as_utc
 from userops_lib.errors import DataError, Problem
 
-ATTRIBUTES = ("segment_by", "cohort_by", "covariates", "breakdown")
-EVENTS = ("active_events", "start_event", "steps", "exclude_events", "purchase_event")  # only a step may be "a|b"
+# What a parameter of a notebook that is not a registered analysis names, by the parameter's name.
+BY_NAME = {
+    **dict.fromkeys(("segment_by", "cohort_by", "covariates", "breakdown", "filter_column"), "attribute"),
+    **dict.fromkeys(("active_events", "start_event", "purchase_event"), "event"),
+    "campaign": "campaign",
+}
 _SHOWN = 12
 
 
@@ -33,200 +41,151 @@ def _preview(values: list[str]) -> str:
     return (shown + ", ...") if len(values) > _SHOWN else (shown or "none")
 
 
-class _Lookups:
+class Lookups:
     """What the dataset offers, each looked up once (one small engine query each)."""
 
     def __init__(self, ds: Dataset):
         self.ds = ds
-        self._cache: dict[str, list[str]] = {}
+        self._cache: dict[str, Any] = {}
 
     def attributes(self) -> list[str]:
-        names: list[str] = []
-        for table in ("users", "assignments"):
-            if self.ds.has(table):
-                names += [a for a in self.ds.attributes(table) if a not in names]
-        return names + [a for a in self.ds.event_attributes() if a not in names]
+        if "attributes" not in self._cache:
+            names: list[str] = []
+            for table in ("users", "assignments"):
+                if self.ds.has(table):
+                    names += [a for a in self.ds.attributes(table) if a not in names]
+            self._cache["attributes"] = names + [a for a in self.ds.event_attributes() if a not in names]
+        return self._cache["attributes"]
 
     def events(self) -> list[str] | None:
         """Event names, or None when the events have no names."""
         if "events" not in self._cache:
-            names = self.ds.event_names()
-            if names is None:
-                return None
-            self._cache["events"] = names
+            self._cache["events"] = self.ds.event_names()
         return self._cache["events"]
 
     def campaigns(self) -> list[str]:
         if "campaigns" not in self._cache:
-            table = self.ds.assignments
-            self._cache["campaigns"] = (
-                []
-                if table is None
-                else sorted(map(str, table.select("campaign").distinct().execute()["campaign"].dropna()))
-            )
+            self._cache["campaigns"] = campaigns_module.names(self.ds)
         return self._cache["campaigns"]
 
-    def outcomes(self) -> list[str]:
-        return self.ds.attributes("assignments") if self.ds.has("assignments") else []
+    def arms(self, campaign: str) -> list[str]:
+        """The arms of ``campaign`` (empty: the first campaign), by name; none without assignments."""
+        known = self.campaigns()
+        campaign = campaign or (known[0] if known else "")
+        table = self.ds.assignments
+        if campaign not in known or table is None:
+            return []
+        key = f"arms/{campaign}"
+        if key not in self._cache:
+            chosen = table.filter(table.campaign.cast("string") == campaign)
+            self._cache[key] = sorted(map(str, chosen.select("arm").distinct().execute()["arm"].dropna()))
+        return self._cache[key]
+
+    def metrics(self) -> list[str]:
+        """Outcomes a campaign can be read on: measured columns, and those events give."""
+        measured = self.ds.attributes("assignments") if self.ds.has("assignments") else []
+        return [*measured, *(campaigns_module.EVENT_METRICS if self.ds.has("events") else ())]
+
+    def groups(self, attribute: str) -> list[str] | None:
+        """The values of a user attribute (None when the data has no such attribute)."""
+        key = f"groups/{attribute}"
+        if key not in self._cache:
+            values = None
+            for table in (self.ds.users, self.ds.assignments):
+                if table is not None and attribute in table.columns:
+                    values = table.select(attribute).distinct().execute()[attribute].dropna()
+                    break
+            else:
+                if attribute in self.ds.event_attributes():
+                    events = self.ds.table("events")
+                    values = events.select(attribute).distinct().execute()[attribute].dropna()
+            self._cache[key] = None if values is None else sorted(map(str, values))
+        return self._cache[key]
 
 
-def problems(notebook: str, values: dict, ds: Dataset, lookups: _Lookups | None = None) -> list[Problem]:
-    """Every parameter of ``notebook`` whose value the dataset cannot serve."""
-    look = lookups or _Lookups(ds)
-    found: list[Problem] = []
-
-    def bad(name: str, message: str, fix: str, example: object) -> None:
-        # Worded without the notebook: the same value fails the same way in every notebook, and is said once.
-        found.append(Problem("parameters", message, fix, column=name, example=example))
-
-    zone = ds.calendar.timezone
-    if values.get("timezone"):
-        try:
-            zone = check_zone(str(values["timezone"]))
-        except DataError:
-            bad(
-                "timezone",
-                "not a time zone",
-                "give an IANA name such as Asia/Shanghai, Europe/Berlin or UTC; or leave it empty",
-                values["timezone"],
-            )
-    snapshot = values.get("snapshot_at")
-    if snapshot:
-        try:
-            moment = as_utc(str(snapshot), zone)
-        except DataError:
-            bad(
-                "snapshot_at",
-                "not a date or time",
-                f"write it as YYYY-MM-DD or 'YYYY-MM-DD HH:MM:SS' (in {zone} unless it carries an offset)",
-                snapshot,
-            )
-        else:
-            first = ds.quality.first_event_at
-            if first is not None and moment <= first:
-                bad(
-                    "snapshot_at",
-                    f"before the data begins ({first:%Y-%m-%d %H:%M})",
-                    "choose a time after the first event",
-                    snapshot,
-                )
-            if moment > dt.datetime(2262, 1, 1):
-                bad("snapshot_at", "beyond the year 2262", "choose a time within the data's years", snapshot)
-
-    column, value = values.get("filter_column", ""), values.get("filter_value", "")
-    if bool(column) != bool(value):
-        missing = "filter_value" if column else "filter_column"
-        bad(missing, "filter_column and filter_value go together", f"give {missing} too, or neither", column or value)
-
-    offered = None
-    for name in ATTRIBUTES:
-        for attribute in _listed(values.get(name)):
-            offered = offered if offered is not None else look.attributes()
-            if attribute not in offered:
-                bad(
-                    name,
-                    f"no attribute '{attribute}' in the dataset",
-                    f"choose one of: {_preview(offered)}; or leave it empty",
-                    attribute,
-                )
-    for reference in _listed(values.get("references")):
-        from userops_lib.analyses.churn_survival import parse_references  # the notebook's own reading of 'column=level'
-
-        try:
-            (column_name,) = parse_references([reference])
-        except DataError:
-            bad("references", "not written as column=level", "write e.g. references=channel=organic", reference)
-            continue
-        offered = offered if offered is not None else look.attributes()
-        if column_name not in offered:
-            bad(
-                "references",
-                f"no attribute '{column_name}' in the dataset",
-                f"choose one of: {_preview(offered)}",
-                reference,
-            )
-
-    for name in EVENTS:
-        wanted = [w for w in _listed(values.get(name)) if not (name == "purchase_event" and w == "*")]
-        if not wanted:
-            continue
+def _reference_problems(ref: Reference, look: Lookups) -> list[Problem]:
+    if ref.kind == "attribute":
+        offered = look.attributes()
+        if ref.name not in offered:
+            return [problem(ref.field, "param.no_attribute", ref.value, value=ref.name, offered=_preview(offered))]
+    elif ref.kind == "event":
         known = look.events()
         if known is None:
-            bad(
-                name,
-                "the events have no names (no 'event' column)",
-                "map an event-name column in dataset.yml, or leave it empty",
-                wanted[0],
-            )
-            continue
-        # Only a funnel step may name alternatives ("cart|wishlist"); anywhere else '|' is part of one name.
-        split = name == "steps"
-        if name == "exclude_events":  # "refund@2-3": the event between two steps only
-            from userops_lib.analyses.funnel.engine import split_exclusion
-
-            wanted = [split_exclusion(w)[0] for w in wanted]
-        for event in (e.strip() for w in wanted for e in (str(w).split("|") if split else [str(w)])):
-            if event not in known:
-                fix = f"choose from: {_preview(known)}"
-                if not split and "|" in event:
-                    fix += f"; {name} names one event ('a|b' alternatives are for funnel steps)"
-                bad(name, f"no event named '{event}' in the data", fix, event)
-
-    campaign = values.get("campaign")
-    if campaign:
+            return [problem(ref.field, "param.no_event_names", ref.value)]
+        if ref.name not in known:
+            # Only a funnel step names alternatives ("cart|wishlist"): anywhere else '|' is part of one name.
+            key = "param.no_event_bar" if "|" in ref.name else "param.no_event"
+            return [problem(ref.field, key, ref.value, value=ref.name, offered=_preview(known))]
+    elif ref.kind == "campaign":
         known = look.campaigns()
-        if campaign not in known:
-            bad(
-                "campaign",
-                f"no campaign '{campaign}' in the assignments",
-                f"choose one of: {_preview(known)}",
-                campaign,
-            )
-    metrics = _listed(values.get("metrics"))
-    if metrics:
-        from userops_lib.campaigns import EVENT_METRICS  # the outcomes any campaign derives from events
-
-        offered_metrics = [*look.outcomes(), *(EVENT_METRICS if ds.has("events") else ())]
-        for metric in metrics:
-            parts = str(metric).split("/")
-            unknown = [p for p in parts if p not in offered_metrics]
-            if unknown or len(parts) > 2:
-                bad(
-                    "metrics",
-                    f"no outcome '{unknown[0] if unknown else metric}'",
-                    f"choose from: {_preview(offered_metrics)} (a ratio as a/b)",
-                    metric,
+        if ref.name not in known:
+            return [problem(ref.field, "param.no_campaign", ref.value, value=ref.name, offered=_preview(known))]
+    elif ref.kind == "metric":
+        offered = look.metrics()
+        if ref.name not in offered:
+            return [problem(ref.field, "param.no_metric", ref.value, value=ref.name, offered=_preview(offered))]
+    elif ref.kind == "group" and ref.of:
+        values = look.groups(ref.of)
+        if values is not None and ref.name not in values:
+            return [
+                problem(
+                    ref.field, "param.no_group", ref.value, value=ref.name, attribute=ref.of, offered=_preview(values)
                 )
+            ]
+    return []
 
-    high, mid = values.get("high_share"), values.get("mid_share")
-    if isinstance(high, float) and isinstance(mid, float) and high + mid > 1:
-        bad(
-            "mid_share",
-            "high_share + mid_share is more than 1",
-            "make the two shares add up to 1 or less",
-            f"{high:g} + {mid:g}",
-        )
-    dormant, churn = values.get("dormant_days"), values.get("churn_days")
-    if isinstance(dormant, int) and isinstance(churn, int) and churn < dormant:
-        bad(
-            "churn_days",
-            "shorter than dormant_days",
-            "users are dormant before they are churned: give churn_days >= dormant_days",
-            f"{churn} < {dormant}",
-        )
+
+def _by_name(values: dict) -> list[Reference]:
+    """The references of a notebook without Params, by its parameters' names."""
+    return [
+        Reference(name, kind, str(item), str(item))
+        for name, kind in BY_NAME.items()
+        for item in _listed(values.get(name))
+        if not (name == "purchase_event" and item == "*")
+    ]
+
+
+def _snapshot_problems(values: dict, ds: Dataset) -> list[Problem]:
+    snapshot = values.get("snapshot_at")
+    if not snapshot:
+        return []
+    zone = ds.calendar.timezone
+    try:
+        moment = as_utc(str(snapshot), zone)
+    except DataError:
+        return [problem("snapshot_at", "param.snapshot_format", snapshot, zone=zone)]
+    first = ds.quality.first_event_at
+    if first is not None and moment <= first:
+        return [problem("snapshot_at", "param.snapshot_early", snapshot, first=f"{first:%Y-%m-%d %H:%M}")]
+    if moment > dt.datetime(2262, 1, 1):
+        return [problem("snapshot_at", "param.snapshot_late", snapshot)]
+    return []
+
+
+def problems(values: dict, ds: Dataset, params: Any = None, lookups: Lookups | None = None) -> list[Problem]:
+    """Every value the dataset cannot serve: of ``params`` (a built Params) when the notebook is a registered
+    analysis, else of ``values`` read by name."""
+    look = lookups or Lookups(ds)
+    found = _snapshot_problems(values, ds)
+    references = params.references_in_data() if params is not None else _by_name(values)
+    for ref in references:
+        found += _reference_problems(ref, look)
+    if params is not None:
+        found += params.against(look)
     return found
 
 
-def check(jobs: list[tuple[str, dict]], ds: Dataset) -> None:
-    """Raise one :class:`DataError` listing every problem of every job (each problem once)."""
-    look = _Lookups(ds)
+def check(jobs: list[tuple[dict, Any]], ds: Dataset) -> None:
+    """Raise one :class:`DataError` listing every problem of every job, each once (``jobs``: each job's
+    values and its built Params, or None for a notebook without one)."""
+    look = Lookups(ds)
     found: list[Problem] = []
-    for notebook, values in jobs:
-        for problem in problems(notebook, values, ds, look):
-            if problem not in found:
-                found.append(problem)
+    for values, params in jobs:
+        for each in problems(values, ds, params, look):
+            if each not in found:
+                found.append(each)
     if found:
         raise DataError(found)
 
 
-__all__ = ["check", "problems"]
+__all__ = ["BY_NAME", "Lookups", "check", "problems"]

@@ -10,6 +10,7 @@ datasets and parameters stop the run before any kernel starts.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 
-from userops_lib import analyses, i18n, preflight, render, schemas, strict_yaml
+from userops_lib import analyses, contract, i18n, preflight, render, schemas, strict_yaml
 from userops_lib import params as params_module
 from userops_lib.calendar import check_zone
 from userops_lib.data import load_dataset
@@ -143,11 +144,38 @@ def plan_run(
     parameter of every notebook that declares one; the index page is written in it too. ``timezone``
     (``--timezone``) sets the ``timezone`` parameter of every notebook that declares one.
     """
+    settings = read_config(Path(config)) if config else {}
+    language = i18n.check(language or settings.get("language") or (parameters or {}).get("language") or i18n.DEFAULT)
+    with i18n.language(language):  # every problem found from here on is said in the run's language
+        return _plan(dataset, only, parameters, config, notebooks_dir, language, timezone, settings)
+
+
+def _params(analysis: analyses.Analysis | None, values: dict, found: list[Problem]) -> contract.Common | None:
+    """The job's Params, built (and so checked) before any kernel starts; its problems go to ``found``. A
+    notebook of the user's own is checked for the parameters every notebook shares."""
+    kind = analysis.Params if analysis is not None else contract.Common
+    fields = {f.name for f in dataclasses.fields(kind)}
+    try:
+        built = kind(**{k: v for k, v in values.items() if k in fields})
+    except DataError as error:
+        found.extend(error.problems)
+        return None
+    return built if analysis is not None else None
+
+
+def _registered(name: str, declared: dict[str, params_module.Parameter]) -> analyses.Analysis | None:
+    """The registered analysis a notebook runs: its name is an analysis folder's and it declares exactly the
+    analysis' Params (a notebook of the user's own under that name is checked by its cell alone)."""
+    analysis = analyses.find(name)
+    if analysis is None or set(declared) != {f.name for f in dataclasses.fields(analysis.Params)}:
+        return None
+    return analysis
+
+
+def _plan(dataset, only, parameters, config, notebooks_dir, language, timezone, settings) -> Plan:
     if timezone:
         check_zone(timezone, where="--timezone")
         parameters = {**(parameters or {}), "timezone": timezone}
-    settings = read_config(Path(config)) if config else {}
-    language = i18n.check(language or settings.get("language") or (parameters or {}).get("language") or i18n.DEFAULT)
     config_dir = Path(config).resolve().parent if config else Path.cwd()
     folder = Path(notebooks_dir) if notebooks_dir else PROJECT_ROOT / "notebooks"
     available = discover(folder)
@@ -157,6 +185,11 @@ def plan_run(
     if unknown:
         raise fail(f"unknown notebook '{unknown[0]}'", f"choose from {', '.join(available)}", example=unknown[0])
     declared = {name: params_module.notebook_parameters(available[name]) for name in names}
+    registered = {name: _registered(name, declared[name]) for name in names}
+    for name, analysis in registered.items():  # the rules are the Params', never read back from the comments
+        if analysis is not None:
+            rules = {f.name: contract.rules(f) for f in dataclasses.fields(analysis.Params)}
+            declared[name] = {k: dataclasses.replace(p, rules=rules[k]) for k, p in declared[name].items()}
     problems = [
         Problem(
             "report",
@@ -226,7 +259,8 @@ def plan_run(
         )
     combos = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())] if grid else [{}]
     jobs = []
-    checks: list[tuple[str, dict]] = []
+    checks: list[tuple[dict, contract.Common | None]] = []
+    found: list[Problem] = []
     for combo, slug in zip(combos, _unique_slugs(combos), strict=True):
         checked = params_module.resolve(declared, combo) if combo else {n: {} for n in names}
         for name in names:
@@ -238,7 +272,7 @@ def plan_run(
             column, value = values.get("filter_column", ""), values.get("filter_value", "")
             if column and value:
                 ds.restrict(str(column), value)
-            checks.append((name, values))
+            checks.append((values, _params(registered[name], values, found)))
             job_name = name if not combo else f"{name}--{slug}"
             notebook = nbformat.read(available[name], as_version=4)
             with i18n.language(str(values.get("language", i18n.DEFAULT))):
@@ -246,6 +280,8 @@ def plan_run(
             if combo:
                 title += " (" + ", ".join(f"{k} = {v}" for k, v in combo.items()) + ")"
             jobs.append(Job(job_name, available[name], title, {**values, "dataset": dataset_path}, combo, english_only))
+    if found:  # a Params' own checks: every value, and the cross-field rules
+        raise DataError([p for i, p in enumerate(found) if p not in found[:i]])
     preflight.check(checks, ds)
     from userops_lib import quality_text
 

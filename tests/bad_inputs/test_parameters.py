@@ -50,6 +50,52 @@ PARAMETER_CASES = [
         ["-p", "discount_rate=-0.1"],
         "'discount_rate' of notebook 'customer_value' must be at least 0",
     ),
+    # Checks that ran only inside the kernel, after ~40 s, with exit 1 (each rule now lives on its Params field or
+    # in its Params' checks, which the runner runs before any kernel).
+    ("holdout_negative", ["--only", "customer_value", "-p", "holdout_days=-5"], "must be at least 0"),
+    ("funnel_one_step", ["--only", "funnel", "-p", "steps=signup"], "a funnel needs at least two steps"),
+    (
+        "exclusion_outside",
+        ["--only", "funnel", "-p", "steps=signup,purchase", "-p", "exclude_events=session@2-3"],
+        "outside the funnel's 1 to 2",
+    ),
+    (
+        "split_per_arm",
+        ["--only", "campaign_uplift", "-p", "expected_split=1,1"],
+        "expected_split has 2 shares for 3 arms",
+    ),
+    (
+        "metric_ratio_of_three",
+        ["--only", "campaign_uplift", "-p", "metrics=revenue/converted/active_days"],
+        "a ratio has two outcomes",
+    ),
+    # reference_group=nosuch was accepted, and the largest group silently compared against instead
+    (
+        "reference_group_unknown",
+        ["--only", "cohort_retention", "-p", "cohort_by=channel", "-p", "reference_group=nosuch"],
+        "no group 'nosuch' in channel",
+    ),
+    ("reference_group_alone", ["--only", "funnel", "-p", "reference_group=organic"], "names a group of breakdown"),
+    (
+        "reference_group_funnel",
+        ["--only", "funnel", "-p", "breakdown=platform", "-p", "reference_group=organic"],
+        "no group 'organic' in platform",
+    ),
+    # ... and said in the run's language
+    ("holdout_negative_zh", ["--lang", "zh", "--only", "customer_value", "-p", "holdout_days=-5"], "须不小于 0"),
+    ("funnel_one_step_zh", ["--lang", "zh", "--only", "funnel", "-p", "steps=signup"], "漏斗至少需要两个步骤"),
+    (
+        "split_per_arm_zh",
+        ["--lang", "zh", "--only", "campaign_uplift", "-p", "expected_split=1,1"],
+        "给出 2 个比例，但共有 3 个分组",
+    ),
+    (
+        "reference_group_zh",
+        ["--lang", "zh", "--only", "cohort_retention", "-p", "cohort_by=channel", "-p", "reference_group=nosuch"],
+        "channel 中没有分组“nosuch”",
+    ),
+    ("unknown_parameter_zh", ["--lang", "zh", "-p", "colour=red"], "未知参数“colour”"),
+    ("period_zh", ["--lang", "zh", "-p", "period=year"], "须为以下之一：day, week, month"),
 ]
 
 

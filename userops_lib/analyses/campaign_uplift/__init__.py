@@ -35,20 +35,48 @@ MONEY_METRICS = ("revenue",)  # event outcomes in the dataset's currency
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Params(contract.Common):
-    campaign: str = param("", "campaign to read out; empty: the first")
+    campaign: str = param("", "campaign to read out; empty: the first", refers_to="campaign")
     metrics: list[str] = param(
-        [], "outcome columns; empty: the dataset's outcomes, else converted, revenue and active days from events"
+        [],
+        "outcome columns; empty: the dataset's outcomes, else converted, revenue and active days from events",
+        refers_to="metric",
     )
-    window_days: int = param(14, "event outcomes: days after assignment that count; at least 1")
-    segment_by: str = param("", "attribute for segment uplift; empty: the first text attribute")
-    correction: str = param("holm", "multiple-testing correction; one of: holm, bh")
-    expected_split: list[float] = param([], "planned share per arm in arm-name order; empty: equal; each more than 0")
-    min_sample: int = param(100, "smallest acceptable arm; at least 1")
-    value_per_conversion: float = param(
-        0.0, "value of one extra conversion, for incremental value by segment; at least 0"
-    )
-    cost_per_contact: float = param(0.0, "cost of contacting one user; at least 0")
-    alpha: float = param(0.05, "1 - confidence level of the intervals and tests; more than 0; less than 1")
+    window_days: int = param(14, "event outcomes: days after assignment that count", ge=1)
+    segment_by: str = param("", "attribute for segment uplift; empty: the first text attribute", refers_to="attribute")
+    correction: str = param("holm", "multiple-testing correction", choices=("holm", "bh"))
+    expected_split: list[float] = param([], "planned share per arm in arm-name order; empty: equal", gt=0)
+    min_sample: int = param(100, "smallest acceptable arm", ge=1)
+    value_per_conversion: float = param(0.0, "value of one extra conversion, for incremental value by segment", ge=0)
+    cost_per_contact: float = param(0.0, "cost of contacting one user", ge=0)
+
+    def named(self, field_name: str, value: str) -> list[str]:
+        return value.split("/") if field_name == "metrics" else [value]  # a ratio: "revenue/converted"
+
+    def checks(self) -> list[contract.Problem]:
+        found = super().checks()
+        found += [
+            contract.problem("metrics", "campaign_uplift.ratio", metric)
+            for metric in self.metrics
+            if metric.count("/") > 1
+        ]
+        return found
+
+    def against(self, data) -> list[contract.Problem]:
+        """The planned split has one share per arm of the campaign."""
+        if not self.expected_split:
+            return []
+        arms = data.arms(self.campaign)
+        if arms and len(arms) != len(self.expected_split):
+            return [
+                contract.problem(
+                    "expected_split",
+                    "campaign_uplift.split_count",
+                    ", ".join(arms),
+                    shares=len(self.expected_split),
+                    arms=len(arms),
+                )
+            ]
+        return []
 
 
 @dataclasses.dataclass(frozen=True)

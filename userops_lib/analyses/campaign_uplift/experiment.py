@@ -31,6 +31,7 @@ import pandas as pd
 
 from userops_lib import engine
 from userops_lib.campaigns import EVENT_METRICS, check_campaign
+from userops_lib.campaigns import names as campaign_names
 from userops_lib.data import Dataset, with_revenue
 from userops_lib.errors import DataError
 
@@ -58,7 +59,7 @@ def experiment(
     segment_by: list[str] | None = None,
 ) -> Experiment:
     assignments = ds.table("assignments")
-    campaigns = assignments.select("campaign").distinct().execute().campaign.astype(str).tolist()
+    campaigns = campaign_names(ds)  # sorted: the default campaign is the same on every engine and run
     campaign = check_campaign(campaign or campaigns[0], campaigns)
     control = ds.control_arm
     if control is None:

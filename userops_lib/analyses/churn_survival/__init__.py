@@ -39,22 +39,31 @@ DEFAULT_RISK_HORIZON = {"days": 30, "weeks": 4, "months": 3}
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Params(contract.Common):
-    source: str = param("auto", "durations from the users table or the event log; one of: auto, users, events")
-    churn_after_days: int = param(
-        30, "event logs: inactive this many days before the snapshot means churned; at least 1"
+    source: str = param("auto", "durations from the users table or the event log", choices=("auto", "users", "events"))
+    churn_after_days: int = param(30, "event logs: inactive this many days before the snapshot means churned", ge=1)
+    segment_by: str = param(
+        "", "user attribute for the curves; empty: the one that separates survival most", refers_to="attribute"
     )
-    segment_by: str = param("", "user attribute for the curves; empty: the one that separates survival most")
-    covariates: list[str] = param([], "user attributes for the Cox model; empty: the three that separate survival most")
+    covariates: list[str] = param(
+        [], "user attributes for the Cox model; empty: the three that separate survival most", refers_to="attribute"
+    )
     references: list[str] = param(
-        [], "reference levels, each a column and its level joined by an equals sign; empty: each largest level"
+        [],
+        "reference levels, each a column and its level joined by an equals sign; empty: each largest level",
+        refers_to="attribute",
     )
-    horizons: list[float] = param(
-        [], "survival reported at these times; empty: 30/90/180 days or 6/12/24 months; each more than 0"
-    )
-    risk_horizon: float = param(0, "churn risk window for active users; 0: 30 days or 3 months; at least 0")
-    max_levels: int = param(8, 'levels kept per attribute, the rest pooled as "other"; at least 2')
-    active_events: list[str] = param([], "events that count as activity; empty: any")
-    alpha: float = param(0.05, "1 - confidence level of the intervals and tests; more than 0; less than 1")
+    horizons: list[float] = param([], "survival reported at these times; empty: 30/90/180 days or 6/12/24 months", gt=0)
+    risk_horizon: float = param(0, "churn risk window for active users; 0: 30 days or 3 months", ge=0)
+    max_levels: int = param(8, 'levels kept per attribute, the rest pooled as "other"', ge=2)
+    active_events: list[str] = param([], "events that count as activity; empty: any", refers_to="event")
+
+    def named(self, field_name: str, value: str) -> list[str]:
+        if field_name == "references":  # "channel=organic": the attribute before the '='
+            return [value.partition("=")[0].strip()]
+        return [value]
+
+    def checks(self) -> list[contract.Problem]:
+        return super().checks() + contract.raised(lambda: parse_references(self.references))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,10 +134,11 @@ def parse_references(texts: list[str]) -> dict[str, str]:
         if not sep or not column.strip() or not level.strip():
             raise DataError.single(
                 "parameters",
-                "a reference level is not 'column=level'",
-                "write e.g. Contract=Two year",
+                "a reference level is not written as column=level",
+                "write e.g. references=channel=organic",
                 column="references",
                 example=text,
+                key="churn_survival.reference_form",
             )
         out[column.strip()] = level.strip()
     return out

@@ -42,18 +42,29 @@ MISSING_GROUP = engine.MISSING_GROUP
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Params(contract.Common):
-    period: str = param("week", "cohort and retention period; one of: day, week, month")
-    mode: str = param("on", "retention measure; one of: on, on_or_after, brackets")
+    period: str = param("week", "cohort and retention period", choices=("day", "week", "month"))
+    mode: str = param("on", "retention measure", choices=("on", "on_or_after", "brackets"))
     brackets: list[str] = param(["1-3", "4-7", "8-14"], "period ranges used when mode is brackets")
-    cohort_type: str = param("first_time", "one of: first_time, recurring")
-    cohort_by: str = param("", 'user attribute to break cohorts down by, e.g. "channel"; empty: none')
-    reference_group: str = param("", "group the others are compared with; empty: the largest")
-    compare_periods: list[int] = param(
-        [], "periods at which groups are compared; empty: 1/7/30 days, 1/4/12 weeks or 1/3/6 months; each at least 1"
+    cohort_type: str = param("first_time", "", choices=("first_time", "recurring"))
+    cohort_by: str = param(
+        "", 'user attribute to break cohorts down by, e.g. "channel"; empty: none', refers_to="attribute"
     )
-    start_event: str = param("", "event that puts a user in a cohort; empty: signup or first event")
-    active_events: list[str] = param([], "events that count as active; empty: any event")
-    alpha: float = param(0.05, "1 - confidence level of the intervals; more than 0; less than 1")
+    reference_group: str = param(
+        "", "group the others are compared with; empty: the largest", refers_to="group", of="cohort_by"
+    )
+    compare_periods: list[int] = param(
+        [], "periods at which groups are compared; empty: 1/7/30 days, 1/4/12 weeks or 1/3/6 months", ge=1
+    )
+    start_event: str = param("", "event that puts a user in a cohort; empty: signup or first event", refers_to="event")
+    active_events: list[str] = param([], "events that count as active; empty: any event", refers_to="event")
+
+    def checks(self) -> list[contract.Problem]:
+        found = super().checks()
+        if self.mode == "brackets":
+            found += contract.raised(
+                lambda: _check(self.period, self.mode, parse_brackets(self.brackets), self.cohort_type, self.alpha)
+            )
+        return found
 
 
 @dataclasses.dataclass(frozen=True)

@@ -33,17 +33,21 @@ MIN_CUSTOMERS, MIN_REPEAT = 20, 5  # fewer customers or repeat buyers: no model 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Params(contract.Common):
-    time_unit: str = param("week", "unit of frequency, recency and T; one of: day, week")
-    holdout_days: int = param(0, "0: fit on everything; more: fit before the last this many days, check on them")
-    horizon_days: int = param(365, "expected purchases, revenue and value over this many days ahead; at least 1")
-    discount_rate: float = param(0.1, "yearly discount rate of customer value; at least 0")
-    method: str = param("map", "map: maximum likelihood; mcmc: full posterior (slower); one of: map, mcmc")
-    min_purchases: int = param(1, "the spend model fits customers with at least this many repeat purchases; at least 1")
-    purchase_event: str = param("", 'event counted as a purchase; empty: revenue > 0; "*": every event')
-    max_fit_customers: int = param(
-        1000000, "fit on a random sample of this many customers when there are more (all are scored); at least 1000"
+    time_unit: str = param("week", "unit of frequency, recency and T", choices=("day", "week"))
+    holdout_days: int = param(0, "0: fit on everything; more: fit before the last this many days, check on them", ge=0)
+    horizon_days: int = param(365, "expected purchases, revenue and value over this many days ahead", ge=1)
+    discount_rate: float = param(0.1, "yearly discount rate of customer value", ge=0)
+    method: str = param("map", "map: maximum likelihood; mcmc: full posterior (slower)", choices=("map", "mcmc"))
+    min_purchases: int = param(1, "the spend model fits customers with at least this many repeat purchases", ge=1)
+    purchase_event: str = param(
+        "", 'event counted as a purchase; empty: revenue > 0; "*": every event', refers_to="event"
     )
-    alpha: float = param(0.05, "1 - confidence level of the intervals; more than 0; less than 1")
+    max_fit_customers: int = param(
+        1000000, "fit on a random sample of this many customers when there are more (all are scored)", ge=1000
+    )
+
+    def named(self, field_name: str, value: str) -> list[str]:
+        return [] if field_name == "purchase_event" and value == "*" else [value]  # "*": every event
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -120,7 +124,6 @@ CUSTOMER_COLUMNS = (
 
 def run(ds: Dataset, params: Params) -> CustomerValue:
     """Customer value of ``ds`` with the notebook's parameters."""
-    _check(params)
     unit = UNIT_DAYS[params.time_unit]
     snapshot = pd.Timestamp(ds.snapshot_at).to_pydatetime()
     end_day = engine.end_day(snapshot, ds.calendar)
@@ -326,28 +329,6 @@ def _tiers_vs_rfm(ds: Dataset, customers: pd.DataFrame, snapshot) -> pd.DataFram
     rfm = segment.rfm_segment.fillna(NO_PURCHASE)
     order = [s[0] for s in DEFAULT_SEGMENTS] + [OTHERS, NO_PURCHASE]
     return stats.tiers_vs_rfm(customers, rfm, order)
-
-
-def _check(params: Params) -> None:
-    def bad(name: str, fix: str, value: object) -> DataError:
-        return DataError.single("parameters", f"invalid {name}", fix, column=name, example=value)
-
-    if params.time_unit not in UNIT_DAYS:
-        raise bad("time_unit", "use day or week", params.time_unit)
-    if params.method not in METHODS:
-        raise bad("method", "use map or mcmc", params.method)
-    if params.holdout_days < 0:
-        raise bad("holdout_days", "give 0 (no holdout) or a number of days", params.holdout_days)
-    if params.horizon_days < 1:
-        raise bad("horizon_days", "give 1 or more days, e.g. 365", params.horizon_days)
-    if params.discount_rate < 0:
-        raise bad("discount_rate", "give a yearly rate of 0 or more, e.g. 0.1", params.discount_rate)
-    if params.min_purchases < 1:
-        raise bad("min_purchases", "give 1 or more", params.min_purchases)
-    if params.max_fit_customers < 1000:
-        raise bad("max_fit_customers", "give 1000 or more", params.max_fit_customers)
-    if not 0 < params.alpha < 1:
-        raise bad("alpha", "give a level between 0 and 1, e.g. 0.05", params.alpha)
 
 
 ABOUT = contract.About(

@@ -32,25 +32,48 @@ DEFAULT_STEPS = ("signup", "session", "purchase")
 class Params(contract.Common):
     steps: list[str] = param(
         [],
-        'event names in order, alternatives as "cart|wishlist"; empty: signup, session, purchase, or else one '
-        "event per recognised stage (view, add to cart, checkout, purchase)",
+        'event names in order, alternatives as "cart|wishlist"; empty: signup, session, purchase, or else one event per recognised stage (view, add to cart, checkout, purchase)',
+        refers_to="event",
     )
-    window_days: float = param(7.0, "days from entering within which every step must happen; more than 0")
-    order: str = param("ordered", "one of: ordered, strict, any")
+    window_days: float = param(7.0, "days from entering within which every step must happen", gt=0)
+    order: str = param("ordered", "", choices=ORDERS)
     exclude_events: list[str] = param(
         [],
         'events that end an attempt between two steps; "refund@2-3": between step 2 and step 3 only',
+        refers_to="event",
     )
-    entry: str = param("first", "the attempt counted per user; one of: first, best; best: the one that got furthest")
+    entry: str = param("first", "the attempt counted per user; best: the one that got furthest", choices=ENTRIES)
     exclusion: str = param(
-        "drop", "what an excluded event does; one of: drop, remove; drop: a drop at that step, remove: not counted"
+        "drop",
+        "what an excluded event does; drop: a drop at that step, remove: not counted",
+        choices=EXCLUSIONS,
     )
-    breakdown: str = param("", "user attribute to compare groups by, e.g. channel; empty: none")
-    reference_group: str = param("", "group the others are compared with; empty: the largest")
-    max_groups: int = param(8, "groups shown by name (the largest), the rest as other; at least 1")
-    period: str = param("week", "entry period of the trend; one of: day, week, month")
-    campaign: str = param("", "campaign whose arms get their own funnel (entering after assignment); empty: the first")
-    alpha: float = param(0.05, "1 - confidence level of the intervals; more than 0; less than 1")
+    breakdown: str = param("", "user attribute to compare groups by, e.g. channel; empty: none", refers_to="attribute")
+    reference_group: str = param(
+        "", "group the others are compared with; empty: the largest", refers_to="group", of="breakdown"
+    )
+    max_groups: int = param(8, "groups shown by name (the largest), the rest as other", ge=1)
+    period: str = param("week", "entry period of the trend", choices=calendar.PERIODS)
+    campaign: str = param(
+        "",
+        "campaign whose arms get their own funnel (entering after assignment); empty: the first",
+        refers_to="campaign",
+    )
+
+    def named(self, field_name: str, value: str) -> list[str]:
+        if field_name == "steps":  # alternatives: "cart|wishlist"
+            return [name.strip() for name in value.split("|") if name.strip()]
+        if field_name == "exclude_events":  # "refund@2-3": the event between two steps only
+            return [engine.split_exclusion(value)[0]]
+        return [value]
+
+    def checks(self) -> list[contract.Problem]:
+        found = super().checks()
+        if self.steps:
+            found += contract.raised(lambda: parse_steps(self.steps))
+            if not found:
+                found += contract.raised(lambda: parse_exclusions(self.exclude_events, len(self.steps)))
+        return found
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,7 +172,6 @@ def parse_exclusions(texts: list[str], steps: int) -> list[tuple[str, int, int]]
 
 def run(ds: Dataset, params: Params) -> Funnel:
     """The funnel of ``ds`` with the notebook's parameters (empty texts and lists: the defaults)."""
-    _check(params)
     events = ds.table("events")
     default = not params.steps
     known = ds.event_names() or []
@@ -300,26 +322,6 @@ def _fold(counts: pd.DataFrame, n: int) -> pd.Series:
     kept = set(topn.fold_counts(sizes, n).value) - {topn.OTHER}
     named = counts.group.astype("object").where(counts.group.notna(), topn.MISSING)
     return named.where(named.isin(kept), topn.OTHER)
-
-
-def _check(params: Params) -> None:
-    def bad(name: str, fix: str, value: object) -> DataError:
-        return DataError.single("parameters", f"invalid {name}", fix, column=name, example=value)
-
-    if not params.window_days > 0:
-        raise bad("window_days", "give a number of days more than 0, e.g. 7", params.window_days)
-    if params.order not in ORDERS:
-        raise bad("order", "use ordered, strict or any", params.order)
-    if params.entry not in ENTRIES:
-        raise bad("entry", "use first or best", params.entry)
-    if params.exclusion not in EXCLUSIONS:
-        raise bad("exclusion", "use drop or remove", params.exclusion)
-    if params.period not in calendar.PERIODS:
-        raise bad("period", "use day, week or month", params.period)
-    if params.max_groups < 1:
-        raise bad("max_groups", "give 1 or more", params.max_groups)
-    if not 0 < params.alpha < 1:
-        raise bad("alpha", "give a level between 0 and 1, e.g. 0.05", params.alpha)
 
 
 ABOUT = contract.About(

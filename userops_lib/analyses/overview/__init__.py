@@ -25,9 +25,8 @@ RETENTION_DAYS = engine.RETENTION_DAYS
 
 @dataclass(frozen=True, kw_only=True)
 class Params(contract.Common):
-    period: str = param("week", "KPI cards and new users per period; one of: day, week, month")
-    top_values: int = param(8, "most common values shown per user attribute; at least 1")
-    alpha: float = param(0.05, "1 - confidence level of the intervals; more than 0; less than 1")
+    period: str = param("week", "KPI cards and new users per period", choices=("day", "week", "month"))
+    top_values: int = param(8, "most common values shown per user attribute", ge=1)
 
 
 @dataclass(frozen=True)

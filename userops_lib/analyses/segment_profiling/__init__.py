@@ -46,25 +46,36 @@ PERIOD_DAYS = {"day": 1, "week": 7, "month": 30}
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Params(contract.Common):
     frequency_basis: str = param(
-        "", 'what frequency counts (empty: purchases when there is revenue); one of: "", purchases, active_days'
+        "", "what frequency counts (empty: purchases when there is revenue)", choices=("", "purchases", "active_days")
     )
-    high_share: float = param(0.2, "the high tier makes this share of revenue; more than 0; less than 1")
-    mid_share: float = param(0.3, "the mid tier makes the next share; at least 0; less than 1")
-    new_days: int = param(30, "lifecycle: first seen within this many days is new; at least 1")
-    dormant_days: int = param(30, "lifecycle: not seen for this many days is dormant; at least 1")
-    churn_days: int = param(90, "lifecycle: not seen for this many days is churned; at least 1")
-    mature_days: int = param(180, "lifecycle: active users first seen longer ago are mature; at least 1")
-    period_days: int = param(30, "migration and validation look back this many days; at least 1")
-    lifecycle_period: str = param("week", "period of the lifecycle chart; one of: day, week, month")
-    dormant_after_periods: int = param(
-        1, "lifecycle chart: inactive periods before a user counts as dormant; at least 1"
-    )
-    core_window_days: int = param(28, "core users: activity counted over the last this many days; at least 1")
-    core_share: float = param(0.2, "core users: the most active share of recently active users; more than 0; at most 1")
+    high_share: float = param(0.2, "the high tier makes this share of revenue", gt=0, lt=1)
+    mid_share: float = param(0.3, "the mid tier makes the next share", ge=0, lt=1)
+    new_days: int = param(30, "lifecycle: first seen within this many days is new", ge=1)
+    dormant_days: int = param(30, "lifecycle: not seen for this many days is dormant", ge=1)
+    churn_days: int = param(90, "lifecycle: not seen for this many days is churned", ge=1)
+    mature_days: int = param(180, "lifecycle: active users first seen longer ago are mature", ge=1)
+    period_days: int = param(30, "migration and validation look back this many days", ge=1)
+    lifecycle_period: str = param("week", "period of the lifecycle chart", choices=("day", "week", "month"))
+    dormant_after_periods: int = param(1, "lifecycle chart: inactive periods before a user counts as dormant", ge=1)
+    core_window_days: int = param(28, "core users: activity counted over the last this many days", ge=1)
+    core_share: float = param(0.2, "core users: the most active share of recently active users", gt=0, le=1)
     scatter_points: int = param(
-        5000, "the recency/spend scatter draws this many users or fewer (a random sample, stated); at least 1"
+        5000, "the recency/spend scatter draws this many users or fewer (a random sample, stated)", ge=1
     )
-    alpha: float = param(0.05, "1 - confidence level of the intervals and tests; more than 0; less than 1")
+
+    def checks(self) -> list[contract.Problem]:
+        found = super().checks()
+        if self.high_share + self.mid_share > 1:
+            found.append(
+                contract.problem("mid_share", "segment_profiling.shares", f"{self.high_share:g} + {self.mid_share:g}")
+            )
+        if self.churn_days < self.dormant_days:
+            found.append(
+                contract.problem(
+                    "churn_days", "segment_profiling.churn_days", f"{self.churn_days} < {self.dormant_days}"
+                )
+            )
+        return found
 
 
 @dataclasses.dataclass(frozen=True)
