@@ -61,7 +61,7 @@ def features(ds: Dataset, *, snapshot: dt.datetime | None = None, basis: str = "
             "no revenue column, so purchases cannot be told apart",
             "map revenue in dataset.yml, or use frequency_basis=active_days",
             column="revenue",
-            key="segment_profiling.no_revenue",
+            key="rfm.no_revenue",
         )
     events = with_revenue(events)
     revenue = events.revenue
