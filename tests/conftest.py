@@ -11,21 +11,6 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 
-# Whole modules of the slow tier: they run notebooks, the CLI in subprocesses, Spark or a browser. Single
-# slow tests elsewhere carry @pytest.mark.slow. `make test-fast` runs the rest (unit and hand-worked tests).
-SLOW_MODULES = {
-    "test_spark",
-    "test_browser",
-    "test_faults",
-    "test_report",
-    "test_chinese_reports",
-    "test_real_datasets",
-    "test_payloads",
-    "test_processes",
-    "test_cli",
-}
-
-
 # Tests run on two workers (pytest-xdist), each module on one worker, so its module fixtures are built once;
 # the modules that read the session's sample run share a worker, so its notebooks run once. xdist's own
 # `--dist loadgroup` does not group under pytest 9.2 (it renames `item._nodeid`, which pytest no longer reads),
@@ -46,12 +31,6 @@ def pytest_xdist_make_scheduler(config, log):
             return "sample_run" if module in SHARED_RUN else nodeid.split("::", 1)[0]
 
     return ModuleScheduling(config, log)
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if _module(item.nodeid) in SLOW_MODULES:
-            item.add_marker(pytest.mark.slow)
 
 
 def write_dataset(folder: Path, files: dict[str, str | pd.DataFrame], manifest: dict | None = None) -> Path:

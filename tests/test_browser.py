@@ -14,6 +14,8 @@ from matplotlib import image
 
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow  # headless Chromium on the sample's published pages
+
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 ARTIFACTS = ROOT / "reports" / "test-artifacts"
 FLAGS = [

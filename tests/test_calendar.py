@@ -137,6 +137,7 @@ def test_purchase_days_recency_and_gaps_are_local_days(log, zone):
     assert dict(zip(gaps.gap, gaps.n, strict=True)) == EXPECTED[zone]["gaps"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("zone", list(EXPECTED))
 def test_funnel_entries_and_campaign_active_days_are_local(log, zone):
     ds = _load(log, zone)
@@ -193,6 +194,7 @@ def test_a_bad_calendar_is_refused(make_dataset, zone, bad):
 
 
 # -- summer time ----------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("zone", "wall", "utc"),
     [
@@ -291,6 +293,7 @@ def _truth_by_day(world) -> tuple[dict, dict]:
     return first.to_dict(), active.to_dict()
 
 
+@pytest.mark.slow
 def test_a_world_written_with_a_timezone_is_recovered_in_its_local_days(beijing_world):
     folder, world = beijing_world
     truth = json.loads((folder / "truth.json").read_text())

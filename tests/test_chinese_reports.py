@@ -16,6 +16,8 @@ from userops_lib import analyses, contract, fonts, i18n, plots, render
 from userops_lib.analyses import overview
 from userops_lib.data import load_dataset
 
+pytestmark = pytest.mark.slow  # report runs in Chinese
+
 CHANNELS = ["微信", "抖音", "应用商店"]
 NOTEBOOKS = analyses.names()  # every registered analysis
 

@@ -8,6 +8,8 @@ import pytest
 from tests.conftest import DATA, EVENTS_CSV, USERS_CSV
 from userops_lib import cli
 
+pytestmark = pytest.mark.slow  # the CLI in subprocesses
+
 
 def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "userops_lib.cli", *args], capture_output=True, text=True)

@@ -175,6 +175,7 @@ def test_the_synthetic_curve_matches_the_truth(period, periods):
         assert average.loc[k, "ci_low"] <= implied[k] <= average.loc[k, "ci_high"], (period, k)
 
 
+@pytest.mark.slow
 def test_groups_differ_in_the_direction_of_their_true_hazards():
     result = cohorts.retention(load_dataset(DATA / "sample"), period="week", cohort_by="channel")
     at_12 = result.comparisons[result.comparisons.period == 12].set_index("group")
@@ -186,6 +187,7 @@ def test_groups_differ_in_the_direction_of_their_true_hazards():
     assert (result.comparisons.p_adjusted >= result.comparisons.p_value).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -205,6 +207,7 @@ def test_parse_brackets():
         cohorts.parse_brackets(["soon"])
 
 
+@pytest.mark.slow
 def test_a_real_transaction_log_matches_independent_sql(cdnow):
     ds = load_dataset(cdnow)
     assert ds.events.count().execute() == 69_659
@@ -248,6 +251,7 @@ def test_a_real_transaction_log_matches_independent_sql(cdnow):
     assert value.revenue.sum() == pytest.approx(revenue, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_cumulative_ltv_never_falls_and_its_headline_says_how_many_users_it_rests_on():
     """Each point pooled whoever reached it, so the curve fell ($96 -> $72) and the headline rested on one
     cohort of 126 users; now every point follows the same cohorts, half the members or more."""

@@ -79,6 +79,7 @@ def test_the_summary_of_the_raw_cdnow_log_is_fader_and_hardies(cdnow_sample):
     assert int(both.holdout.sum()) == len(_raw_log().query("date > 19970930").drop_duplicates(["id", "date"]))
 
 
+@pytest.mark.slow
 def test_cdnow_parameters_are_the_published_ones(cdnow_result):
     fitted = cdnow_result.parameters.set_index("parameter")
     for name, value in PUBLISHED.items():
@@ -128,6 +129,7 @@ def test_expected_cumulative_purchases_are_the_sum_of_each_customers_expectation
     assert frame.actual.iloc[-1] > frame.actual[cal]  # holdout purchases continue the actual line
 
 
+@pytest.mark.slow
 def test_clv_is_pymc_marketings_arithmetic_on_the_same_steps(cdnow_result):
     """Our discounted sum equals pymc-marketing's customer_lifetime_value when both step by its months
     (4.345 weeks) at its monthly rate."""
@@ -221,6 +223,7 @@ def test_synthetic_bgnbd_worlds_are_recovered_within_their_intervals():
     assert covered >= 36
 
 
+@pytest.mark.slow
 def test_without_revenue_there_is_a_purchase_model_only(make_dataset):
     # Visits at random gaps, each customer with their own rate and chance of leaving after a visit (a world
     # BG/NBD can identify; the same visit every 12 days for everyone gave intervals from 0 to infinity).
@@ -254,6 +257,7 @@ def test_without_revenue_there_is_a_purchase_model_only(make_dataset):
         assert any("没有价值模型" in s for s in result.findings)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "change, column",
     [
@@ -338,6 +342,7 @@ def _nobody_leaves() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["user_id", "event_at", "revenue"])
 
 
+@pytest.mark.slow
 def test_a_model_the_data_cannot_identify_is_a_finding_not_a_page_of_predictions():
     result = customer_value.run(
         load_dataset({"events": _nobody_leaves()}, snapshot_at=dt.datetime(2025, 5, 1)), customer_value.Params()

@@ -138,6 +138,7 @@ def test_weekly_cards_pool_the_weeks_new_users():
     assert d1.n == 49 and cards.week_before.isna().all()  # 周同比 belongs to a daily report
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("period", ["day", "week", "month"])
 @pytest.mark.parametrize("language", ["en", "zh"])
 def test_a_kpi_has_one_value_on_the_page(period, language):

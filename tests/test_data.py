@@ -297,6 +297,7 @@ def test_a_segment_report_counts_the_segments_users_not_the_whole_datasets():
     assert f"users     {expected:,} with channel = organic (of 10,000 in the dataset" in str(organic.quality)
 
 
+@pytest.mark.slow
 def test_event_properties_serve_as_user_attributes_by_their_first_value(tmp_path):
     """A clickstream's country lives in the events file: filter_column, cohort_by and segment_by refused it
     (one with exit 2, one with exit 1 after 9 s). A user's value is the one on their first event that has one."""

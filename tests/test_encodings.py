@@ -53,6 +53,7 @@ def _dataset(make_dataset, data: bytes, encoding: str | None, fmt: str = "csv"):
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("encoding", list(TEXT))
 def test_a_declared_encoding_reads_every_value_as_written(make_dataset, encoding):
     event, city = TEXT[encoding]
@@ -183,6 +184,7 @@ def test_chinese_date_formats_work_through_format(make_dataset, written, fmt):
     assert local.date() == pd.Timestamp("2025-01-05").date()
 
 
+@pytest.mark.slow
 def test_a_large_gbk_file_is_transcoded_in_blocks(make_dataset):
     """A file over the 4 MiB block size, with a two-byte character cut by a block's edge, reads exactly."""
     row = "用户{i},2025-01-01 10:00:00,浏览商品,北京市朝阳区\n"
@@ -232,6 +234,7 @@ def twins(tmp_path_factory):
     return load_dataset(folders["gbk"]), load_dataset(folders["utf8"])
 
 
+@pytest.mark.slow
 def test_a_gbk_export_loads_with_the_values_of_its_utf8_twin(twins):
     gbk, utf8 = twins
     for table in ("users", "events", "assignments"):

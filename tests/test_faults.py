@@ -18,6 +18,8 @@ from tests.conftest import DATA, ROOT, write_notebook
 from userops_lib import cli, report, runner
 from userops_lib.errors import RunWriteError
 
+pytestmark = pytest.mark.slow  # report runs with killed, hung and failing kernels
+
 SAMPLE = str(DATA / "sample")
 
 

@@ -134,6 +134,7 @@ def sample():
     return load_dataset(DATA / "sample")
 
 
+@pytest.mark.slow
 def test_the_sample_funnel_equals_an_independent_pandas_count(sample):
     """signup → session → purchase within 7 days, ordered, counted per user in pandas (not the engine's
     code): entered users with ended windows, and how many reached each step."""
@@ -162,6 +163,7 @@ def test_the_sample_funnel_equals_an_independent_pandas_count(sample):
     assert histograms.tolist() == expected[1:]  # the time chart rests on every converter, once
 
 
+@pytest.mark.slow
 def test_groups_fold_to_the_largest_and_other_and_sum_to_everyone(sample):
     from userops_lib.analyses import funnel
 
@@ -307,6 +309,7 @@ def test_the_trend_finding_carries_intervals_and_n_or_says_it_is_too_few():
     assert few["too_few"] and few["n_now"] == 15
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("names", "expected"),
     [
@@ -336,6 +339,7 @@ def test_the_default_funnel_is_distinct_events_a_manager_recognises(names, expec
     assert list(result.steps) == expected and len(set(result.steps)) == len(result.steps)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("order", ["ordered", "strict", "any"])
 def test_the_best_attempt_equals_the_first_when_every_user_enters_once(events, order):
     """Each user of the log has one view: both entries give the same steps (the windowed lookup of

@@ -66,6 +66,7 @@ def test_exclusions_over_the_full_window():
     assert _counts(journeys, steps, exclude_events=["x 1 name with numbers 2"]) == [3, 2]  # drop
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("events", "expected", "first_attempt"),
     [
@@ -105,6 +106,7 @@ ADVANCED = {  # test_advanced_funnel_exclusions_between_steps: 'x' at different 
 }  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("exclusion", "expected"),
     [
@@ -122,6 +124,7 @@ def test_exclusions_between_chosen_steps(exclusion, expected):
     assert counts[0] == expected and counts[4] == expected
 
 
+@pytest.mark.slow
 def test_two_exclusions_each_between_their_own_steps():
     """test_advanced_funnel_multiple_exclusions_between_steps: x between steps 1-2 and y between 3-4
     leave only person4."""
@@ -141,6 +144,7 @@ def test_two_exclusions_each_between_their_own_steps():
     assert _counts(journeys, steps, exclude_events=["x@1-2", "y@3-4"], **POSTHOG) == [1, 1, 1, 1, 1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("window_days", "gap"), [(7, dt.timedelta(days=9)), (15 * SECOND, dt.timedelta(seconds=20))])
 def test_a_step_after_the_conversion_window_does_not_count(window_days, gap):
     """test_funnel_conversion_window and ..._seconds: 10 users take step two inside the window, 15 after
@@ -172,6 +176,7 @@ def test_a_later_incomplete_try_does_not_replace_the_completed_one():
     assert result.overall.median_hours_from_previous.tolist()[1] == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_time_to_convert_with_a_shorter_window():
     """test_funnel_times_with_different_conversion_windows: 3 entered, 2 reach the pageview within 14
     days; with a 5-minute window only the one 5 minutes after signing up."""
@@ -220,6 +225,7 @@ def test_an_exclusion_between_steps_the_funnel_does_not_have_is_refused(text):
     assert "exclude_events" in str(caught.value) and text in str(caught.value)
 
 
+@pytest.mark.slow
 def test_best_equals_first_when_every_user_tries_once():
     """One attempt per user: both entries give the same funnel, cell for cell (the sample world, users
     with a single signup)."""

@@ -27,6 +27,7 @@ def test_table_numbers_read_as_numbers_and_headers_as_words():
     assert narrative.number(float("inf")) == "∞" and narrative.number(float("nan")) == "–"
 
 
+@pytest.mark.slow
 def test_headline_tiles_say_the_change_on_the_period_before():
     """By hand: MAU 100 thirty rows before the last value 110 is +10.0%; ARPU 20 then 15 is -25.0%."""
     assert change_text(pd.Series([100.0] + [0.0] * 29 + [110.0]), 30, "30 days before") == "+10.0% on 30 days before"

@@ -21,6 +21,7 @@ def _texts(figure) -> list[str]:
     return [t for t in out if t]
 
 
+@pytest.mark.slow
 def test_log_axes_read_as_plain_numbers_not_tex():
     """With mathtext off (so that '$' in data is text) the default log ticks showed '$\\mathdefault{10^{-1}}$'."""
     plots.apply_theme()
@@ -88,6 +89,7 @@ def sample_results():
     return {a.name: a.run(ds, a.Params()) for a in analyses.every()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("language", ["en", "zh"])
 def test_every_tick_label_states_its_tick(sample_results, language):
     """Each chart of the sample's reports, drawn: no two neighbouring tick labels read the same, and no

@@ -7,6 +7,8 @@ import pytest
 from tests.conftest import DATA
 from userops_lib.data import load_dataset
 
+pytestmark = pytest.mark.slow  # whole reports on the bundled real datasets
+
 
 def _sha256(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -15,6 +15,8 @@ import pytest
 from tests.conftest import DATA, ROOT, write_notebook
 from userops_lib import provenance, report, runner
 
+pytestmark = pytest.mark.slow  # report runs of the sample's notebooks
+
 EVIL = ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>")
 
 

@@ -141,6 +141,7 @@ def test_lifecycle_counts_by_hand():
     assert bool(counts.loc[w[3], "complete"]) and not bool(counts.loc[w[4], "complete"])
 
 
+@pytest.mark.slow
 def test_a_real_log_matches_independent_sql_and_every_user_has_one_segment(cdnow):
     ds = load_dataset(cdnow)
     result = segments.analyse(ds)
@@ -196,6 +197,7 @@ def test_high_value_users_reach_the_top_tier_at_the_rate_the_truth_implies(tmp_p
     assert precision > 0.95  # the top tier is made of the generator's high-value users
 
 
+@pytest.mark.slow
 def test_profiles_migration_and_validation_on_the_sample():
     result = segments.analyse(load_dataset(DATA / "sample"))
     for name, frame in result.tables()["segment_profile"].groupby("segmentation"):
@@ -273,6 +275,7 @@ def test_the_user_scatter_draws_a_stated_sample_of_buyers(shop):
         result.plot_users(points=0)
 
 
+@pytest.mark.slow
 def test_data_without_revenue_gets_no_revenue_test_nor_most_valuable_segment():
     """On a clickstream without revenue the report said 'revenue differs across segments, Kruskal-Wallis p = 0'
     and named 'the most valuable' segment: tests that cannot be computed are not reported."""
@@ -288,6 +291,7 @@ def test_data_without_revenue_gets_no_revenue_test_nor_most_valuable_segment():
     assert "churn differs across segments, chi-square p " in text  # churn can be told: it is reported
 
 
+@pytest.mark.slow
 def test_headlines_carry_information_and_validation_claims_follow_their_p_values():
     """'20.1% of revenue from the high tier' is true by definition; the share of users making it is not."""
     result = segments.analyse(load_dataset(DATA / "sample"))
@@ -324,6 +328,7 @@ def sample_segments():
     return segments.analyse(load_dataset(DATA / "sample"))
 
 
+@pytest.mark.slow
 def test_the_charts_say_what_a_value_tier_is(sample_segments):
     """Tiers are cut by revenue, not by users: the high tier's 20% of revenue is 0.9% of the sample's
     users, so a scatter coloured by tier is mostly one colour. Every tier label says both shares, and the

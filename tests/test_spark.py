@@ -30,6 +30,8 @@ from userops_lib.errors import DataError
 
 from .conftest import DATA, write_dataset
 
+pytestmark = pytest.mark.slow  # a Spark session (Java) and every reduction twice
+
 
 @pytest.fixture(scope="module")
 def spark():

@@ -54,6 +54,7 @@ def test_kaplan_meier_on_aggregated_rows_equals_lifelines_per_user(telco, telco_
         assert result.rmst.set_index("segment").loc[segment, "rmst"] == pytest.approx(expected, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_log_rank_on_aggregated_rows_equals_lifelines_per_user(telco, telco_rows):
     table, *_ = durations.user_durations(telco)
     tests = curves.logrank(durations.aggregate(table, ["Contract"]), "Contract").set_index("comparison")
@@ -291,6 +292,7 @@ def test_rmst_intervals_use_the_estimators_variance_hand_worked_and_against_a_bo
     assert rmst_variance(weighted, 180) == pytest.approx(rmst_variance(single, 180), rel=1e-9)
 
 
+@pytest.mark.slow
 def test_churn_risk_on_a_users_table_conditions_on_survival_past_the_censored_duration(telco):
     """Telco: a censored tenure of 69 months means the customer was still there after month 69. The list
     used P(T <= 72 | T >= 69) with the hazard at 69 counted as churn, from a Cox model whose
@@ -314,6 +316,7 @@ def test_churn_risk_on_a_users_table_conditions_on_survival_past_the_censored_du
     assert long_stayers.max() < 0.3
 
 
+@pytest.mark.slow
 def test_zero_one_coded_attributes_are_used_and_numeric_segments_fold_to_max_levels():
     """Rossi (lifelines' copy of the recidivism study): its attributes are 0/1 numbers, so the report had one
     'all' curve and no Cox model; segment_by=prio (18 values) drew 18 curves whatever max_levels said."""
@@ -340,6 +343,7 @@ def test_zero_one_coded_attributes_are_used_and_numeric_segments_fold_to_max_lev
     assert len(folded.at_risk) == (rossi.arrest == 0).sum() and folded.at_risk.churn_probability.isna().all()
 
 
+@pytest.mark.slow
 def test_text_ids_never_become_a_covariate_and_active_users_keep_the_fits_levels():
     """Found on a dataset with text ids (用户001): the users join kept 'user_id_right', which was then
     chosen as a Cox covariate; and the active users' own top levels ('other' drawn differently from the
@@ -368,6 +372,7 @@ def test_text_ids_never_become_a_covariate_and_active_users_keep_the_fits_levels
     assert set(result.at_risk.dropna(subset=["churn_probability"]).user_id) == set(scored.user_id)
 
 
+@pytest.mark.slow
 def test_a_level_nobody_churned_in_is_named_not_estimable_not_read_as_a_hazard_ratio():
     """Complete separation: cities I–L keep every user, so 'other' (their pooled level) has no churn and
     lifelines returns a hazard ratio of about 1e8 with an interval from 0 to infinity. The page says first
@@ -428,6 +433,7 @@ def test_a_fit_that_does_not_converge_is_a_warning_with_no_estimates():
         assert "未能拟合" in result.warnings[0]
 
 
+@pytest.mark.slow
 def test_the_proportional_hazards_check_runs_at_the_reports_alpha(telco):
     """The check flagged p < 0.01 whatever alpha was; it now uses alpha, as every other test of the report.
     On Telco, gender (p = 0.10) and PhoneService (p = 0.12) are flagged at alpha 0.2 and not at 0.05."""
@@ -450,6 +456,7 @@ def test_users_at_risk_count_those_still_observed_at_each_time():
     assert users_at_risk(population, np.array([0, 1, 2, 4, 4.5, 9, 10])).tolist() == [6, 6, 3, 3, 1, 1, 0]
 
 
+@pytest.mark.slow
 def test_the_risk_list_says_how_many_users_each_risk_rests_on():
     from userops_lib.analyses import churn_survival
 

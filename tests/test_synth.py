@@ -47,6 +47,7 @@ def test_the_bundled_sample_matches_its_truth_file():
     assert arms == truth["realised"]["assigned_by_arm"]
 
 
+@pytest.mark.slow
 def test_arm_sizes_follow_the_allocation(world):
     arms = world["assignments"].arm.value_counts()
     n = arms.sum()
@@ -76,6 +77,7 @@ def test_churn_by_snapshot_per_channel_matches_the_weibull_model(world):
         assert abs(group.churned_by_snapshot.sum() - expected) < 4 * sd, channel
 
 
+@pytest.mark.slow
 def test_cox_on_the_latent_lifetimes_recovers_the_hazard_ratios(world):
     truth = world["truth"]
     tu = world["truth_users"].merge(world["users"], on="user_id")

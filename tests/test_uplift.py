@@ -19,6 +19,7 @@ def hillstrom():
     return uplift.experiment(load_dataset(DATA / "hillstrom"))
 
 
+@pytest.mark.slow
 def test_hillstrom_arm_means_and_lifts_equal_the_published_figures(hillstrom):
     assert hillstrom.metrics == ["visit", "conversion", "spend"]  # from 'outcomes' in its dataset.yml
     table = uplift_stats.readout(hillstrom).set_index(["arm", "metric"])
@@ -60,6 +61,7 @@ def test_holm_and_benjamini_hochberg_adjust_across_arms_and_metrics(hillstrom):
     assert (bh.p_adjusted.to_numpy() <= holm.p_adjusted.to_numpy() + 1e-15).all()
 
 
+@pytest.mark.slow
 def test_every_true_lift_lies_inside_its_interval():
     ds = load_dataset(DATA / "sample")
     truth = json.loads((DATA / "sample" / "truth.json").read_text())["campaign"]
@@ -118,6 +120,7 @@ def test_cuped_narrows_the_interval_and_stays_unbiased():
     assert abs(np.mean(errors)) < 3 / np.sqrt(10)
 
 
+@pytest.mark.slow
 def test_ratio_metrics_use_the_delta_method():
     ds = load_dataset(DATA / "sample")
     exp = uplift.experiment(ds, metrics=["revenue/active_days"])
@@ -213,6 +216,7 @@ def test_targeting_advice_needs_a_qini_interval_above_zero():
     assert includes_zero >= 10
 
 
+@pytest.mark.slow
 def test_campaign_findings_say_money_in_the_currency_and_health_in_words():
     """Lifts of revenue read '+2.855 per user' and health 'sample ratio pass'; money now has its currency and
     two decimals, and each health check says what it found."""
@@ -226,6 +230,7 @@ def test_campaign_findings_say_money_in_the_currency_and_health_in_words():
     assert ("assignment check", "arm sizes match the planned split") in result.headlines
 
 
+@pytest.mark.slow
 def test_the_readout_table_shows_each_lift_in_its_unit():
     """The arm table showed revenue lifts without currency next to 0/1 lifts as fractions; the CSV keeps numbers."""
     result = targeting.analyse(load_dataset(DATA / "sample"))
@@ -289,6 +294,7 @@ def test_the_minimum_detectable_effect_is_the_stated_formula_on_the_control_arms
     assert checks.loc["minimum detectable effect: converted", "value"] == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.slow
 def test_each_arm_and_metric_gets_a_verdict_and_the_page_opens_with_the_bottom_line():
     """GrowthBook's convention: better / worse when the adjusted p is under alpha (by the lift's sign), else no
     detectable difference; the first finding says which arms moved the primary metric; the tile names the arm."""
@@ -330,6 +336,7 @@ def test_a_campaign_that_moved_nothing_says_so_first():
         assert result.findings[0].startswith("Bottom line: no arm of 'c' moved converted by a difference the data")
 
 
+@pytest.mark.slow
 def test_a_who_to_target_model_a_feature_decides_is_a_warning_not_advice():
     """Data built to break the uplift model: in the mail arm everyone in region z converts, so the
     logistic fit's log-odds for z runs to ~30 with a standard error in the thousands. The page says the
@@ -361,6 +368,7 @@ def test_a_who_to_target_model_a_feature_decides_is_a_warning_not_advice():
     assert targeting.analyse(ds, metrics=["converted"], segment_by="region", features=["region"]).model.problem is None
 
 
+@pytest.mark.slow
 def test_value_columns_appear_only_when_a_value_or_a_cost_is_set():
     """With no value per conversion and no cost, the segment table carried value_per_user and
     incremental_value columns of zeros that read as results; they now appear only when set, and then

@@ -121,6 +121,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [c.param() for c in CASES])
 def test_a_table_file_is_read_as_written_or_refused(case, tmp_path, capsys):
     check(case, build(tmp_path, case), capsys)

@@ -158,6 +158,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [c.param() for c in CASES])
 def test_a_bad_manifest_exits_2_and_names_the_problem(case, tmp_path, capsys):
     folder = build(tmp_path, case)

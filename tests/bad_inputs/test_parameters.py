@@ -99,6 +99,7 @@ PARAMETER_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("args", "says"), [pytest.param(a, s, id=i) for i, a, s in PARAMETER_CASES])
 def test_a_bad_parameter_exits_2_before_any_kernel(args, says, tmp_path, capsys):
     code, out, err = run(capsys, "report", SAMPLE, "--out", str(tmp_path / "reports"), *args)

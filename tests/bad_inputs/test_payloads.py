@@ -12,8 +12,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import write_dataset
 from userops_lib import analyses
+
+pytestmark = pytest.mark.slow  # report runs of every notebook on hostile values
 
 PAYLOADS = {
     "organic": "{unknown}",  # str.format in lifelines' at-risk table

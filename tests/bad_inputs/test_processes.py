@@ -17,6 +17,8 @@ import pytest
 from tests.conftest import write_notebook
 from tests.test_faults import SAMPLE, _alive, _gone, _parent
 
+pytestmark = pytest.mark.slow  # report runs stopped by signals and limits
+
 
 # -- MCMC: the sampler's workers go with the run ------------------------------------------------------
 def _marked(mark: str) -> list[int]:

@@ -161,6 +161,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [c.param() for c in CASES])
 def test_a_value_is_checked_or_kept_as_written(case, tmp_path, capsys):
     check(case, build(tmp_path, case), capsys)
