@@ -93,7 +93,7 @@ def test_every_cell_in_mode_on_or_after(dozen):
 def test_every_cell_in_bracket_mode(dozen):
     result = cohorts.retention(dozen, period="day", mode="brackets", brackets=[(1, 3), (4, 7), (8, 10)])
     assert _matrix(result) == _expected(BRACKETS)
-    assert result.label(1) == "days 4–7"
+    assert result.text.label(result, 1) == "days 4–7"
 
 
 def test_the_average_pools_only_cohorts_that_reached_the_period(dozen):

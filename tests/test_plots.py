@@ -1,12 +1,14 @@
 """Charts: text from data and numbers on log axes are drawn as text, never as TeX."""
 
 import matplotlib.pyplot as plt
+import pandas as pd
 import pytest
 
 from tests.conftest import DATA
 from userops_lib import analyses, plots
 from userops_lib.analyses import churn_survival as survival
 from userops_lib.analyses import segment_profiling as segments
+from userops_lib.analyses.segment_profiling import charts as segment_charts
 from userops_lib.data import load_dataset
 
 
@@ -27,7 +29,7 @@ def test_log_axes_read_as_plain_numbers_not_tex():
     plots.apply_theme()
     telco = survival.analyse(load_dataset(DATA / "telco_churn"), segment_by="Contract")
     forest = next(c for c in telco.charts() if c.name == "forest").draw().figure
-    scatter = segments.analyse(load_dataset(DATA / "sample")).plot_users(points=500).figure
+    scatter = segment_charts.users(segments.analyse(load_dataset(DATA / "sample")), points=500).figure
     for figure in (forest, scatter):
         texts = _texts(figure)
         assert texts and not [t for t in texts if "mathdefault" in t or "^{" in t], texts
@@ -141,3 +143,19 @@ def test_the_seven_day_retention_line_pools_the_week_with_its_interval():
     assert week.day.tolist() == [days[6], days[7]]  # a full week of complete days behind each
     assert week.rate.iloc[0] == pytest.approx(25 / 70) and week.rate.iloc[1] == pytest.approx(32 / 90)
     assert (week.low.iloc[1], week.high.iloc[1]) == pytest.approx(proportion_confint(32, 90, 0.05, "wilson"))
+
+
+@pytest.mark.slow
+def test_artifacts_are_data_the_same_in_every_language(sample_results):
+    """The CSV artifacts hold data, never the report's words: every analysis' tables are identical when the
+    language is Chinese (a catalogue text in a table would differ)."""
+    from userops_lib import i18n
+
+    for name, result in sample_results.items():
+        with i18n.language("en"):
+            english = result.tables()
+        with i18n.language("zh"):
+            chinese = result.tables()
+        assert english.keys() == chinese.keys(), name
+        for table, frame in english.items():
+            pd.testing.assert_frame_equal(frame, chinese[table], obj=f"{name}: {table}")

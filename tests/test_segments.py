@@ -8,6 +8,7 @@ import pytest
 from tests.conftest import DATA
 from userops_lib import topn
 from userops_lib.analyses import segment_profiling as segments
+from userops_lib.analyses.segment_profiling import charts as segment_charts
 from userops_lib.analyses.segment_profiling import stats as segment_stats
 from userops_lib.analyses.segment_profiling.text import validation_sentence
 from userops_lib.data import load_dataset
@@ -203,7 +204,8 @@ def test_profiles_migration_and_validation_on_the_sample():
     for name, frame in result.tables()["segment_profile"].groupby("segmentation"):
         assert frame.users.sum() == 10_000, name
         assert frame.share_of_users.sum() == pytest.approx(1.0)
-        assert (frame.suggested_action != "").all() and (frame.description != "").all()
+        said = result.text.described(result, name, frame)  # the page says who each segment is and what to do
+        assert (said.suggested_action != "").all() and (said.description != "").all()
     migration = result.migration
     assert np.allclose(migration.groupby("from_segment").share_of_from.sum(), 1.0)
     validation = result.validation.set_index("segment")
@@ -262,17 +264,17 @@ def test_the_user_scatter_draws_a_stated_sample_of_buyers(shop):
     def title(ax):  # wherever the theme puts it
         return "".join(ax.get_title(loc=where) for where in ("left", "center", "right"))
 
-    ax = result.plot_users(points=100)
+    ax = segment_charts.users(result, points=100)
     assert title(ax) == "Recency and spend: all 8 buyers"
     assert sorted(dots(ax)) == sorted(buyers)
-    sampled = result.plot_users(points=3, seed=7)
+    sampled = segment_charts.users(result, points=3, seed=7)
     assert title(sampled) == "Recency and spend: a random sample of 3 of 8 buyers"
     drawn = dots(sampled)
     assert len(drawn) == 3 and len(set(drawn) - buyers) == 0
-    assert dots(result.plot_users(points=3, seed=7)) == drawn  # the seed fixes the sample
+    assert dots(segment_charts.users(result, points=3, seed=7)) == drawn  # the seed fixes the sample
     assert sampled.get_xlabel() == "days since the last purchase" and "log scale" in sampled.get_ylabel()
     with pytest.raises(DataError, match="at least one point"):
-        result.plot_users(points=0)
+        segment_charts.users(result, points=0)
 
 
 @pytest.mark.slow

@@ -234,7 +234,7 @@ def test_campaign_findings_say_money_in_the_currency_and_health_in_words():
 def test_the_readout_table_shows_each_lift_in_its_unit():
     """The arm table showed revenue lifts without currency next to 0/1 lifts as fractions; the CSV keeps numbers."""
     result = targeting.analyse(load_dataset(DATA / "sample"))
-    shown = result.readout_shown().set_index(["arm", "metric"])
+    shown = result.text.readout_shown(result).set_index(["arm", "metric"])
     row = result.readout.set_index(["arm", "metric"]).loc[("discount", "revenue")]
     assert shown.loc[("discount", "revenue"), "lift"] == f"+${row.abs_lift:,.2f}"
     converted = result.readout.set_index(["arm", "metric"]).loc[("reminder", "converted")]

@@ -346,6 +346,17 @@ class Presented:
     def shown_tables(self) -> list[Shown]:
         return self.text.shown_tables(self)
 
+    def _repr_html_(self) -> str:
+        """A Result shown in a notebook cell: its tiles and findings, in the current language."""
+        from userops_lib import narrative
+
+        return narrative.headlines_html(self.headlines) + narrative.findings_html(self.findings)
+
+    def kpi_cards(self) -> tuple[str, list[tuple[str, str, str]]] | None:
+        """KPI cards (a heading; label, value and note per card) when the text module draws them, else None."""
+        cards = getattr(self.text, "cards", None)
+        return None if cards is None else cards(self)
+
     def charts(self) -> list[Chart]:
         return importlib.import_module(f"{self.folder}.charts").charts(self)
 

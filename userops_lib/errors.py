@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from userops_lib import i18n
+
 _TABLES = ("users", "events", "assignments")
 
 
@@ -49,8 +51,6 @@ class Problem:
     values: tuple[tuple[str, object], ...] = field(default=())
 
     def render(self) -> str:
-        from userops_lib import i18n  # i18n raises DataError itself
-
         t = i18n.t
         if self.table in _TABLES:
             where = t("error.where.table", table=self.table)
@@ -94,8 +94,6 @@ class DataError(ValueError):
         super().__init__(self._render())
 
     def _render(self) -> str:
-        from userops_lib import i18n
-
         head = i18n.t("error.count", n=len(self.problems), source=f" {self.source}" if self.source else "")
         return head + "\n" + "\n".join(f"  - {p.render()}" for p in self.problems)
 

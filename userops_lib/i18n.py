@@ -47,17 +47,10 @@ _current: ContextVar[str] = ContextVar("userops_language", default=DEFAULT)
 
 
 def check(code: str) -> str:
-    """``code`` if it is a language the reports are written in, else a clear error."""
+    """``code`` if it is a language the reports are written in, else a ValueError (this module sits below the
+    one error type: a user's language is checked as a parameter, with its choices, before it gets here)."""
     if code not in LANGUAGES:
-        from userops_lib.errors import DataError
-
-        raise DataError.single(
-            "parameters",
-            f"unknown language '{code}'",
-            f"use one of: {', '.join(LANGUAGES)}",
-            column="language",
-            example=code,
-        )
+        raise ValueError(f"unknown language '{code}': use one of: {', '.join(LANGUAGES)}")
     return code
 
 

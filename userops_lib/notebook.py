@@ -130,7 +130,7 @@ def show_title(name: str, *, level: float = 0.05) -> None:
 def show_findings(result, *, title: str | None = None) -> None:
     """Headline tiles, KPI cards (where the result has them) and the findings sentences of a result."""
     parts = [narrative.headlines_html(result.headlines)]
-    if hasattr(result, "kpi_cards"):
+    if result.kpi_cards() is not None:
         heading, cards = result.kpi_cards()
         parts.append(narrative.cards_html(cards, heading=heading))
     parts.append(narrative.findings_html(result.findings, title=title))

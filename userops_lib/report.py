@@ -145,7 +145,9 @@ def plan_run(
     (``--timezone``) sets the ``timezone`` parameter of every notebook that declares one.
     """
     settings = read_config(Path(config)) if config else {}
-    language = i18n.check(language or settings.get("language") or (parameters or {}).get("language") or i18n.DEFAULT)
+    language = str(language or settings.get("language") or (parameters or {}).get("language") or i18n.DEFAULT)
+    if language not in i18n.LANGUAGES:
+        raise DataError(contract.problem("language", "param.choice", language, choices=", ".join(i18n.LANGUAGES)))
     with i18n.language(language):  # every problem found from here on is said in the run's language
         return _plan(dataset, only, parameters, config, notebooks_dir, language, timezone, settings)
 

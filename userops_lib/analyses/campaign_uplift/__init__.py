@@ -104,27 +104,14 @@ class CampaignResult(contract.Presented):
         return metric.split(" ")[0] in MONEY_METRICS
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        from userops_lib import i18n
-        from userops_lib.analyses.campaign_uplift import text as text
-
-        with i18n.language("en"):  # the CSV's detail column is an interface: English
-            health = self.health.assign(detail=text.health_details(self))
-        out = {
-            "arm_summary": self.readout[list(uplift_stats.ARM_SUMMARY)],
-            "health": health,
-        }
+        # Data only: what each check found (check, status, value, about, threshold); the report says it in words.
+        out = {"arm_summary": self.readout[list(uplift_stats.ARM_SUMMARY)], "health": self.health}
         if not self.segments.empty:
             out["segment_uplift"] = self.segments
         if self.model is not None and self.model.problem is None:
             out["uplift_deciles"] = self.model.deciles
             out["qini"] = self.model.qini
         return out
-
-    # Presentation lives outside the analysis: text from the catalogues, pictures from charts/.
-    def readout_shown(self) -> pd.DataFrame:
-        from userops_lib.analyses.campaign_uplift import text as text
-
-        return text.readout_shown(self)
 
 
 def run(ds: Dataset, params: Params) -> CampaignResult:

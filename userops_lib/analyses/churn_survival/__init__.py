@@ -120,11 +120,6 @@ class ChurnSurvival(contract.Presented):
             out["calibration"] = self.calibration
         return out
 
-    def _repr_html_(self) -> str:
-        from userops_lib import narrative
-
-        return narrative.headlines_html(self.headlines) + narrative.findings_html(self.findings)
-
 
 def parse_references(texts: list[str]) -> dict[str, str]:
     """Reference levels written as ``column=level`` (e.g. ``Contract=Two year``)."""

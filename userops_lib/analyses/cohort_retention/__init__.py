@@ -122,18 +122,6 @@ class Retention(contract.Presented):
         keep = set(range(first + 1)) | set(TREND_PERIODS[self.period])
         return self.average[self.average.period.isin(keep)].reset_index(drop=True)
 
-    # Presentation lives outside the analysis: text from the catalogues, pictures from charts/.
-
-    def label(self, k: int) -> str:
-        from userops_lib.analyses.cohort_retention import text as text
-
-        return text.label(self, k)
-
-    def _repr_html_(self) -> str:
-        from userops_lib import narrative
-
-        return narrative.headlines_html(self.headlines) + narrative.findings_html(self.findings)
-
 
 def run(ds: Dataset, params: Params) -> Retention:
     """Cohort retention of ``ds`` with the notebook's parameters (empty texts and lists: the defaults)."""

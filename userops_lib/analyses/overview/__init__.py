@@ -63,13 +63,6 @@ class Overview(contract.Presented):
     def tables(self) -> dict[str, pd.DataFrame]:
         return dict(self.frames)
 
-    # Presentation lives outside the analysis: text from the catalogues, pictures from charts/.
-
-    def kpi_cards(self) -> tuple[str, list[tuple[str, str, str]]]:
-        from userops_lib.analyses.overview import text as text
-
-        return text.cards(self)
-
 
 def run(ds: Dataset, params: Params) -> Overview:
     """The overview of ``ds``; it adapts to the tables the dataset has."""

@@ -107,11 +107,8 @@ class Segments(contract.Presented):
         return self.users[["user_id", "recency_days", "frequency", "monetary", *stats.ASSIGNED]]
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        from userops_lib import i18n
-        from userops_lib.analyses.segment_profiling import text as text
-
-        with i18n.language("en"):  # description and suggested action in the CSV: English, an interface
-            profiles = {k: text.described(self, k, p) for k, p in self.profiles.items()}
+        # Data only: who each segment is and what to do about it are words of the report (text.py).
+        profiles = self.profiles
         out = {
             "user_segments": self.artifact(),
             "segment_profile": pd.concat([p.assign(segmentation=k) for k, p in profiles.items()], ignore_index=True),
@@ -124,13 +121,6 @@ class Segments(contract.Presented):
         if self.validation is not None:
             out["validation"] = self.validation
         return out
-
-    # Presentation lives outside the analysis: text from the catalogues, pictures from charts/.
-
-    def plot_users(self, ax=None, *, points: int = 5000, seed: int = 0):
-        from userops_lib.analyses.segment_profiling import charts as charts
-
-        return charts.users(self, ax, points=points, seed=seed)
 
 
 def run(ds: Dataset, params: Params) -> Segments:
@@ -183,10 +173,10 @@ def analyse(
             column="frequency_basis",
             example=basis,
         )
-    if not (0 < high_share < 1 and 0 < mid_share < 1 and high_share + mid_share < 1):
+    if not (0 < high_share < 1 and 0 <= mid_share < 1 and high_share + mid_share <= 1):  # as Params' rules say
         raise DataError.single(
             "parameters",
-            "tier shares must be between 0 and 1 and add up to less than 1",
+            "tier shares must be between 0 and 1 and add up to 1 or less",
             "e.g. high_share=0.2, mid_share=0.3",
             column="high_share",
             example=(high_share, mid_share),

@@ -1,0 +1,83 @@
+"""The package's layers hold: the data layer, the shared layer and the runner know no analysis; an analysis'
+computing modules never import presentation; no module imports another that imports it back."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from tests.conftest import ROOT
+from userops_lib import analyses
+
+PACKAGE = ROOT / "userops_lib"
+
+
+def _module(path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def _imports(module: str) -> set[str]:
+    """The package's modules ``module`` imports, at its top or inside a function (lazy imports count)."""
+    found = set()
+    for node in ast.walk(ast.parse(MODULES[module].read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("userops_lib"):
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                found.add(full if full in MODULES else node.module)
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name in MODULES}
+    return found - {module}
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    graph = {m: _imports(m) for m in MODULES}
+    cycles = []
+
+    def visit(module, path):
+        for target in graph[module]:
+            if target == path[0]:
+                cycles.append([*path, target])
+            elif target not in path and len(path) < 6:
+                visit(target, [*path, target])
+
+    for module in MODULES:
+        visit(module, [module])
+    assert not cycles, cycles[:5]
+
+
+def test_outside_its_folder_no_module_names_an_analysis():
+    """Only the registry knows the analyses (and it finds them as folders): no runner, report, preflight, data or
+    shared module names one, so a new analysis is one folder."""
+    names = analyses.names()
+    assert len(names) >= 7
+    pattern = re.compile(
+        r"\b(" + "|".join(n for n in names if "_" in n) + r")\b|analyses\.(" + "|".join(names) + r")\b"
+    )
+    found = [
+        (module, match.group(0))
+        for module, path in MODULES.items()
+        if not module.startswith("userops_lib.analyses.")
+        for match in pattern.finditer(path.read_text(encoding="utf-8"))
+    ]
+    assert not found, found
+
+
+def test_an_analysis_computes_without_its_words_or_pictures():
+    """An analysis' computing modules (all but text.py and charts.py) import no text or chart module, nor the
+    formatting of numbers for people: presentation is asked for through the Result (contract.Presented)."""
+    presentation = {"userops_lib.narrative", "userops_lib.plots", "userops_lib.templating", "userops_lib.render"}
+    wrong = []
+    for name in analyses.names():
+        for module in (
+            m for m in MODULES if m == f"userops_lib.analyses.{name}" or m.startswith(f"userops_lib.analyses.{name}.")
+        ):
+            if module.rsplit(".", 1)[-1] in ("text", "charts"):
+                continue
+            bad = {t for t in _imports(module) if t in presentation or t.rsplit(".", 1)[-1] in ("text", "charts")}
+            if bad:
+                wrong.append((module, sorted(bad)))
+    assert not wrong, wrong
