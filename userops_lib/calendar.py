@@ -77,6 +77,8 @@ class Calendar:
                 f"use one of: {', '.join(WEEKDAYS)}",
                 column="calendar.week_start",
                 example=self.week_start,
+                key="calendar.week_start",
+                values={"value": self.week_start, "days": ", ".join(WEEKDAYS)},
             )
 
     @property

@@ -13,7 +13,7 @@ import ibis
 import ibis.expr.types as ir
 
 from userops_lib import engine, schema
-from userops_lib.errors import Problem
+from userops_lib.errors import Problem, problem_fields
 from userops_lib.manifest import EPOCH_FORMATS, ColumnSpec, TableSpec
 
 # An explicit offset ends a time of day ("2025-01-02 08:00+08:00", "...T00:00:00Z"); the "-02" that ends a
@@ -171,6 +171,8 @@ def build(raw: ir.Table, spec: TableSpec, *, timezone: str, row_number: ir.Integ
                     f"use one of the source's columns in dataset.yml (the source has {len(available)})",
                     column=given.source,
                     example=_columns_preview(available),
+                    key="canonical.no_source_column",
+                    values=problem_fields(column=given.source, canonical=col.name, count=len(available)),
                 )
             )
             continue
@@ -185,6 +187,8 @@ def build(raw: ir.Table, spec: TableSpec, *, timezone: str, row_number: ir.Integ
                     "list only columns the source has under 'outcomes'",
                     column=name,
                     example=_columns_preview(available),
+                    key="canonical.no_outcome_column",
+                    values=problem_fields(column=name),
                 )
             )
     used = {s.source for s in specs.values() if s.source is not None}
@@ -198,6 +202,8 @@ def build(raw: ir.Table, spec: TableSpec, *, timezone: str, row_number: ir.Integ
                     "list only columns the source has under 'attributes'",
                     column=name,
                     example=_columns_preview(available),
+                    key="canonical.no_attribute_column",
+                    values=problem_fields(column=name),
                 )
             )
         extras = [a for a in spec.attributes if a in available and a not in used]
@@ -211,6 +217,8 @@ def build(raw: ir.Table, spec: TableSpec, *, timezone: str, row_number: ir.Integ
                     f"source column '{name}' has a canonical name but another column is mapped onto it",
                     f"list the columns to keep under tables.{table}.attributes, leaving '{name}' out",
                     column=name,
+                    key="canonical.name_taken",
+                    values=problem_fields(column=name, table=table),
                 )
             )
 
@@ -224,7 +232,13 @@ def build(raw: ir.Table, spec: TableSpec, *, timezone: str, row_number: ir.Integ
         if cspec.row_number:
             if row_number is None:
                 problems.append(
-                    Problem(table, "row_number needs a file source", "map user_id to a column", column=name)
+                    Problem(
+                        table,
+                        "row_number needs a file source",
+                        "map user_id to a column",
+                        column=name,
+                        key="canonical.row_number",
+                    )
                 )
                 continue
             mutations[_prefixed(name)] = (row_number + 1).cast("int64")

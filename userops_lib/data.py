@@ -28,7 +28,7 @@ import pandas as pd
 from userops_lib import canonical, readers, schema
 from userops_lib import dataset_checks as checks
 from userops_lib.calendar import Calendar, check_zone
-from userops_lib.errors import DataError, Problem
+from userops_lib.errors import DataError, Problem, problem_fields
 from userops_lib.manifest import MANIFEST_NAME, Manifest, TableSpec
 from userops_lib.quality import DataQuality, SetAside
 
@@ -90,6 +90,8 @@ class Dataset:
                 f"no attribute '{column}' to restrict the dataset by",
                 f"use one of: {', '.join(offered) or 'none'}",
                 column=column,
+                key="data.filter_no_attribute",
+                values={"column": column, "offered": ", ".join(offered) or "none"},
             )
         matched = table.filter(table[column].cast("string") == str(value))
         users = int(matched.user_id.nunique().execute())
@@ -101,6 +103,8 @@ class Dataset:
                 "choose a value that occurs",
                 column=column,
                 example=", ".join(sample),
+                key="data.filter_no_user",
+                values={"column": column, "value": value},
             )
         ids = matched.select("user_id")
         # The owner table is the filtered one itself; events are filtered by user (``matched`` is per user).
@@ -128,6 +132,8 @@ class Dataset:
                 f"the dataset '{self.name}' has no {name} table",
                 f"add a '{name}' table to its {MANIFEST_NAME}, or choose an analysis that does not need it",
                 example=", ".join(self.tables) or None,
+                key="data.no_table",
+                values={"dataset": self.name, "name": name, "manifest": MANIFEST_NAME},
             )
         return self.tables[name]
 
@@ -279,6 +285,12 @@ def load_dataset(
                     'a quote left open (") makes the rest of the file one line: close it on that line; a field '
                     "that really holds megabytes of text belongs in another file",
                     example=Path(file.group(1).strip()).name if file else None,
+                    key="data.line_too_long",
+                    values=problem_fields(
+                        line=line.group(1) if line else "?",
+                        limit=f"{int(too_long.group(1)):,}",
+                        size=f"{int(too_long.group(2)):,}",
+                    ),
                 ),
                 source=label,
             ) from None
@@ -286,12 +298,23 @@ def load_dataset(
             "check the file at the place the message names, or describe its format "
             f"(delimiter, header, encoding, null_values, column formats) in {MANIFEST_NAME}"
         )
+        key = "data.engine_read"
         if "NANOS" in first:
+            key = "data.engine_read_nanos"
             fix = (
                 "Spark reads Parquet timestamps in micro- or milliseconds only: rewrite the file with "
                 "microseconds (pandas: to_parquet(..., coerce_timestamps='us')) or use the duckdb engine"
             )
-        raise DataError(Problem("dataset", f"the engine could not read the data: {first}", fix), source=label) from None
+        raise DataError(
+            Problem(
+                "dataset",
+                f"the engine could not read the data: {first}",
+                fix,
+                key=key,
+                values=problem_fields(reason=first, manifest=MANIFEST_NAME),
+            ),
+            source=label,
+        ) from None
 
 
 def as_utc(value: dt.datetime | str, zone: str) -> dt.datetime:
@@ -304,6 +327,7 @@ def as_utc(value: dt.datetime | str, zone: str) -> dt.datetime:
                 "snapshot_at is not a date or time",
                 "write it as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS",
                 example=value,
+                key="data.snapshot",
             ) from None
     if value.tzinfo is None:
         return Calendar(zone).to_utc(value).to_pydatetime()
@@ -344,6 +368,7 @@ class _Loader:
                         "give a file with at least one data row",
                         rows=0,
                         example=spec.location,
+                        key="data.empty_table",
                     )
                 )
                 continue

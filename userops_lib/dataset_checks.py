@@ -12,7 +12,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from userops_lib.calendar import Calendar
-from userops_lib.errors import Problem
+from userops_lib.errors import Problem, problem_fields
 from userops_lib.manifest import Manifest
 from userops_lib.quality import DataQuality, TableSummary
 
@@ -77,6 +77,7 @@ def table_problems(tables: dict[str, ir.Table], manifest: Manifest) -> list[Prob
                     "every user needs an id: fill or remove these rows",
                     column=_source(manifest, "users", "user_id"),
                     rows=int(stats["nulls"]),
+                    key="checks.user_id_null",
                 )
             )
         duplicates = int(stats["rows"] - stats["nulls"] - stats["distinct"])
@@ -92,6 +93,7 @@ def table_problems(tables: dict[str, ir.Table], manifest: Manifest) -> list[Prob
                     column=_source(manifest, "users", "user_id"),
                     rows=duplicates,
                     example=_python(example),
+                    key="checks.user_id_duplicate",
                 )
             )
     assignments = tables.get("assignments")
@@ -112,6 +114,8 @@ def table_problems(tables: dict[str, ir.Table], manifest: Manifest) -> list[Prob
                         "every assignment needs a user, a campaign and an arm",
                         column=_source(manifest, "assignments", column_name),
                         rows=int(count),
+                        key="checks.assignment_null",
+                        values=problem_fields(column=column_name),
                     )
                 )
         pairs = assignments.group_by(["campaign", "user_id"]).aggregate(n=assignments.count())
@@ -127,6 +131,7 @@ def table_problems(tables: dict[str, ir.Table], manifest: Manifest) -> list[Prob
                     column=_source(manifest, "assignments", "user_id"),
                     rows=int(repeated["rows"]),
                     example=f"campaign={example['campaign']}, user_id={example['user_id']}",
+                    key="checks.assigned_twice",
                 )
             )
         spec = manifest.tables.get("assignments")
@@ -146,6 +151,8 @@ def table_problems(tables: dict[str, ir.Table], manifest: Manifest) -> list[Prob
                         column=_source(manifest, "assignments", "arm"),
                         rows=len(missing),
                         example=str(missing["campaign"].iloc[0]),
+                        key="checks.control_missing",
+                        values=problem_fields(arm=spec.control_arm),
                     )
                 )
     return problems

@@ -99,6 +99,8 @@ def java_pattern(strptime_format: str) -> str:
                     f"the format code {token} has no Spark equivalent here",
                     "use %Y %m %d %H %M %S %f %p %b or run on the DuckDB engine",
                     example=strptime_format,
+                    key="engine.spark_format",
+                    values={"code": token},
                 )
             parts.append(_JAVA_PATTERNS[token])
         else:
@@ -215,7 +217,13 @@ def chosen(name: str | None = None) -> str:
     name = (name or os.environ.get(ENV) or "duckdb").lower()
     if name not in ENGINES:
         raise DataError.single(
-            "parameters", f"unknown engine '{name}'", f"use one of: {', '.join(ENGINES)}", column="engine", example=name
+            "parameters",
+            f"unknown engine '{name}'",
+            f"use one of: {', '.join(ENGINES)}",
+            column="engine",
+            example=name,
+            key="engine.unknown",
+            values={"name": name, "engines": ", ".join(ENGINES)},
         )
     return name
 
@@ -248,6 +256,7 @@ def _spark() -> ibis.BaseBackend:
             "pip install -e '.[spark]' (Java 17 must be installed)",
             column="engine",
             example="spark",
+            key="engine.no_spark",
         ) from None
     session = SparkSession.getActiveSession()
     if session is None:

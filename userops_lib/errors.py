@@ -63,7 +63,7 @@ class Problem:
         keyed = self.key is not None and i18n.has(f"error.{self.key}")
         values: dict[str, Any] = dict(self.values)
         message = t(f"error.{self.key}", **values) if keyed else self.message
-        fix = t(f"error.{self.key}.fix", **values) if keyed else self.fix
+        fix = t(f"error.{self.key}.fix", **values) if keyed and i18n.has(f"error.{self.key}.fix") else self.fix
         details = []
         if self.rows is not None:
             details.append(t("error.rows", n=self.rows, rows=f"{self.rows:,}"))
@@ -73,6 +73,11 @@ class Problem:
         if details:
             head += t("error.details", details=t("error.separator").join(details))
         return f"{head}\n    {t('error.fix', fix=fix)}"
+
+
+def problem_fields(**values: object) -> tuple[tuple[str, object], ...]:
+    """The fields of a keyed :class:`Problem`'s message, as it holds them: ``values=problem_fields(column=name)``."""
+    return tuple(values.items())
 
 
 def _show(value: object) -> str:

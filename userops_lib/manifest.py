@@ -33,7 +33,7 @@ from typing import Any
 from userops_lib import schema, schemas, strict_yaml
 from userops_lib.calendar import Calendar, check_zone
 from userops_lib.encodings import codec_name
-from userops_lib.errors import DataError, Problem
+from userops_lib.errors import DataError, Problem, problem_fields
 
 MANIFEST_NAME = "dataset.yml"
 FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -334,12 +334,21 @@ def conventional_manifest(folder: Path) -> Manifest:
                         "copy the file into the folder, or write a dataset.yml with 'allow_outside: true' "
                         "under the table if you mean it",
                         example=file.name,
+                        key="manifest.outside_link",
+                        values=problem_fields(file=file.name),
                     )
                 )
                 continue
             if file.stem in tables:
                 problems.append(
-                    Problem("dataset", f"two files for table '{file.stem}'", "keep one of them", example=file.name)
+                    Problem(
+                        "dataset",
+                        f"two files for table '{file.stem}'",
+                        "keep one of them",
+                        example=file.name,
+                        key="manifest.two_files",
+                        values=problem_fields(table=file.stem),
+                    )
                 )
                 continue
             tables[file.stem] = TableSpec(name=file.stem, path=file, format=FORMATS[file.suffix.lower()])
@@ -351,6 +360,8 @@ def conventional_manifest(folder: Path) -> Manifest:
                     f"name data files users, events or assignments (.csv or .parquet), "
                     f"or describe them in {MANIFEST_NAME}",
                     example=file.name,
+                    key="manifest.unknown_file",
+                    values=problem_fields(file=file.name, manifest=MANIFEST_NAME),
                 )
             )
     if problems:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from userops_lib import encodings, schema
 from userops_lib import engine as engine_module
-from userops_lib.errors import DataError, Problem
+from userops_lib.errors import DataError, Problem, problem_fields
 from userops_lib.manifest import MANIFEST_NAME, Manifest, TableSpec, parse_manifest, read_manifest
 
 _CSV_TYPES = ["BIGINT", "DOUBLE", "VARCHAR"]
@@ -41,6 +41,8 @@ def read(
                         f"the connection has no table '{spec.table}'",
                         "name an existing table under 'table:'",
                         example=spec.table,
+                        key="readers.no_table",
+                        values=problem_fields(table=spec.table),
                     )
                 ],
             )
@@ -57,6 +59,8 @@ def read(
                     "unknown file: it does not exist",
                     f"check 'path' of tables.{spec.name} in {MANIFEST_NAME} (relative to the dataset folder)",
                     example=str(path),
+                    key="readers.no_file",
+                    values=problem_fields(table=spec.name, manifest=MANIFEST_NAME),
                 )
             ],
         )
@@ -70,6 +74,8 @@ def read(
                     "the path is a folder, not a file",
                     f"give the file itself under 'path' of tables.{spec.name}",
                     example=str(path),
+                    key="readers.folder_not_file",
+                    values=problem_fields(table=spec.name),
                 )
             ],
         )
@@ -83,6 +89,7 @@ def read(
                     "the file is empty (0 bytes)",
                     "give a file with a header and at least one data row",
                     example=str(path),
+                    key="readers.empty_file",
                 )
             ],
         )
@@ -97,6 +104,8 @@ def read(
                     f"the {con.name} engine reads Parquet files only",
                     "convert the file to Parquet (timestamps in microseconds), or use the duckdb engine",
                     example=str(path),
+                    key="readers.parquet_only",
+                    values=problem_fields(engine=con.name),
                 )
             ],
         )
@@ -176,6 +185,8 @@ def _repeated_header(text: Path, spec: TableSpec, columns: list[str]) -> Problem
                     f"(and 'header: true') under tables.{spec.name} in dataset.yml",
                     column=cell,
                     example=f"{spec.path.name if spec.path else spec.name}: columns {seen[cell]} and {position}",
+                    key="readers.duplicate_column",
+                    values=problem_fields(name=cell, first=seen[cell], second=position, table=spec.name),
                 )
             seen[cell] = position
     return None
@@ -221,6 +232,8 @@ def _read_whitespace(con: ibis.BaseBackend, spec: TableSpec, temp: str, text: Pa
                     "give 'names' for every field, or fix these lines",
                     rows=int(bad),
                     example=" ".join(str(v) for v in example),
+                    key="readers.field_count",
+                    values=problem_fields(count=len(names)),
                 )
             ],
         )
@@ -261,6 +274,8 @@ def resolve(source, *, columns, control_arm, engine=None) -> tuple[Manifest, ibi
                     f"'{name}' is not a pandas DataFrame",
                     "pass DataFrames keyed by users, events or assignments",
                     example=type(frame).__name__,
+                    key="readers.not_a_frame",
+                    values={"name": name},
                 )
             if name in schema.TABLES:
                 con.create_table(f"source_{name}", frame)
@@ -280,6 +295,8 @@ def resolve(source, *, columns, control_arm, engine=None) -> tuple[Manifest, ibi
                 f"cannot connect: {exc}",
                 "check the URL and that the backend's extra is installed",
                 example=text,
+                key="readers.connect_url",
+                values={"reason": exc},
             ) from None
         present = [t for t in schema.TABLES if t in con.list_tables()]
         if not present:
@@ -288,6 +305,7 @@ def resolve(source, *, columns, control_arm, engine=None) -> tuple[Manifest, ibi
                 "the connection has no users, events or assignments table",
                 "name the tables so, or write a dataset.yml with 'connection:' and 'table:' entries",
                 example=", ".join(con.list_tables()[:8]),
+                key="readers.no_tables",
             )
         raw: dict[str, Any] = {"connection": text, "tables": {t: {"table": t} for t in present}}
         if control_arm is not None and "assignments" in present:
@@ -298,7 +316,11 @@ def resolve(source, *, columns, control_arm, engine=None) -> tuple[Manifest, ibi
         path = path.parent
     if not path.is_dir():
         raise DataError.single(
-            "dataset", "no such dataset folder", "give a folder holding dataset.yml, or a connection URL", example=text
+            "dataset",
+            "no such dataset folder",
+            "give a folder holding dataset.yml, or a connection URL",
+            example=text,
+            key="readers.no_folder",
         )
     manifest = read_manifest(path)
     if manifest.connection:
@@ -307,7 +329,12 @@ def resolve(source, *, columns, control_arm, engine=None) -> tuple[Manifest, ibi
             con = ibis.connect(manifest.connection)
         except Exception as exc:  # see above
             raise DataError.single(
-                "dataset", f"cannot connect: {exc}", "check 'connection' in dataset.yml", example=manifest.connection
+                "dataset",
+                f"cannot connect: {exc}",
+                "check 'connection' in dataset.yml",
+                example=manifest.connection,
+                key="readers.connect_manifest",
+                values={"reason": exc},
             ) from None
     else:
         con = engine_module.connect(engine)
@@ -327,6 +354,8 @@ def _refuse_missing_database(url: str, *, where: str) -> None:
             f"no database file at {path}",
             f"check {where}: the file must exist (userops reads a database, it never creates one)",
             example=url,
+            key="readers.no_database",
+            values={"path": path, "where": where},
         )
 
 

@@ -88,16 +88,29 @@ def loads(text: str, *, what: str) -> object:
 def load(path: Path, *, what: str) -> object:
     """Read and parse a YAML file: it must be a UTF-8 text file."""
     if path.is_dir():
-        raise DataError(Problem(what, "is a folder, not a file", "give the path of a YAML file", example=str(path)))
+        raise DataError(
+            Problem(
+                what, "is a folder, not a file", "give the path of a YAML file", example=str(path), key="yaml.folder"
+            )
+        )
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise DataError(
-            Problem(what, "the file does not exist", "give the path of a YAML file", example=str(path))
+            Problem(
+                what, "the file does not exist", "give the path of a YAML file", example=str(path), key="yaml.missing"
+            )
         ) from None
     except OSError as exc:
         raise DataError(
-            Problem(what, f"cannot be read: {exc.strerror}", "check the path and its permissions", example=str(path))
+            Problem(
+                what,
+                f"cannot be read: {exc.strerror}",
+                "check the path and its permissions",
+                example=str(path),
+                key="yaml.unreadable",
+                values=tuple(({"reason": exc.strerror}).items()),
+            )
         ) from None
     try:
         text = data.decode("utf-8-sig")
@@ -108,6 +121,8 @@ def load(path: Path, *, what: str) -> object:
                 f"is not UTF-8 text (byte {data[exc.start]:#04x} at position {exc.start})",
                 "save the file as UTF-8 (most editors: 'Save with encoding' / 'Reopen with encoding')",
                 example=str(path),
+                key="yaml.not_utf8",
+                values=tuple(({"byte": f"{data[exc.start]:#04x}", "position": exc.start}).items()),
             )
         ) from None
     return loads(text, what=what)
