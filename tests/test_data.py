@@ -324,9 +324,9 @@ def test_event_properties_serve_as_user_attributes_by_their_first_value(tmp_path
     assert preflight.problems({}, ds, cohorts.Params(cohort_by="region"))[0].column == "cohort_by"  # and can fail
     us = ds.restrict("country", "US")
     assert us.quality.users == 20 and set(us.events.execute().user_id) == {f"u{u}" for u in range(1, 60, 3)}
-    retention = cohorts.retention(ds, period="week", cohort_by="country")
+    retention = cohorts.run(ds, cohorts.Params(period="week", cohort_by="country"))
     sizes = retention.cells.groupby("group_value").cohort_size.sum() / retention.cells.period.nunique()
     assert sorted(retention.cells.group_value.unique()) == ["DE", "FR", "US"]  # never 'XX', a later value
     assert sizes.to_dict() == {"DE": 20, "FR": 20, "US": 20}
-    churn = survival.analyse(ds, segment_by="country", covariates=["country"])
+    churn = survival.run(ds, survival.Params(segment_by="country", covariates=["country"]))
     assert set(churn.km.km.segment) == {"all users", "DE", "FR", "US"}

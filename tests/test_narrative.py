@@ -56,8 +56,8 @@ def test_every_analysis_says_the_level_it_was_run_at():
     from userops_lib.analyses import campaign_uplift as targeting
     from userops_lib.analyses import churn_survival as survival
 
-    telco = survival.analyse(load_dataset(DATA / "telco_churn"), segment_by="Contract", alpha=0.1)
-    campaign = targeting.analyse(load_dataset(DATA / "sample"), metrics=["converted"], alpha=0.1)
+    telco = survival.run(load_dataset(DATA / "telco_churn"), survival.Params(segment_by="Contract", alpha=0.1))
+    campaign = targeting.run(load_dataset(DATA / "sample"), targeting.Params(metrics=["converted"], alpha=0.1))
     for findings in (telco.findings, campaign.findings):
         text = " ".join(findings)
         assert "90% CI" in text and "95% CI" not in text

@@ -27,9 +27,9 @@ def _texts(figure) -> list[str]:
 def test_log_axes_read_as_plain_numbers_not_tex():
     """With mathtext off (so that '$' in data is text) the default log ticks showed '$\\mathdefault{10^{-1}}$'."""
     plots.apply_theme()
-    telco = survival.analyse(load_dataset(DATA / "telco_churn"), segment_by="Contract")
+    telco = survival.run(load_dataset(DATA / "telco_churn"), survival.Params(segment_by="Contract"))
     forest = next(c for c in telco.charts() if c.name == "forest").draw().figure
-    scatter = segment_charts.users(segments.analyse(load_dataset(DATA / "sample")), points=500).figure
+    scatter = segment_charts.users(segments.run(load_dataset(DATA / "sample"), segments.Params()), points=500).figure
     for figure in (forest, scatter):
         texts = _texts(figure)
         assert texts and not [t for t in texts if "mathdefault" in t or "^{" in t], texts

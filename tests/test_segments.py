@@ -145,7 +145,7 @@ def test_lifecycle_counts_by_hand():
 @pytest.mark.slow
 def test_a_real_log_matches_independent_sql_and_every_user_has_one_segment(cdnow):
     ds = load_dataset(cdnow)
-    result = segments.analyse(ds)
+    result = segments.run(ds, segments.Params())
     users = result.users.set_index("user_id").sort_index()
     assert users.index[0] == "00001"  # zero-padded ids are text; as numbers they sort the same way here
     users.index = users.index.astype("int64")
@@ -180,7 +180,7 @@ def test_high_value_users_reach_the_top_tier_at_the_rate_the_truth_implies(tmp_p
     from userops_lib.synth_files import write_world
 
     def recall(folder):
-        result = segments.analyse(load_dataset(folder))
+        result = segments.run(load_dataset(folder), segments.Params())
         truth = pd.read_parquet(folder / "truth_users.parquet")
         merged = result.users.merge(truth, on="user_id")
         high = merged[merged.value_class == "high"]
@@ -200,7 +200,7 @@ def test_high_value_users_reach_the_top_tier_at_the_rate_the_truth_implies(tmp_p
 
 @pytest.mark.slow
 def test_profiles_migration_and_validation_on_the_sample():
-    result = segments.analyse(load_dataset(DATA / "sample"))
+    result = segments.run(load_dataset(DATA / "sample"), segments.Params())
     for name, frame in result.tables()["segment_profile"].groupby("segmentation"):
         assert frame.users.sum() == 10_000, name
         assert frame.share_of_users.sum() == pytest.approx(1.0)
@@ -239,7 +239,7 @@ def test_core_users_are_compared_with_other_recently_active_users():
         {"user_id": list("abcdexy"), "channel": ["paid", "organic", "organic", "paid", "organic", "paid", "paid"]}
     )
     ds = load_dataset({"events": pd.DataFrame(rows), "users": users}, snapshot_at="2024-04-01")
-    core = segments.analyse(ds, core_share=0.2).core
+    core = segments.run(ds, segments.Params(core_share=0.2)).core
     # Sorted days 1 1 1 3 5: the 80% quantile (higher) is 5, so a alone is core: 5 of 11 recent events.
     assert (core["threshold"], core["users"], core["share"]) == (5.0, 1, 0.2)
     assert core["activity_share"] == pytest.approx(5 / 11)
@@ -254,7 +254,7 @@ def test_the_user_scatter_draws_a_stated_sample_of_buyers(shop):
     import matplotlib
 
     matplotlib.use("Agg")
-    result = segments.analyse(shop)
+    result = segments.run(shop, segments.Params())
     # (recency_days, monetary) of the eight buyers, worked by hand above; "i" never bought.
     buyers = {(6, 400), (3, 20), (71, 600), (46, 60), (2, 45), (89, 5), (41, 60), (15, 80)}
 
@@ -284,7 +284,7 @@ def test_data_without_revenue_gets_no_revenue_test_nor_most_valuable_segment():
     events = load_dataset(DATA / "sample").events
     clicks = events.filter(events.event == "session").select("user_id", "event_at", "event").limit(40_000).execute()
     ds = load_dataset({"events": clicks})
-    result = segments.analyse(ds, basis="active_days")
+    result = segments.run(ds, segments.Params(frequency_basis="active_days"))
     text = " ".join(result.findings)
     assert "revenue_kruskal_p" not in result.validation_tests
     assert "rfm_sum_spearman" not in result.validation_tests
@@ -296,7 +296,7 @@ def test_data_without_revenue_gets_no_revenue_test_nor_most_valuable_segment():
 @pytest.mark.slow
 def test_headlines_carry_information_and_validation_claims_follow_their_p_values():
     """'20.1% of revenue from the high tier' is true by definition; the share of users making it is not."""
-    result = segments.analyse(load_dataset(DATA / "sample"))
+    result = segments.run(load_dataset(DATA / "sample"), segments.Params())
     tiers = result.profiles["value_tier"].set_index("segment")
     label, value = next(h for h in result.headlines if "of revenue" in h[0])
     assert value == f"{tiers.loc['high', 'share_of_users'] * 100:.1f}%"
@@ -327,7 +327,7 @@ def test_the_lifecycle_chart_has_a_row_for_every_week_zeros_included():
 
 @pytest.fixture(scope="module")
 def sample_segments():
-    return segments.analyse(load_dataset(DATA / "sample"))
+    return segments.run(load_dataset(DATA / "sample"), segments.Params())
 
 
 @pytest.mark.slow

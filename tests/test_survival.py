@@ -140,8 +140,14 @@ def test_synthetic_hazard_ratios_lie_inside_their_intervals():
     references = {name: spec["reference"] for name, spec in truth["attributes"].items()}
     true = _true_ratios(truth)
     # Nine intervals at once: family-wise 95% (each at 1 - 0.05/9), as for any set of simultaneous claims.
-    result = survival.analyse(
-        ds, segment_by="channel", covariates=list(references), references=references, alpha=0.05 / len(true)
+    result = survival.run(
+        ds,
+        survival.Params(
+            segment_by="channel",
+            covariates=list(references),
+            references=[f"{k}={v}" for k, v in references.items()],
+            alpha=0.05 / len(true),
+        ),
     )
     summary = result.cox.summary.set_index("covariate")
     assert set(summary.index) == set(true)
@@ -230,7 +236,7 @@ def test_risk_now_is_the_conditional_kaplan_meier_probability():
         {"user_id": np.arange(n), "duration": rng.integers(1, 40, n).astype(float), "churned": rng.random(n) < 0.6}
     )
     ds = load_dataset({"users": users}, columns={"users": {"duration": {"column": "duration", "unit": "months"}}})
-    result = survival.analyse(ds, segment_by=None, covariates=None, risk_horizon=3)
+    result = survival.run(ds, survival.Params(risk_horizon=3))
     assert result.cox is None
     fitter = KaplanMeierFitter().fit(users.duration, users.churned)
     at_risk = result.at_risk.set_index("user_id")
@@ -250,7 +256,7 @@ def test_risk_now_is_the_conditional_kaplan_meier_probability():
 
 @pytest.mark.slow
 def test_the_sample_report_has_a_holdout_calibration():
-    result = survival.analyse(load_dataset(DATA / "sample"))
+    result = survival.run(load_dataset(DATA / "sample"), survival.Params())
     assert result.calibration is not None
     assert result.calibration.users.sum() > 1000
     calibration = result.calibration
@@ -299,7 +305,7 @@ def test_churn_risk_on_a_users_table_conditions_on_survival_past_the_censored_du
     proportional-hazards check fails for every covariate (88.6% for such customers where Kaplan-Meier says
     about 20%). Now: P(T <= s + 3 | T > s) from lifelines' Kaplan-Meier of each customer's Contract, said so."""
     raw = pd.read_csv(DATA / "telco_churn" / "telco_churn.csv")
-    result = survival.analyse(telco, segment_by="Contract")
+    result = survival.run(telco, survival.Params(segment_by="Contract"))
     assert not result.cox.holds
     assert any(
         "uses the Kaplan–Meier curve of each user's Contract, not the Cox model" in n for n in result.definitions
@@ -326,7 +332,7 @@ def test_zero_one_coded_attributes_are_used_and_numeric_segments_fold_to_max_lev
     ds = load_dataset(
         {"users": rossi}, columns={"users": {"duration": {"column": "week", "unit": "weeks"}, "churned": "arrest"}}
     )
-    result = survival.analyse(ds)
+    result = survival.run(ds, survival.Params())
     assert result.segment_by in {"fin", "race", "wexp", "mar", "paro"}
     assert result.cox is not None and set(result.cox.covariates) <= {"fin", "race", "wexp", "mar", "paro"}
     assert len(result.cox.covariates) == 3
@@ -336,7 +342,7 @@ def test_zero_one_coded_attributes_are_used_and_numeric_segments_fold_to_max_lev
     ours = result.cox.summary.set_index("covariate").hazard_ratio
     for covariate in result.cox.covariates:
         assert ours[covariate] == pytest.approx(reference.hazard_ratios_[covariate], rel=1e-6)
-    folded = survival.analyse(ds, segment_by="prio", covariates=["fin"], max_levels=4)
+    folded = survival.run(ds, survival.Params(segment_by="prio", covariates=["fin"], max_levels=4))
     segments = set(folded.km.km.segment) - {"all users"}
     assert len(segments) == 5 and "other" in segments
     # Every censored man was followed to week 52, the end of the study: no risk within 4 more weeks can be told.

@@ -67,7 +67,7 @@ def test_every_true_lift_lies_inside_its_interval():
     truth = json.loads((DATA / "sample" / "truth.json").read_text())["campaign"]
     claims = 2 + 6
     alpha = 0.05 / claims  # family-wise 95% over the eight intervals
-    result = targeting.analyse(ds, metrics=["converted"], segment_by="platform", alpha=alpha)
+    result = targeting.run(ds, targeting.Params(metrics=["converted"], segment_by="platform", alpha=alpha))
     overall = result.readout.set_index(["arm", "metric"])
     for arm, lift in truth["conversion_lift_overall"].items():
         row = overall.loc[(arm, "converted")]
@@ -87,7 +87,9 @@ def test_the_uplift_model_beats_random_targeting():
         control_arm="control",
         snapshot_at=world["truth"]["snapshot_at"],
     )
-    result = targeting.analyse(ds, metrics=["converted"], segment_by="platform", features=["platform", "channel"])
+    result = targeting.run(
+        ds, targeting.Params(metrics=["converted"], segment_by="platform", features=["platform", "channel"])
+    )
     assert result.model.arm == "discount"
     assert result.model.qini_coefficient > 0
     assert result.model.qini_ci[0] > 0  # the bootstrap interval excludes random targeting: advice is given
@@ -205,7 +207,9 @@ def test_targeting_advice_needs_a_qini_interval_above_zero():
             }
         )
         ds = load_dataset({"assignments": frame}, control_arm="control")
-        result = targeting.analyse(ds, metrics=["converted"], segment_by="region", features=["region", "tier"])
+        result = targeting.run(
+            ds, targeting.Params(metrics=["converted"], segment_by="region", features=["region", "tier"])
+        )
         low, high = result.model.qini_ci
         assert low <= result.model.qini_coefficient <= high
         includes_zero += low <= 0 <= high
@@ -220,7 +224,7 @@ def test_targeting_advice_needs_a_qini_interval_above_zero():
 def test_campaign_findings_say_money_in_the_currency_and_health_in_words():
     """Lifts of revenue read '+2.855 per user' and health 'sample ratio pass'; money now has its currency and
     two decimals, and each health check says what it found."""
-    result = targeting.analyse(load_dataset(DATA / "sample"))
+    result = targeting.run(load_dataset(DATA / "sample"), targeting.Params())
     revenue = next(f for f in result.findings if f.startswith("'discount' moved revenue"))
     row = result.readout.set_index(["arm", "metric"]).loc[("discount", "revenue")]
     assert f"by +${row.abs_lift:,.2f} per user (95% CI +${row.ci_low:,.2f} to +${row.ci_high:,.2f})" in revenue
@@ -233,7 +237,7 @@ def test_campaign_findings_say_money_in_the_currency_and_health_in_words():
 @pytest.mark.slow
 def test_the_readout_table_shows_each_lift_in_its_unit():
     """The arm table showed revenue lifts without currency next to 0/1 lifts as fractions; the CSV keeps numbers."""
-    result = targeting.analyse(load_dataset(DATA / "sample"))
+    result = targeting.run(load_dataset(DATA / "sample"), targeting.Params())
     shown = result.text.readout_shown(result).set_index(["arm", "metric"])
     row = result.readout.set_index(["arm", "metric"]).loc[("discount", "revenue")]
     assert shown.loc[("discount", "revenue"), "lift"] == f"+${row.abs_lift:,.2f}"
@@ -354,7 +358,7 @@ def test_a_who_to_target_model_a_feature_decides_is_a_warning_not_advice():
     )
     frame.loc[(frame.arm == "mail") & (frame.region == "z"), "converted"] = 1
     ds = load_dataset({"assignments": frame}, control_arm="control")
-    result = targeting.analyse(ds, metrics=["converted"], segment_by="region", features=["region"])
+    result = targeting.run(ds, targeting.Params(metrics=["converted"], segment_by="region", features=["region"]))
     assert result.model.problem == "not_identified"
     assert not any("Qini coefficient" in f for f in result.findings)
     assert result.warnings and "could not be used" in result.warnings[0] and "region" in result.warnings[0]
@@ -365,7 +369,12 @@ def test_a_who_to_target_model_a_feature_decides_is_a_warning_not_advice():
         : int(((frame.arm == "mail") & (frame.region == "z")).sum())
     ]
     ds = load_dataset({"assignments": frame}, control_arm="control")
-    assert targeting.analyse(ds, metrics=["converted"], segment_by="region", features=["region"]).model.problem is None
+    assert (
+        targeting.run(
+            ds, targeting.Params(metrics=["converted"], segment_by="region", features=["region"])
+        ).model.problem
+        is None
+    )
 
 
 @pytest.mark.slow
@@ -374,11 +383,12 @@ def test_value_columns_appear_only_when_a_value_or_a_cost_is_set():
     incremental_value columns of zeros that read as results; they now appear only when set, and then
     equal lift × value − cost per user and that times the segment's users."""
     ds = load_dataset(DATA / "sample")
-    plain = targeting.analyse(ds, metrics=["converted"], segment_by="platform")
+    plain = targeting.run(ds, targeting.Params(metrics=["converted"], segment_by="platform"))
     assert not {"value_per_user", "incremental_value"} & set(plain.segments.columns)
     assert not {"value_per_user", "incremental_value"} & set(plain.tables()["segment_uplift"].columns)
-    valued = targeting.analyse(
-        ds, metrics=["converted"], segment_by="platform", value_per_conversion=40.0, cost_per_contact=0.5
+    valued = targeting.run(
+        ds,
+        targeting.Params(metrics=["converted"], segment_by="platform", value_per_conversion=40.0, cost_per_contact=0.5),
     )
     row = valued.segments.iloc[0]
     assert row.value_per_user == pytest.approx(row.abs_lift * 40.0 - 0.5)

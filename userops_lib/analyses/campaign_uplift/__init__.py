@@ -48,6 +48,11 @@ class Params(contract.Common):
     min_sample: int = param(100, "smallest acceptable arm", ge=1)
     value_per_conversion: float = param(0.0, "value of one extra conversion, for incremental value by segment", ge=0)
     cost_per_contact: float = param(0.0, "cost of contacting one user", ge=0)
+    features: list[str] = param(
+        [],
+        "attributes the who-to-target model learns from; empty: every attribute with 30 values or fewer, and numbers",
+        refers_to="attribute",
+    )
 
     def named(self, field_name: str, value: str) -> list[str]:
         return value.split("/") if field_name == "metrics" else [value]  # a ratio: "revenue/converted"
@@ -116,7 +121,7 @@ class CampaignResult(contract.Presented):
 
 def run(ds: Dataset, params: Params) -> CampaignResult:
     """The campaign readout of ``ds`` with the notebook's parameters (empty texts and lists: the defaults)."""
-    result = analyse(
+    result = _analyse(
         ds,
         campaign=params.campaign or None,
         metrics=params.metrics or None,
@@ -128,11 +133,12 @@ def run(ds: Dataset, params: Params) -> CampaignResult:
         min_sample=params.min_sample,
         value_per_conversion=params.value_per_conversion,
         cost_per_contact=params.cost_per_contact,
+        features=params.features or None,
     )
     return dataclasses.replace(result, params=params)
 
 
-def analyse(
+def _analyse(
     ds: Dataset,
     *,
     campaign: str | None = None,
@@ -199,4 +205,4 @@ ABOUT = contract.About(
 )
 
 
-__all__ = ["ABOUT", "EVENT_METRICS", "CampaignResult", "Params", "analyse", "run", "uplift"]
+__all__ = ["ABOUT", "EVENT_METRICS", "CampaignResult", "Params", "run", "uplift"]

@@ -141,7 +141,7 @@ def parse_references(texts: list[str]) -> dict[str, str]:
 
 def run(ds: Dataset, params: Params, *, exact_max_users: int | None = None) -> ChurnSurvival:
     """Churn survival of ``ds`` with the notebook's parameters (empty texts and lists: chosen or defaults)."""
-    result = analyse(
+    result = _analyse(
         ds,
         source=params.source,
         churn_after_days=params.churn_after_days,
@@ -158,7 +158,7 @@ def run(ds: Dataset, params: Params, *, exact_max_users: int | None = None) -> C
     return dataclasses.replace(result, params=params)
 
 
-def analyse(
+def _analyse(
     ds: Dataset,
     *,
     source: str = "auto",
@@ -173,11 +173,8 @@ def analyse(
     active_events: list[str] | None = None,
     exact_max_users: int | None = None,
 ) -> ChurnSurvival:
-    """The whole churn survival analysis; ``segment_by``/``covariates`` of None are chosen from the data."""
-    if not 0 < alpha < 1:
-        raise DataError.single(
-            "parameters", "invalid alpha", "give a level between 0 and 1, e.g. 0.05", column="alpha", example=alpha
-        )
+    """The whole churn survival analysis (its values checked by Params); ``segment_by``/``covariates`` of None
+    are chosen from the data."""
     table, unit, used = durations.user_durations(
         ds, source=source, churn_after_days=churn_after_days, active_events=active_events
     )
@@ -300,7 +297,6 @@ __all__ = [
     "CoxResult",
     "KaplanMeierResult",
     "Params",
-    "analyse",
     "parse_references",
     "run",
 ]

@@ -61,9 +61,7 @@ class Params(contract.Common):
     def checks(self) -> list[contract.Problem]:
         found = super().checks()
         if self.mode == "brackets":
-            found += contract.raised(
-                lambda: _check(self.period, self.mode, parse_brackets(self.brackets), self.cohort_type, self.alpha)
-            )
+            found += contract.raised(lambda: check_brackets(parse_brackets(self.brackets)))
         return found
 
 
@@ -125,7 +123,7 @@ class Retention(contract.Presented):
 
 def run(ds: Dataset, params: Params) -> Retention:
     """Cohort retention of ``ds`` with the notebook's parameters (empty texts and lists: the defaults)."""
-    result = retention(
+    result = _retention(
         ds,
         period=params.period,
         mode=params.mode,
@@ -141,7 +139,7 @@ def run(ds: Dataset, params: Params) -> Retention:
     return dataclasses.replace(result, params=params)
 
 
-def retention(
+def _retention(
     ds: Dataset,
     *,
     period: str = "week",
@@ -157,7 +155,6 @@ def retention(
 ) -> Retention:
     """Compute cohort retention of ``ds`` (see the module docstring for every definition)."""
     events = ds.table("events")
-    _check(period, mode, brackets, cohort_type, alpha)
     if cohort_by and (ds.users is None or cohort_by not in ds.users.columns) and cohort_by not in ds.event_attributes():
         raise DataError.single(
             "users",
@@ -211,8 +208,8 @@ def counts(
     start_event: str | None = None,
     active_events: list[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The engine reduction behind :func:`retention`: cohort sizes, and active users per cohort and period."""
-    _check(period, mode, brackets, cohort_type, 0.05)
+    """The engine reduction behind :func:`run`: cohort sizes, and active users per cohort and period (the
+    values as a Params checks them; benchmarks and engine checks call it directly)."""
     _, sizes, counted = _reduce(
         ds, ds.table("events"), period, mode, brackets, cohort_by, cohort_type, start_event, active_events
     )
@@ -242,31 +239,26 @@ def parse_brackets(texts: list[str]) -> list[tuple[int, int]]:
                 "write ranges like 1-3, 4-7",
                 column="brackets",
                 example=text,
+                key="cohort_retention.bracket_form",
             )
         out.append((a, b))
     return out
 
 
-def _check(period, mode, brackets, cohort_type, alpha) -> None:
-    def bad(name, value, fix):
-        return DataError.single("parameters", f"invalid {name}", fix, column=name, example=value)
-
-    if period not in PERIODS:
-        raise bad("period", period, "use day, week or month")
-    if mode not in MODES:
-        raise bad("mode", mode, "use on, on_or_after or brackets")
-    if cohort_type not in ("first_time", "recurring"):
-        raise bad("cohort_type", cohort_type, "use first_time or recurring")
-    if not 0 < alpha < 1:
-        raise bad("alpha", alpha, "give a level between 0 and 1, e.g. 0.05")
-    if mode == "brackets":
-        if not brackets:
-            raise bad("brackets", brackets, "give ranges such as [[1, 3], [4, 7], [8, 14]]")
-        previous = -1
-        for a, b in brackets:
-            if not (0 <= a <= b) or a <= previous:
-                raise bad("brackets", brackets, "ranges must be ordered, non-overlapping, with start <= end")
-            previous = b
+def check_brackets(brackets: list[tuple[int, int]]) -> None:
+    """Brackets given, in order, not overlapping, each from its start to an end at or after it."""
+    previous = -1
+    for a, b in brackets or [(-1, -1)]:
+        if not (0 <= a <= b) or a <= previous:
+            raise DataError.single(
+                "parameters",
+                "bracket ranges must be given in order, not overlapping, each start at or before its end",
+                "write e.g. brackets=1-3,4-7,8-14",
+                column="brackets",
+                example=", ".join(f"{x}-{y}" for x, y in brackets),
+                key="cohort_retention.brackets_order",
+            )
+        previous = b
 
 
 ABOUT = contract.About(
@@ -284,6 +276,5 @@ __all__ = [
     "Retention",
     "counts",
     "parse_brackets",
-    "retention",
     "run",
 ]

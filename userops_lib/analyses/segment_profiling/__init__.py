@@ -37,7 +37,6 @@ from userops_lib.calendar import Calendar
 from userops_lib.contract import param
 from userops_lib.data import Dataset
 from userops_lib.engine import frame as engine_frame
-from userops_lib.errors import DataError
 from userops_lib.rfm import DEFAULT_SEGMENTS, KEPT, NO_PURCHASE, OTHERS, assign, features, scores, tiers
 
 PERIOD_DAYS = {"day": 1, "week": 7, "month": 30}
@@ -125,7 +124,7 @@ class Segments(contract.Presented):
 
 def run(ds: Dataset, params: Params) -> Segments:
     """Segment profiling of ``ds`` with the notebook's parameters."""
-    result = analyse(
+    result = _analyse(
         ds,
         basis=params.frequency_basis or None,
         period_days=params.period_days,
@@ -144,7 +143,7 @@ def run(ds: Dataset, params: Params) -> Segments:
     return dataclasses.replace(result, params=params)
 
 
-def analyse(
+def _analyse(
     ds: Dataset,
     *,
     basis: str | None = None,
@@ -165,22 +164,6 @@ def analyse(
     """Every segmentation, its profiles, migration over the last period and a holdout validation."""
     if basis is None:
         basis = "purchases" if "revenue" in ds.table("events").columns else "active_days"
-    if basis not in ("purchases", "active_days"):
-        raise DataError.single(
-            "parameters",
-            f"unknown frequency basis '{basis}'",
-            "use purchases or active_days",
-            column="frequency_basis",
-            example=basis,
-        )
-    if not (0 < high_share < 1 and 0 <= mid_share < 1 and high_share + mid_share <= 1):  # as Params' rules say
-        raise DataError.single(
-            "parameters",
-            "tier shares must be between 0 and 1 and add up to 1 or less",
-            "e.g. high_share=0.2, mid_share=0.3",
-            column="high_share",
-            example=(high_share, mid_share),
-        )
     segment_map = segment_map or DEFAULT_SEGMENTS
     options = dict(
         segment_map=segment_map,
@@ -272,7 +255,6 @@ __all__ = [
     "TIER_ACTIONS",
     "Params",
     "Segments",
-    "analyse",
     "assign",
     "features",
     "lifecycle_counts",

@@ -33,7 +33,7 @@ TIERS = ("high", "mid", "low")
 def core_users(days: pd.DataFrame, users: pd.DataFrame, attributes: list[str], *, share: float = 0.2) -> dict:
     """The users active on the most days in the window (``days``: :func:`engine.recent_activity`): who they
     are and what they carry, compared with the other recently active users (``users``: the per-user frame
-    of :func:`analyse`, with the ``attributes`` to compare).
+    of :func:`run`, with the ``attributes`` to compare).
     """
     if days.empty:
         return {
