@@ -34,6 +34,8 @@ def test_the_registry_lists_every_analysis_folder_the_overview_first():
     )
     for analysis in analyses.every():
         assert issubclass(analysis.Params, contract.Common) and callable(analysis.module.run)
+        assert analysis.reductions(), f"{analysis.name}: no REDUCTIONS for the engine matrix"
+        assert all(callable(reduce) for reduce in analysis.reductions().values())
         for part in ("text", "charts"):
             assert (ROOT / "userops_lib" / "analyses" / analysis.name / f"{part}.py").exists(), (analysis.name, part)
     with pytest.raises(KeyError):

@@ -10,21 +10,14 @@ module never skips.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pandas as pd
 import pytest
 
-from userops_lib import engine, rfm
-from userops_lib.analyses import cohort_retention as cohorts
+from userops_lib import analyses, engine
 from userops_lib.analyses import overview
 from userops_lib.analyses.campaign_uplift import experiment as uplift
 from userops_lib.analyses.churn_survival import durations
-from userops_lib.analyses.cohort_retention import engine as cohort_engine
-from userops_lib.analyses.customer_value import engine as customer_value_engine
-from userops_lib.analyses.funnel import engine as funnel_engine
 from userops_lib.analyses.overview import engine as overview_engine
-from userops_lib.analyses.segment_profiling import engine as segment_engine
 from userops_lib.data import load_dataset
 from userops_lib.errors import DataError
 
@@ -135,127 +128,8 @@ def assert_reductions_identical(ours: dict, theirs: dict) -> int:
     return _same_frames(_reduced(ours), _reduced(theirs))
 
 
-def _overview(ds) -> dict:
-    seen = overview_engine.first_seen(ds)
-    sizes, means = overview_engine.arms(ds.assignments)
-    return {
-        "new_users": overview_engine.new_users(seen, ds.calendar),
-        "activity": overview_engine.activity_changes(ds.events, ds.calendar),
-        "money_by_day": overview_engine.money_by(ds.events, "day", ds.calendar),
-        "money_by_month": overview_engine.money_by(ds.events, "month", ds.calendar),
-        "returning": overview_engine.returning(seen, ds.events, ds.calendar),
-        "paying_within": overview_engine.paying_within(ds.events, seen, pd.Timestamp(ds.snapshot_at), 30),
-        "arm_sizes": sizes,
-        "arm_means": means,
-        **overview_engine.value_counts(ds.users, ds.attributes("users")),
-    }
-
-
-def _cohorts(only: tuple[str, str] | None = None, **options):
-    """Cohort reductions; ``only`` restricts the users first (daily recurring cohorts of every user cost
-    Spark's local mode about 20 s; one channel's users exercise the same queries)."""
-
-    def reduce(ds) -> dict:
-        ds = ds.restrict(*only) if only else ds
-        events = ds.table("events")
-        members = cohort_engine.memberships(
-            ds,
-            events,
-            options.get("period", "week"),
-            options.get("cohort_type", "first_time"),
-            None,
-            options.get("cohort_by"),
-        )
-        sizes, counted = cohorts.counts(ds, **options)
-        return {
-            "sizes": sizes,
-            "counted": counted,
-            "value": cohort_engine.value_changes(events, members, options.get("period", "week"), ds.calendar),
-        }
-
-    return reduce
-
-
-def _churn(ds) -> dict:
-    table, unit, used = durations.user_durations(ds)
-    columns = durations.candidate_attributes(table)
-    users, active = durations.active_patterns(table, columns, max_levels=8)
-    return {
-        "patterns": durations.aggregate(table, columns, max_levels=8),
-        "active": active,
-        "gaps": durations.gap_counts(ds, snapshot=ds.snapshot_at, churn_after_days=30),
-        "users_seen": durations.users_seen(ds),
-        "unit": (unit, used),
-    }
-
-
-def _segments(ds) -> dict:
-    earlier = pd.Timestamp(ds.snapshot_at) - pd.Timedelta(days=30)
-    return {
-        "features": rfm.features(ds),
-        "earlier": rfm.features(ds, snapshot=earlier.to_pydatetime()),
-        "lifecycle": segment_engine.lifecycle_counts(ds),
-        "recent": segment_engine.recent_activity(ds, 30),
-    }
-
-
-def _campaign(ds) -> dict:
-    exp = uplift.experiment(ds)
-    return {"outcomes": exp.frame, "sums": exp.sums}
-
-
-def _funnel(order: str, exclude: list | None = None, **options):
-    steps = [["signup"], ["session"], ["purchase"]]
-
-    def reduce(ds) -> dict:
-        events, snapshot = ds.table("events"), pd.Timestamp(ds.snapshot_at).to_pydatetime()
-        times = funnel_engine.step_times(
-            events, steps, window_days=7, order=order, exclude=exclude, snapshot=snapshot, **options
-        ).cache()
-        return {
-            "reached": funnel_engine.reached_counts(times, 3),
-            "minutes": funnel_engine.minute_histograms(times, 3),
-            "entries": funnel_engine.entries_by_period(times, 3, "week", ds.calendar),
-            "dropoffs": funnel_engine.dropoffs(times, events, steps, snapshot),
-        }
-
-    return reduce
-
-
-def _customer_value(ds) -> dict:
-    snapshot = pd.Timestamp(ds.snapshot_at).to_pydatetime()
-    days = customer_value_engine.purchase_days(
-        ds.table("events"), snapshot=snapshot, purchase_event=None, calendar=ds.calendar
-    )
-    customers = customer_value_engine.summary(days, calibration_end=dt.date(2025, 10, 1))
-    return {
-        "customers": customers.order_by("user_id"),
-        "daily": customer_value_engine.daily(days, customers).order_by("day"),
-    }
-
-
-REDUCTIONS = {
-    "overview": _overview,
-    "cohorts weekly, on": _cohorts(period="week"),
-    "cohorts monthly, on or after, by channel": _cohorts(period="month", mode="on_or_after", cohort_by="channel"),
-    "cohorts daily brackets, recurring": _cohorts(
-        ("channel", "referral"),
-        period="day",
-        mode="brackets",
-        brackets=[(1, 3), (4, 7), (8, 14)],
-        cohort_type="recurring",
-    ),
-    "churn survival from events": _churn,
-    "segments": _segments,
-    "campaign uplift from events": _campaign,
-    "funnel ordered": _funnel("ordered"),
-    "funnel strict, excluding purchases": _funnel("strict", exclude=["purchase"]),
-    "funnel any order": _funnel("any"),
-    "funnel best attempt, removing purchases between steps 1 and 2": _funnel(
-        "ordered", exclude=[("purchase", 1, 2)], entry="best", exclusion="remove"
-    ),
-    "customer value summary with a holdout": _customer_value,
-}
+# Every registered analysis' reductions (REDUCTIONS in its folder): a new analysis is checked here unasked.
+REDUCTIONS = {f"{a.name}: {name}": reduce for a in analyses.every() for name, reduce in a.reductions().items()}
 
 
 @pytest.fixture(scope="module")
@@ -277,7 +151,7 @@ def beijing_pair(spark):
 
 
 # The daily recurring cohorts are left out in Beijing days only for time: the same calendar calls serve them.
-BEIJING = [name for name in REDUCTIONS if name != "cohorts daily brackets, recurring"]
+BEIJING = [name for name in REDUCTIONS if name != "cohort_retention: daily brackets, recurring"]
 
 
 @pytest.mark.parametrize("name", BEIJING)
@@ -285,7 +159,12 @@ def test_reductions_in_beijing_days_are_identical_on_spark(beijing_pair, sample_
     on_duckdb, on_spark = beijing_pair
     ours = REDUCTIONS[name](on_duckdb)
     assert assert_reductions_identical(ours, REDUCTIONS[name](on_spark)) > 10
-    if name in ("overview", "cohorts weekly, on", "segments", "customer value summary with a holdout"):
+    if name in (
+        "overview: KPIs and attributes",
+        "cohort_retention: weekly, on",
+        "segment_profiling: features, lifecycle and recent activity",
+        "customer_value: summary with a holdout",
+    ):
         # ... and they are other numbers than the UTC days' (the comparison above is not of equal inputs).
         with pytest.raises(AssertionError):
             assert_reductions_identical(ours, REDUCTIONS[name](sample_pair[0]))

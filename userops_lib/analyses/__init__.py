@@ -6,6 +6,7 @@ An analysis is a folder of this package, ``userops_lib/analyses/<name>/``, whose
   what they refer to in the data, checked when a Params is built and, against the data, before any kernel);
 * ``run(ds, params) -> Result``: the analysis (its engine part, then its statistics);
 * ``ABOUT``: a :class:`~userops_lib.contract.About` (the notebook's note, the tables it needs, its place);
+* ``REDUCTIONS`` (in the package or its ``reductions`` module): what the engine matrix runs on every engine;
 
 and holds ``text.py`` (its words: headlines, findings, definitions, shown tables) and ``charts.py``. Its
 catalogue keys start with ``<name>.``. Nothing else lists analyses: the runner, the notebooks (generated
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -41,6 +43,20 @@ class Analysis:
     @property
     def about(self) -> Any:
         return self.module.ABOUT
+
+    def reductions(self) -> dict[str, Callable[[Any], dict]]:
+        """What the engine matrix runs of this analysis (``tests/test_spark.py``): name -> a function of a
+        dataset returning its engine tables; ``REDUCTIONS`` in the package or in its ``reductions`` module."""
+        found = getattr(self.module, "REDUCTIONS", None)
+        if found is None:
+            submodule = f"{self.module.__name__}.reductions"
+            try:
+                found = importlib.import_module(submodule).REDUCTIONS
+            except ModuleNotFoundError as missing:
+                if missing.name != submodule:
+                    raise
+                found = {}
+        return dict(found)
 
     @property
     def notebook_file(self) -> str:
