@@ -101,9 +101,9 @@ def _cells(path):
         yield from (cell for row in csv.reader(handle) for cell in row)
 
 
-def test_no_published_csv_holds_a_live_formula_in_english_or_chinese(tmp_path):
+def test_no_published_csv_holds_a_live_formula(tmp_path):
     """Ids, event names, attribute values, campaign and arm names that a spreadsheet would evaluate reach
-    every CSV of a run neutralised ('=...), in en and zh runs; the values stay exact in a Parquet copy."""
+    every CSV of a run neutralised ('=...); the values stay exact in a Parquet copy."""
     import pandas as pd
 
     from userops_lib.files import neutralise
@@ -134,7 +134,9 @@ def test_no_published_csv_holds_a_live_formula_in_english_or_chinese(tmp_path):
         },
     )
     dangerous = ("=", "+", "-", "@", "\t", "\r")
-    for language in ("en", "zh"):
+    # One run: the CSVs hold data only, identical in every language (tests/test_plots.py compares every table of
+    # every analysis in English and Chinese), so a Chinese run would write these same files again.
+    for language in ("en",):
         out = tmp_path / f"reports-{language}"
         command = [sys.executable, "-m", "userops_lib.cli", "report", str(folder), "--out", str(out), "--jobs", "2"]
         result = subprocess.run(
