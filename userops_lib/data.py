@@ -104,7 +104,7 @@ class Dataset:
                 column=column,
                 example=", ".join(sample),
                 key="data.filter_no_user",
-                values={"column": column, "value": value},
+                values={"column": column, "value": repr(value)},
             )
         ids = matched.select("user_id")
         # The owner table is the filtered one itself; events are filtered by user (``matched`` is per user).
