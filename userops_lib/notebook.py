@@ -130,8 +130,9 @@ def show_title(name: str, *, level: float = 0.05) -> None:
 def show_findings(result, *, title: str | None = None) -> None:
     """Headline tiles, KPI cards (where the result has them) and the findings sentences of a result."""
     parts = [narrative.headlines_html(result.headlines)]
-    if result.kpi_cards() is not None:
-        heading, cards = result.kpi_cards()
+    kpi_cards = result.kpi_cards()  # drawn once: the cards read the period's KPIs
+    if kpi_cards is not None:
+        heading, cards = kpi_cards
         parts.append(narrative.cards_html(cards, heading=heading))
     parts.append(narrative.findings_html(result.findings, title=title))
     _display("".join(parts))

@@ -31,12 +31,11 @@ from typing import Any
 import nbformat
 import yaml
 
-from userops_lib.contract import Said
+from userops_lib.contract import LIMITS, Said
 from userops_lib.contract import problem as keyed
 from userops_lib.errors import DataError, Problem
 
 SCALARS = {"str": str, "int": int, "float": float, "bool": bool}
-_RULES = {"ge": "at least", "gt": "more than", "le": "at most", "lt": "less than"}
 _LIMITS = {"at least": operator.ge, "more than": operator.gt, "at most": operator.le, "less than": operator.lt}
 # Set by the runner, never by the user.
 RESERVED = ("artifacts_dir",)
@@ -78,7 +77,7 @@ class Parameter:
         'at most 1', 'less than 1' (several may be given), as (words, number); a registered analysis' from
         its Params."""
         if self.rules is not None:
-            return [(words, float(self.rules[rule])) for rule, words in _RULES.items() if rule in self.rules]
+            return [(words, float(self.rules[rule])) for rule, words in LIMITS.items() if rule in self.rules]
         return [
             (words, float(number))
             for words, number in re.findall(rf"({'|'.join(_LIMITS)})\s+(-?\d+(?:\.\d+)?)\b", self.help)
@@ -226,7 +225,7 @@ def check_value(parameter: Parameter, value: Any, *, notebook: str) -> tuple[obj
     for words, limit in parameter.bounds if kind in (int, float) else []:
         outside = [v for v in items if not _LIMITS[words](v, limit)]
         if outside:
-            rule = {words: rule for rule, words in _RULES.items()}[words]
+            rule = {words: rule for rule, words in LIMITS.items()}[words]
             return value, _said(
                 "cell.limit.each" if shape == "list" else "cell.limit.one",
                 parameter,

@@ -91,7 +91,7 @@ def find(name: str) -> Analysis | None:
 
 
 def every() -> list[Analysis]:
-    found = [get(name) for name in folders()]
+    found = [Analysis(name, importlib.import_module(f"{__name__}.{name}")) for name in folders()]
     return sorted(found, key=lambda a: (a.about.rank, a.name))
 
 
