@@ -38,7 +38,7 @@ $(STAMP): pyproject.toml Makefile
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "userops needs Python 3.11 or newer"'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark,postgres]'
 	@touch $(STAMP)
 
 ## Rebuild the bundled synthetic sample (data/sample) from its seed
@@ -47,6 +47,10 @@ sample: $(STAMP)
 
 $(SAMPLE)/dataset.yml: | $(STAMP)
 	$(BIN)/userops synth --out $(SAMPLE) --users 10000 --seed 42
+
+## Start (or find running) the throwaway PostgreSQL server of the engine matrix; `bash tests/postgres.sh stop` stops it
+postgres:
+	@bash tests/postgres.sh
 
 ## Start JupyterLab on the notebooks
 lab: $(STAMP)
@@ -60,4 +64,4 @@ clean:
 help:
 	@awk '/^## /{doc=substr($$0,4); next} /^[a-z][a-zA-Z_-]*:/{ if (doc) { split($$0,t,":"); printf "  make %-12s %s\n", t[1], doc }; doc="" }' $(MAKEFILE_LIST)
 
-.PHONY: report reports-all test test-fast install sample lab clean help
+.PHONY: report reports-all test test-fast install sample postgres lab clean help

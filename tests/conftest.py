@@ -28,7 +28,11 @@ def pytest_xdist_make_scheduler(config, log):
     class ModuleScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             module = _module(nodeid)
-            return "sample_run" if module in SHARED_RUN else nodeid.split("::", 1)[0]
+            if module in SHARED_RUN:
+                return "sample_run"
+            if module == "test_engines":  # the engine matrix: Spark's half and PostgreSQL's on either worker
+                return f"{nodeid.split('::', 1)[0]}::{'postgres' if '[postgres' in nodeid else 'spark'}"
+            return nodeid.split("::", 1)[0]
 
     return ModuleScheduling(config, log)
 

@@ -84,3 +84,28 @@ def test_an_analysis_from_the_template_publishes_in_english_and_chinese(project,
         assert title in page and "<img" in page
         reach = (run / "event_reach" / "reach.csv").read_text(encoding="utf-8").splitlines()
         assert reach[0] == "event,users,share,ci_low,ci_high" and len(reach) == 4  # the sample's three events
+
+
+ENGINE_MATRIX = ("__init__.py", "conftest.py", "warehouse.py", "postgres.sh", "test_engines.py")
+
+
+@pytest.mark.slow
+def test_an_analysis_from_the_template_is_checked_on_every_engine(project):
+    """The engine matrix of the project, run in the copy, finds the new analysis' reductions by itself and
+    compares them with DuckDB's on Spark and on PostgreSQL, in UTC days and in Beijing days."""
+    (project / "tests").mkdir(exist_ok=True)
+    for name in ENGINE_MATRIX:
+        shutil.copy(ROOT / "tests" / name, project / "tests" / name)
+    shutil.copytree(ROOT / "data" / "telco_churn", project / "data" / "telco_churn", dirs_exist_ok=True)
+    shutil.copytree(ROOT / "data" / "hillstrom", project / "data" / "hillstrom", dirs_exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(project)}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/test_engines.py", "-k", "event_reach", "-p", "no:cacheprovider"]
+        + ["-o", "addopts=", "-o", "markers=slow", "-q", "-rs"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "4 passed" in done.stdout and "skipped" not in done.stdout, done.stdout[-3000:]

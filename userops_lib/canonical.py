@@ -358,7 +358,7 @@ def count_problems(work: ir.Table, checks: list[Check], extra: dict[str, ir.Valu
     """Count rows and every check's bad rows in one pass; ``extra`` adds further reductions."""
     metrics = {"__rows": work.count()}
     for i, check in enumerate(checks):
-        metrics[f"__check_{i}"] = check.bad.fill_null(False).cast("int64").sum()
+        metrics[f"__check_{i}"] = check.bad.fill_null(False).sum()
     metrics.update(extra or {})
     row = work.aggregate(**metrics).execute().iloc[0].to_dict()
     return row

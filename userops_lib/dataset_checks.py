@@ -63,9 +63,7 @@ def table_problems(tables: dict[str, ir.Table], manifest: Manifest) -> list[Prob
     users = tables.get("users")
     if users is not None:
         stats = (
-            users.aggregate(
-                rows=users.count(), nulls=users.user_id.isnull().cast("int64").sum(), distinct=users.user_id.nunique()
-            )
+            users.aggregate(rows=users.count(), nulls=users.user_id.isnull().sum(), distinct=users.user_id.nunique())
             .execute()
             .iloc[0]
         )
@@ -99,9 +97,7 @@ def table_problems(tables: dict[str, ir.Table], manifest: Manifest) -> list[Prob
     assignments = tables.get("assignments")
     if assignments is not None:
         nulls = (
-            assignments.aggregate(
-                **{c: assignments[c].isnull().cast("int64").sum() for c in ("user_id", "campaign", "arm")}
-            )
+            assignments.aggregate(**{c: assignments[c].isnull().sum() for c in ("user_id", "campaign", "arm")})
             .execute()
             .iloc[0]
         )
@@ -257,7 +253,7 @@ def _facts(kept: dict[str, ir.Table], manifest: Manifest) -> dict:
     out: dict = {}
     users = kept.get("users")
     if users is not None and "churned" in users.columns:
-        row = users.aggregate(n=users.count(), churned=users.churned.cast("int64").sum()).execute().iloc[0]
+        row = users.aggregate(n=users.count(), churned=users.churned.sum()).execute().iloc[0]
         out["churned"] = (int(row["churned"] or 0), int(row["n"]))
     assignments = kept.get("assignments")
     if assignments is not None:

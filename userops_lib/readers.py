@@ -250,8 +250,8 @@ def _infer_numbers(table: ir.Table, columns: list[str]) -> ir.Table:
     metrics = {}
     for name in columns:
         value = table[name]
-        metrics[f"{name}__int"] = (value.notnull() & value.try_cast("int64").isnull()).cast("int64").sum()
-        metrics[f"{name}__float"] = (value.notnull() & value.try_cast("float64").isnull()).cast("int64").sum()
+        metrics[f"{name}__int"] = (value.notnull() & value.try_cast("int64").isnull()).sum()
+        metrics[f"{name}__float"] = (value.notnull() & value.try_cast("float64").isnull()).sum()
     counts = table.aggregate(**metrics).execute().iloc[0]
     casts = {}
     for name in columns:
@@ -336,6 +336,7 @@ def resolve(source, *, columns, control_arm, engine=None) -> tuple[Manifest, ibi
                 key="readers.connect_manifest",
                 values={"reason": exc},
             ) from None
+        engine_module.prepare(con)
     else:
         con = engine_module.connect(engine)
     return manifest, con, str(path)

@@ -72,7 +72,7 @@ def features(ds: Dataset, *, snapshot: dt.datetime | None = None, basis: str = "
             first_at=events.event_at.min(),
             last_at=events.event_at.max(),
             last_key=events.event_at.max(where=bought),
-            frequency=bought.cast("int64").sum(),
+            frequency=bought.sum(),
             monetary=revenue.sum(),
         )
     else:

@@ -45,7 +45,7 @@ class Analysis:
         return self.module.ABOUT
 
     def reductions(self) -> dict[str, Callable[[Any], dict]]:
-        """What the engine matrix runs of this analysis (``tests/test_spark.py``): name -> a function of a
+        """What the engine matrix runs of this analysis (``tests/test_engines.py``): name -> a function of a
         dataset returning its engine tables; ``REDUCTIONS`` in the package or in its ``reductions`` module."""
         found = getattr(self.module, "REDUCTIONS", None)
         if found is None:

@@ -145,10 +145,12 @@ def _event_outcomes(ds: Dataset, table: ir.Table, window_days: int) -> tuple[ir.
     before = ~after
     day = ds.calendar.date(joined.event_at)  # active days are local days of the dataset's calendar
     per_user = joined.group_by("user_id").aggregate(
-        converted=(after & (joined.revenue > 0)).any().cast("float64"),
+        # A true/false as 1/0 by a condition, then a float: PostgreSQL casts no boolean to a float, and a
+        # float literal there is a decimal.
+        converted=(after & (joined.revenue > 0)).any().ifelse(1, 0).cast("float64"),
         revenue=joined.revenue.sum(where=after),
         active_days=day.nunique(where=after).cast("float64"),
-        pre_converted=(before & (joined.revenue > 0)).any().cast("float64"),
+        pre_converted=(before & (joined.revenue > 0)).any().ifelse(1, 0).cast("float64"),
         pre_revenue=joined.revenue.sum(where=before),
         pre_active_days=day.nunique(where=before).cast("float64"),
     )
@@ -159,6 +161,13 @@ def _event_outcomes(ds: Dataset, table: ir.Table, window_days: int) -> tuple[ir.
         for c in ("converted", "revenue", "active_days", "pre_converted", "pre_revenue", "pre_active_days")
     }
     return out.mutate(**fills), {m: f"pre_{m}" for m in EVENT_METRICS}
+
+
+def _number(column: ir.Column) -> ir.FloatingColumn:
+    """An outcome as a float: a true/false one as 1.0/0.0 by a condition (PostgreSQL casts no boolean to a float)."""
+    if column.type().is_boolean():
+        return ibis.cases((column, 1), (~column, 0), else_=ibis.null("int64")).cast("float64")  # missing stays so
+    return column.cast("float64")
 
 
 SUMS = ("n", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")
@@ -175,12 +184,12 @@ def arm_sums(table: ir.Table, metrics: list[str], covariates: dict[str, str]) ->
     arm = table.arm.cast("string")
     aggregates = {}
     for i, (_, y, x) in enumerate(pairs):  # type: ignore[assignment]
-        value = table[y].cast("float64")
-        other = table[x].cast("float64") if x else value * 0.0  # a column: no x
+        value = _number(table[y])
+        other = _number(table[x]) if x else value * 0.0  # a column: no x
         present = value.notnull() & other.notnull() if x else value.notnull()
         aggregates.update(
             {
-                f"n_{i}": present.cast("int64").sum(),
+                f"n_{i}": present.sum(),
                 f"sum_y_{i}": value.sum(where=present),
                 f"sum_y2_{i}": (value * value).sum(where=present),
                 f"sum_x_{i}": other.sum(where=present),

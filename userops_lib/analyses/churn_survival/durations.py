@@ -163,7 +163,7 @@ def active_patterns(table: ir.Table, columns: list[str], *, max_levels: int | No
     users = users.mutate(silence=users.tenure - users.seen)
     sums = {"users": users.count()}
     if outcome is not None:
-        sums["churned"] = users.outcome.cast("int64").sum()
+        sums["churned"] = users.outcome.sum()
     return users, users.group_by(["duration", "seen", "silence", *columns]).aggregate(**sums).execute()
 
 

@@ -67,10 +67,10 @@ def summary(days: ir.Table, *, calibration_end: dt.date) -> ir.Table:
     per_user = days.group_by("user_id").aggregate(
         first_day=days.day.min(),
         last_day=days.day.max(where=in_calibration),
-        days=in_calibration.cast("int64").sum(),
+        days=in_calibration.sum(),
         revenue=days.revenue.sum(where=in_calibration),
         first_revenue=days.revenue.argmin(days.day),
-        holdout=(~in_calibration).cast("int64").sum(),
+        holdout=(~in_calibration).sum(),
     )
     per_user = per_user.filter(per_user.first_day <= end)
     frequency = per_user.days - 1
@@ -92,7 +92,7 @@ def daily(days: ir.Table, customers: ir.Table) -> ir.Table:
     """Per calendar day: the customers' first purchases (``first``) and repeat purchase days (``repeat``)."""
     joined = days.join(customers.select("user_id", "first_day"), "user_id")
     first = joined.day == joined.first_day
-    return joined.group_by("day").aggregate(first=first.cast("int64").sum(), repeat=(~first).cast("int64").sum())
+    return joined.group_by("day").aggregate(first=first.sum(), repeat=(~first).sum())
 
 
 __all__ = ["SUMMARY", "daily", "end_day", "purchase_days", "summary"]

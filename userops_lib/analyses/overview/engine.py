@@ -93,7 +93,7 @@ def paying_within(events: ir.Table, seen: ir.Table, snapshot: pd.Timestamp, days
     joined = eligible.left_join(payments.select("user_id", "event_at"), "user_id")
     in_window = (joined.event_at >= joined.first_seen) & (joined.event_at < joined.first_seen + horizon)
     per_user = joined.group_by("user_id").aggregate(paid=in_window.fill_null(False).any())
-    row = per_user.aggregate(users=per_user.count(), paying=per_user.paid.cast("int64").sum()).execute().iloc[0]
+    row = per_user.aggregate(users=per_user.count(), paying=per_user.paid.sum()).execute().iloc[0]
     return int(row["users"]), int(row["paying"] or 0)
 
 
@@ -119,7 +119,7 @@ def durations(users: ir.Table) -> pd.DataFrame:
     duration = users.duration.round().cast("int64")
     return (
         users.group_by(duration=duration)
-        .aggregate(churned=users.churned.cast("int64").sum(), users=users.count())
+        .aggregate(churned=users.churned.sum(), users=users.count())
         .order_by("duration")
         .execute()
     )

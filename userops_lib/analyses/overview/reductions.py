@@ -1,4 +1,4 @@
-"""Overview's reductions as the engine matrix runs them (``tests/test_spark.py``): each entry reduces a dataset
+"""Overview's reductions as the engine matrix runs them (``tests/test_engines.py``): each entry reduces a dataset
 to engine tables (or small values) that must come out identical on every engine, since its statistics only
 ever see these. A new analysis declares its own here and is checked on every engine without being added
 anywhere else."""

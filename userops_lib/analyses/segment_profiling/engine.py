@@ -37,9 +37,9 @@ def lifecycle_counts(ds: Dataset, *, period: str = "week", dormant_after_periods
     counts = (
         user_periods.group_by(["i", "p", gone.name("gone")])
         .aggregate(
-            new=(kind == "new").cast("int64").sum(),
-            returning=(kind == "returning").cast("int64").sum(),
-            resurrecting=(kind == "resurrecting").cast("int64").sum(),
+            new=(kind == "new").sum(),
+            returning=(kind == "returning").sum(),
+            resurrecting=(kind == "resurrecting").sum(),
             users=user_periods.count(),
         )
         .execute()
