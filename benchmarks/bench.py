@@ -312,10 +312,36 @@ MEASUREMENTS = {
     },
 }
 
+# Every registered analysis' engine reductions (its REDUCTIONS, as the engine matrix runs them), measured on
+# the userops path only: a new analysis is benchmarked without being added here. Each output is executed to
+# the small frame its statistics read; `rows` counts their rows.
+REGISTERED = """
+    from userops_lib import analyses
+    from userops_lib.data import load_dataset
+    ds = load_dataset(FOLDER)
+    reduce = analyses.get({analysis!r}).reductions()[{case!r}]
+    # -- timed --
+    outputs = reduce(ds)
+    rows = sum(len(v.execute()) if hasattr(v, "execute") else len(v) if hasattr(v, "__len__") else 1
+               for v in outputs.values())
+"""
+
+
+def registered() -> dict[str, dict[str, str]]:
+    from userops_lib import analyses
+
+    return {
+        f"{a.name}: {case} (registered)": {"userops": REGISTERED.format(analysis=a.name, case=case)}
+        for a in analyses.every()
+        for case in a.reductions()
+    }
+
+
 CHILD = """
 import resource, sys, time, json
 import duckdb, pandas, ibis  # imports are not what is measured
-import userops_lib.analyses.cohort_retention, userops_lib.analyses.overview, userops_lib.analyses.segment_profiling, userops_lib.analyses.churn_survival, userops_lib.analyses.campaign_uplift, userops_lib.analyses.funnel
+from userops_lib import analyses
+_every = analyses.every()  # every registered analysis imported
 FOLDER = {folder!r}
 {setup}
 _started = time.perf_counter()
@@ -502,7 +528,7 @@ def main(argv=None) -> int:
                 "| reduction | path | seconds | peak MiB | time vs SQL | faster than pandas | lighter than pandas |",
                 "|---|---|---:|---:|---:|---:|---:|",
             ]
-            for name, paths in MEASUREMENTS.items():
+            for name, paths in {**MEASUREMENTS, **registered()}.items():
                 if args.only and not any(text in name for text in args.only):
                     continue
                 results = {}

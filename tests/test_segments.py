@@ -273,7 +273,7 @@ def test_the_user_scatter_draws_a_stated_sample_of_buyers(shop):
     assert len(drawn) == 3 and len(set(drawn) - buyers) == 0
     assert dots(segment_charts.users(result, points=3, seed=7)) == drawn  # the seed fixes the sample
     assert sampled.get_xlabel() == "days since the last purchase" and "log scale" in sampled.get_ylabel()
-    with pytest.raises(DataError, match="at least one point"):
+    with pytest.raises(DataError, match="'scatter_points' must be at least 1"):
         segment_charts.users(result, points=0)
 
 

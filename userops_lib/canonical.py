@@ -34,6 +34,8 @@ class Check:
     fix: str
     bad: ir.BooleanValue
     example: ir.Value
+    key: str | None = None  # the catalogue key of message and fix (see errors.Problem)
+    values: tuple[tuple[str, object], ...] = ()
 
 
 @dataclass
@@ -160,6 +162,8 @@ def build(raw: ir.Table, spec: TableSpec, *, timezone: str, row_number: ir.Integ
                         else f"map it in dataset.yml: tables.{table}.columns.{col.name}: <source column>",
                         column=col.name,
                         example=_columns_preview(available),
+                        key="canonical.one_column" if one_column else "canonical.no_required_column",
+                        values=problem_fields(canonical=col.name, table=table),
                     )
                 )
             continue
@@ -267,6 +271,8 @@ def build(raw: ir.Table, spec: TableSpec, *, timezone: str, row_number: ir.Integ
                         f"give its format in dataset.yml, e.g. {{column: {label}, format: '%Y%m%d'}} "
                         f"or format: epoch_seconds",
                         column=label,
+                        key="canonical.not_timestamps",
+                        values=problem_fields(type=value.type(), label=label),
                     )
                 )
                 continue
@@ -282,6 +288,8 @@ def build(raw: ir.Table, spec: TableSpec, *, timezone: str, row_number: ir.Integ
                     f"{{column: {label}, format: '...'}}, or correct these rows",
                     filled & parsed.isnull(),
                     value,
+                    key="canonical.bad_timestamps" if cspec.format else "canonical.bad_iso_timestamps",
+                    values=problem_fields(format=cspec.format, table=table, name=name, label=label),
                 )
             )
         elif col.kind in ("number", "duration"):
@@ -296,6 +304,7 @@ def build(raw: ir.Table, spec: TableSpec, *, timezone: str, row_number: ir.Integ
                     "full-width digits are read as digits), or blank for missing",
                     _filled(value) & number.isnull(),
                     value,
+                    key="canonical.not_numbers",
                 )
             )
             checks.append(
@@ -307,6 +316,7 @@ def build(raw: ir.Table, spec: TableSpec, *, timezone: str, row_number: ir.Integ
                     "undefined",
                     number.isinf() | number.isnan(),
                     value,
+                    key="canonical.not_finite",
                 )
             )
             kind = "revenue" if name == "revenue" else "durations"
@@ -319,6 +329,8 @@ def build(raw: ir.Table, spec: TableSpec, *, timezone: str, row_number: ir.Integ
                     "them from the file (refunds belong in a separate event with their own column)",
                     number < 0,
                     value,
+                    key=f"canonical.negative_{kind}",
+                    values=problem_fields(name=name),
                 )
             )
         elif col.kind == "flag":
@@ -333,6 +345,8 @@ def build(raw: ir.Table, spec: TableSpec, *, timezone: str, row_number: ir.Integ
                         f"list them in dataset.yml: {{column: {label}, true_values: [...], false_values: [...]}}",
                         bad,
                         value,
+                        key="canonical.bad_flags",
+                        values=problem_fields(label=label),
                     )
                 )
         else:
@@ -387,6 +401,8 @@ def check_problems(work: ir.Table, checks: list[Check], counts: dict) -> list[Pr
                     column=check.column,
                     rows=bad_rows,
                     example=example_of(work, check.bad, check.example),
+                    key=check.key,
+                    values=check.values,
                 )
             )
     return problems

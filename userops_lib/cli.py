@@ -36,7 +36,9 @@ def _synth(args: argparse.Namespace) -> int:
     from userops_lib.synth_files import write_world
 
     if args.users < 10:
-        raise DataError.single("synth", "--users must be at least 10", "give --users 10 or more", example=args.users)
+        raise DataError.single(
+            "synth", "--users must be at least 10", "give --users 10 or more", example=args.users, key="synth.users"
+        )
     out = write_world(
         args.out,
         users=args.users,

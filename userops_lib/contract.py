@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from userops_lib import i18n
 from userops_lib.errors import DataError, Problem
+from userops_lib.i18n import Said
 
 if typing.TYPE_CHECKING:
     import pandas as pd
@@ -105,26 +106,6 @@ def rule_problems(name: str, value: Any, spec: dataclasses.Field) -> list[Proble
 
 def _within(value: float, rule: str, bound: float) -> bool:
     return {"ge": value >= bound, "gt": value > bound, "le": value <= bound, "lt": value < bound}[rule]
-
-
-class Said:
-    """A catalogue message said when a message holding it is formatted, in that moment's language (a field of
-    a keyed problem: 'at least 1' in an English message, '不小于 1' in a Chinese one)."""
-
-    def __init__(self, key: str, **fields: Any):
-        self.key, self.fields = key, fields
-
-    def __format__(self, spec: str) -> str:
-        return format(i18n.t(self.key, **self.fields), spec)
-
-    def __str__(self) -> str:
-        return format(self, "")
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Said) and (self.key, self.fields) == (other.key, other.fields)
-
-    def __hash__(self) -> int:
-        return hash((self.key, tuple(sorted(self.fields.items()))))
 
 
 def raised(check: typing.Callable[[], Any]) -> list[Problem]:

@@ -201,6 +201,8 @@ def memory_limit() -> str | None:
                 f"write it like 1GB or 1500MB, or '{NO_LIMIT}' for DuckDB's own default",
                 column=MEMORY_ENV,
                 example=limit,
+                key="engine.memory_limit",
+                values={"variable": MEMORY_ENV, "none": NO_LIMIT},
             )
         return limit
     ram = _memory()

@@ -23,6 +23,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from babel.messages.pofile import read_po
 
@@ -120,6 +121,26 @@ def t(key: str, /, n: float | None = None, **fields: object) -> str:
     if n is not None:
         fields.setdefault("n", n)
     return text.format_map(fields)
+
+
+class Said:
+    """A catalogue message said when a message holding it is formatted, in that moment's language (a field of
+    a keyed problem: 'at least 1' in an English message, '不小于 1' in a Chinese one)."""
+
+    def __init__(self, key: str, **fields: Any):
+        self.key, self.fields = key, fields
+
+    def __format__(self, spec: str) -> str:
+        return format(t(self.key, **self.fields), spec)
+
+    def __str__(self) -> str:
+        return format(self, "")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Said) and (self.key, self.fields) == (other.key, other.fields)
+
+    def __hash__(self) -> int:
+        return hash((self.key, tuple(sorted(self.fields.items()))))
 
 
 def fields(template: str) -> set[str]:

@@ -93,8 +93,13 @@ class Manifest:
     currency: str = ""
 
 
-def _fail(message: str, fix: str, *, column: str | None = None, example: object = None) -> DataError:
-    return DataError(Problem("dataset", message, fix, column=column, example=example))
+def _fail(
+    message: str, fix: str, *, key: str, column: str | None = None, example: object = None, **values: object
+) -> DataError:
+    """A dataset.yml problem: ``message`` and ``fix`` in English, ``error.<key>`` in the catalogue."""
+    return DataError(
+        Problem("dataset", message, fix, column=column, example=example, key=key, values=tuple(values.items()))
+    )
 
 
 def _as_datetime(value: object, what: str) -> dt.datetime:
@@ -106,7 +111,11 @@ def _as_datetime(value: object, what: str) -> dt.datetime:
         return dt.datetime.fromisoformat(str(value))
     except ValueError:
         raise _fail(
-            f"{what} is not a date or time", "write it as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS", example=value
+            f"{what} is not a date or time",
+            "write it as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS",
+            example=value,
+            key="manifest.not_a_time",
+            what=what,
         ) from None
 
 
@@ -117,6 +126,10 @@ def _column_spec(table: str, canonical: str, raw: Any) -> ColumnSpec:
             f"'{canonical}' is not a canonical column of table '{table}'",
             f"map source columns onto {', '.join(schema.canonical_names(table))}; other columns are kept as they are",
             column=canonical,
+            key="manifest.not_canonical",
+            canonical=canonical,
+            table=table,
+            names=", ".join(schema.canonical_names(table)),
         )
     if isinstance(raw, str):
         if col.kind == "duration":
@@ -125,6 +138,10 @@ def _column_spec(table: str, canonical: str, raw: Any) -> ColumnSpec:
                 f"write {{column: {raw}, unit: ...}} with one of {', '.join(schema.DURATION_UNITS)}",
                 column=canonical,
                 example=raw,
+                key="manifest.duration_unit",
+                table=table,
+                source=raw,
+                units=", ".join(schema.DURATION_UNITS),
             )
         return ColumnSpec(canonical, source=raw)
     sources = [k for k in ("column", "row_number", "value") if k in raw and raw[k] not in (None, False)]
@@ -134,9 +151,17 @@ def _column_spec(table: str, canonical: str, raw: Any) -> ColumnSpec:
             "give the source column with 'column: NAME'",
             column=canonical,
             example=raw,
+            key="manifest.one_source",
+            canonical=canonical,
+            table=table,
         )
     if raw.get("row_number") and col.kind != "id":
-        raise _fail("row_number can only make an id", "use row_number for user_id only", column=canonical)
+        raise _fail(
+            "row_number can only make an id",
+            "use row_number for user_id only",
+            column=canonical,
+            key="manifest.row_number_id",
+        )
     unit = raw.get("unit")
     if col.kind == "duration":
         if unit not in schema.DURATION_UNITS:
@@ -145,18 +170,36 @@ def _column_spec(table: str, canonical: str, raw: Any) -> ColumnSpec:
                 f"add 'unit:' with one of {', '.join(schema.DURATION_UNITS)}",
                 column=canonical,
                 example=unit,
+                key="manifest.duration_unit_missing",
+                table=table,
+                units=", ".join(schema.DURATION_UNITS),
             )
     elif unit is not None:
-        raise _fail(f"'unit' applies to durations only, not '{canonical}'", "remove 'unit'", column=canonical)
+        raise _fail(
+            f"'unit' applies to durations only, not '{canonical}'",
+            "remove 'unit'",
+            column=canonical,
+            key="manifest.unit_not_duration",
+            canonical=canonical,
+        )
     fmt = raw.get("format")
     if fmt is not None and col.kind != "timestamp":
-        raise _fail(f"'format' applies to timestamps only, not '{canonical}'", "remove 'format'", column=canonical)
+        raise _fail(
+            f"'format' applies to timestamps only, not '{canonical}'",
+            "remove 'format'",
+            column=canonical,
+            key="manifest.format_not_timestamp",
+            canonical=canonical,
+        )
     if fmt is not None and fmt not in EPOCH_FORMATS and "%" not in str(fmt):
         raise _fail(
             f"timestamp format of '{canonical}' has no % code",
             f"use strptime codes such as '%Y-%m-%d %H:%M', or one of {', '.join(EPOCH_FORMATS)}",
             column=canonical,
             example=fmt,
+            key="manifest.format_no_code",
+            canonical=canonical,
+            epochs=", ".join(EPOCH_FORMATS),
         )
 
     def values(key: str) -> tuple | None:
@@ -164,7 +207,14 @@ def _column_spec(table: str, canonical: str, raw: Any) -> ColumnSpec:
         if given is None:
             return None
         if col.kind != "flag":
-            raise _fail(f"'{key}' applies to flags only, not '{canonical}'", f"remove '{key}'", column=canonical)
+            raise _fail(
+                f"'{key}' applies to flags only, not '{canonical}'",
+                f"remove '{key}'",
+                column=canonical,
+                key="manifest.values_not_flag",
+                option=key,
+                canonical=canonical,
+            )
         return tuple(given) if isinstance(given, (list, tuple)) else (given,)
 
     return ColumnSpec(
@@ -187,12 +237,16 @@ def _table_spec(name: str, raw: Any, root: Path | None, has_connection: bool) ->
             f"table '{name}' needs exactly one of 'path' (a file) or 'table' (a table in the connection)",
             "add 'path: FILE' relative to the dataset folder",
             example=raw,
+            key="manifest.path_or_table",
+            name=name,
         )
     if table is not None and not has_connection:
         raise _fail(
             f"table '{name}' names a database table but the dataset has no 'connection'",
             "add 'connection: URL' at the top of dataset.yml, or use 'path: FILE'",
             example=table,
+            key="manifest.no_connection",
+            name=name,
         )
     resolved = None
     fmt = raw.get("format")
@@ -207,6 +261,9 @@ def _table_spec(name: str, raw: Any, root: Path | None, has_connection: bool) ->
                     f"cannot tell the format of '{path}' from its name",
                     f"add 'format:' with one of {', '.join(FILE_FORMATS)}",
                     example=path,
+                    key="manifest.file_format",
+                    path=path,
+                    formats=", ".join(FILE_FORMATS),
                 )
     if fmt == "csv" and resolved is not None and resolved.suffix.lower() == ".tsv" and "delimiter" not in raw:
         raw = {**raw, "delimiter": "\t"}
@@ -217,6 +274,8 @@ def _table_spec(name: str, raw: Any, root: Path | None, has_connection: bool) ->
             f"the whitespace-separated file of table '{name}' has no header and no column names",
             "add 'names: [col1, col2, ...]' in file order",
             example=path,
+            key="manifest.whitespace_names",
+            name=name,
         )
     columns_raw = raw.get("columns") or {}
     columns = {canonical: _column_spec(name, canonical, spec) for canonical, spec in columns_raw.items()}
@@ -224,10 +283,18 @@ def _table_spec(name: str, raw: Any, root: Path | None, has_connection: bool) ->
     attributes = raw.get("attributes")
     control = raw.get("control_arm")
     if control is not None and name != "assignments":
-        raise _fail("'control_arm' belongs to the assignments table", "move it under tables.assignments")
+        raise _fail(
+            "'control_arm' belongs to the assignments table",
+            "move it under tables.assignments",
+            key="manifest.control_arm_place",
+        )
     outcomes = raw.get("outcomes") or []
     if outcomes and name != "assignments":
-        raise _fail("'outcomes' belongs to the assignments table", "move it under tables.assignments")
+        raise _fail(
+            "'outcomes' belongs to the assignments table",
+            "move it under tables.assignments",
+            key="manifest.outcomes_place",
+        )
     encoding = str(raw.get("encoding", "utf-8"))
     if codec_name(encoding) is None:
         raise _fail(
@@ -236,6 +303,9 @@ def _table_spec(name: str, raw: Any, root: Path | None, has_connection: bool) ->
             "shift_jis, euc-kr, utf-16, latin-1, cp1252, ...",
             column="encoding",
             example=encoding,
+            key="manifest.encoding",
+            encoding=encoding,
+            name=name,
         )
     return TableSpec(
         name=name,
@@ -265,6 +335,9 @@ def _inside(name: str, given: str, resolved: Path, root: Path) -> None:
         f"move it into {root} (or a subfolder), or add 'allow_outside: true' under tables.{name} if you mean it",
         column=f"tables.{name}.path",
         example=given,
+        key="manifest.outside",
+        name=name,
+        root=root,
     )
 
 
@@ -276,16 +349,24 @@ def parse_manifest(raw: Any, *, root: Path | None = None, default_name: str = "d
     """
     if not isinstance(raw, dict):
         raise _fail(
-            "dataset.yml must be a mapping with a 'tables' key", "see the README, 'Dataset format'", example=raw
+            "dataset.yml must be a mapping with a 'tables' key",
+            "see the README, 'Dataset format'",
+            example=raw,
+            key="manifest.not_a_mapping",
         )
-    found = schemas.problems(raw, schemas.MANIFEST, what=MANIFEST_NAME, keys_fix="see the README, 'Dataset format'")
+    found = schemas.problems(raw, schemas.MANIFEST, what=MANIFEST_NAME, section="Dataset format")
     if found:
         raise DataError(found, source=str(root) if root is not None else None)
     tz = str(raw.get("timezone", "UTC"))
     try:
         zoneinfo.ZoneInfo(tz)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise _fail("unknown time zone", "use an IANA name such as 'UTC' or 'Europe/Berlin'", example=tz) from None
+        raise _fail(
+            "unknown time zone",
+            "use an IANA name such as 'UTC' or 'Europe/Berlin'",
+            example=tz,
+            key="manifest.time_zone",
+        ) from None
     given = raw.get("calendar") or {}
     zone = check_zone(str(given.get("timezone", tz)), where="calendar.timezone")
     calendar = Calendar(timezone=zone, week_start=str(given.get("week_start", "monday")))

@@ -103,6 +103,8 @@ def notebook_parameters(path: str | Path) -> dict[str, Parameter]:
             f"{where} is not a Jupyter notebook that can be read",
             "give --notebooks a folder of .ipynb notebooks (JSON, nbformat 4), or remove this file",
             example=str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__,
+            key="notebook.unreadable",
+            values={"where": path.name},
         ) from None
     cell = parameters_cell(notebook)
     if cell is None:
@@ -110,13 +112,20 @@ def notebook_parameters(path: str | Path) -> dict[str, Parameter]:
             "parameters",
             f"{where} has no cell tagged 'parameters'",
             "tag its first code cell 'parameters' (literals only)",
+            key="notebook.no_parameters",
+            values={"where": path.name},
         )
     source = cell.source
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
         raise DataError.single(
-            "parameters", f"{where}: the parameters cell is not valid Python", "fix the syntax", example=exc.text
+            "parameters",
+            f"{where}: the parameters cell is not valid Python",
+            "fix the syntax",
+            example=exc.text,
+            key="notebook.not_python",
+            values={"where": path.name},
         ) from None
     comments = _comments(source)
     found: dict[str, Parameter] = {}
@@ -127,6 +136,8 @@ def notebook_parameters(path: str | Path) -> dict[str, Parameter]:
                 f"{where}: every line of the parameters cell must be 'name: type = literal'",
                 "annotate the parameter with its type",
                 example=ast.get_source_segment(source, node),
+                key="notebook.not_annotated",
+                values={"where": path.name},
             )
         annotation = ast.get_source_segment(source, node.annotation) or ""
         try:
@@ -137,6 +148,8 @@ def notebook_parameters(path: str | Path) -> dict[str, Parameter]:
                 f"{where}: the default of '{node.target.id}' is not a literal",
                 "use a literal (string, number, bool, list, None)",
                 example=ast.get_source_segment(source, node.value),
+                key="notebook.not_literal",
+                values={"where": path.name, "name": node.target.id},
             ) from None
         parameter = Parameter(node.target.id, annotation, default, comments.get(node.lineno) or "")
         if _base_type(parameter.base) is None:
@@ -145,6 +158,8 @@ def notebook_parameters(path: str | Path) -> dict[str, Parameter]:
                 f"{where}: unsupported type '{annotation}'",
                 "use str, int, float, bool or list[...] of them, optionally '| None'",
                 column=parameter.name,
+                key="notebook.unsupported_type",
+                values={"where": path.name, "annotation": annotation},
             )
         found[parameter.name] = parameter
     return found

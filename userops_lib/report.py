@@ -24,7 +24,7 @@ from userops_lib import analyses, contract, i18n, preflight, render, schemas, st
 from userops_lib import params as params_module
 from userops_lib.calendar import check_zone
 from userops_lib.data import load_dataset
-from userops_lib.errors import DataError, Problem
+from userops_lib.errors import DataError, Problem, problem_fields
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 KERNEL_MEMORY_LIMIT = "1GB"  # DuckDB's memory per notebook kernel unless USEROPS_MEMORY_LIMIT says otherwise
@@ -94,7 +94,7 @@ def read_config(path: Path) -> dict:
         return {}
     if not isinstance(raw, dict):
         raise fail("the config file must be a mapping", "see the README, 'Batch runs'", example=raw)
-    found = schemas.problems(raw, schemas.CONFIG, what="config file", keys_fix="see the README, 'Batch runs'")
+    found = schemas.problems(raw, schemas.CONFIG, what="config file", section="Batch runs")
     if found:
         raise DataError(found, source=str(path))
     return raw
@@ -198,6 +198,8 @@ def _plan(dataset, only, parameters, config, notebooks_dir, language, timezone, 
             f"notebook '{n}' does not declare the parameter '{r}'",
             f"add '{r}: str = ...' to its parameters cell",
             column=r,
+            key="report.undeclared",
+            values=problem_fields(notebook=n, name=r),
         )
         for n, d in declared.items()
         for r in REQUIRED_PARAMETERS

@@ -12,7 +12,9 @@ import json
 
 import jsonschema
 
+from userops_lib import i18n
 from userops_lib.errors import Problem
+from userops_lib.i18n import Said
 from userops_lib.schema import DURATION_UNITS, TABLES
 
 FILE_FORMATS = ("csv", "whitespace", "parquet")
@@ -104,16 +106,6 @@ CONFIG = {
     },
 }
 
-_KINDS = {
-    "string": "text",
-    "integer": "a whole number",
-    "number": "a number",
-    "boolean": "true or false",
-    "array": "a list",
-    "object": "a mapping",
-    "null": "empty",
-}
-
 
 def _plain(value: object) -> object:
     """YAML's own types (dates, times) as the text the user wrote, for type checks."""
@@ -128,27 +120,36 @@ def _plain(value: object) -> object:
     return value
 
 
-def _expected(error: jsonschema.ValidationError) -> str:
+def _expected(error: jsonschema.ValidationError) -> Said | str:
+    """What the value must be, as a catalogue phrase said in the reader's language."""
     kind = error.validator
     value = error.validator_value
     if kind == "type":
-        kinds = [value] if isinstance(value, str) else value
-        return " or ".join(_KINDS.get(k, k) for k in kinds)
+        kinds = [value] if isinstance(value, str) else list(value)
+        said: Said = Said(f"error.schema.kind.{kinds[-1]}")
+        for other in reversed(kinds[:-1]):
+            said = Said("error.schema.either", a=Said(f"error.schema.kind.{other}"), b=said)
+        return said
     if kind == "enum":
-        return "one of " + ", ".join(map(str, value))
-    if kind in ("minimum", "exclusiveMinimum"):
-        return f"a number {'>=' if kind == 'minimum' else '>'} {value}"
-    if kind == "maximum":
-        return f"a number <= {value}"
+        return Said("error.schema.one_of", values=", ".join(map(str, value)))
+    if kind in _BOUNDS:
+        return Said(_BOUNDS[kind], bound=value)
     if kind == "minLength":
-        return "non-empty text"
+        return Said("error.schema.non_empty_text")
     if kind == "maxLength":
-        return f"text of at most {value} characters"
+        return Said("error.schema.max_length", n=value)
     if kind in ("minItems", "minProperties"):
-        return "at least one entry"
+        return Said("error.schema.at_least_one")
     if kind == "anyOf":
-        return "one of the forms the README shows"
-    return error.message
+        return Said("error.schema.a_readme_form")
+    return error.message  # a rule the schemas here do not use
+
+
+_BOUNDS = {
+    "minimum": "error.schema.number_ge",
+    "exclusiveMinimum": "error.schema.number_gt",
+    "maximum": "error.schema.number_le",
+}
 
 
 def _leaf(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
@@ -162,8 +163,9 @@ def _leaf(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
     return error
 
 
-def problems(raw: object, schema: dict, *, what: str, keys_fix: str) -> list[Problem]:
-    """Every place where ``raw`` breaks ``schema``, as problems of ``what`` (a file's name)."""
+def problems(raw: object, schema: dict, *, what: str, section: str) -> list[Problem]:
+    """Every place where ``raw`` breaks ``schema``, as problems of ``what`` (a file's name); the fix points
+    at the README's ``section``."""
     validator = jsonschema.Draft202012Validator(schema)
     found: list[Problem] = []
     for error in sorted(map(_leaf, validator.iter_errors(_plain(raw))), key=lambda e: list(map(str, e.absolute_path))):
@@ -173,31 +175,36 @@ def problems(raw: object, schema: dict, *, what: str, keys_fix: str) -> list[Pro
             extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
             for key in extra:
                 found.append(
-                    Problem(
+                    _problem(
                         what,
-                        f"unknown key '{key}'" + (f" in {path}" if path else ""),
-                        f"use only {', '.join(allowed)} ({keys_fix})",
-                        column=path,
+                        "schema.unknown_key_in" if path else "schema.unknown_key",
+                        path,
+                        key=key,
+                        path=path,
+                        allowed=", ".join(allowed),
+                        section=section,
                     )
                 )
             continue
         if error.validator == "required":
             missing = [k for k in error.validator_value if k not in error.instance]
-            found.append(Problem(what, f"the key '{missing[0]}' is missing", keys_fix, column=path))
+            found.append(_problem(what, "schema.missing_key", path, key=missing[0], section=section))
             continue
         if isinstance(error.instance, bool) and '"string"' in json.dumps(error.schema):
-            found.append(
-                Problem(
-                    what,
-                    "must be text, not true/false",
-                    "write the value in quotes, e.g. 'yes'",
-                    column=path,
-                    example=error.instance,
-                )
-            )
+            found.append(_problem(what, "schema.not_text", path, example=error.instance))
             continue
-        found.append(Problem(what, f"must be {_expected(error)}", keys_fix, column=path, example=error.instance))
+        found.append(
+            _problem(what, "schema.must_be", path, example=error.instance, expected=_expected(error), section=section)
+        )
     return found
+
+
+def _problem(what: str, name: str, where: str | None, *, example=None, **values) -> Problem:
+    """A keyed problem (``error.<name>``, ``error.<name>.fix``): said in English in ``message`` for the reader
+    of the code, in the reader's language when shown."""
+    with i18n.language("en"):
+        message, fix = i18n.t(f"error.{name}", **values), i18n.t(f"error.{name}.fix", **values)
+    return Problem(what, message, fix, column=where, example=example, key=name, values=tuple(values.items()))
 
 
 __all__ = ["CONFIG", "MANIFEST", "problems"]

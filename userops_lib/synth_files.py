@@ -50,13 +50,20 @@ def write_world(
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise DataError.single("synth", "--out is a file, not a folder", "give a new or empty folder", example=str(out))
+        raise DataError.single(
+            "synth",
+            "--out is a file, not a folder",
+            "give a new or empty folder",
+            example=str(out),
+            key="synth.out_file",
+        )
     if out.is_dir() and any(out.iterdir()) and not force:
         raise DataError.single(
             "synth",
             "--out is a folder that is not empty: writing the world would replace what it holds",
             "give a new or empty folder, or add --force to replace this one",
             example=str(out),
+            key="synth.out_not_empty",
         )
     check_zone(timezone, where="--timezone")
     # funnel: view → … → order on the signup day; clv: BG/NBD store orders (shop_order) from signup on

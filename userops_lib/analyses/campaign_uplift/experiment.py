@@ -33,7 +33,7 @@ from userops_lib import engine
 from userops_lib.campaigns import EVENT_METRICS, check_campaign
 from userops_lib.campaigns import names as campaign_names
 from userops_lib.data import Dataset, with_revenue
-from userops_lib.errors import DataError
+from userops_lib.errors import DataError, problem_fields
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +91,8 @@ def experiment(
                 f"use measured outcome columns or {', '.join(EVENT_METRICS)}",
                 column=unknown[0],
                 example=", ".join(metrics),
+                key="campaign_uplift.no_outcome",
+                values=problem_fields(outcome=unknown[0], metrics=", ".join(EVENT_METRICS)),
             )
         source = "events"
     if ds.users is not None:

@@ -12,6 +12,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep
 
+from userops_lib import contract
 from userops_lib.analyses.campaign_uplift.experiment import SUMS, Experiment
 from userops_lib.errors import DataError
 
@@ -100,13 +101,7 @@ def readout(exp: Experiment, *, alpha: float = 0.05, correction: str = "holm", c
     frame["p_adjusted"] = np.nan
     method = {"holm": "holm", "bh": "fdr_bh", "benjamini-hochberg": "fdr_bh"}.get(correction.lower())
     if method is None:
-        raise DataError.single(
-            "parameters",
-            f"unknown correction '{correction}'",
-            "use holm or bh",
-            column="correction",
-            example=correction,
-        )
+        raise DataError(contract.problem("correction", "param.choice", correction, choices="holm, bh"))
     if tested.any():
         frame.loc[tested, "p_adjusted"] = multipletests(frame.loc[tested, "p_value"], alpha=alpha, method=method)[1]
     cuped_rows = frame.p_value.notna() & frame.metric.str.endswith("(CUPED)")

@@ -132,7 +132,11 @@ def fit_cox(
     """Cox PH with hazard ratios, concordance, the PH check and, if it fails, a stratified refit."""
     if not covariates:
         raise DataError.single(
-            "parameters", "no covariates for the Cox model", "name at least one user attribute", column="covariates"
+            "parameters",
+            "no covariates for the Cox model",
+            "name at least one user attribute",
+            column="covariates",
+            key="churn_survival.no_covariates",
         )
     matrix, references = design(frame, covariates, references)
     matrix = matrix[matrix["count"] > 0]

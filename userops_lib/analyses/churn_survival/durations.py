@@ -22,6 +22,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from userops_lib import contract
 from userops_lib.data import Dataset
 from userops_lib.errors import DataError
 from userops_lib.topn import MISSING, OTHER
@@ -42,13 +43,7 @@ def user_durations(
     users = ds.users
     has_table = users is not None and {"duration", "churned"} <= set(users.columns)
     if source not in SOURCES:
-        raise DataError.single(
-            "parameters",
-            f"unknown duration source '{source}'",
-            "use auto, events or users",
-            column="source",
-            example=source,
-        )
+        raise DataError(contract.problem("source", "param.choice", source, choices=", ".join(SOURCES)))
     if source == "users" or (source == "auto" and has_table):
         if not has_table:
             raise DataError.single(
@@ -63,12 +58,13 @@ def user_durations(
         table = table.mutate(seen=table.duration, tenure=table.duration)
         return table.mutate(churned=table.churned.cast("boolean")), ds.duration_unit or "units", "users"
     if churn_after_days < 1:
-        raise DataError.single(
-            "parameters",
-            "churn_after_days must be at least 1",
-            "give a number of days",
-            column="churn_after_days",
-            example=churn_after_days,
+        raise DataError(
+            contract.problem(
+                "churn_after_days",
+                "param.limit.one",
+                churn_after_days,
+                limit=contract.Said("error.param.ge", bound="1"),
+            )
         )
     events = _active(ds, active_events)
     snapshot = pd.Timestamp(snapshot or ds.snapshot_at).to_pydatetime()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from userops_lib import narrative, plots
+from userops_lib import contract, narrative, plots
 from userops_lib.analyses.segment_profiling.text import name
 from userops_lib.contract import Chart
 from userops_lib.errors import DataError
@@ -71,12 +71,10 @@ def users(result, ax=None, *, points: int = 5000, seed: int = 0):
     Users with nothing to put on the log axis (no purchase, no spend) are not candidates.
     """
     if points < 1:
-        raise DataError.single(
-            "parameters",
-            "the scatter needs at least one point",
-            "set scatter_points to 1 or more",
-            column="scatter_points",
-            example=str(points),
+        raise DataError(
+            contract.problem(
+                "scatter_points", "param.limit.one", points, limit=contract.Said("error.param.ge", bound="1")
+            )
         )
     spend = result.basis == "purchases"
     y = "monetary" if spend else "frequency"
