@@ -1,4 +1,4 @@
-"""Campaigns in the data: what several analyses share (the campaign readout, a funnel by arm, the preflight).
+"""Campaigns in the data: what several analyses share (a campaign readout, any result by arm, the preflight).
 A layer below the analyses: it imports none of them."""
 
 from __future__ import annotations

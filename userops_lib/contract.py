@@ -264,7 +264,7 @@ class About:
 
     summary: str  # the notebook's opening note for the analyst (English): what the analysis answers, and how
     requires: tuple[tuple[str, ...], ...] = ()  # alternatives, each tables or table.columns the data must have
-    rank: int = 50  # place in a run and on the index page (lowest first; the overview is 0)
+    rank: int = 50  # place in a run and on the index page (lowest first; 0 for the one that opens a run)
 
 
 @dataclass(frozen=True)

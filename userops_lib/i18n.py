@@ -2,7 +2,7 @@
 
 Every sentence, heading, label and caption a report shows is a message in
 ``userops_lib/locales/<locale>/LC_MESSAGES/userops.po``, looked up by a symbolic key such as
-``overview.finding.activity``. English and Chinese are two catalogues of the same keys
+``<analysis>.finding.<what>``. English and Chinese are two catalogues of the same keys
 (``tests/test_i18n.py`` fails when a key is missing in either or their ``{fields}`` differ).
 
 Templates use ``str.format`` fields: ``t("report.fact.users", users="1,234")``.

@@ -113,7 +113,7 @@ def _reference_problems(ref: Reference, look: Lookups) -> list[Problem]:
         if known is None:
             return [problem(ref.field, "param.no_event_names", ref.value)]
         if ref.name not in known:
-            # Only a funnel step names alternatives ("cart|wishlist"): anywhere else '|' is part of one name.
+            # A value naming alternatives ("cart|wishlist") has a bar; anywhere else '|' is part of one name.
             key = "param.no_event_bar" if "|" in ref.name else "param.no_event"
             return [problem(ref.field, key, ref.value, value=ref.name, offered=_preview(known))]
     elif ref.kind == "campaign":

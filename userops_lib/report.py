@@ -181,7 +181,7 @@ def _plan(dataset, only, parameters, config, notebooks_dir, language, timezone, 
     config_dir = Path(config).resolve().parent if config else Path.cwd()
     folder = Path(notebooks_dir) if notebooks_dir else PROJECT_ROOT / "notebooks"
     available = discover(folder)
-    # A notebook named twice (--only overview overview) runs once: both would write the same files.
+    # A notebook named twice (--only NAME NAME) runs once: both would write the same files.
     names = list(dict.fromkeys(only or settings.get("notebooks") or available))
     unknown = [n for n in names if n not in available]
     if unknown:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from userops_lib.errors import DataError, Problem
+from userops_lib.errors import DataError, Problem, problem_fields
+from userops_lib.i18n import Said
 
 
 class _Loader(yaml.SafeLoader):
@@ -82,7 +83,19 @@ def loads(text: str, *, what: str) -> object:
             fix = "keep one of the two entries"
         else:
             fix = "fix the YAML syntax (indentation, a ':' after each key, quotes around values with ': ' or '#')"
-        raise DataError(Problem(what, f"not valid YAML{where}: {problem}", fix)) from None
+        line = mark.line + 1 if mark is not None else None
+        key = "yaml.syntax_at" if line is not None else "yaml.syntax"
+        fix_key = {"alias": "yaml.no_alias", "appears twice": "yaml.twice"}
+        fix_said = next((Said(f"error.{v}") for k, v in fix_key.items() if k in problem), Said("error.yaml.fix_syntax"))
+        raise DataError(
+            Problem(
+                what,
+                f"not valid YAML{where}: {problem}",
+                fix,
+                key=key,
+                values=problem_fields(line=line, problem=problem, fix=fix_said),
+            )
+        ) from None
 
 
 def load(path: Path, *, what: str) -> object:
