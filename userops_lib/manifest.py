@@ -452,5 +452,7 @@ def conventional_manifest(folder: Path) -> Manifest:
             f"no {MANIFEST_NAME} and no users, events or assignments file",
             f"add {MANIFEST_NAME} (see the README, 'Dataset format')",
             example=str(folder),
+            key="manifest.no_files",
+            manifest=MANIFEST_NAME,
         )
     return Manifest(name=folder.name, root=folder, tables=tables)
