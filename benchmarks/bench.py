@@ -7,6 +7,10 @@ made by DuckDB, not Python loops) to a scratch folder, then runs every measureme
 process and records wall time and peak resident memory (the child's ru_maxrss: DuckDB's threads live
 in that process). Results are appended to the Markdown file with the machine description.
 
+Every reduction's userops time is compared with the hand-written SQL's (best runs of --repeat): the ratios
+are printed at the end and written under each size, and a reduction above REGRESSION (1.5×) the floor is
+marked as a regression there and makes the run exit 1, so a slowdown is seen the day it lands.
+
 Not run by the tests: speed and memory are measured here, never asserted in CI.
 """
 
@@ -65,6 +69,10 @@ tables:
   events: {path: events.parquet}
   assignments: {path: assignments.parquet, control_arm: control}
 """
+
+# A reduction whose userops path takes more than this many times the hand-written SQL (best runs compared)
+# is a regression: flagged in results.md and on the terminal, and the run exits 1.
+REGRESSION = 1.5
 
 # Each measurement: a child process that imports what it needs and runs one reduction to a small table.
 MEASUREMENTS = {
@@ -513,6 +521,7 @@ def main(argv=None) -> int:
         ),
         "",
     ]
+    floors: list[tuple[int, str, float]] = []  # (events, reduction, best userops time / best SQL time)
     for size in args.events:
         with tempfile.TemporaryDirectory(prefix="userops-bench-") as scratch:
             folder = Path(args.keep) / str(size) if args.keep else Path(scratch)
@@ -547,6 +556,11 @@ def main(argv=None) -> int:
                         lines.append(f"| {name} | {path} | {result['error']} | | | | |")
                         continue
                     ratio = f"{result['seconds'] / sql['seconds']:.2f}×" if "seconds" in sql else ""
+                    if path == "userops" and "seconds" in sql:
+                        best = min(result["all_seconds"]) / min(sql["all_seconds"])
+                        floors.append((size, name, best))
+                        if best > REGRESSION:
+                            ratio += f" **regression** (best {best:.2f}× > {REGRESSION}×)"
                     ours = path.startswith("userops") and name != "load and validate the dataset"
                     speed = f"{pandas_['seconds'] / result['seconds']:.1f}×" if ours and "seconds" in pandas_ else ""
                     memory = (
@@ -577,10 +591,25 @@ def main(argv=None) -> int:
                     "",
                 ]
             lines.append("")
+    regressions = [(size, name, best) for size, name, best in floors if best > REGRESSION]
+    if floors:
+        lines.append(
+            f"Against the SQL floor (best of {args.repeat} each): "
+            + "; ".join(f"{name} at {size:,}: {best:.2f}×" for size, name, best in floors)
+            + (
+                f". **Regressions** (above {REGRESSION}×): " + "; ".join(f"{n} at {s:,}" for s, n, _ in regressions)
+                if regressions
+                else f". None above {REGRESSION}×."
+            )
+        )
+        lines.append("")
     with open(args.out, "a", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
     print(f"appended to {args.out}")
-    return 0
+    for size, name, best in floors:
+        mark = f"  REGRESSION (above {REGRESSION}×)" if best > REGRESSION else ""
+        print(f"{size:>12,} events  {best:5.2f}× the SQL floor  {name}{mark}")
+    return 1 if regressions else 0
 
 
 if __name__ == "__main__":

@@ -16,9 +16,10 @@ Definitions (stated in the report):
   balance (standardised mean difference; warn above 0.1), minimum sample per arm, and the minimum detectable
   effect at 80% power.
 
-Per-arm sufficient statistics (n, sums, sums of squares and cross-products) come from the engine in one
-pass (:func:`arm_sums`) and the readout is computed from them alone; the uplift model and the balance
-check need per-user rows and get them (one row per assigned user).
+The engine returns one row per assigned user (its outcomes, covariates and attributes) in one pass; the
+per-arm sufficient statistics (n, sums, sums of squares and cross-products: :func:`arm_sums`) are summed
+from those rows, and the readout is computed from them alone; the uplift model and the balance check use
+the rows themselves.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import dataclasses
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 
 from userops_lib import engine
@@ -101,7 +103,6 @@ def experiment(
         users = ds.users.select("user_id", *sorted(set(attrs) | set(extra)))
         table = table.left_join(users, "user_id").select(*table.columns, *[c for c in users.columns if c != "user_id"])
     table = ds.user_attributes(table, list(segment_by or []))  # event properties: the user's first value
-    sums = arm_sums(table, list(metrics), covariates)
     # Ordered by user: the uplift model's split and fit must not depend on the engine's row order.
     frame = engine.frame(table, order_by="user_id")
     frame["arm"] = frame.arm.astype(str)
@@ -117,6 +118,7 @@ def experiment(
         )
     for m in parts:
         frame[m] = frame[m].astype(float)
+    sums = arm_sums(frame, list(metrics), covariates)
     binary = {m: "/" not in m and bool(frame[m].dropna().isin([0, 1]).all()) for m in metrics}
     return Experiment(campaign, control, frame, list(metrics), binary, covariates, source, sums)
 
@@ -165,46 +167,32 @@ def _event_outcomes(ds: Dataset, table: ir.Table, window_days: int) -> tuple[ir.
     return out.mutate(**fills), {m: f"pre_{m}" for m in EVENT_METRICS}
 
 
-def _number(column: ir.Column) -> ir.FloatingColumn:
-    """An outcome as a float: a true/false one as 1.0/0.0 by a condition (PostgreSQL casts no boolean to a float)."""
-    if column.type().is_boolean():
-        return ibis.cases((column, 1), (~column, 0), else_=ibis.null("int64")).cast("float64")  # missing stays so
-    return column.cast("float64")
-
-
 SUMS = ("n", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")
 
 
-def arm_sums(table: ir.Table, metrics: list[str], covariates: dict[str, str]) -> pd.DataFrame:
-    """The readout's sufficient statistics, one engine pass: per arm and metric, ``n`` (users with the
-    outcome), ``sum_y``, ``sum_y2`` and, where the metric has a CUPED covariate or is a ratio ``y/x``,
-    ``sum_x``, ``sum_x2``, ``sum_xy`` (as gbstats keeps them); 0 where there is no x."""
-    pairs: list[tuple[str, str, str | None]] = []
+def arm_sums(frame: pd.DataFrame, metrics: list[str], covariates: dict[str, str]) -> pd.DataFrame:
+    """The readout's sufficient statistics: per arm and metric, ``n`` (users with the outcome), ``sum_y``,
+    ``sum_y2`` and, where the metric has a CUPED covariate or is a ratio ``y/x``, ``sum_x``, ``sum_x2``,
+    ``sum_xy`` (as gbstats keeps them); 0 where there is no x.
+
+    Summed from the per-user rows the engine already returned (one row per assigned user), not in a second
+    engine pass: that pass joined every event in the windows again (1.5-1.9x the SQL floor at 10M events)."""
+    codes, arms = pd.factorize(frame.arm, sort=True)  # arm is text already (experiment() made it so)
+    rows = []
     for metric in metrics:
         y, _, x = metric.partition("/")
-        pairs.append((metric, y, x or covariates.get(metric)))
-    arm = table.arm.cast("string")
-    aggregates = {}
-    for i, (_, y, x) in enumerate(pairs):  # type: ignore[assignment]
-        value = _number(table[y])
-        other = _number(table[x]) if x else value * 0.0  # a column: no x
-        present = value.notnull() & other.notnull() if x else value.notnull()
-        aggregates.update(
-            {
-                f"n_{i}": present.sum(),
-                f"sum_y_{i}": value.sum(where=present),
-                f"sum_y2_{i}": (value * value).sum(where=present),
-                f"sum_x_{i}": other.sum(where=present),
-                f"sum_x2_{i}": (other * other).sum(where=present),
-                f"sum_xy_{i}": (value * other).sum(where=present),
-            }
-        )
-    wide = table.group_by(arm=arm).aggregate(**aggregates).execute()
-    rows = [
-        {"arm": str(r.arm), "metric": metric, **{name: getattr(r, f"{name}_{i}") for name in SUMS}}
-        for r in wide.itertuples(index=False)
-        for i, (metric, _, _) in enumerate(pairs)
-    ]
-    frame = pd.DataFrame(rows, columns=["arm", "metric", *SUMS]).fillna({name: 0.0 for name in SUMS[1:]})
-    frame["n"] = frame.n.fillna(0).astype(int)
-    return frame.sort_values(["metric", "arm"]).reset_index(drop=True)
+        x = x or covariates.get(metric, "")
+        value = frame[y].to_numpy(dtype=float)
+        other = frame[x].to_numpy(dtype=float) if x else np.zeros(len(frame))  # no x: zeros
+        present = ~np.isnan(value) & ~np.isnan(other)
+        value, other = np.where(present, value, 0.0), np.where(present, other, 0.0)
+
+        def per_arm(weights: np.ndarray) -> np.ndarray:
+            return np.bincount(codes, weights=weights, minlength=len(arms))
+
+        sums = {"n": per_arm(present.astype(float)), "sum_y": per_arm(value), "sum_y2": per_arm(value * value)}
+        sums.update({"sum_x": per_arm(other), "sum_x2": per_arm(other * other), "sum_xy": per_arm(value * other)})
+        rows += [{"arm": a, "metric": metric, **{k: v[i] for k, v in sums.items()}} for i, a in enumerate(arms)]
+    out = pd.DataFrame(rows, columns=["arm", "metric", *SUMS])
+    out["n"] = out.n.astype(int)
+    return out.sort_values(["metric", "arm"]).reset_index(drop=True)
