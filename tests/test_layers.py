@@ -81,3 +81,41 @@ def test_an_analysis_computes_without_its_words_or_pictures():
             if bad:
                 wrong.append((module, sorted(bad)))
     assert not wrong, wrong
+
+
+# Modules that cost seconds to import and that loading a dataset or asking for help never needs: the IRI grammar
+# jsonschema would build (1.5 s), the model stacks of single analyses, plotting and the notebook runner.
+HEAVY = (
+    "rfc3987_syntax",
+    "pymc",
+    "pytensor",
+    "pymc_marketing",
+    "lifelines",
+    "statsmodels",
+    "matplotlib",
+    "seaborn",
+    "papermill",
+    "nbconvert",
+)
+
+
+def _imported_by(code: str) -> list[str]:
+    import subprocess
+    import sys
+
+    probe = f"{code}\nimport sys\nprint('HEAVY:', *(m for m in {HEAVY!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.rsplit("HEAVY:", 1)[1].split()
+
+
+def test_loading_a_dataset_imports_nothing_heavy():
+    """What every notebook kernel pays before its analysis: the dataset loaded and validated."""
+    assert _imported_by("from userops_lib.data import load_dataset\nload_dataset('data/sample')") == []
+    # ... and the probe sees a heavy module when one is imported (it is not a test that cannot fail)
+    assert _imported_by("import lifelines") == ["lifelines"]
+
+
+def test_the_cli_help_imports_nothing_heavy():
+    code = "from userops_lib import cli\ntry:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass"
+    assert _imported_by(code) == []

@@ -9,13 +9,17 @@ violation into one :class:`~userops_lib.errors.Problem` naming the key's path, t
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-import jsonschema
-
-from userops_lib import i18n
+from userops_lib import i18n, imports
 from userops_lib.errors import Problem
 from userops_lib.i18n import Said
 from userops_lib.schema import DURATION_UNITS, TABLES
+
+if TYPE_CHECKING:
+    import jsonschema
+else:
+    jsonschema = imports.jsonschema()
 
 FILE_FORMATS = ("csv", "whitespace", "parquet")
 

@@ -164,8 +164,24 @@ def _squeeze(values) -> np.ndarray:
 
 
 def _per_customer(fitted: Fitted, data: pd.DataFrame, predict) -> np.ndarray:
-    """``predict(rows)`` averaged over the fit's draws, for ``data`` in chunks of rows small enough that a
-    (draws x customers) array stays near 40 MB (one draw for MAP: a single chunk up to 5M rows)."""
+    """``predict(rows)`` averaged over the fit's draws, per row of ``data``.
+
+    A prediction depends on the customer's summary only (frequency, recency, T; monetary value for spend),
+    and customers share summaries: 5M customers counted in days have far fewer distinct ones. Each distinct
+    summary is predicted once (the first customer holding it stands for it) and the values are handed back to
+    every customer holding it: the same numbers, computed once per summary."""
+    keys = [c for c in data.columns if c != "customer_id"]
+    distinct = data.drop_duplicates(subset=keys) if keys else data
+    if len(distinct) == len(data):
+        return _chunked(fitted, data, predict)
+    # groups numbered in order of first appearance: the order drop_duplicates keeps (missing values as equal)
+    inverse = data.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
+    return _chunked(fitted, distinct, predict)[inverse]
+
+
+def _chunked(fitted: Fitted, data: pd.DataFrame, predict) -> np.ndarray:
+    """``predict(rows)`` for ``data`` in chunks of rows small enough that a (draws x customers) array stays
+    near 40 MB (one draw for MAP: a single chunk up to 5M rows)."""
     draws = len(fitted.model.fit_result.draw) * len(fitted.model.fit_result.chain)
     size = max(1_000, CELLS // max(draws, 1))
     if len(data) <= size:
