@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from userops_lib import engine
@@ -47,6 +49,38 @@ def test_a_memory_limit_that_is_not_a_size_is_refused(monkeypatch):
     with pytest.raises(DataError) as caught:
         engine.connect("duckdb")
     assert "USEROPS_MEMORY_LIMIT is not a size" in str(caught.value)
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3])
+def test_each_report_job_gets_its_share_of_half_the_ram_and_of_the_cores(monkeypatch, jobs):
+    import duckdb
+
+    monkeypatch.delenv(engine.MEMORY_ENV, raising=False)
+    monkeypatch.delenv(engine.THREADS_ENV, raising=False)
+    settings = engine.job_settings(jobs)
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    con = engine.connect("duckdb")
+    ours = _mib(con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0])
+    # DuckDB's own default is 80% of the RAM: half of the RAM is that / 1.6, split between the jobs
+    own = _mib(duckdb.connect().execute("SELECT current_setting('memory_limit')").fetchone()[0])
+    assert ours == pytest.approx(max(own / 1.6 / jobs, 1024), rel=0.03)
+    assert con.raw_sql("SELECT current_setting('threads')").fetchone()[0] == max(1, os.cpu_count() // jobs)
+
+
+def test_a_limit_the_caller_set_wins_over_the_jobs_share(monkeypatch):
+    monkeypatch.setenv(engine.MEMORY_ENV, "1GB")
+    monkeypatch.setenv(engine.THREADS_ENV, "1")
+    assert engine.job_settings(1) == {engine.MEMORY_ENV: "1GB", engine.THREADS_ENV: "1"}
+
+
+@pytest.mark.parametrize("text", ["0", "two", "-1", "1.5"])
+def test_threads_that_are_not_a_whole_number_are_refused(monkeypatch, text):
+    monkeypatch.setenv(engine.THREADS_ENV, text)
+    with pytest.raises(DataError) as caught:
+        engine.connect("duckdb")
+    assert caught.value.problems[0].key == "engine.threads"
+    assert "USEROPS_THREADS is not a whole number of threads" in str(caught.value)
 
 
 @pytest.mark.parametrize(

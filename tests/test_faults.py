@@ -176,11 +176,11 @@ def test_a_full_disk_while_jobs_run_fails_the_rest_and_says_why(tmp_path, monkey
     real = runner._start
     calls = {"n": 0}
 
-    def start(job, staging, internal):
+    def start(job, staging, internal, *rest):
         calls["n"] += 1
         if calls["n"] == 2:
             raise OSError(errno.ENOSPC, "No space left on device", str(internal / f"{job.name}.spec.json"))
-        return real(job, staging, internal)
+        return real(job, staging, internal, *rest)
 
     monkeypatch.setattr(runner, "_start", start)
     with pytest.raises(RunWriteError) as failed:

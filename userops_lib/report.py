@@ -27,7 +27,6 @@ from userops_lib.data import load_dataset
 from userops_lib.errors import DataError, Problem, problem_fields
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-KERNEL_MEMORY_LIMIT = "1GB"  # DuckDB's memory per notebook kernel unless USEROPS_MEMORY_LIMIT says otherwise
 DEFAULT_TIMEOUT_MINUTES = 20.0
 REQUIRED_PARAMETERS = ("dataset", "artifacts_dir")
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from userops_lib import engine, i18n, processes, provenance, render, report, report_job
 from userops_lib.errors import Interrupted, RunWriteError
 from userops_lib.files import write_text
-from userops_lib.report import DEFAULT_TIMEOUT_MINUTES, KERNEL_MEMORY_LIMIT, PROJECT_ROOT, Job, Plan
+from userops_lib.report import DEFAULT_TIMEOUT_MINUTES, PROJECT_ROOT, Job, Plan
 
 
 class _Progress:
@@ -176,7 +176,7 @@ def execute(
         while pending or running:
             while pending and len(running) < workers:
                 job = pending.pop(0)
-                running[job.name] = (_start(job, staging, internal), time.monotonic(), job)
+                running[job.name] = (_start(job, staging, internal, workers), time.monotonic(), job)
                 progress.event(f"started {job.name}", len(results), list(running))
             time.sleep(0.2)
             for name, (process, begun, job) in list(running.items()):
@@ -283,7 +283,7 @@ def _describe(error: OSError | None) -> str:
     return f"{error.strerror or error}{where}"
 
 
-def _start(job: Job, staging: Path, internal: Path) -> subprocess.Popen:
+def _start(job: Job, staging: Path, internal: Path, workers: int) -> subprocess.Popen:
     artifacts = staging / job.name
     with i18n.language(job.parameters.get("language", i18n.DEFAULT)):
         subtitle = i18n.t("report.subtitle", dataset=Path(job.parameters["dataset"]).name)
@@ -302,9 +302,9 @@ def _start(job: Job, staging: Path, internal: Path) -> subprocess.Popen:
     }
     spec_path = internal / f"{job.name}.spec.json"
     write_text(spec_path, json.dumps(spec, default=str))
-    # Several kernels share the machine: each one's DuckDB is capped (and spills beyond the cap) unless
-    # the caller chose a limit (pandas frames are not capped: see benchmarks/results.md).
-    env = {**os.environ, engine.MEMORY_ENV: os.environ.get(engine.MEMORY_ENV) or KERNEL_MEMORY_LIMIT}
+    # Several kernels share the machine: each one's DuckDB gets its share of the memory (it spills beyond
+    # it) and of the cores, unless the caller chose (pandas frames are not capped: see benchmarks/results.md).
+    env = {**os.environ, **engine.job_settings(workers)}
     with (internal / f"{job.name}.log").open("w") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "userops_lib.report_job", str(spec_path)],

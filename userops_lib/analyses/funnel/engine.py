@@ -76,24 +76,129 @@ def step_times(
         attempts = first.group_by("user_id").aggregate(t1=first.event_at.min())
     window = ibis.interval(seconds=int(round(window_days * 86400)))
     attempts = attempts.mutate(deadline=attempts.t1 + window, excluded=ibis.literal(False))
-    numbered = None
-    if order == "strict":
-        numbered = events.mutate(
-            pos=ibis.row_number().over(ibis.window(group_by="user_id", order_by=["event_at", "event"]))
-        )
-        at = attempts.join(numbered, [attempts.user_id == numbered.user_id, attempts.t1 == numbered.event_at])
-        at = at.filter(at.event.isin(steps[0])).group_by(["user_id", "t1"]).aggregate(p1=at.pos.min())
-        attempts = attempts.join(at, ["user_id", "t1"])
     rules = exclusion_rules(exclude or [], len(steps))
+    if many:
+        # windows of one user overlap: the lookups stay linear in events (no event copied per attempt)
+        source = events
+    else:
+        # every later step and exclusion lies in the user's one window: the events are restricted to the
+        # windows once and each step is derived from that small set (strict order needs every event there)
+        wanted = None if order == "strict" else sorted({n for step in steps[1:] for n in step}.union(*rules.values()))
+        source = _in_window(attempts, events, wanted)
+    derived = order == "strict" or (order == "any" and not many)  # every step found in one pass
+    if order == "strict":
+        attempts = _strict_steps(attempts, source, steps)
+    elif derived:
+        attempts = _any_steps(attempts, source, steps)
+    elif not many and not any(rules.values()):
+        attempts, derived = _ordered_steps(attempts, source, steps), True
     for k in range(2, len(steps) + 1):
-        attempts = _next_step(attempts, events, steps, k, order, numbered, many)
+        if derived:
+            # a step after one an exclusion took away is not reached
+            previous, reached = attempts[f"t{k - 1}"], attempts[f"t{k}"]
+            attempts = attempts.mutate(**{f"t{k}": ibis.ifelse(previous.isnull(), ibis.null("timestamp"), reached)})
+        else:
+            attempts = _next_step(attempts, source, steps, k, order, many)
         if rules[k]:
-            excluded = events.filter(events.event.isin(sorted(rules[k])))
+            excluded = source.filter(source.event.isin(sorted(rules[k])))
             attempts = _leave_on_exclusion(attempts, excluded, k, exclusion, many)
     columns = ["user_id", *[f"t{k}" for k in range(1, len(steps) + 1)], "deadline"]
     if many:
         return _best_attempt(attempts, len(steps), snapshot, columns)
     return attempts.select(*columns, complete=attempts.deadline <= snapshot, removed=attempts.excluded)
+
+
+def _in_window(attempts: ir.Table, events: ir.Table, names: list[str] | None) -> ir.Table:
+    """The events (of ``names``; all when None) inside their user's one window ``[t1, deadline]``, with the
+    window's ``t1`` and ``deadline``."""
+    if names is not None:
+        events = events.filter(events.event.isin(names))
+    joined = events.join(attempts.select("user_id", "t1", "deadline"), "user_id")
+    return joined.filter((joined.event_at >= joined.t1) & (joined.event_at <= joined.deadline))
+
+
+def _ordered_steps(attempts: ir.Table, source: ir.Table, steps: list[list[str]]) -> ir.Table:
+    """``attempts`` (one per user, no exclusions) with ``t2 .. tK`` in order, from the events in the windows:
+    step k from the users who reached step k-1 only (a shrinking join), then one join back per step."""
+    reached: list[ir.Table] = []
+    previous: ir.Table | None = None
+    for k in range(2, len(steps) + 1):
+        candidates = source.filter(source.event.isin(steps[k - 1]))
+        strictly = bool(set(steps[k - 1]) & set(steps[k - 2]))  # one event is not two steps
+        if previous is None:
+            since = candidates.t1
+            joined = candidates
+        else:
+            joined = previous.join(candidates.select("user_id", "event_at"), "user_id")
+            since = joined[f"t{k - 1}"]
+        later = joined.event_at > since if strictly else joined.event_at >= since
+        step = joined.filter(later).group_by("user_id").aggregate(**{f"t{k}": joined.event_at.min()})
+        reached.append(step)
+        previous = step
+    for step in reached:
+        attempts = attempts.left_join(step, "user_id").drop("user_id_right")
+    return attempts
+
+
+def _any_steps(attempts: ir.Table, source: ir.Table, steps: list[list[str]]) -> ir.Table:
+    """``attempts`` (one per user) with ``t2 .. tK`` in any order, from one pass over the events in the
+    windows: each step's first event after entering; step k is reached when the last of steps 2..k is."""
+    firsts = source.group_by("user_id").aggregate(
+        **{f"f{k}": source.event_at.min(where=source.event.isin(steps[k - 1])) for k in range(2, len(steps) + 1)}
+    )
+    joined = attempts.left_join(firsts, "user_id").drop("user_id_right")
+    reached: dict[str, ir.Value] = {}
+    for k in range(2, len(steps) + 1):
+        found, previous = joined[f"f{k}"], (joined.t1 if k == 2 else reached[f"t{k - 1}"])
+        # greatest() skips nulls, so a step not found must stay null
+        reached[f"t{k}"] = ibis.ifelse(
+            found.isnull() | previous.isnull(), ibis.null("timestamp"), ibis.greatest(found, previous)
+        )
+    return joined.mutate(**reached).drop(*[f"f{k}" for k in range(2, len(steps) + 1)])
+
+
+def _strict_steps(attempts: ir.Table, source: ir.Table, steps: list[list[str]]) -> ir.Table:
+    """``attempts`` with ``t2 .. tK`` in strict order: the events that follow the entering event, read with
+    ``lead()`` in one sort of the user's events (time, then name); step k is reached when the k-1 events
+    after entering are steps 2..k, each by the deadline."""
+    ahead = ibis.window(group_by="user_id", order_by=["event_at", "event"])
+    following = {}
+    for j in range(1, len(steps)):
+        following[f"n{j}"] = source.event.lead(j).over(ahead)
+        following[f"a{j}"] = source.event_at.lead(j).over(ahead)
+    led = source.mutate(pos=ibis.row_number().over(ahead), **following)
+    led = led.filter(led.event.isin(steps[0]))
+    windowed = "t1" in source.columns  # the events of each user's one window, which carry it
+    if windowed:
+        at = led.filter(led.event_at == led.t1)
+    else:
+        at = attempts.select("user_id", "t1").join(led, [attempts.user_id == led.user_id, attempts.t1 == led.event_at])
+    # the entering event: the attempt's first step-1 event at its moment (the first by name, as ordered)
+    at = at.mutate(first=ibis.row_number().over(ibis.window(group_by=["user_id", "t1"], order_by="pos")))
+    at = at.filter(at.first == 0)
+    reached = ibis.literal(True)
+    found = {}
+    for k in range(2, len(steps) + 1):
+        j = k - 1
+        reached = reached & at[f"n{j}"].isin(steps[k - 1]).fill_null(False)
+        found[f"t{k}"] = ibis.ifelse(reached, at[f"a{j}"], ibis.null("timestamp"))
+    if windowed:
+        # every entered user's entering event is in its window: the attempts themselves
+        joined = at.select("user_id", "t1", "deadline", excluded=ibis.literal(False), **found)
+    else:
+        at = at.select("user_id", "t1", **found)
+        joined = attempts.left_join(at, ["user_id", "t1"]).drop("user_id_right", "t1_right")
+    within = {}
+    for k in range(2, len(steps) + 1):
+        # the deadline: the next event after it is no step (later ones cannot be reached either)
+        inside = joined[f"t{k}"] <= joined.deadline
+        within[f"t{k}"] = ibis.ifelse(inside.fill_null(False), joined[f"t{k}"], ibis.null("timestamp"))
+    joined = joined.mutate(**within)
+    for k in range(3, len(steps) + 1):
+        joined = joined.mutate(
+            **{f"t{k}": ibis.ifelse(joined[f"t{k - 1}"].isnull(), ibis.null("timestamp"), joined[f"t{k}"])}
+        )
+    return joined
 
 
 _RANGE = re.compile(r"^(.+)@\s*(\d+)\s*-\s*(\d+)$")
@@ -163,24 +268,17 @@ def _first_after(attempts: ir.Table, point: str, candidates: ir.Table, *, strict
         joined = joined.drop("user_id_right", "at")
         found = ibis.ifelse(joined.next_at <= joined.deadline, joined.next_at, ibis.null("timestamp"))
         return joined.mutate(found=found).drop("next_at")
-    joined = attempts.select("user_id", "deadline", since=attempts[point]).join(candidates, "user_id")
+    mine = attempts.filter(attempts[point].notnull())
+    joined = mine.select("user_id", "deadline", since=mine[point]).join(candidates, "user_id")
     later = joined.event_at > joined.since if strictly else joined.event_at >= joined.since
     firsts = joined.filter(later & (joined.event_at <= joined.deadline))
     firsts = firsts.group_by("user_id").aggregate(found=firsts.event_at.min())
     return attempts.left_join(firsts, "user_id").drop("user_id_right")
 
 
-def _next_step(attempts: ir.Table, events: ir.Table, steps, k: int, order: str, numbered, many: bool) -> ir.Table:
-    """``attempts`` with ``t{k}``: when step k was reached (null if not)."""
+def _next_step(attempts: ir.Table, events: ir.Table, steps, k: int, order: str, many: bool) -> ir.Table:
+    """``attempts`` with ``t{k}``: when step k was reached (null if not), in ordered or any order."""
     names = steps[k - 1]
-    if order == "strict":
-        at = numbered.filter(numbered.event.isin(names))
-        key = f"p{k - 1}"
-        mine = attempts.select("user_id", "deadline", key)
-        joined = mine.join(at, [mine.user_id == at.user_id, at.pos == mine[key] + 1])
-        joined = joined.filter(joined.event_at <= joined.deadline)
-        found = joined.select("user_id", key, **{f"t{k}": joined.event_at, f"p{k}": joined.pos})
-        return attempts.left_join(found, ["user_id", key]).drop("user_id_right", f"{key}_right")
     candidates = events.filter(events.event.isin(names))
     if order == "any":
         # every step after entering, in any order: step k's first event after entering, reached once the
@@ -192,6 +290,11 @@ def _next_step(attempts: ir.Table, events: ir.Table, steps, k: int, order: str, 
         )
         return looked.mutate(**{f"t{k}": reached}).drop("found")
     strictly = bool(set(names) & set(steps[k - 2]))  # one event is not two steps
+    if k == 2 and "t1" in candidates.columns:
+        # the events of each user's one window, which carry its start: step 2 needs no join
+        later = candidates.event_at > candidates.t1 if strictly else candidates.event_at >= candidates.t1
+        firsts = candidates.filter(later).group_by("user_id").aggregate(t2=candidates.event_at.min())
+        return attempts.left_join(firsts, "user_id").drop("user_id_right")
     looked = _first_after(attempts, f"t{k - 1}", candidates, strictly=strictly, many=many)
     return looked.rename(**{f"t{k}": "found"})
 
