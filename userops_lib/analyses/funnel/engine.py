@@ -353,30 +353,40 @@ NONE = "(none)"  # a user who dropped and did nothing else inside the window
 def dropoffs(times: ir.Table, events: ir.Table, steps: list[list[str]], snapshot: dt.datetime) -> pd.DataFrame:
     """For complete users who reached step k-1 but not step k: the event they did next instead (their first
     event after step k-1 inside the window; at one moment the first by name; ``(none)`` when nothing) and
-    whether they did step k later, after their window: ``step, next_event, users, came_back``."""
+    whether they did step k later, after their window: ``step, next_event, users, came_back``.
+
+    Every user drops at one step at most, so all steps come from one table of dropped users: one pass over
+    their events inside the windows and one over their later step events, whatever the step count."""
+    columns = ["step", "next_event", "came_back", "users"]
+    last = len(steps)
+    if last < 2:
+        return pd.DataFrame(columns=columns)
     complete = times.filter(times.complete)
+    reached = ibis.literal(1)
+    for k in range(2, last + 1):
+        reached = ibis.ifelse(complete[f"t{k}"].notnull(), k, reached)
+    since = ibis.cases(*[(reached == j, complete[f"t{j}"]) for j in range(1, last)], else_=ibis.null("timestamp"))
+    dropped = complete.select("user_id", step=reached + 1, since=since, deadline=complete.deadline)
+    dropped = dropped.filter(dropped.step <= last)
     events = events.filter(events.event_at < snapshot).select("user_id", "event_at", "event")
-    parts = []
-    for k in range(2, len(steps) + 1):
-        dropped = complete.filter(complete[f"t{k - 1}"].notnull() & complete[f"t{k}"].isnull())
-        dropped = dropped.select("user_id", since=dropped[f"t{k - 1}"], deadline=dropped.deadline)
-        after = dropped.join(events, "user_id")
-        after = after.filter((after.event_at > after.since) & (after.event_at <= after.deadline))
-        first_at = after.group_by("user_id").aggregate(first_at=after.event_at.min())
-        at_first = after.join(first_at, [after.user_id == first_at.user_id, after.event_at == first_at.first_at])
-        next_event = at_first.group_by("user_id").aggregate(next_event=at_first.event.min())
-        later = dropped.join(events.filter(events.event.isin(steps[k - 1])), "user_id")
-        later = later.filter(later.event_at > later.deadline).select("user_id").distinct().mutate(came_back=True)
-        tagged = dropped.left_join(next_event, "user_id").drop("user_id_right")
-        tagged = tagged.left_join(later, "user_id").drop("user_id_right")
-        parts.append(
-            tagged.group_by(next_event=tagged.next_event.fill_null(NONE), came_back=tagged.came_back.fill_null(False))
-            .aggregate(users=tagged.count())
-            .mutate(step=ibis.literal(k))
-        )
-    if not parts:
-        return pd.DataFrame(columns=["step", "next_event", "came_back", "users"])
-    return ibis.union(*parts).execute()[["step", "next_event", "came_back", "users"]]
+    inside = dropped.join(events, "user_id")
+    inside = inside.filter((inside.event_at > inside.since) & (inside.event_at <= inside.deadline))
+    first_at = inside.group_by("user_id").aggregate(first_at=inside.event_at.min())
+    at_first = inside.join(first_at, [inside.user_id == first_at.user_id, inside.event_at == first_at.first_at])
+    next_event = at_first.group_by("user_id").aggregate(next_event=at_first.event.min())
+    names = sorted({name for step in steps[1:] for name in step})
+    later = dropped.join(events.filter(events.event.isin(names)), "user_id")
+    wanted = ibis.cases(*[(later.step == k, later.event.isin(steps[k - 1])) for k in range(2, last + 1)], else_=False)
+    later = later.filter((later.event_at > later.deadline) & wanted)
+    later = later.select("user_id").distinct().mutate(came_back=True)
+    tagged = dropped.left_join(next_event, "user_id").drop("user_id_right")
+    tagged = tagged.left_join(later, "user_id").drop("user_id_right")
+    counts = tagged.group_by(
+        "step", next_event=tagged.next_event.fill_null(NONE), came_back=tagged.came_back.fill_null(False)
+    ).aggregate(users=tagged.count())
+    frame = counts.execute()[columns]
+    frame["step"] = frame["step"].astype("int64")
+    return frame
 
 
 __all__ = [
