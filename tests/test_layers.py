@@ -119,3 +119,17 @@ def test_loading_a_dataset_imports_nothing_heavy():
 def test_the_cli_help_imports_nothing_heavy():
     code = "from userops_lib import cli\ntry:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass"
     assert _imported_by(code) == []
+
+
+def test_the_runner_and_each_report_job_import_nbformat_without_the_iri_grammar(tmp_path):
+    """Both import nbformat (the runner to read notebooks, a job through papermill), whose jsonschema builds a
+    grammar for IRI formats at import (1.3 s a process) unless userops imported jsonschema first."""
+    runner = "from userops_lib import cli\ncli.main(['report', 'data/sample', '--check'])"
+    spec = {"name": "x", "notebook": str(tmp_path / "missing.ipynb"), "ipynb": str(tmp_path / "x.ipynb")}
+    job = f"from userops_lib import report_job\nprint(report_job.run({{**{spec!r}, 'parameters': {{}}, 'cwd': '.'}}))"
+    for code in (runner, job):
+        imported = _imported_by(code)
+        assert {"nbconvert", "papermill"} & set(imported)  # the probe ran a path that imports nbformat
+        assert "rfc3987_syntax" not in imported
+    # without the first import, nbformat does build it (the probe would see it)
+    assert "rfc3987_syntax" in _imported_by("import nbformat")

@@ -77,6 +77,9 @@ def _positive(kind: type, *, most: float):
 
 
 def _report(args: argparse.Namespace) -> int:
+    from userops_lib import imports
+
+    imports.jsonschema()  # before nbformat, which report and runner import: without the IRI grammar
     from userops_lib import report, runner
 
     _use_engine(args.engine)
@@ -231,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _notebooks(args: argparse.Namespace) -> int:
+    from userops_lib import imports
+
+    imports.jsonschema()  # before nbformat: without the IRI grammar
     from userops_lib import notebooks
     from userops_lib.report import PROJECT_ROOT
 

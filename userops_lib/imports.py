@@ -11,7 +11,8 @@ def jsonschema() -> ModuleType:
 
     ``jsonschema._format`` imports ``rfc3987_syntax`` when it is installed (the Jupyter stack brings it) and
     builds a Lark grammar for the ``iri`` formats: about 1.5 s in every process that reads a dataset.yml (each
-    notebook kernel), more than duckdb, pandas and ibis together. The schemas here use no format, so the
+    notebook kernel) or imports nbformat (the runner, each report job), more than duckdb, pandas and ibis
+    together. Call it before anything imports nbformat or papermill. The schemas here use no format, so the
     module is hidden during that one import (jsonschema then leaves those formats unchecked) and visible
     again after it: anything else that imports it later gets it as usual."""
     hidden = "rfc3987_syntax" not in sys.modules
