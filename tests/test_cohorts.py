@@ -309,3 +309,24 @@ def test_the_heat_map_writes_each_cell_and_does_not_colour_tiny_cohorts():
     grey = [text for text in ax.texts if text.get_text() == "50"]
     assert grey and grey[0].get_color() == "#888"
     plt.close("all")
+
+
+@pytest.mark.parametrize(("a", "n", "b", "m"), [(0, 40, 0, 25), (40, 40, 25, 25), (3, 40, 9, 25), (30, 40, 9, 25)])
+def test_two_groups_compared_get_a_p_value_even_when_both_are_all_or_nothing(a, n, b, m):
+    """Groups whose retention is 0% (or 100%) in both: the pooled z statistic is 0/0; the proportions are
+    identical, so p = 1 (Fisher's exact test says the same), never NaN and no warning. Otherwise statsmodels'."""
+    import warnings
+
+    from scipy.stats import fisher_exact
+    from statsmodels.stats.proportion import proportions_ztest
+
+    from userops_lib.proportions import two_sample_p
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = two_sample_p(a, n, b, m)
+    if a + b in (0, n + m):
+        assert got == 1.0 == fisher_exact([[a, n - a], [b, m - b]])[1]
+    else:
+        assert got == pytest.approx(proportions_ztest(np.array([a, b]), np.array([n, m]))[1], rel=1e-12)
+        assert 0 < got < 1

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint, proportions_ztest
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 from userops_lib.calendar import OFFSET
+from userops_lib.proportions import two_sample_p
 
 TREND_PERIODS = {"day": (1, 7, 30), "week": (1, 4, 12), "month": (1, 3, 6)}
 LTV_SHARE = 0.5  # the LTV curve's cohorts hold at least this share of all cohort members
@@ -91,9 +92,7 @@ def compare(average, periods, reference, alpha) -> pd.DataFrame:
             continue
         ref = at_k.loc[reference]
         for group, row in at_k.drop(index=reference).iterrows():
-            counts = np.array([row.active_users, ref.active_users])
-            nobs = np.array([row.users, ref.users])
-            _, p_value = proportions_ztest(counts, nobs)
+            p_value = two_sample_p(row.active_users, row.users, ref.active_users, ref.users)
             low, high = confint_proportions_2indep(
                 row.active_users, row.users, ref.active_users, ref.users, method="newcomb", alpha=alpha
             )

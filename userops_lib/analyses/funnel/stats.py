@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
+from statsmodels.stats.proportion import confint_proportions_2indep
 
 from userops_lib import topn
-from userops_lib.proportions import wilson
+from userops_lib.proportions import two_sample_p, wilson
 
 ALL = "all"  # the group of every user (funnel.csv's group without a breakdown)
 
@@ -131,7 +131,7 @@ def compare(table: pd.DataFrame, reference: str | None, alpha: float) -> pd.Data
         for group, row in part.drop(index=reference).iterrows():
             if row.entered == 0 or ref.entered == 0:
                 continue
-            _, p_value = proportions_ztest(np.array([row.users, ref.users]), np.array([row.entered, ref.entered]))
+            p_value = two_sample_p(row.users, row.entered, ref.users, ref.entered)
             low, high = confint_proportions_2indep(
                 row.users, row.entered, ref.users, ref.entered, method="newcomb", alpha=alpha
             )
