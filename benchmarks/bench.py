@@ -369,6 +369,13 @@ def generate(folder: Path, events: int) -> float:
     return time.perf_counter() - started
 
 
+def append(out: str, lines: list[str]) -> None:
+    """Append a run's lines to the results file and show them."""
+    with open(out, "a", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    print(f"appended to {out}")
+
+
 def measure(folder: Path, code: str, env: dict | None = None, repeat: int = 1) -> dict:
     """Run ``code`` in a child ``repeat`` times; the median time and peak, and every time measured.
 
@@ -603,9 +610,7 @@ def main(argv=None) -> int:
             )
         )
         lines.append("")
-    with open(args.out, "a", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
-    print(f"appended to {args.out}")
+    append(args.out, lines)
     for size, name, best in floors:
         mark = f"  REGRESSION (above {REGRESSION}×)" if best > REGRESSION else ""
         print(f"{size:>12,} events  {best:5.2f}× the SQL floor  {name}{mark}")

@@ -263,9 +263,8 @@ def main(argv=None) -> int:
             lines.append("")
     lines.append(("Missed or wrong: " + "; ".join(failures)) if failures else "Every cell within its targets.")
     lines.append("")
-    with open(args.out, "a", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
     print("\n".join(lines))
+    bench.append(args.out, lines)
     return 1 if failures else 0
 
 

@@ -69,9 +69,8 @@ def main(argv=None) -> int:
         ("Above the target: " + ", ".join(missed)) if missed else "Every notebook re-runs within the target.",
         "",
     ]
-    with open(args.out, "a", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
     print("\n".join(lines))
+    bench.append(args.out, lines)
     return 1 if missed else 0
 
 

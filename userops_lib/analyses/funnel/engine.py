@@ -193,12 +193,8 @@ def _strict_steps(attempts: ir.Table, source: ir.Table, steps: list[list[str]]) 
         # the deadline: the next event after it is no step (later ones cannot be reached either)
         inside = joined[f"t{k}"] <= joined.deadline
         within[f"t{k}"] = ibis.ifelse(inside.fill_null(False), joined[f"t{k}"], ibis.null("timestamp"))
-    joined = joined.mutate(**within)
-    for k in range(3, len(steps) + 1):
-        joined = joined.mutate(
-            **{f"t{k}": ibis.ifelse(joined[f"t{k - 1}"].isnull(), ibis.null("timestamp"), joined[f"t{k}"])}
-        )
-    return joined
+    # times only grow along the chain: a step past the deadline leaves every later one past it too
+    return joined.mutate(**within)
 
 
 _RANGE = re.compile(r"^(.+)@\s*(\d+)\s*-\s*(\d+)$")
@@ -290,11 +286,6 @@ def _next_step(attempts: ir.Table, events: ir.Table, steps, k: int, order: str, 
         )
         return looked.mutate(**{f"t{k}": reached}).drop("found")
     strictly = bool(set(names) & set(steps[k - 2]))  # one event is not two steps
-    if k == 2 and "t1" in candidates.columns:
-        # the events of each user's one window, which carry its start: step 2 needs no join
-        later = candidates.event_at > candidates.t1 if strictly else candidates.event_at >= candidates.t1
-        firsts = candidates.filter(later).group_by("user_id").aggregate(t2=candidates.event_at.min())
-        return attempts.left_join(firsts, "user_id").drop("user_id_right")
     looked = _first_after(attempts, f"t{k - 1}", candidates, strictly=strictly, many=many)
     return looked.rename(**{f"t{k}": "found"})
 
