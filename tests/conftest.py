@@ -15,7 +15,7 @@ DATA = ROOT / "data"
 # the modules that read the session's sample run share a worker, so its notebooks run once. xdist's own
 # `--dist loadgroup` does not group under pytest 9.2 (it renames `item._nodeid`, which pytest no longer reads),
 # so the grouping is a scheduler of ours: xdist's `loadscope` with the scope being the module or the shared run.
-SHARED_RUN = {"test_browser", "test_report", "test_readme"}
+SHARED_RUN = {"test_browser", "test_report", "test_readme", "test_store"}
 
 
 def _module(nodeid: str) -> str:

@@ -184,7 +184,7 @@ def test_a_full_disk_while_jobs_run_fails_the_rest_and_says_why(tmp_path, monkey
 
     monkeypatch.setattr(runner, "_start", start)
     with pytest.raises(RunWriteError) as failed:
-        runner.execute(plan, out=str(tmp_path / "reports"))
+        runner.execute(plan, out=str(tmp_path / "reports"), jobs=1)  # the second starts after the first ended
     folder = failed.value.folder
     manifest = json.loads((folder / "manifest.json").read_text())
     by_name = {r["name"]: r for r in manifest["reports"]}
@@ -302,3 +302,44 @@ def test_a_kernel_that_never_started_is_started_again_once(tmp_path, monkeypatch
     calls.clear()
     monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
     assert report_job.run(spec)["error_message"] == "boom"
+
+
+def test_notebooks_that_share_a_worker_share_no_state_and_a_dead_kernel_is_replaced(tmp_path):
+    """One worker (--jobs 1) runs every notebook in one kept kernel: a notebook sees none of the previous
+    one's variables, working folder or environment; a notebook whose kernel dies fails alone, and the next
+    one gets a new kernel."""
+    notebooks = tmp_path / "notebooks"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    write_notebook(
+        notebooks / "a_leaves.ipynb",
+        f"import os\nleft = 1\nos.chdir({str(elsewhere)!r})\nos.environ['USEROPS_LEFT'] = '1'\nprint(os.getpid())",
+    )
+    write_notebook(
+        notebooks / "b_checks.ipynb",
+        "import os\nprint('left' in globals(), os.getcwd(), os.environ.get('USEROPS_LEFT'), os.getpid())",
+    )
+    write_notebook(notebooks / "c_dies.ipynb", "import os\nos._exit(1)")
+    write_notebook(notebooks / "d_fine.ipynb", "import os\nprint(os.getpid())")
+    out = tmp_path / "reports"
+    result = subprocess.run(
+        [sys.executable, "-m", "userops_lib.cli", "report", SAMPLE, "--notebooks", str(notebooks), "--out", str(out)]
+        + ["--jobs", "1"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1, result.stderr
+    [folder] = [p for p in out.iterdir() if not p.name.startswith(".")]
+    by_name = {r["name"]: r for r in json.loads((folder / "manifest.json").read_text())["reports"]}
+    assert [by_name[n]["status"] for n in ("a_leaves", "b_checks", "c_dies", "d_fine")] == ["ok", "ok", "failed", "ok"]
+    assert by_name["c_dies"]["error_name"] == "DeadKernelError"
+
+    def printed(name: str) -> str:
+        cells = json.loads((folder / f"{name}.ipynb").read_text())["cells"]
+        return "".join(cells[-1]["outputs"][0]["text"]).strip()
+
+    first = printed("a_leaves")
+    left, cwd, env, pid = printed("b_checks").split()
+    assert (left, cwd, env) == ("False", str(notebooks), "None")
+    assert pid == first  # the same kernel: the stack was imported once
+    assert printed("d_fine") != first  # the kernel that died was replaced

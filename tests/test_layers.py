@@ -121,6 +121,20 @@ def test_the_cli_help_imports_nothing_heavy():
     assert _imported_by(code) == []
 
 
+def test_planning_a_report_run_imports_no_model_stack():
+    """The runner plans (every analysis's parameters checked against the data) and waits for its workers: the
+    survival and customer-value model stacks load in the kernels that run those analyses, not here."""
+    code = (
+        "from userops_lib import cli\n"
+        "import contextlib, io\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert cli.main(['report', 'data/sample', '--check']) == 0"
+    )
+    found = _imported_by(code)
+    assert not {"lifelines", "pymc", "pytensor", "pymc_marketing", "rfc3987_syntax"} & set(found), found
+    assert "nbconvert" in found  # the probe sees what the runner does import (the index page's renderer)
+
+
 def test_the_runner_and_each_report_job_import_nbformat_without_the_iri_grammar(tmp_path):
     """Both import nbformat (the runner to read notebooks, a job through papermill), whose jsonschema builds a
     grammar for IRI formats at import (1.3 s a process) unless userops imported jsonschema first."""

@@ -104,7 +104,9 @@ def _report(args: argparse.Namespace) -> int:
         for skipped in plan.skipped:
             print(f"  {skipped['name']}  skipped: {skipped['reason']}")
         return 0
-    code, folder = runner.execute(plan, out=args.out, jobs=args.jobs, timeout_minutes=args.timeout_minutes)
+    code, folder = runner.execute(
+        plan, out=args.out, jobs=args.jobs, timeout_minutes=args.timeout_minutes, use_store=not args.no_store
+    )
     state = "all reports OK" if code == 0 else "some reports FAILED (see the index)"
     print(f"{state}: {folder / 'index.html'}")
     return code
@@ -198,7 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--config", help="YAML batch file: dataset, parameters, per-notebook parameters, grid")
     report.add_argument("--out", help="folder for runs (default: reports/)")
     report.add_argument(
-        "--jobs", type=_positive(int, most=64), help="notebooks run at once, each in its own process (default 1)"
+        "--jobs",
+        type=_positive(int, most=64),
+        help="notebooks run at once, each worker in its own process with a kernel it keeps (default: one a core, "
+        "at most 4, each with 2 GiB of DuckDB memory)",
     )
     report.add_argument(
         "--timeout-minutes", type=_positive(float, most=24 * 60), help="whole-run limit per notebook (default 20)"
@@ -210,6 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="check the dataset, parameters and config and list the reports that would run; run nothing (exit 0 or 2)",
     )
     report.add_argument("--engine", choices=["duckdb", "spark"], help=ENGINE_HELP)
+    report.add_argument(
+        "--no-store",
+        action="store_true",
+        help="have every notebook read and check the dataset itself (default: once per run, kept in a DuckDB "
+        "file in the run's folder while it runs)",
+    )
     report.add_argument(
         "--lang",
         choices=["en", "zh"],

@@ -166,6 +166,19 @@ def instant_to_utc(timestamp: ir.Value) -> ir.TimestampValue:
     return _duckdb_utc_wall("UTC", timestamp.cast(TIMESTAMP_UTC))
 
 
+EXACT = dt.Decimal(38, 9)  # 29 digits before the point, 9 after: any revenue, to a billionth
+
+
+def exact_sum(value: ir.NumericValue, where: ir.BooleanValue | None = None) -> ir.FloatingScalar:
+    """The sum of ``value`` (money, or a per-row term of a variance) the same to the last digit on every run.
+
+    A sum of doubles depends on the order the engine's threads add them in: two runs of one report differed
+    in the 16th digit ('660.8' and '660.8000000000001' in a CSV, a model fit on such sums by 1e-6). Each value
+    is rounded to a billionth (a decimal) and added exactly, then turned back into a double.
+    """
+    return value.cast(EXACT).sum(where=where).cast("float64")
+
+
 def frame(expr: ir.Table, order_by: str | None = None):
     """``expr`` as a pandas DataFrame, converted by Arrow in one go (for frames with millions of rows).
 
@@ -207,10 +220,10 @@ def memory_limit() -> str | None:
                 values={"variable": MEMORY_ENV, "none": NO_LIMIT},
             )
         return limit
-    ram = _memory()
-    if ram is None:
+    total = ram()
+    if total is None:
         return None  # a system that does not say: DuckDB's own default
-    return f"{max(ram // 8, 2**30) // 2**20}MiB"
+    return f"{max(total // 8, 2**30) // 2**20}MiB"
 
 
 def job_settings(jobs: int) -> dict[str, str]:
@@ -222,8 +235,8 @@ def job_settings(jobs: int) -> dict[str, str]:
     DuckDB holds only what a query needs: the limit is where it starts to spill, not what it takes. At
     1 GB a kernel spilled on 100M events (RFM 27.5 s against 6.5 s uncapped; benchmarks/results.md)."""
     jobs = max(1, int(jobs))
-    ram = _memory()
-    memory = f"{max(ram // RUN_SHARE // jobs, 2**30) // 2**20}MiB" if ram else "1GB"
+    total = ram()
+    memory = f"{max(total // RUN_SHARE // jobs, 2**30) // 2**20}MiB" if total else "1GB"
     threads = str(max(1, (os.cpu_count() or 1) // jobs))
     return {
         MEMORY_ENV: os.environ.get(MEMORY_ENV) or memory,
@@ -250,7 +263,7 @@ def threads() -> int | None:
     return int(text)
 
 
-def _memory() -> int | None:
+def ram() -> int | None:
     """The bytes of RAM this process may use: the machine's, or its container's limit when lower (as DuckDB sees it)."""
     try:
         ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from userops_lib import fonts, i18n, narrative, plots, quality_text, templating
+from userops_lib import fonts, i18n, narrative, plots, quality_text, store, templating
 from userops_lib.data import Dataset, load_dataset
 from userops_lib.errors import DataError
 from userops_lib.files import atomically, write_csv, write_text
@@ -30,7 +30,7 @@ def _display(html_text: str) -> None:
 
     # JupyterLab: the report's rules, and this output's CJK characters as a font family of its own (named by
     # the characters: outputs that share a family would share faces that cover only some of their text)
-    chars = "".join(sorted({c for c in html_text if fonts.is_cjk(c)}))
+    chars = fonts.cjk_chars(html_text)
     family = f"{fonts.CSS_FAMILY} {hashlib.sha1(chars.encode()).hexdigest()[:10]}"
     own = f".userops-output.userops-font-{family[-10:]}{{font-family:'{family}',{fonts.FALLBACK}}}" if chars else ""
     style = templating.markup(templating.scoped_stylesheet() + fonts.css_for(chars, family=family) + own)
@@ -104,12 +104,17 @@ def open_dataset(
     dataset, *, snapshot_at: str = "", timezone: str = "", filter_column: str = "", filter_value: str = ""
 ) -> Dataset:
     """Load the dataset a notebook analyses (a path, or a Params holding one), optionally restricted to one
-    segment of users; ``timezone`` overrides the zone of the dataset's calendar."""
+    segment of users; ``timezone`` overrides the zone of the dataset's calendar. In a report run the
+    checked tables come from the run's store (:mod:`userops_lib.store`) when it holds this load."""
     if not isinstance(dataset, str):
         params = dataset
         dataset, snapshot_at, timezone = params.dataset, params.snapshot_at, params.timezone
         filter_column, filter_value = params.filter_column, params.filter_value
-    ds = load_dataset(resolve_dataset(dataset), snapshot_at=snapshot_at or None, calendar=timezone or None)
+    where = resolve_dataset(dataset)
+    # In a `userops report` run the runner has read and checked the data once (userops_lib.store).
+    ds = store.for_kernel(where, snapshot_at, timezone) or load_dataset(
+        where, snapshot_at=snapshot_at or None, calendar=timezone or None
+    )
     if filter_column or filter_value:
         if not (filter_column and filter_value):
             raise DataError.single(

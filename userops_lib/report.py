@@ -17,10 +17,11 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
-from userops_lib import analyses, contract, i18n, preflight, render, schemas, strict_yaml
+from userops_lib import analyses, contract, i18n, preflight, render, schemas, store, strict_yaml
 from userops_lib import params as params_module
 from userops_lib.calendar import check_zone
 from userops_lib.data import load_dataset
@@ -50,6 +51,10 @@ class Plan:
     settings: dict
     skipped: list[dict] = field(default_factory=list)
     language: str = i18n.DEFAULT
+    # The dataset as the plan loaded and checked it, and what that load depended on (userops_lib.store):
+    # the runner writes it to the run's store instead of every kernel loading it again.
+    loaded: Any = field(default=None, repr=False, compare=False)
+    loaded_key: tuple = ()
 
 
 def requirements(notebook: nbformat.NotebookNode) -> list[list[str]]:
@@ -290,7 +295,10 @@ def _plan(dataset, only, parameters, config, notebooks_dir, language, timezone, 
 
     with i18n.language(language):
         quality_lines = quality_text.summary(ds.quality)
-    result = Plan(dataset_path, ds.name, jobs, quality_lines, settings, skipped, language)
-    if ds.con.name == "duckdb":
+    kept = ds if store.storable(ds) else None
+    result = Plan(
+        dataset_path, ds.name, jobs, quality_lines, settings, skipped, language, kept, store.key(dataset_path, "", zone)
+    )
+    if kept is None and ds.con.name == "duckdb":
         ds.con.disconnect()  # the runner waits for the kernels: it should not hold DuckDB's buffers meanwhile
     return result

@@ -16,7 +16,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from userops_lib import i18n
+from userops_lib import engine, i18n
 from userops_lib.calendar import Calendar
 from userops_lib.data import Dataset, with_revenue
 from userops_lib.errors import DataError
@@ -73,20 +73,20 @@ def features(ds: Dataset, *, snapshot: dt.datetime | None = None, basis: str = "
             last_at=events.event_at.max(),
             last_key=events.event_at.max(where=bought),
             frequency=bought.sum(),
-            monetary=revenue.sum(),
+            monetary=engine.exact_sum(revenue),
         )
     else:
         # Active days: user-days, then users (two plain aggregations an engine can spill to disk, rather
         # than COUNT(DISTINCT day) per user).
         per_day = events.group_by(["user_id", calendar.date(events.event_at).name("day")]).aggregate(
-            first_at=events.event_at.min(), last_at=events.event_at.max(), revenue=revenue.sum()
+            first_at=events.event_at.min(), last_at=events.event_at.max(), revenue=engine.exact_sum(revenue)
         )
         per_user = per_day.group_by("user_id").aggregate(
             first_at=per_day.first_at.min(),
             last_at=per_day.last_at.max(),
             last_key=per_day.last_at.max(),
             frequency=per_day.count(),
-            monetary=per_day.revenue.sum(),
+            monetary=engine.exact_sum(per_day.revenue),
         )
     # Whole local days from the day of each moment to the snapshot's day.
     end = calendar.date_literal(snapshot)

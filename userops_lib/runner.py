@@ -19,8 +19,10 @@ import threading
 import time
 from pathlib import Path
 
-from userops_lib import engine, i18n, processes, provenance, render, report, report_job
-from userops_lib.errors import Interrupted, RunWriteError
+import duckdb
+
+from userops_lib import engine, i18n, processes, provenance, render, report, report_job, store
+from userops_lib.errors import DataError, Interrupted, RunWriteError
 from userops_lib.files import write_text
 from userops_lib.report import DEFAULT_TIMEOUT_MINUTES, PROJECT_ROOT, Job, Plan
 
@@ -136,6 +138,7 @@ def execute(
     jobs: int | None = None,
     timeout_minutes: float | None = None,
     progress_stream=None,
+    use_store: bool = True,
 ) -> tuple[int, Path]:
     """Run the plan; returns the exit code (0 all OK, 1 some report failed) and the run folder.
 
@@ -144,10 +147,14 @@ def execute(
     ``kill -9`` takes the jobs down too (they die with their parent) and the next run clears the
     folder. A full disk (or any other write error) stops the run: jobs that finished are kept and
     published, the run is marked failed with the reason, and ``latest`` is left alone.
+
+    The dataset is read and checked once: the plan's load is written to the run's store
+    (:mod:`userops_lib.store`), which the kernels read; ``use_store=False`` (``--no-store``) has every
+    kernel load the source itself.
     """
     settings = plan.settings
     out_root = out_folder(out, settings)
-    workers = max(1, int(jobs or settings.get("jobs") or 1))
+    workers = max(1, int(jobs or settings.get("jobs") or default_jobs()))
     timeout = float(timeout_minutes or settings.get("timeout_minutes") or DEFAULT_TIMEOUT_MINUTES) * 60
     run_id = provenance.new_run_id()
     try:
@@ -164,26 +171,44 @@ def execute(
     internal = staging / ".jobs"
     started_at = dt.datetime.now(dt.UTC)
     progress = _Progress(len(plan.jobs), progress_stream)
-    running: dict[str, tuple[subprocess.Popen, float, Job]] = {}
+    running: dict[str, tuple[_Worker, float, Job]] = {}
+    pool: list[_Worker] = []
     results: dict[str, dict] = {}
     write_error: OSError | None = None
     previous = {}
     if threading.current_thread() is threading.main_thread():
         previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    stores: dict[tuple, Path] = {}
+    stored: dict = {}
     try:
         internal.mkdir()
+        if use_store:
+            stores, stored = _write_stores(plan, internal, progress)
+        _release(plan)
         pending = _longest_first(plan.jobs, out_root) if workers > 1 else list(plan.jobs)
+        started = 0
         while pending or running:
             while pending and len(running) < workers:
                 job = pending.pop(0)
-                running[job.name] = (_start(job, staging, internal, workers), time.monotonic(), job)
+                worker = next((w for w in pool if w.job is None), None)
+                if worker is None:
+                    started += 1
+                    worker = _Worker(started, internal, workers, job)
+                    pool.append(worker)
+                running[job.name] = (worker, time.monotonic(), job)
+                _start(job, staging, internal, worker, stores.get(_job_key(job)))
                 progress.event(f"started {job.name}", len(results), list(running))
             time.sleep(0.2)
-            for name, (process, begun, job) in list(running.items()):
-                if process.poll() is None and time.monotonic() - begun <= timeout:
-                    continue
-                if process.poll() is None:
-                    _kill(process)
+            for name, (worker, begun, job) in list(running.items()):
+                done = internal / f"{name}.status.json"
+                if done.is_file():
+                    status = _read_status(done, 0, begun)
+                elif worker.process.poll() is not None:  # the worker died, or could not record the result
+                    status = _read_status(done, worker.process.returncode, begun)
+                    pool.remove(worker)
+                elif time.monotonic() - begun > timeout:
+                    _kill(worker.process)
+                    pool.remove(worker)
                     status = {
                         "status": "failed",
                         "error_name": "Timeout",
@@ -192,15 +217,14 @@ def execute(
                         "seconds": round(time.monotonic() - begun, 2),
                     }
                 else:
-                    status = _read_status(internal / f"{name}.status.json", process.returncode, begun)
+                    continue
+                worker.finish(internal / f"{name}.log")
                 results[name] = _entry(status, job, staging, internal)
+                del running[name]
                 if status.get("error_name") == "WriteError":
                     # The disk (or a quota, or a file-size limit) would not take a job's files: the next jobs
                     # would fail the same way. Stop here, keep what finished, and say why.
-                    failed = OSError(status.get("errno") or errno.EIO, status["error_message"])
-                    del running[name]
-                    raise failed
-                del running[name]
+                    raise OSError(status.get("errno") or errno.EIO, status["error_message"])
                 word = "OK" if status["status"] == "ok" else f"FAILED ({status.get('error_name')})"
                 if status["status"] == "ok" and status.get("warnings"):
                     word = "WARNING (see the index)"
@@ -211,16 +235,16 @@ def execute(
     except OSError as exc:  # ENOSPC, EDQUOT, EIO...: keep what finished, fail the rest
         write_error = exc
     except BaseException:
-        for process, _, _ in running.values():
-            _kill(process)
+        for worker in pool:
+            _kill(worker.process)
         shutil.rmtree(staging, ignore_errors=True)
         lock.close()
         raise
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    for process, _, _ in running.values():
-        _kill(process)
+    for worker in pool:
+        worker.stop(kill=bool(running))
     for job in plan.jobs:
         if job.name not in results:
             results[job.name] = _entry(
@@ -249,6 +273,7 @@ def execute(
         "grid": settings.get("grid") or {},
         "jobs": workers,
         "engine": engine.chosen(),
+        "store": stored,
         "timeout_minutes": timeout / 60,
         "versions": provenance.versions(),
         "git": provenance.git(),
@@ -283,7 +308,123 @@ def _describe(error: OSError | None) -> str:
     return f"{error.strerror or error}{where}"
 
 
-def _start(job: Job, staging: Path, internal: Path, workers: int) -> subprocess.Popen:
+def default_jobs() -> int:
+    """Notebooks run at once when ``--jobs`` is not given: one a core, at most four, and no more than leave each
+    kernel's DuckDB 2 GiB of its share of the RAM (:func:`engine.job_settings`)."""
+    ram = engine.ram()
+    by_memory = max(1, ram // engine.RUN_SHARE // 2**31) if ram else 1
+    return max(1, min(os.cpu_count() or 1, 4, by_memory))
+
+
+def _job_key(job: Job) -> tuple[str, str, str]:
+    values = job.parameters
+    return store.key(str(values["dataset"]), values.get("snapshot_at", ""), values.get("timezone", ""))
+
+
+def _write_stores(plan: Plan, internal: Path, progress: _Progress) -> tuple[dict[tuple, Path], dict]:
+    """Write the run's store for each load the jobs ask for (one, unless notebooks differ in snapshot or zone):
+    the plan's load where it is the one, else a load made here. Returns the stores by load and what was
+    written, for the run's manifest. A store that cannot be written (a dataset on a database, a full disk)
+    leaves its jobs to read the source, as without a store."""
+    from userops_lib.data import load_dataset
+
+    keys = list(dict.fromkeys(_job_key(job) for job in plan.jobs))
+    paths: dict[tuple, Path] = {}
+    written: dict = {"stores": [], "reports": 0}
+    for number, wanted in enumerate(keys):
+        ds = plan.loaded if wanted == tuple(plan.loaded_key) else None
+        try:
+            if ds is None:
+                _, snapshot_at, timezone = wanted
+                ds = load_dataset(plan.dataset, snapshot_at=snapshot_at or None, calendar=timezone or None)
+            if not store.storable(ds):
+                continue
+            path = internal / f"store-{number}.duckdb"
+            facts = store.write(ds, path, wanted)
+        except (DataError, OSError, duckdb.Error) as exc:
+            progress.event(
+                f"the run's store was not written ({str(exc).splitlines()[0]}): notebooks read the dataset", 0, []
+            )
+            continue
+        finally:
+            if ds is not None and ds is not plan.loaded and ds.con.name == "duckdb":
+                ds.con.disconnect()
+        paths[wanted] = path
+        reports = sum(_job_key(job) == wanted for job in plan.jobs)
+        written["stores"].append({**facts, "snapshot_at": wanted[1], "timezone": wanted[2], "reports": reports})
+        written["reports"] += reports
+        progress.event(f"read and checked the dataset once for {reports} report(s) ({facts['seconds']:.1f} s)", 0, [])
+    return paths, written
+
+
+def _release(plan: Plan) -> None:
+    """Close the plan's connection: the runner waits for the kernels and should not hold DuckDB's buffers."""
+    if plan.loaded is not None and plan.loaded.con.name == "duckdb":
+        plan.loaded.con.disconnect()
+    plan.loaded = None
+
+
+class _Worker:
+    """A worker process (``report_job --serve``) that runs the jobs it is handed in turn, in one kernel it
+    keeps warm; its own session, so a timeout or a stopped run kills it with its kernel. Its log is one
+    file; each job's part of it is cut out when the job ends (kept in the run when the job failed)."""
+
+    def __init__(self, number: int, internal: Path, workers: int, first: Job):
+        self.log = internal / f"worker-{number}.log"
+        self.offset = 0
+        self.job: str | None = None
+        # Several kernels share the machine: each one's DuckDB gets its share of the memory (it spills beyond
+        # it) and of the cores, unless the caller chose (pandas frames are not capped: see benchmarks/results.md).
+        env = {**os.environ, **engine.job_settings(workers)}
+        env.pop(store.ENV, None)  # a job's store is named in its spec
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "userops_lib.report_job", report_job.SERVE],
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=str(first.notebook.resolve().parent),
+                env=env,
+                preexec_fn=processes.die_with_parent,
+            )
+
+    def give(self, name: str, spec_path: Path) -> None:
+        """Hand the worker a job (a line on its standard input)."""
+        self.job = name
+        self.offset = self.log.stat().st_size if self.log.is_file() else 0
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(f"{spec_path}\n".encode())
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            pass  # the worker is gone: the runner sees it exit and records why
+
+    def finish(self, job_log: Path) -> None:
+        """The job's part of the worker's log, as the job's own log; the worker is free again."""
+        try:
+            with self.log.open("rb") as log:
+                log.seek(self.offset)
+                job_log.write_bytes(log.read())
+        except OSError:
+            pass  # a full disk: the runner reports the job without its log
+        self.job = None
+
+    def stop(self, *, kill: bool = False) -> None:
+        """End the worker: its input closed (it shuts its kernel down and exits), killed if it lingers."""
+        if kill:
+            _kill(self.process)
+            return
+        try:
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+            self.process.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            _kill(self.process)
+
+
+def _start(job: Job, staging: Path, internal: Path, worker: _Worker, store_path: Path | None = None) -> None:
+    """Write the job's spec and hand it to ``worker``."""
     artifacts = staging / job.name
     with i18n.language(job.parameters.get("language", i18n.DEFAULT)):
         subtitle = i18n.t("report.subtitle", dataset=Path(job.parameters["dataset"]).name)
@@ -299,22 +440,11 @@ def _start(job: Job, staging: Path, internal: Path, workers: int) -> subprocess.
         "subtitle": subtitle,
         "language": job.parameters.get("language", i18n.DEFAULT),
         "parameters": {**job.parameters, "artifacts_dir": str(artifacts)},
+        "env": {store.ENV: str(store_path) if store_path is not None else None},
     }
     spec_path = internal / f"{job.name}.spec.json"
     write_text(spec_path, json.dumps(spec, default=str))
-    # Several kernels share the machine: each one's DuckDB gets its share of the memory (it spills beyond
-    # it) and of the cores, unless the caller chose (pandas frames are not capped: see benchmarks/results.md).
-    env = {**os.environ, **engine.job_settings(workers)}
-    with (internal / f"{job.name}.log").open("w") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "userops_lib.report_job", str(spec_path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=spec["cwd"],
-            env=env,
-            preexec_fn=processes.die_with_parent,
-        )
+    worker.give(job.name, spec_path)
 
 
 def _read_status(path: Path, returncode: int, begun: float) -> dict:

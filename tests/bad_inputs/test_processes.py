@@ -97,7 +97,8 @@ def test_a_file_size_limit_during_the_last_notebook_is_named_and_leaves_no_parti
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
     result = subprocess.run(
-        [sys.executable, "-m", "userops_lib.cli", "report", SAMPLE, "--notebooks", str(notebooks), "--out", str(out)],
+        [sys.executable, "-m", "userops_lib.cli", "report", SAMPLE, "--notebooks", str(notebooks), "--out", str(out)]
+        + ["--jobs", "1"],  # one after the other: the error comes during the last notebook
         capture_output=True,
         text=True,
         preexec_fn=limited,
@@ -133,7 +134,8 @@ def test_a_full_disk_during_the_last_notebook_is_named_and_leaves_no_partial_fil
     write_notebook(notebooks / "z_big.ipynb", "print('x' * 6_000_000)")  # more than the disk holds
     out = small_disk / "reports"
     result = subprocess.run(
-        [sys.executable, "-m", "userops_lib.cli", "report", SAMPLE, "--notebooks", str(notebooks), "--out", str(out)],
+        [sys.executable, "-m", "userops_lib.cli", "report", SAMPLE, "--notebooks", str(notebooks), "--out", str(out)]
+        + ["--jobs", "1"],  # one after the other: the error comes during the last notebook
         capture_output=True,
         text=True,
     )

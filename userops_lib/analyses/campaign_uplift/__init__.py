@@ -19,16 +19,18 @@ Definitions (the catalogue's ``campaign_uplift.definition.*`` states them in eve
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from userops_lib import contract
 from userops_lib.analyses.campaign_uplift import experiment as uplift
-from userops_lib.analyses.campaign_uplift import stats as uplift_stats
-from userops_lib.analyses.campaign_uplift.targeting import UpliftModel, segment_uplift, uplift_model
 from userops_lib.campaigns import EVENT_METRICS
 from userops_lib.contract import param
 from userops_lib.data import Dataset
+
+if TYPE_CHECKING:  # the statistics (statsmodels, scipy) load when an analysis runs, not when a run is planned
+    from userops_lib.analyses.campaign_uplift.targeting import UpliftModel
 
 MONEY_METRICS = ("revenue",)  # event outcomes in the dataset's currency
 
@@ -109,6 +111,8 @@ class CampaignResult(contract.Presented):
         return metric.split(" ")[0] in MONEY_METRICS
 
     def tables(self) -> dict[str, pd.DataFrame]:
+        from userops_lib.analyses.campaign_uplift import stats as uplift_stats
+
         # Data only: what each check found (check, status, value, about, threshold); the report says it in words.
         out = {"arm_summary": self.readout[list(uplift_stats.ARM_SUMMARY)], "health": self.health}
         if not self.segments.empty:
@@ -154,6 +158,9 @@ def _analyse(
     cost_per_contact: float = 0.0,
     seed: int = 0,
 ) -> CampaignResult:
+    from userops_lib.analyses.campaign_uplift import stats as uplift_stats
+    from userops_lib.analyses.campaign_uplift.targeting import segment_uplift, uplift_model
+
     exp = uplift.experiment(
         ds, campaign=campaign, metrics=metrics, window_days=window_days, segment_by=[segment_by] if segment_by else None
     )

@@ -152,10 +152,10 @@ def _event_outcomes(ds: Dataset, table: ir.Table, window_days: int) -> tuple[ir.
         # A true/false as 1/0 by a condition, then a float: PostgreSQL casts no boolean to a float, and a
         # float literal there is a decimal.
         converted=(after & (joined.revenue > 0)).any().ifelse(1, 0).cast("float64"),
-        revenue=joined.revenue.sum(where=after),
+        revenue=engine.exact_sum(joined.revenue, where=after),
         active_days=day.nunique(where=after).cast("float64"),
         pre_converted=(before & (joined.revenue > 0)).any().ifelse(1, 0).cast("float64"),
-        pre_revenue=joined.revenue.sum(where=before),
+        pre_revenue=engine.exact_sum(joined.revenue, where=before),
         pre_active_days=day.nunique(where=before).cast("float64"),
     )
     joined_back = table.left_join(per_user, "user_id")

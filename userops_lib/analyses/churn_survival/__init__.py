@@ -21,17 +21,32 @@ Definitions (the catalogue's ``churn_survival.definition.*`` states them in ever
 from __future__ import annotations
 
 import dataclasses
+import importlib
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from userops_lib import contract
-from userops_lib.analyses.churn_survival import curves, durations, risk
-from userops_lib.analyses.churn_survival.cox import CoxResult
-from userops_lib.analyses.churn_survival.curves import KaplanMeierResult
-from userops_lib.analyses.churn_survival.risk import Calibration
+from userops_lib.analyses.churn_survival import durations
 from userops_lib.contract import param
 from userops_lib.data import Dataset
 from userops_lib.errors import DataError
+
+if TYPE_CHECKING:  # lifelines loads when the analysis runs, not when a report run is planned
+    from userops_lib.analyses.churn_survival.cox import CoxResult
+    from userops_lib.analyses.churn_survival.curves import KaplanMeierResult
+    from userops_lib.analyses.churn_survival.risk import Calibration
+
+_LAZY = {"CoxResult": "cox", "KaplanMeierResult": "curves", "Calibration": "risk", "curves": "", "risk": "", "cox": ""}
+
+
+def __getattr__(name: str) -> Any:
+    """The statistics' modules and result types, imported on first use."""
+    if name not in _LAZY:
+        raise AttributeError(name)
+    module = importlib.import_module(f"{__name__}.{_LAZY[name] or name}")
+    return getattr(module, name) if _LAZY[name] else module
+
 
 DEFAULT_HORIZONS = {"days": (30, 90, 180), "weeks": (4, 13, 26), "months": (6, 12, 24)}
 DEFAULT_RISK_HORIZON = {"days": 30, "weeks": 4, "months": 3}
@@ -175,6 +190,8 @@ def _analyse(
 ) -> ChurnSurvival:
     """The whole churn survival analysis (its values checked by Params); ``segment_by``/``covariates`` of None
     are chosen from the data."""
+    from userops_lib.analyses.churn_survival import curves, risk
+
     table, unit, used = durations.user_durations(
         ds, source=source, churn_after_days=churn_after_days, active_events=active_events
     )

@@ -188,9 +188,16 @@ class KaplanMeierResult:
 
 
 def by_segment(
-    frame: pd.DataFrame, segment_by: str | None, *, horizons, alpha: float = 0.05, rmst_horizon: float | None = None
+    frame: pd.DataFrame,
+    segment_by: str | None,
+    *,
+    horizons,
+    alpha: float = 0.05,
+    rmst_horizon: float | None = None,
+    tests: bool = True,
 ) -> KaplanMeierResult:
-    """A curve for everyone and one per segment, with medians, fixed-time survival, RMST and log-rank tests."""
+    """A curve for everyone and one per segment, with medians, fixed-time survival, RMST and log-rank tests
+    (``tests=False``: none, for a refit that needs only the curves)."""
     fitters, km, meds, hz, rm = {}, [], [], [], []
     rmst_horizon = rmst_horizon or max(horizons)
     with warnings.catch_warnings():
@@ -205,9 +212,9 @@ def by_segment(
             meds.append(medians(fitter, segment))
             hz.extend(at_horizons(fitter, segment, horizons))
             rm.append(rmst(fitter, segment, rmst_horizon, alpha))
-    tests = logrank(frame, segment_by, alpha=alpha) if segment_by and len(fitters) > 2 else pd.DataFrame()
+    compared = logrank(frame, segment_by, alpha=alpha) if tests and segment_by and len(fitters) > 2 else pd.DataFrame()
     return KaplanMeierResult(
-        pd.concat(km, ignore_index=True), pd.DataFrame(meds), pd.DataFrame(hz), pd.DataFrame(rm), tests, fitters
+        pd.concat(km, ignore_index=True), pd.DataFrame(meds), pd.DataFrame(hz), pd.DataFrame(rm), compared, fitters
     )
 
 

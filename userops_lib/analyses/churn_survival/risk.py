@@ -143,11 +143,22 @@ def conditional(
 
 
 def fit(
-    frame, columns, covariates, references, segment_by, alpha, max_levels=None, *, horizons=(1,), exact_max_users=None
+    frame,
+    columns,
+    covariates,
+    references,
+    segment_by,
+    alpha,
+    max_levels=None,
+    *,
+    horizons=(1,),
+    exact_max_users=None,
+    tests=True,
 ):
-    """The curves (one per segment, read at ``horizons``) and the Cox model (None without covariates)."""
+    """The curves (one per segment, read at ``horizons``; with log-rank tests unless ``tests=False``) and the
+    Cox model (None without covariates)."""
     km = curves.by_segment(
-        durations.segment_frame(frame, segment_by, max_levels), segment_by, horizons=horizons, alpha=alpha
+        durations.segment_frame(frame, segment_by, max_levels), segment_by, horizons=horizons, alpha=alpha, tests=tests
     )
     model = None
     if covariates:
@@ -183,7 +194,8 @@ def calibrate(
     frame = durations.aggregate(early, columns, max_levels=max_levels)
     if frame["count"].sum() < 200 or frame.loc[frame.churned, "count"].sum() < 20:
         return Calibration("too_little", cutoff=cutoff)
-    km, model = fit(frame, columns, covariates, references, segment_by, alpha, max_levels)
+    # The refit predicts from the curves and the Cox model: the segments' log-rank tests are the main fit's.
+    km, model = fit(frame, columns, covariates, references, segment_by, alpha, max_levels, tests=False)
     _, counts = durations.active_patterns(
         early, columns, max_levels=max_levels, outcome=late.select("user_id", outcome=late.churned)
     )

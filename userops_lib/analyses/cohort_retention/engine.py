@@ -8,6 +8,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from userops_lib import engine
 from userops_lib.calendar import Calendar
 
 MISSING_GROUP = "(missing)"
@@ -77,7 +78,7 @@ def value_changes(events: ir.Table, members: ir.Table, period: str, calendar: Ca
     revenue = paid.select("user_id", paid_at=calendar.start(paid.event_at, period), revenue=paid.revenue)
     joined = members.join(revenue, "user_id")
     joined = joined.mutate(k=calendar.periods_between(joined.paid_at, joined.cohort, period)).filter(lambda t: t.k >= 0)
-    per_user = joined.group_by(["user_id", "cohort", "group_value", "k"]).aggregate(r=joined.revenue.sum())
+    per_user = joined.group_by(["user_id", "cohort", "group_value", "k"]).aggregate(r=engine.exact_sum(joined.revenue))
     running = ibis.cumulative_window(group_by=["user_id", "cohort", "group_value"], order_by="k")
     window = ibis.window(group_by=["user_id", "cohort", "group_value"], order_by="k")
     steps = per_user.mutate(c=per_user.r.sum().over(running))
@@ -86,9 +87,9 @@ def value_changes(events: ir.Table, members: ir.Table, period: str, calendar: Ca
     changes = (
         steps.group_by(["cohort", "group_value", "k"])
         .aggregate(
-            revenue=steps.r.sum(),
-            dc=(steps.c - steps.previous).sum(),
-            dc2=(steps.c * steps.c - steps.previous * steps.previous).sum(),
+            revenue=engine.exact_sum(steps.r),
+            dc=engine.exact_sum(steps.c - steps.previous),
+            dc2=engine.exact_sum(steps.c * steps.c - steps.previous * steps.previous),
         )
         .execute()
     )

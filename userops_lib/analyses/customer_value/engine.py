@@ -25,6 +25,7 @@ import datetime as dt
 import ibis
 import ibis.expr.types as ir
 
+from userops_lib import engine
 from userops_lib.calendar import Calendar
 from userops_lib.data import with_revenue
 
@@ -56,7 +57,7 @@ def purchase_days(
         bought = ibis.literal(True)
     chosen = events.filter(bought)
     return chosen.group_by(["user_id", calendar.date(chosen.event_at).name("day")]).aggregate(
-        revenue=chosen.revenue.sum()
+        revenue=engine.exact_sum(chosen.revenue)
     )
 
 
@@ -68,7 +69,7 @@ def summary(days: ir.Table, *, calibration_end: dt.date) -> ir.Table:
         first_day=days.day.min(),
         last_day=days.day.max(where=in_calibration),
         days=in_calibration.sum(),
-        revenue=days.revenue.sum(where=in_calibration),
+        revenue=engine.exact_sum(days.revenue, where=in_calibration),
         first_revenue=days.revenue.argmin(days.day),
         holdout=(~in_calibration).sum(),
     )

@@ -7,6 +7,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from userops_lib import engine
 from userops_lib.calendar import Calendar
 from userops_lib.data import Dataset
 
@@ -76,7 +77,7 @@ def money_by(events: ir.Table, period: str, calendar: Calendar) -> pd.DataFrame:
         .aggregate(
             active_users=events.user_id.nunique(),
             paying_users=events.user_id.nunique(where=paid),
-            revenue=events.revenue.fill_null(0).sum(),
+            revenue=engine.exact_sum(events.revenue.fill_null(0)),
         )
         .order_by("start")
         .execute()

@@ -9,6 +9,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from userops_lib import engine
 from userops_lib.calendar import OFFSET, Calendar
 from userops_lib.data import Dataset, with_revenue
 
@@ -102,6 +103,10 @@ def recent_activity(ds: Dataset, window_days: int) -> pd.DataFrame:
     recent = with_revenue(recent)
     return (
         recent.group_by("user_id")
-        .aggregate(days=calendar.date(recent.event_at).nunique(), events=recent.count(), revenue=recent.revenue.sum())
+        .aggregate(
+            days=calendar.date(recent.event_at).nunique(),
+            events=recent.count(),
+            revenue=engine.exact_sum(recent.revenue),
+        )
         .execute()
     )

@@ -1,0 +1,112 @@
+"""The run-local store: a report run reads and validates its dataset once, and every notebook reads the result.
+
+``userops report`` loads the dataset while planning (every check runs there). Before the first kernel
+starts, the runner writes what the load kept and set aside, table by table, to a DuckDB file in the run's
+staging folder, with the dataset's description (its data-quality summary, snapshot, calendar, manifest),
+and hands each kernel the file's path in ``$USEROPS_RUN_STORE``. A notebook's
+:func:`userops_lib.notebook.open_dataset` opens it read-only when it was written for the same dataset,
+snapshot and calendar, and loads the source as always otherwise (in JupyterLab, or for a job whose
+parameters name another snapshot or zone). The file is deleted with the run's other internal files.
+
+What a kernel gets is what loading the source gives: the same rows, types, set-aside rows and summary
+(``tests/test_store.py`` compares every artifact of every analysis both ways). The store is written only
+for datasets read into embedded DuckDB (files); a Spark run or a ``connection:`` to a database reads the
+source in each kernel, as before. At 100M events writing it takes about 16 s and 0.8 GB of disk, against
+10 s of reading and checking in each of seven kernels (``benchmarks/results.md``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import time
+from pathlib import Path
+
+import ibis
+
+from userops_lib import engine
+from userops_lib.data import Dataset
+
+ENV = "USEROPS_RUN_STORE"  # the store's path, for the kernels of a run
+CATALOG = "userops_store"
+_DESCRIPTION = "userops_dataset"
+_SKIP = {"con", "tables", "_set_aside"}  # the connection and the tables are the store's own
+
+
+def key(dataset: str, snapshot_at: object = "", timezone: object = "") -> tuple[str, str, str]:
+    """What a load depends on: the dataset (a folder's absolute path), the snapshot and the calendar's zone as given."""
+    where = dataset if "://" in dataset else str(Path(dataset).resolve())
+    return where, str(snapshot_at or ""), str(timezone or "")
+
+
+def storable(ds: Dataset) -> bool:
+    """Only datasets read into embedded DuckDB: a database's tables stay in the database."""
+    return ds.con.name == "duckdb" and ds.manifest is not None and ds.manifest.connection is None
+
+
+def _quoted(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def write(ds: Dataset, path: Path, dataset_key: tuple[str, str, str]) -> dict:
+    """Write ``ds``'s kept and set-aside tables and its description to a new DuckDB file at ``path``.
+
+    Returns what was written (rows per table, seconds). The file is complete or absent: it is written
+    under a temporary name and renamed.
+    """
+    started = time.monotonic()
+    partial = path.with_name(path.name + ".partial")
+    partial.unlink(missing_ok=True)
+    con = ds.con
+    con.raw_sql(f"ATTACH {_quoted(partial)} AS {CATALOG}")
+    done = False
+    try:
+        rows = {}
+        for prefix, tables in (("kept", ds.tables), ("aside", ds._set_aside)):
+            for name, table in tables.items():
+                con.raw_sql(f"CREATE TABLE {CATALOG}.{prefix}_{name} AS {ibis.to_sql(table, dialect='duckdb')}")
+                if prefix == "kept":
+                    rows[name] = con.raw_sql(f"SELECT count(*) FROM {CATALOG}.kept_{name}").fetchone()[0]
+        fields = {f.name: getattr(ds, f.name) for f in dataclasses.fields(ds) if f.name not in _SKIP}
+        described = {"key": dataset_key, "fields": fields, "kept": list(ds.tables), "aside": list(ds._set_aside)}
+        description = pickle.dumps(described)
+        con.raw_sql(f"CREATE TABLE {CATALOG}.{_DESCRIPTION} (description BLOB)")
+        con.con.execute(f"INSERT INTO {CATALOG}.{_DESCRIPTION} VALUES (?)", [description])
+        done = True
+    finally:
+        con.raw_sql(f"DETACH {CATALOG}")
+        if not done:
+            for left in (partial, partial.with_name(partial.name + ".wal")):
+                left.unlink(missing_ok=True)
+    partial.rename(path)
+    return {"tables": rows, "seconds": round(time.monotonic() - started, 2)}
+
+
+def open_store(path: Path, dataset_key: tuple[str, str, str]) -> Dataset | None:
+    """The dataset held in the store at ``path`` if it was written for ``dataset_key``, else None.
+
+    The store is attached read-only to a new connection (with the run's memory and thread settings),
+    so several kernels read one file at once; the connection's own catalogue stays writable.
+    """
+    if not path.is_file():
+        return None
+    con = engine.connect("duckdb")
+    con.raw_sql(f"ATTACH {_quoted(path)} AS {CATALOG} (READ_ONLY)")
+    blob = con.raw_sql(f"SELECT description FROM {CATALOG}.{_DESCRIPTION}").fetchone()[0]
+    described = pickle.loads(blob)  # written by this run's own runner, in its locked staging folder
+    if tuple(described["key"]) != tuple(dataset_key):
+        con.disconnect()
+        return None
+    where = (CATALOG, "main")
+    tables = {name: con.table(f"kept_{name}", database=where) for name in described["kept"]}
+    aside = {name: con.table(f"aside_{name}", database=where) for name in described["aside"]}
+    return Dataset(con=con, tables=tables, _set_aside=aside, **described["fields"])
+
+
+def for_kernel(dataset: str, snapshot_at: object, timezone: object) -> Dataset | None:
+    """The run's store for this load when ``$USEROPS_RUN_STORE`` names one written for it, else None."""
+    where = os.environ.get(ENV, "").strip()
+    if not where or "://" in dataset:
+        return None
+    return open_store(Path(where), key(dataset, snapshot_at, timezone))
