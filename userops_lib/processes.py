@@ -1,7 +1,7 @@
 """Processes that die with their parent: no worker outlives the run that started it.
 
-A report run is a tree: the runner, a job process per notebook, the job's notebook kernel, and the
-workers libraries start inside the kernel (PyMC's samplers). Each level dies when the level above does,
+A report run is a tree: the runner, its worker processes (one per ``--jobs``), each worker's kernel, and
+the workers libraries start inside the kernel (PyMC's samplers). Each level dies when the level above does,
 even on ``kill -9``: jobs and workers by Linux's parent-death signal (:func:`die_with_parent`, which a
 child must set itself: it is not inherited across ``fork``), the kernel by ipykernel's own parent poller.
 ``tests/test_faults.py`` kills runs with MCMC sampling under way and finds no process left.

@@ -1,8 +1,8 @@
 """Planning a batch run of ``userops report``: which notebooks, with which parameters, on which dataset,
 all checked before any kernel starts (execution: :mod:`userops_lib.runner`).
 
-A run executes each selected notebook (once per grid value) with papermill in its own process, at
-most ``jobs`` at a time, each under a whole-run timeout. Everything is written to
+A run executes each selected notebook (once per grid value) with papermill in worker processes (``jobs``
+of them, each keeping one kernel for the notebooks it runs in turn), each notebook under a whole-run timeout. Everything is written to
 ``reports/.running-<run-id>/`` and renamed to ``reports/<run-id>/`` when done; ``reports/latest``
 then points at it if every report succeeded, so a failed run never replaces a good one. Bad
 datasets and parameters stop the run before any kernel starts.

@@ -1,4 +1,5 @@
-"""Executing a plan: each job's notebook in its own process (at most ``jobs`` at a time, each under a
+"""Executing a plan: the dataset written once to the run's store, then each job's notebook run by one of
+``jobs`` worker processes (each keeps a kernel for the notebooks it runs in turn; a notebook under a
 whole-run timeout), written to ``reports/.running-<run-id>/`` and renamed to ``reports/<run-id>/`` when
 done; ``reports/latest`` then points at it if every report succeeded, so a failed run never replaces a good
 one. A full disk or a signal stops the run with what finished kept.
