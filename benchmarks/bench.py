@@ -164,7 +164,9 @@ MEASUREMENTS = {
             ds = load_dataset(FOLDER)
             first_day = pd.Timestamp(ds.events.event_at.min().execute()).floor("D")
             # -- timed --
-            rows = len(stats.active_users(engine.activity_changes(ds.events, ds.calendar), first_day, pd.Timestamp(ds.snapshot_at)))
+            # the user-days without money (the overview adds paid and revenue to them for its other reductions)
+            days = engine.user_days(ds.events.select("user_id", "event_at"), ds.calendar)
+            rows = len(stats.active_users(engine.activity_changes(days, ds.calendar), first_day, pd.Timestamp(ds.snapshot_at)))
         """,
         "duckdb_sql": """
             import duckdb

@@ -97,7 +97,10 @@ class Calendar:
 
     def start(self, timestamp: ir.TimestampValue, period: str) -> ir.TimestampValue:
         """The local start (midnight) of the day, week or month holding the instant ``timestamp``."""
-        local = self.local(timestamp)
+        return self.start_of_day(self.local(timestamp), period)
+
+    def start_of_day(self, local: ir.TimestampValue, period: str) -> ir.TimestampValue:
+        """The local start of the day, week or month holding a local day or wall time (a value of :meth:`day`)."""
         if period == "week" and self._week_shift:
             # Weeks starting on day s: move s days back so that day s falls on a Monday, take the ISO week.
             shift = ibis.interval(days=self._week_shift)

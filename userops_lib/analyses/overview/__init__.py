@@ -105,12 +105,13 @@ def _activity(ds: Dataset, params: Params, frames: dict) -> dict:
     # Days are local days of the dataset's calendar: the first day, the snapshot and every bucket below.
     calendar = ds.calendar
     start_day, snapshot = calendar.floor(calendar.to_local(first), "day"), calendar.to_local(ds.snapshot_at)
+    days = engine.user_days(ds.events, calendar).cache()  # read by four reductions below
     daily_new = engine.new_users(seen, calendar)
     frames["new_users"] = stats.by_period(daily_new, params.period, start_day, snapshot, calendar)
-    active = stats.active_users(engine.activity_changes(ds.events, calendar), start_day, snapshot)
+    active = stats.active_users(engine.activity_changes(days, calendar), start_day, snapshot)
     frames["active_users"] = active
     retention = stats.retention(
-        engine.returning(seen, ds.events, calendar),
+        engine.returning(seen, days, calendar),
         daily_new,
         RETENTION_DAYS,
         start_day=start_day,
@@ -133,13 +134,13 @@ def _activity(ds: Dataset, params: Params, frames: dict) -> dict:
     daily["new_users"] = daily.new_users.fillna(0).astype("int64")
     money_period = conversion = None
     if "revenue" in ds.table("events").columns:
-        by_day = stats.money(engine.money_by(ds.events, "day", calendar), "day", start_day, snapshot, calendar)
+        by_day = stats.money(engine.money_by(days, "day", calendar), "day", start_day, snapshot, calendar)
         daily = daily.merge(
             by_day.rename(columns={"start": "day"})[["day", "paying_users", "revenue", "arpu", "arppu"]],
             on="day",
             how="left",
         )
-        monthly = stats.money(engine.money_by(ds.events, "month", calendar), "month", start_day, snapshot, calendar)
+        monthly = stats.money(engine.money_by(days, "month", calendar), "month", start_day, snapshot, calendar)
         frames["monthly"] = monthly.rename(columns={"start": "month"})
         money_period = (
             monthly
@@ -147,7 +148,7 @@ def _activity(ds: Dataset, params: Params, frames: dict) -> dict:
             else by_day
             if params.period == "day"
             else stats.money(
-                engine.money_by(ds.events, params.period, calendar), params.period, start_day, snapshot, calendar
+                engine.money_by(days, params.period, calendar), params.period, start_day, snapshot, calendar
             )
         )
         users, paying = engine.paying_within(ds.events, seen, pd.Timestamp(ds.snapshot_at), CONVERSION_DAYS)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from userops_lib import engine
 from userops_lib.calendar import Calendar
-from userops_lib.data import Dataset
+from userops_lib.data import Dataset, with_revenue
 
 RETENTION_DAYS = (1, 7, 30)
 _DAY_SECONDS = 86_400
@@ -41,7 +41,17 @@ def new_users(seen: ir.Table, calendar: Calendar) -> pd.DataFrame:
     return frame
 
 
-def activity_changes(events: ir.Table, calendar: Calendar) -> pd.DataFrame:
+def user_days(events: ir.Table, calendar: Calendar) -> ir.Table:
+    """One row per user and local day with an event: ``user_id, day, paid, revenue`` (paid: revenue > 0 that
+    day; revenue added exactly). DAU/WAU/MAU, money by day, period and month and N-day retention are read
+    from it: one scan of the events instead of five."""
+    events = with_revenue(events)  # missing values (or no revenue at all) as 0
+    return events.group_by(["user_id", calendar.day(events.event_at).name("day")]).aggregate(
+        paid=(events.revenue > 0).any(), revenue=engine.exact_sum(events.revenue)
+    )
+
+
+def activity_changes(days: ir.Table, calendar: Calendar) -> pd.DataFrame:
     """Per day, how DAU, WAU and MAU change: ``day, dau, wau, mau`` (their running sums are the counts).
 
     Each active user-day at ``a`` covers the window days ``[a, min(a + W, next active day))``; these
@@ -49,7 +59,7 @@ def activity_changes(events: ir.Table, calendar: Calendar) -> pd.DataFrame:
     ``d`` is the running sum of interval starts minus ends. One window pass over user-days instead of
     a W-fold self-join.
     """
-    days = events.select("user_id", day=calendar.day(events.event_at)).distinct()
+    days = days.select("user_id", "day")  # user_days: one row per user and day already
     window = ibis.window(group_by="user_id", order_by="day")
     days = days.mutate(next_day=days.day.lead().over(window))
     one, zero = ibis.literal(1), ibis.literal(0)
@@ -68,16 +78,16 @@ def activity_changes(events: ir.Table, calendar: Calendar) -> pd.DataFrame:
     return changes
 
 
-def money_by(events: ir.Table, period: str, calendar: Calendar) -> pd.DataFrame:
-    """Per local calendar period: ``start, active_users, paying_users, revenue`` (paying: revenue > 0)."""
-    start = calendar.start(events.event_at, period)
-    paid = events.revenue.fill_null(0) > 0
+def money_by(days: ir.Table, period: str, calendar: Calendar) -> pd.DataFrame:
+    """Per local calendar period: ``start, active_users, paying_users, revenue`` (paying: revenue > 0), from
+    :func:`user_days`."""
+    start = calendar.start_of_day(days.day, period)
     frame = (
-        events.group_by(start=start)
+        days.group_by(start=start)
         .aggregate(
-            active_users=events.user_id.nunique(),
-            paying_users=events.user_id.nunique(where=paid),
-            revenue=engine.exact_sum(events.revenue.fill_null(0)),
+            active_users=days.user_id.nunique(),
+            paying_users=days.user_id.nunique(where=days.paid),
+            revenue=engine.exact_sum(days.revenue),
         )
         .order_by("start")
         .execute()
@@ -99,13 +109,13 @@ def paying_within(events: ir.Table, seen: ir.Table, snapshot: pd.Timestamp, days
 
 
 def returning(
-    seen: ir.Table, events: ir.Table, calendar: Calendar, offsets: tuple[int, ...] = RETENTION_DAYS
+    seen: ir.Table, days: ir.Table, calendar: Calendar, offsets: tuple[int, ...] = RETENTION_DAYS
 ) -> pd.DataFrame:
     """Of each day's new users, how many were active exactly N days after their first day:
     ``first_day, offset, users`` for N in ``offsets`` (local calendar days: the offset is counted between
-    local midnights, so a 23- or 25-hour day is one day)."""
+    local midnights, so a 23- or 25-hour day is one day); ``days`` from :func:`user_days`."""
     cohort = seen.select("user_id", first_day=calendar.day(seen.first_seen))
-    days = events.select("user_id", day=calendar.day(events.event_at)).distinct()
+    days = days.select("user_id", "day")  # user_days
     joined = cohort.inner_join(days, "user_id")
     offset = ((joined.day.epoch_seconds() - joined.first_day.epoch_seconds()) / _DAY_SECONDS).round().cast("int64")
     joined = joined.mutate(offset=offset)

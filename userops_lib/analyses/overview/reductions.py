@@ -12,13 +12,14 @@ from userops_lib.analyses.overview import engine
 
 def _overview(ds) -> dict:
     seen = engine.first_seen(ds)
+    days = engine.user_days(ds.events, ds.calendar)
     sizes, means = engine.arms(ds.assignments)
     return {
         "new_users": engine.new_users(seen, ds.calendar),
-        "activity": engine.activity_changes(ds.events, ds.calendar),
-        "money_by_day": engine.money_by(ds.events, "day", ds.calendar),
-        "money_by_month": engine.money_by(ds.events, "month", ds.calendar),
-        "returning": engine.returning(seen, ds.events, ds.calendar),
+        "activity": engine.activity_changes(days, ds.calendar),
+        "money_by_day": engine.money_by(days, "day", ds.calendar),
+        "money_by_month": engine.money_by(days, "month", ds.calendar),
+        "returning": engine.returning(seen, days, ds.calendar),
         "paying_within": engine.paying_within(ds.events, seen, pd.Timestamp(ds.snapshot_at), 30),
         "arm_sizes": sizes,
         "arm_means": means,
