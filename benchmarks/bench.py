@@ -160,12 +160,14 @@ MEASUREMENTS = {
         "userops": """
             import pandas as pd
             from userops_lib.data import load_dataset
+            from userops_lib import activity
             from userops_lib.analyses.overview import engine, stats
             ds = load_dataset(FOLDER)
             first_day = pd.Timestamp(ds.events.event_at.min().execute()).floor("D")
             # -- timed --
-            # the user-days without money (the overview adds paid and revenue to them for its other reductions)
-            days = engine.user_days(ds.events.select("user_id", "event_at"), ds.calendar)
+            # the active days without money (the overview reads paid and revenue from them for its other reductions)
+            ds.tables["events"] = ds.events.select("user_id", "event_at")
+            days = activity.expression(ds)
             rows = len(stats.active_users(engine.activity_changes(days, ds.calendar), first_day, pd.Timestamp(ds.snapshot_at)))
         """,
         "duckdb_sql": """

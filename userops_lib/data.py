@@ -66,6 +66,8 @@ class Dataset:
     manifest: Manifest | None = None
     restriction: str | None = None
     _set_aside: dict[str, ir.Table] = field(default_factory=dict, repr=False)
+    # Reductions several analyses read, kept once computed (:mod:`userops_lib.activity`); by name.
+    shared: dict[str, tuple[ir.Table, ir.Table]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def currency(self) -> str:
@@ -119,7 +121,7 @@ class Dataset:
             restriction=label,
             users_in_dataset=self.quality.users_in_dataset or self.quality.users,
         )
-        return dataclasses.replace(self, tables=tables, restriction=label, quality=quality)
+        return dataclasses.replace(self, tables=tables, restriction=label, quality=quality, shared={})
 
     def has(self, table: str) -> bool:
         return table in self.tables

@@ -3,7 +3,8 @@
 ``userops report`` loads the dataset while planning (every check runs there). Before the first kernel
 starts, the runner writes what the load kept and set aside, table by table, to a DuckDB file in the run's
 staging folder, with the dataset's description (its data-quality summary, snapshot, calendar, manifest),
-and hands each kernel the file's path in ``$USEROPS_RUN_STORE``. A notebook's
+and the reduction several analyses share (the active days, :mod:`userops_lib.activity`), and hands each
+kernel the file's path in ``$USEROPS_RUN_STORE``. A notebook's
 :func:`userops_lib.notebook.open_dataset` opens it read-only when it was written for the same dataset,
 snapshot and calendar, and loads the source as always otherwise (in JupyterLab, or for a job whose
 parameters name another snapshot or zone). The file is deleted with the run's other internal files.
@@ -25,13 +26,13 @@ from pathlib import Path
 
 import ibis
 
-from userops_lib import engine
+from userops_lib import activity, engine
 from userops_lib.data import Dataset
 
 ENV = "USEROPS_RUN_STORE"  # the store's path, for the kernels of a run
 CATALOG = "userops_store"
 _DESCRIPTION = "userops_dataset"
-_SKIP = {"con", "tables", "_set_aside"}  # the connection and the tables are the store's own
+_SKIP = {"con", "tables", "_set_aside", "shared"}  # the connection and the tables are the store's own
 
 
 def key(dataset: str, snapshot_at: object = "", timezone: object = "") -> tuple[str, str, str]:
@@ -50,7 +51,8 @@ def _quoted(path: Path) -> str:
 
 
 def write(ds: Dataset, path: Path, dataset_key: tuple[str, str, str]) -> dict:
-    """Write ``ds``'s kept and set-aside tables and its description to a new DuckDB file at ``path``.
+    """Write ``ds``'s kept and set-aside tables, its active days (:mod:`userops_lib.activity`) and its
+    description to a new DuckDB file at ``path``.
 
     Returns what was written (rows per table, seconds). The file is complete or absent: it is written
     under a temporary name and renamed.
@@ -62,25 +64,46 @@ def write(ds: Dataset, path: Path, dataset_key: tuple[str, str, str]) -> dict:
     con.raw_sql(f"ATTACH {_quoted(partial)} AS {CATALOG}")
     done = False
     try:
-        rows = {}
-        for prefix, tables in (("kept", ds.tables), ("aside", ds._set_aside)):
-            for name, table in tables.items():
-                con.raw_sql(f"CREATE TABLE {CATALOG}.{prefix}_{name} AS {ibis.to_sql(table, dialect='duckdb')}")
-                if prefix == "kept":
-                    rows[name] = con.raw_sql(f"SELECT count(*) FROM {CATALOG}.kept_{name}").fetchone()[0]
-        fields = {f.name: getattr(ds, f.name) for f in dataclasses.fields(ds) if f.name not in _SKIP}
-        described = {"key": dataset_key, "fields": fields, "kept": list(ds.tables), "aside": list(ds._set_aside)}
-        description = pickle.dumps(described)
-        con.raw_sql(f"CREATE TABLE {CATALOG}.{_DESCRIPTION} (description BLOB)")
-        con.con.execute(f"INSERT INTO {CATALOG}.{_DESCRIPTION} VALUES (?)", [description])
+        try:
+            rows = _fill(ds, dataset_key)
+        finally:
+            con.raw_sql(f"DETACH {CATALOG}")  # writes the file out: can fail on a full disk too
+        partial.rename(path)
         done = True
     finally:
-        con.raw_sql(f"DETACH {CATALOG}")
-        if not done:
+        if not done:  # nothing half-written is left, even when the detach failed
             for left in (partial, partial.with_name(partial.name + ".wal")):
                 left.unlink(missing_ok=True)
-    partial.rename(path)
     return {"tables": rows, "seconds": round(time.monotonic() - started, 2)}
+
+
+def _fill(ds: Dataset, dataset_key: tuple[str, str, str]) -> dict:
+    """Create the store's tables in the attached catalogue; rows kept per table."""
+    con = ds.con
+    rows = {}
+    for prefix, tables in (("kept", ds.tables), ("aside", ds._set_aside)):
+        for name, table in tables.items():
+            con.raw_sql(f"CREATE TABLE {CATALOG}.{prefix}_{name} AS {ibis.to_sql(table, dialect='duckdb')}")
+            if prefix == "kept":
+                rows[name] = con.raw_sql(f"SELECT count(*) FROM {CATALOG}.kept_{name}").fetchone()[0]
+    shared = []
+    if ds.events is not None:  # the active days three analyses start from, reduced once for all kernels
+        con.raw_sql(
+            f"CREATE TABLE {CATALOG}.shared_{activity.KEY} AS {ibis.to_sql(activity.expression(ds), dialect='duckdb')}"
+        )
+        shared.append(activity.KEY)
+    fields = {f.name: getattr(ds, f.name) for f in dataclasses.fields(ds) if f.name not in _SKIP}
+    described = {
+        "key": dataset_key,
+        "fields": fields,
+        "kept": list(ds.tables),
+        "aside": list(ds._set_aside),
+        "shared": shared,
+    }
+    description = pickle.dumps(described)
+    con.raw_sql(f"CREATE TABLE {CATALOG}.{_DESCRIPTION} (description BLOB)")
+    con.con.execute(f"INSERT INTO {CATALOG}.{_DESCRIPTION} VALUES (?)", [description])
+    return rows
 
 
 def open_store(path: Path, dataset_key: tuple[str, str, str]) -> Dataset | None:
@@ -101,7 +124,10 @@ def open_store(path: Path, dataset_key: tuple[str, str, str]) -> Dataset | None:
     where = (CATALOG, "main")
     tables = {name: con.table(f"kept_{name}", database=where) for name in described["kept"]}
     aside = {name: con.table(f"aside_{name}", database=where) for name in described["aside"]}
-    return Dataset(con=con, tables=tables, _set_aside=aside, **described["fields"])
+    ds = Dataset(con=con, tables=tables, _set_aside=aside, **described["fields"])
+    if activity.KEY in described.get("shared", ()):
+        activity.keep(ds, con.table(f"shared_{activity.KEY}", database=where))
+    return ds
 
 
 def for_kernel(dataset: str, snapshot_at: object, timezone: object) -> Dataset | None:

@@ -22,7 +22,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from userops_lib import contract
+from userops_lib import activity, contract
 from userops_lib.data import Dataset
 from userops_lib.errors import DataError
 from userops_lib.topn import MISSING, OTHER
@@ -96,9 +96,11 @@ def _active(ds: Dataset, active_events: list[str] | None) -> ir.Table:
 
 
 def users_seen(ds: Dataset) -> int:
-    """Users with any event before the snapshot (those too new to judge are the difference)."""
-    events = ds.table("events")
-    return int(events.filter(events.event_at < ds.snapshot_at).user_id.nunique().execute())
+    """Users with any event before the snapshot (those too new to judge are the difference): users whose first
+    active day (:func:`userops_lib.activity.days`) began before it."""
+    days = activity.days(ds)
+    first = days.filter(days.previous_day.isnull() & (days.first_at < ds.snapshot_at))
+    return int(first.count().execute())
 
 
 def with_patterns(
@@ -183,16 +185,33 @@ def gap_counts(ds: Dataset, *, snapshot, churn_after_days: int, active_events=No
     """Days between consecutive active days of users who came back: ``gap, n``.
 
     Only gaps that start at least 2 x churn_after_days before the snapshot count, so that every gap up
-    to that length could have been seen to end.
+    to that length could have been seen to end. Active days are local days with an event before the
+    snapshot: without ``active_events``, the shared active days (:func:`userops_lib.activity.days`), whose
+    next day counts when its first event came before the snapshot (no later day can then); with them, the
+    days of those events.
     """
-    events = _active(ds, active_events)
     snapshot = pd.Timestamp(snapshot).to_pydatetime()
     calendar = ds.calendar
-    days = events.filter(events.event_at < snapshot).select("user_id", day=calendar.date(events.event_at)).distinct()
-    window = ibis.window(group_by="user_id", order_by="day")
-    days = days.mutate(gap=calendar.days_between(days.day.lead().over(window), days.day))
+    if active_events:
+        events = _active(ds, active_events)
+        days = (
+            events.filter(events.event_at < snapshot).select("user_id", day=calendar.date(events.event_at)).distinct()
+        )
+        window = ibis.window(group_by="user_id", order_by="day")
+        days = days.mutate(gap=calendar.days_between(days.day.lead().over(window), days.day))
+    else:
+        shared = activity.days(ds)
+        shared = shared.filter(shared.first_at < snapshot)
+        seen_next = shared.next_first_at < snapshot
+        days = shared.select(
+            "user_id",
+            "day",
+            gap=ibis.ifelse(seen_next, calendar.days_between(shared.next_day, shared.day), ibis.null("int64")),
+        )
     limit = calendar.local_date(pd.Timestamp(snapshot) - pd.Timedelta(days=2 * churn_after_days))
-    counted = days.filter(days.gap.notnull() & (days.day <= limit))
+    # The days are local dates (events) or local midnights (shared): compared with the limit's date either way.
+    last = ibis.literal(limit) if days.day.type().is_date() else ibis.literal(pd.Timestamp(limit).to_pydatetime())
+    counted = days.filter(days.gap.notnull() & (days.day <= last))
     return counted.group_by("gap").aggregate(n=counted.count()).order_by("gap").execute()
 
 

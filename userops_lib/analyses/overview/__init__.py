@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from userops_lib import contract, topn
+from userops_lib import activity, contract, topn
 from userops_lib.analyses.overview import engine, stats
 from userops_lib.calendar import Calendar
 from userops_lib.contract import param
@@ -100,12 +100,12 @@ def run(ds: Dataset, params: Params) -> Overview:
 
 def _activity(ds: Dataset, params: Params, frames: dict) -> dict:
     """New users, DAU/WAU/MAU, N-day retention and money per day, period and month."""
-    seen = engine.first_seen(ds)
+    seen = engine.first_seen(ds).cache()  # one row per user, read by five reductions below
     first, last = engine.span(seen)
     # Days are local days of the dataset's calendar: the first day, the snapshot and every bucket below.
     calendar = ds.calendar
     start_day, snapshot = calendar.floor(calendar.to_local(first), "day"), calendar.to_local(ds.snapshot_at)
-    days = engine.user_days(ds.events, calendar).cache()  # read by four reductions below
+    days = activity.days(ds)  # read by four reductions below, and by churn survival and segment profiling
     daily_new = engine.new_users(seen, calendar)
     frames["new_users"] = stats.by_period(daily_new, params.period, start_day, snapshot, calendar)
     active = stats.active_users(engine.activity_changes(days, calendar), start_day, snapshot)

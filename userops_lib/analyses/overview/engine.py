@@ -9,7 +9,7 @@ import pandas as pd
 
 from userops_lib import engine
 from userops_lib.calendar import Calendar
-from userops_lib.data import Dataset, with_revenue
+from userops_lib.data import Dataset
 
 RETENTION_DAYS = (1, 7, 30)
 _DAY_SECONDS = 86_400
@@ -41,27 +41,14 @@ def new_users(seen: ir.Table, calendar: Calendar) -> pd.DataFrame:
     return frame
 
 
-def user_days(events: ir.Table, calendar: Calendar) -> ir.Table:
-    """One row per user and local day with an event: ``user_id, day, paid, revenue`` (paid: revenue > 0 that
-    day; revenue added exactly). DAU/WAU/MAU, money by day, period and month and N-day retention are read
-    from it: one scan of the events instead of five."""
-    events = with_revenue(events)  # missing values (or no revenue at all) as 0
-    return events.group_by(["user_id", calendar.day(events.event_at).name("day")]).aggregate(
-        paid=(events.revenue > 0).any(), revenue=engine.exact_sum(events.revenue)
-    )
-
-
 def activity_changes(days: ir.Table, calendar: Calendar) -> pd.DataFrame:
     """Per day, how DAU, WAU and MAU change: ``day, dau, wau, mau`` (their running sums are the counts).
 
     Each active user-day at ``a`` covers the window days ``[a, min(a + W, next active day))``; these
     intervals do not overlap within a user, so the number of users active in the W days ending on
-    ``d`` is the running sum of interval starts minus ends. One window pass over user-days instead of
-    a W-fold self-join.
+    ``d`` is the running sum of interval starts minus ends. One pass over the user-days of
+    :func:`userops_lib.activity.days` (with each one's next active day) instead of a W-fold self-join.
     """
-    days = days.select("user_id", "day")  # user_days: one row per user and day already
-    window = ibis.window(group_by="user_id", order_by="day")
-    days = days.mutate(next_day=days.day.lead().over(window))
     one, zero = ibis.literal(1), ibis.literal(0)
     streams = [days.select(day=days.day, dau=one, wau=one, mau=one)]
     for name, width in (("wau", 7), ("mau", 30)):
@@ -80,14 +67,28 @@ def activity_changes(days: ir.Table, calendar: Calendar) -> pd.DataFrame:
 
 def money_by(days: ir.Table, period: str, calendar: Calendar) -> pd.DataFrame:
     """Per local calendar period: ``start, active_users, paying_users, revenue`` (paying: revenue > 0), from
-    :func:`user_days`."""
+    :func:`userops_lib.activity.days`. A user is counted in a period on their first active day in it (their previous active
+    day falls in an earlier period), which is ``count(distinct user_id)`` without hashing every user-day;
+    paying users are counted distinctly among the paid user-days only."""
     start = calendar.start_of_day(days.day, period)
+    if period == "day":
+        active = days.count()
+    else:
+        before = calendar.start_of_day(days.previous_day, period)
+        active = ibis.ifelse(days.previous_day.isnull() | (before != start), 1, 0).sum()
+    totals = days.group_by(start=start).aggregate(active_users=active, revenue=engine.exact_sum(days.revenue))
+    paid = days.filter(days.paid)
+    paid_start = calendar.start_of_day(paid.day, period)
+    paying = paid.group_by(start=paid_start).aggregate(
+        paying_users=paid.count() if period == "day" else paid.user_id.nunique()
+    )
+    joined = totals.left_join(paying, "start")
     frame = (
-        days.group_by(start=start)
-        .aggregate(
-            active_users=days.user_id.nunique(),
-            paying_users=days.user_id.nunique(where=days.paid),
-            revenue=engine.exact_sum(days.revenue),
+        joined.select(
+            start=joined.start,
+            active_users=joined.active_users,
+            paying_users=joined.paying_users.fill_null(0),
+            revenue=joined.revenue,
         )
         .order_by("start")
         .execute()
@@ -113,9 +114,9 @@ def returning(
 ) -> pd.DataFrame:
     """Of each day's new users, how many were active exactly N days after their first day:
     ``first_day, offset, users`` for N in ``offsets`` (local calendar days: the offset is counted between
-    local midnights, so a 23- or 25-hour day is one day); ``days`` from :func:`user_days`."""
+    local midnights, so a 23- or 25-hour day is one day); ``days`` from :func:`userops_lib.activity.days`."""
     cohort = seen.select("user_id", first_day=calendar.day(seen.first_seen))
-    days = days.select("user_id", "day")  # user_days
+    days = days.select("user_id", "day")
     joined = cohort.inner_join(days, "user_id")
     offset = ((joined.day.epoch_seconds() - joined.first_day.epoch_seconds()) / _DAY_SECONDS).round().cast("int64")
     joined = joined.mutate(offset=offset)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import pandas as pd
 
+from userops_lib import activity
 from userops_lib.analyses.overview import engine
 
 
 def _overview(ds) -> dict:
     seen = engine.first_seen(ds)
-    days = engine.user_days(ds.events, ds.calendar)
+    days = activity.days(ds)
     sizes, means = engine.arms(ds.assignments)
     return {
         "new_users": engine.new_users(seen, ds.calendar),

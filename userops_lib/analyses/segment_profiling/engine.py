@@ -9,7 +9,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from userops_lib import engine
+from userops_lib import activity, engine
 from userops_lib.calendar import OFFSET, Calendar
 from userops_lib.data import Dataset, with_revenue
 
@@ -22,52 +22,41 @@ def lifecycle_counts(ds: Dataset, *, period: str = "week", dormant_after_periods
     A user is dormant in period p when their last active period was p - k (k = dormant_after_periods)
     and they are not active in p - k + 1 .. p; resurrecting when active again after such a gap.
     """
-    events = ds.table("events")
     calendar: Calendar = ds.calendar
-    user_periods = events.select("user_id", p=calendar.start(events.event_at, period)).distinct()
-    index = _index(user_periods.p, period, calendar)
-    user_periods = user_periods.mutate(i=index)
-    window = ibis.window(group_by="user_id", order_by="i")
-    user_periods = user_periods.mutate(prev=user_periods.i.lag().over(window), nxt=user_periods.i.lead().over(window))
-    gap_before = user_periods.i - user_periods.prev
-    kind = ibis.cases(
-        (user_periods.prev.isnull(), "new"), (gap_before <= dormant_after_periods, "returning"), else_="resurrecting"
-    )
-    # One pass: counts per period and "last active period before a gap" flag; dormancy is then shifted.
-    gone = user_periods.nxt.isnull() | (user_periods.nxt - user_periods.i > dormant_after_periods)
+    # A user's periods from their active days (:func:`userops_lib.activity.days`): a day opens the user's
+    # period when their previous active day lies in an earlier one, and closes it when the next lies later.
+    days = activity.days(ds)
+    i, before, after = (_day_index(days[c], period, calendar) for c in ("day", "previous_day", "next_day"))
+    opens = days.previous_day.isnull() | (before != i)
+    closes = days.next_day.isnull() | (after != i)
+    gap_before = i - before
+    # One pass: each period's new / returning / resurrecting users (on the day that opens it) and the users
+    # whose last active period before a gap it is (on the day that closes it); dormancy is then shifted.
+    gone = closes & (days.next_day.isnull() | (after - i > dormant_after_periods))
+    one, zero = ibis.literal(1), ibis.literal(0)
     counts = (
-        user_periods.group_by(["i", "p", gone.name("gone")])
+        days.group_by(i=i)
         .aggregate(
-            new=(kind == "new").sum(),
-            returning=(kind == "returning").sum(),
-            resurrecting=(kind == "resurrecting").sum(),
-            users=user_periods.count(),
+            new=ibis.ifelse(opens & days.previous_day.isnull(), one, zero).sum(),
+            returning=ibis.ifelse(opens & (gap_before <= dormant_after_periods), one, zero).sum(),
+            resurrecting=ibis.ifelse(opens & (gap_before > dormant_after_periods), one, zero).sum(),
+            users=ibis.ifelse(gone, one, zero).sum(),
         )
         .execute()
     )
-    active = counts.groupby(["i", "p"], as_index=False)[["new", "returning", "resurrecting"]].sum()
-    left = counts[counts.gone.astype(bool)]
-    dormant = (
-        (left.i + dormant_after_periods)
-        .to_frame("i")
-        .assign(dormant=left.users)
-        .groupby("i", as_index=False)
-        .dormant.sum()
-    )
+    active = counts[["i", "new", "returning", "resurrecting"]]
+    left = counts[counts.users > 0]
+    dormant = pd.DataFrame({"i": left.i + dormant_after_periods, "dormant": left.users})
     frame = active.merge(dormant, on="i", how="outer").sort_values("i")
     # Every period of the range is a row: a period in which nobody was active is a row of zeros, not a gap.
     frame = (
-        frame.set_index("i")
-        .reindex(range(int(frame.i.min()), int(frame.i.max()) + 1))
-        .rename_axis("i")
-        .reset_index()
-        .drop(columns="p")
+        frame.set_index("i").reindex(range(int(frame.i.min()), int(frame.i.max()) + 1)).rename_axis("i").reset_index()
     )
     step = OFFSET[period]
     frame["period_start"] = [_start_of(int(i), period, calendar) for i in frame.i]
     frame = frame.fillna({"new": 0, "returning": 0, "resurrecting": 0, "dormant": 0})
     # Local wall times: the first local day of data and the snapshot, as the periods are.
-    start_day = calendar.floor(calendar.to_local(events.event_at.min().execute()), "day")
+    start_day = calendar.floor(calendar.to_local(days.first_at.min().execute()), "day")
     snapshot = calendar.to_local(ds.snapshot_at)
     frame["complete"] = (frame.period_start >= start_day) & (frame.period_start + step <= snapshot)
     for column in ("new", "returning", "resurrecting", "dormant"):
@@ -86,10 +75,17 @@ def _start_of(i: int, period: str, calendar: Calendar) -> pd.Timestamp:
     return _origin(period, calendar) + pd.Timedelta(days=i * (7 if period == "week" else 1))
 
 
-def _index(p: ir.Value, period: str, calendar: Calendar) -> ir.IntegerValue:
+def _day_index(day: ir.TimestampValue, period: str, calendar: Calendar) -> ir.IntegerValue:
+    """The number of the period holding a local day (a value of :meth:`Calendar.day`), counted from
+    :func:`_origin` (months from year 0), without truncating the day to its period first."""
     if period == "month":
-        return p.year() * 12 + p.month()
-    return calendar.periods_between(p, ibis.literal(_origin(period, calendar).to_pydatetime()), period)
+        return day.year() * 12 + day.month()
+    days = calendar.days_between(day, ibis.literal(_origin(period, calendar).to_pydatetime()))
+    if period == "day":
+        return days
+    # Floor division also before the origin (data from the 1990s): shift by whole weeks to stay positive.
+    shift = 7 * 100_000
+    return (days + shift) // 7 - shift // 7
 
 
 def recent_activity(ds: Dataset, window_days: int) -> pd.DataFrame:
