@@ -347,3 +347,20 @@ def test_the_charts_say_what_a_value_tier_is(sample_segments):
         marks = [text.get_text() for text in charts.pareto(sample_segments).texts]
         assert marks[0] == f"high value: the top {users} of users make {revenue} of revenue"
     assert high.share_of_users < 0.05 and high.share_of_revenue > 0.19  # why the labels are needed
+
+
+@pytest.mark.parametrize("basis", ["purchases", "active_days"])
+def test_features_at_two_snapshots_in_one_pass_equal_each_snapshot_alone(basis):
+    """Segment profiling reads now and a period ago in one aggregation with a filter per snapshot; each must
+    be what the features of that snapshot alone are (Beijing days; the earlier moment inside a local day)."""
+    from userops_lib import engine, rfm
+
+    ds = load_dataset(DATA / "sample", calendar="Asia/Shanghai")
+    earlier = (pd.Timestamp(ds.snapshot_at) - pd.Timedelta(days=30, hours=-5)).to_pydatetime()
+    together = rfm.features_at(ds, [None, earlier], basis=basis)
+    alone = (rfm.features(ds, basis=basis), rfm.features(ds, snapshot=earlier, basis=basis))
+    for table, single in zip(together, alone, strict=True):
+        pd.testing.assert_frame_equal(engine.frame(table, order_by="user_id"), engine.frame(single, order_by="user_id"))
+    now, before = (engine.frame(t, order_by="user_id") for t in together)
+    assert 8_000 < len(before) < len(now) <= 10_000  # users first seen in the last 30 days drop out
+    assert (before.frequency <= now.set_index("user_id").frequency.loc[before.user_id].to_numpy()).all()

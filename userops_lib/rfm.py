@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
@@ -50,12 +51,20 @@ DEFAULT_SEGMENTS: list[tuple[str, tuple, tuple, tuple, str, str]] = [
 
 def features(ds: Dataset, *, snapshot: dt.datetime | None = None, basis: str = "purchases") -> ir.Table:
     """One row per user (engine): recency_days, frequency, monetary, first/last seen, since_seen, age_days."""
+    return features_at(ds, [snapshot], basis=basis)[0]
+
+
+def features_at(ds: Dataset, snapshots: list, *, basis: str = "purchases") -> list[ir.Table]:
+    """:func:`features` as of each of ``snapshots`` (None: the dataset's), from one pass over the events.
+
+    With several snapshots every aggregate is taken once per snapshot, over the events before it (a
+    ``FILTER``), in one aggregation per user that is kept in the connection: segment profiling's now and
+    a period ago read the events once instead of twice.
+    """
     events = ds.table("events")
     calendar: Calendar = ds.calendar
-    snapshot = pd.Timestamp(snapshot or ds.snapshot_at).to_pydatetime()
-    events = events.filter(events.event_at < snapshot)
-    has_revenue = "revenue" in events.columns
-    if basis == "purchases" and not has_revenue:
+    moments = [pd.Timestamp(s or ds.snapshot_at).to_pydatetime() for s in snapshots]
+    if basis == "purchases" and "revenue" not in events.columns:
         raise DataError.single(
             "events",
             "no revenue column, so purchases cannot be told apart",
@@ -63,38 +72,63 @@ def features(ds: Dataset, *, snapshot: dt.datetime | None = None, basis: str = "
             column="revenue",
             key="rfm.no_revenue",
         )
-    events = with_revenue(events)
+    events = with_revenue(events.filter(events.event_at < max(moments)))
     revenue = events.revenue
     bought = revenue > 0
+    one = len(moments) == 1  # no filter needed: every event kept is before the snapshot
+    before = [None if one else events.event_at < moment for moment in moments]
+    aggregates: dict = {}
     if basis == "purchases":
         # One aggregation per user: purchase frequency needs no distinct days (the costly part at scale).
-        per_user = events.group_by("user_id").aggregate(
-            first_at=events.event_at.min(),
-            last_at=events.event_at.max(),
-            last_key=events.event_at.max(where=bought),
-            frequency=bought.sum(),
-            monetary=engine.exact_sum(revenue),
-        )
+        for k, b in enumerate(before):
+            aggregates |= {
+                f"first_at_{k}": events.event_at.min(where=b),
+                f"last_at_{k}": events.event_at.max(where=b),
+                f"last_key_{k}": events.event_at.max(where=bought if b is None else bought & b),
+                f"frequency_{k}": bought.sum() if b is None else ibis.ifelse(bought & b, 1, 0).sum(),
+                f"monetary_{k}": engine.exact_sum(revenue, where=b),
+            }
+        per_user = events.group_by("user_id").aggregate(**aggregates)
     else:
         # Active days: user-days, then users (two plain aggregations an engine can spill to disk, rather
         # than COUNT(DISTINCT day) per user).
-        per_day = events.group_by(["user_id", calendar.date(events.event_at).name("day")]).aggregate(
-            first_at=events.event_at.min(), last_at=events.event_at.max(), revenue=engine.exact_sum(revenue)
+        for k, b in enumerate(before):
+            aggregates |= {
+                f"first_at_{k}": events.event_at.min(where=b),
+                f"last_at_{k}": events.event_at.max(where=b),
+                f"revenue_{k}": engine.exact_sum(revenue, where=b),
+            }
+        per_day = events.group_by(["user_id", calendar.date(events.event_at).name("day")]).aggregate(**aggregates)
+        aggregates = {}
+        for k, b in enumerate(before):
+            first, last = per_day[f"first_at_{k}"], per_day[f"last_at_{k}"]
+            seen = None if b is None else first.notnull()
+            aggregates |= {
+                f"first_at_{k}": first.min(),
+                f"last_at_{k}": last.max(),
+                f"last_key_{k}": last.max(),
+                f"frequency_{k}": per_day.count() if b is None else first.count(),
+                f"monetary_{k}": engine.exact_sum(per_day[f"revenue_{k}"], where=seen),
+            }
+        per_user = per_day.group_by("user_id").aggregate(**aggregates)
+    if not one:
+        per_user = per_user.cache()
+    tables = []
+    for k, moment in enumerate(moments):
+        names = ("first_at", "last_at", "last_key", "frequency", "monetary")
+        table = per_user.select("user_id", **{name: per_user[f"{name}_{k}"] for name in names})
+        if not one:
+            table = table.filter(table.first_at.notnull())  # users with an event before this snapshot
+        # Whole local days from the day of each moment to the snapshot's day.
+        end = calendar.date_literal(moment)
+        tables.append(
+            table.mutate(
+                recency_days=calendar.days_between(end, calendar.date(table.last_key)),
+                since_seen=calendar.days_between(end, calendar.date(table.last_at)),
+                age_days=calendar.days_between(end, calendar.date(table.first_at)),
+            )
         )
-        per_user = per_day.group_by("user_id").aggregate(
-            first_at=per_day.first_at.min(),
-            last_at=per_day.last_at.max(),
-            last_key=per_day.last_at.max(),
-            frequency=per_day.count(),
-            monetary=engine.exact_sum(per_day.revenue),
-        )
-    # Whole local days from the day of each moment to the snapshot's day.
-    end = calendar.date_literal(snapshot)
-    return per_user.mutate(
-        recency_days=calendar.days_between(end, calendar.date(per_user.last_key)),
-        since_seen=calendar.days_between(end, calendar.date(per_user.last_at)),
-        age_days=calendar.days_between(end, calendar.date(per_user.first_at)),
-    )
+    return tables
 
 
 def scores(values: pd.Series, *, reverse: bool = False) -> pd.Series:

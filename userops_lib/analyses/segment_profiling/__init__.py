@@ -174,7 +174,8 @@ def _analyse(
         churn_days=churn_days,
         mature_days=mature_days,
     )
-    current = rfm.features(ds, basis=basis)
+    earlier = pd.Timestamp(ds.snapshot_at) - pd.Timedelta(days=period_days)
+    current, earlier_features = rfm.features_at(ds, [None, earlier], basis=basis)  # one pass over the events
     if ds.users is not None:
         attributes = [c for c, t in ds.users.schema().items() if t.is_string() and c != "user_id"]
         current = current.left_join(ds.users.select("user_id", *attributes), "user_id")
@@ -184,11 +185,7 @@ def _analyse(
     # Only the columns the statistics use are pulled (a frame per user: 5M rows at 100M events).
     users = rfm.assign(engine_frame(current.select("user_id", *KEPT, *attributes), order_by="user_id"), **options)
     attributes = [a for a in attributes if not stats.identifier_like(users[a])]
-    earlier = pd.Timestamp(ds.snapshot_at) - pd.Timedelta(days=period_days)
-    before = rfm.assign(
-        engine_frame(rfm.features(ds, snapshot=earlier, basis=basis).select("user_id", *KEPT), order_by="user_id"),
-        **options,
-    )
+    before = rfm.assign(engine_frame(earlier_features.select("user_id", *KEPT), order_by="user_id"), **options)
     before = before[["user_id", "frequency", "monetary", *stats.ASSIGNED]]
     migration = validation = None
     tests: dict = {}

@@ -13,9 +13,12 @@ from userops_lib.analyses.segment_profiling import engine
 
 def _segments(ds) -> dict:
     earlier = pd.Timestamp(ds.snapshot_at) - pd.Timedelta(days=30)
+    now, before = rfm.features_at(ds, [None, earlier.to_pydatetime()])  # as the analysis reads them: one pass
     return {
         "features": rfm.features(ds),
         "earlier": rfm.features(ds, snapshot=earlier.to_pydatetime()),
+        "features, one pass": now,
+        "earlier, one pass": before,
         "lifecycle": engine.lifecycle_counts(ds),
         "recent": engine.recent_activity(ds, 30),
     }
