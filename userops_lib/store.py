@@ -12,8 +12,9 @@ parameters name another snapshot or zone). The file is deleted with the run's ot
 What a kernel gets is what loading the source gives: the same rows, types, set-aside rows and summary
 (``tests/test_store.py`` compares every artifact of every analysis both ways). The store is written only
 for datasets read into embedded DuckDB (files); a Spark run or a ``connection:`` to a database reads the
-source in each kernel, as before. At 100M events writing it takes about 16 s and 0.8 GB of disk, against
-10 s of reading and checking in each of seven kernels (``benchmarks/results.md``).
+source in each kernel, as before. At 100M events writing the tables takes about 16 s and 0.8 GB of disk,
+against 10 s of reading and checking in each of seven kernels, and with the active days 59 s and 3.8 GiB
+(bench.py's world has about one event per active day; ``benchmarks/results.md``).
 """
 
 from __future__ import annotations
