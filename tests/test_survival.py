@@ -470,3 +470,28 @@ def test_the_risk_list_says_how_many_users_each_risk_rests_on():
     listed = result.at_risk.dropna(subset=["churn_probability"])
     assert "users_at_risk" in result.tables()["at_risk_users"].columns
     assert (listed.users_at_risk > 0).all() and listed.users_at_risk.max() <= result.users
+
+
+def test_calibration_tenths_do_not_depend_on_the_engine_row_order():
+    """Patterns with the same predicted risk straddle a tenth's edge; the tenths must be the same whatever
+    order the engine returned the patterns in (they were not: a join's row order moved users between tenths)."""
+    from userops_lib.analyses.churn_survival.risk import calibration_bins
+
+    rng = np.random.default_rng(3)
+    counts = pd.DataFrame(
+        {
+            "duration": np.arange(40),
+            "seen": np.arange(40) // 2,
+            "silence": 0,
+            "users": rng.integers(5, 50, 40),
+            "predicted": np.repeat([0.0, 0.1, 0.5, 0.9], 10),  # four risks, ten patterns each
+        }
+    )
+    counts["churned"] = (counts.users * rng.uniform(0, 1, 40)).round().astype(int)
+    first, brier = calibration_bins(counts, 0.05)
+    for seed in range(5):
+        shuffled = counts.sample(frac=1, random_state=seed)
+        again, brier_again = calibration_bins(shuffled, 0.05)
+        pd.testing.assert_frame_equal(first, again)
+        assert brier_again == pytest.approx(brier, rel=1e-12)
+    assert first.users.sum() == counts.users.sum() and len(first) > 4

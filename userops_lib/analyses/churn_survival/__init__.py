@@ -274,6 +274,7 @@ def _analyse(
         risk_horizon,
         max_levels,
         alpha,
+        outcomes=table.select("user_id", outcome=table.churned) if used == "events" else None,
     )
     return ChurnSurvival(
         unit,

@@ -173,13 +173,25 @@ def fit(
 
 
 def calibrate(
-    ds, used, churn_after_days, active_events, columns, covariates, references, segment_by, horizon, max_levels, alpha
+    ds,
+    used,
+    churn_after_days,
+    active_events,
+    columns,
+    covariates,
+    references,
+    segment_by,
+    horizon,
+    max_levels,
+    alpha,
+    outcomes=None,
 ) -> Calibration:
     """Refit as of ``snapshot - horizon`` and compare predicted with observed churn over the horizon.
 
     At the earlier cutoff a still-active user is censored at cutoff - churn_after_days; "churns within
     the horizon" means a last activity before cutoff - churn_after_days + horizon, which is exactly
-    "churned as of the real snapshot" — known for everyone.
+    "churned as of the real snapshot" — known for everyone. ``outcomes`` (``user_id, outcome``: churned as
+    of the snapshot) are the main fit's, when it has them; else they are reduced from the events here.
     """
     if used != "events":
         return Calibration("needs_events")
@@ -187,18 +199,18 @@ def calibrate(
     early, *_ = durations.user_durations(
         ds, source="events", churn_after_days=churn_after_days, active_events=active_events, snapshot=cutoff
     )
-    late, *_ = durations.user_durations(
-        ds, source="events", churn_after_days=churn_after_days, active_events=active_events
-    )
+    if outcomes is None:
+        late, *_ = durations.user_durations(
+            ds, source="events", churn_after_days=churn_after_days, active_events=active_events
+        )
+        outcomes = late.select("user_id", outcome=late.churned)
     early = ds.user_attributes(early, columns).cache()
     frame = durations.aggregate(early, columns, max_levels=max_levels)
     if frame["count"].sum() < 200 or frame.loc[frame.churned, "count"].sum() < 20:
         return Calibration("too_little", cutoff=cutoff)
     # The refit predicts from the curves and the Cox model: the segments' log-rank tests are the main fit's.
     km, model = fit(frame, columns, covariates, references, segment_by, alpha, max_levels, tests=False)
-    _, counts = durations.active_patterns(
-        early, columns, max_levels=max_levels, outcome=late.select("user_id", outcome=late.churned)
-    )
+    _, counts = durations.active_patterns(early, columns, max_levels=max_levels, outcome=outcomes)
     gaps = gap_survival(
         durations.gap_counts(ds, snapshot=cutoff, churn_after_days=churn_after_days, active_events=active_events)
     )
@@ -215,7 +227,10 @@ def calibrate(
 def calibration_bins(counts: pd.DataFrame, alpha: float, bins: int = 10) -> tuple[pd.DataFrame, float]:
     """Tenths of users by predicted risk with the observed churn share and its Wilson interval, and the
     Brier score over every user."""
-    counts = counts.sort_values("predicted").reset_index(drop=True)
+    # Users with the same predicted risk are ordered by their pattern, not by the engine's row order, so
+    # that the tenths (which split such ties) are the same on every run and engine.
+    keys = [c for c in counts.columns if c not in ("users", "churned", "predicted")]
+    counts = counts.sort_values(["predicted", *keys], kind="mergesort").reset_index(drop=True)
     position = (counts.users.cumsum() - counts.users / 2) / counts.users.sum()
     counts["bin"] = np.minimum((position * bins).astype(int), bins - 1)
     counts["weighted"] = counts.predicted * counts.users
