@@ -36,6 +36,20 @@ def _marked(mark: str) -> list[int]:
     return found
 
 
+def _is_kernel(pid: int) -> bool:
+    try:
+        return b"ipykernel_launcher" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # ended between the listing and this read
+        return False
+
+
+def _parent_if_alive(pid: int) -> int:
+    try:
+        return _parent(pid)
+    except OSError:
+        return -1
+
+
 def _sampling_run(tmp_path: Path, mark: str, *extra: str) -> tuple[subprocess.Popen, list[int]]:
     """``userops report --only customer_value -p method=mcmc`` until PyMC's sampler workers run (children of
     the kernel with the kernel's command line); returns the runner and the workers."""
@@ -49,8 +63,8 @@ def _sampling_run(tmp_path: Path, mark: str, *extra: str) -> tuple[subprocess.Po
     )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and runner.poll() is None:
-        kernels = [p for p in _marked(mark) if b"ipykernel_launcher" in Path(f"/proc/{p}/cmdline").read_bytes()]
-        workers = [p for p in kernels if _parent(p) in kernels]
+        kernels = [p for p in _marked(mark) if _is_kernel(p)]
+        workers = [p for p in kernels if _parent_if_alive(p) in kernels]
         if len(workers) >= 2:
             return runner, workers
         time.sleep(0.5)
