@@ -3,6 +3,7 @@ and standard errors, pymc-marketing's own CLV arithmetic, and synthetic worlds w
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import importlib.util
 import json
@@ -18,7 +19,7 @@ import pytest
 from tests.conftest import ROOT
 from userops_lib import i18n
 from userops_lib.analyses import customer_value
-from userops_lib.analyses.customer_value import engine, models
+from userops_lib.analyses.customer_value import engine, models, predictions, stats
 from userops_lib.data import load_dataset
 from userops_lib.errors import DataError
 from userops_lib.synth import WorldParameters, make_world
@@ -154,6 +155,65 @@ def test_clv_is_pymc_marketings_arithmetic_on_the_same_steps(cdnow_result):
     undiscounted = models.clv(purchases, frame, spend, horizon=52.14, steps=12, discount=0.0)
     expected = models.predict(purchases, frame, 52.14).expected_purchases.to_numpy() * spend
     assert np.allclose(undiscounted, expected, rtol=1e-9)
+
+
+def _with_posterior(fitted: models.Fitted, draws: pd.DataFrame) -> models.Fitted:
+    """``fitted`` whose pymc-marketing model has ``draws`` (one row per draw) as its posterior (one chain)."""
+    import copy
+
+    import arviz as az
+
+    clone = copy.copy(fitted.model)
+    clone.idata = az.from_dict(posterior={k: draws[k].to_numpy()[None, :] for k in draws.columns})
+    return dataclasses.replace(fitted, model=clone, draws=draws)
+
+
+def test_closed_form_predictions_are_pymc_marketings_own_methods(cdnow_result):
+    """Our NumPy predictions (once per distinct history) equal pymc-marketing's methods (xarray, per customer,
+    mean over the posterior) to 1e-9: at the MAP fit and at 60 parameter draws, for P(alive), expected
+    purchases, a new customer's purchases and the expected spend; and the totals' per-draw sums."""
+    customers = cdnow_result.customers
+    frame = pd.DataFrame(
+        {
+            "customer_id": np.arange(len(customers)),
+            "frequency": customers.frequency.astype(float),
+            "recency": customers.recency,
+            "T": customers["T"],
+            "monetary_value": customers.monetary,
+        }
+    )
+    assert predictions.Histories.of(frame).x.size < len(frame)  # customers do share histories
+    map_fit, spend_fit = cdnow_result.purchase_model, cdnow_result.spend_model
+    drawn = _with_posterior(map_fit, map_fit.draws.iloc[:60].reset_index(drop=True))
+    drawn_spend = _with_posterior(spend_fit, spend_fit.draws.iloc[:60].reset_index(drop=True))
+
+    def mean(values) -> np.ndarray:
+        return values.mean(("chain", "draw")).to_numpy()
+
+    for purchases, spend in ((map_fit, spend_fit), (drawn, drawn_spend)):
+        ours = models.predict(purchases, frame, 30.0)
+        assert np.allclose(ours.p_alive, mean(purchases.model.expected_probability_alive(data=frame)), rtol=1e-9)
+        theirs = mean(purchases.model.expected_purchases(data=frame, future_t=30.0))
+        assert np.allclose(ours.expected_purchases, theirs, rtol=1e-9)
+        t = np.array([0.0, 1.0, 13.5, 52.0, 104.0])
+        new = mean(
+            purchases.model.expected_purchases_new_customer(data=pd.DataFrame({"customer_id": range(5), "t": t}))
+        )
+        assert np.allclose(models.expected_new_customer(purchases, t), new, rtol=1e-9)
+        per_purchase = mean(spend.model.expected_customer_spend(data=frame))
+        assert np.allclose(models.expected_spend(spend, frame), per_purchase, rtol=1e-9)
+    # The totals' interval: per draw, the sum over customers of pymc-marketing's predictions at that draw.
+    totals = stats.totals(map_fit, frame, 30.0, 0.1, spend_fit, draws=60)
+    alive = drawn.model.expected_probability_alive(data=frame).sum("customer_id").to_numpy().ravel()
+    bought = drawn.model.expected_purchases(data=frame, future_t=30.0).to_numpy()[0]
+    spend_draws = spend_fit.draws.sample(60, replace=True, random_state=1).reset_index(drop=True)
+    per_purchase = _with_posterior(spend_fit, spend_draws).model.expected_customer_spend(data=frame).to_numpy()[0]
+    for key, per_draw in (
+        ("alive", alive),
+        ("purchases", bought.sum(axis=1)),
+        ("revenue", (bought * per_purchase).sum(axis=1)),
+    ):
+        assert np.allclose(totals[key], np.quantile(per_draw, [0.05, 0.95]), rtol=1e-9), key
 
 
 def test_customer_predictions_are_lifetimes_at_the_same_parameters(cdnow_result):

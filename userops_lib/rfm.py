@@ -133,8 +133,17 @@ def features_at(ds: Dataset, snapshots: list, *, basis: str = "purchases") -> li
 
 def scores(values: pd.Series, *, reverse: bool = False) -> pd.Series:
     """Scores 1-5 by average rank (ties share a score); ``reverse`` gives 5 to the smallest values."""
-    ranks = (-values if reverse else values).rank(method="average")
-    return (1 + np.floor(5 * (ranks - 0.5) / len(values))).clip(1, 5).astype(int)
+    ranks = _average_ranks((-values if reverse else values).to_numpy(float))
+    return pd.Series((1 + np.floor(5 * (ranks - 0.5) / len(values))).clip(1, 5).astype(int), index=values.index)
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n, ties sharing their average (pandas' ``rank(method="average")``), by counting the distinct
+    values instead of sorting every row: users share few distinct recencies and frequencies."""
+    codes, uniques = pd.factorize(values, sort=True)
+    counts = np.bincount(codes, minlength=len(uniques))
+    average = np.cumsum(counts) - (counts - 1) / 2  # the first rank of a value plus the last, halved
+    return average[codes]
 
 
 def assign(
@@ -189,13 +198,17 @@ def tiers(monetary: pd.Series, *, high_share: float, mid_share: float) -> pd.Ser
     A user is in a tier when the revenue of everyone ranked above them is below the tier's bound, so
     the tier's users make at least that share of revenue (ties broken by user order, stated in the report).
     """
-    total = monetary.sum()
-    order = monetary.sort_values(ascending=False, kind="stable")
-    before = (order.cumsum() - order) / total if total > 0 else order * 0 + 1
-    tier = pd.Series("low", index=order.index)
-    tier[(before < high_share + mid_share) & (order > 0)] = "mid"
-    tier[(before < high_share) & (order > 0)] = "high"
-    return tier.reindex(monetary.index)
+    values = monetary.to_numpy(float)
+    present = ~np.isnan(values)
+    total = values[present].sum()
+    order = np.argsort(-values, kind="stable")  # largest first, ties in user order, missing values last
+    ranked = np.where(present[order], values[order], 0.0)
+    before = (ranked.cumsum() - ranked) / total if total > 0 else np.ones(len(ranked))
+    level = np.zeros(len(values), dtype=np.int8)  # low
+    level[order] = np.where(
+        (ranked > 0) & present[order], (before < high_share + mid_share).astype(np.int8) + (before < high_share), 0
+    )
+    return pd.Series(np.array(["low", "mid", "high"], dtype=object)[level], index=monetary.index)
 
 
 def segment_name(segment: str) -> str:

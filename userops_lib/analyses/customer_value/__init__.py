@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from userops_lib import contract
-from userops_lib.analyses.customer_value import engine, models, stats
+from userops_lib.analyses.customer_value import engine, models, predictions, stats
 from userops_lib.calendar import Calendar
 from userops_lib.contract import param
 from userops_lib.data import Dataset
@@ -184,9 +184,10 @@ def run(ds: Dataset, params: Params) -> CustomerValue:
         if params.holdout_days == 0
         else engine_frame(engine.summary(days, calibration_end=end_day), order_by="user_id")
     )
-    frame = stats.modelling_frame(summary, unit)
+    frame = fit_frame if params.holdout_days == 0 else stats.modelling_frame(summary, unit)
+    histories = predictions.Histories.of(frame)  # every prediction below is computed once per distinct history
     horizon = params.horizon_days / unit
-    scored = models.predict(purchases, frame, horizon)
+    scored = models.predict(purchases, histories, horizon)
 
     value_reason, spend, spend_correlation, spend_n = _value_model(fit_frame, params, ds)
     if spend is not None:
@@ -194,7 +195,7 @@ def run(ds: Dataset, params: Params) -> CustomerValue:
         per_purchase = models.expected_spend(spend, frame)
         steps = max(1, round(params.horizon_days / DAYS_PER_MONTH))
         rate = (1 + params.discount_rate) ** (params.horizon_days / steps / models.DAYS_PER_YEAR) - 1
-        clv = models.clv(purchases, frame, per_purchase, horizon=horizon, steps=steps, discount=rate)
+        clv = models.clv(purchases, histories, per_purchase, horizon=horizon, steps=steps, discount=rate)
         expected_revenue = scored.expected_purchases.to_numpy() * per_purchase
     else:
         clv = expected_revenue = np.full(len(frame), np.nan)
@@ -219,7 +220,7 @@ def run(ds: Dataset, params: Params) -> CustomerValue:
         customers[["monetary", "revenue"]] = np.nan
     ranking = customers.clv if spend is not None else customers.expected_purchases
     customers["clv_tier"] = stats.value_tiers(ranking)
-    totals = stats.totals(purchases, frame, horizon, params.alpha, spend)
+    totals = stats.totals(purchases, frame, horizon, params.alpha, spend, histories=histories)
     winback, winback_facts = stats.winback(customers)
     return CustomerValue(
         calendar=ds.calendar,
@@ -320,15 +321,26 @@ def _alive_grid(purchases: models.Fitted, frame: pd.DataFrame, size: int = 40):
 
 
 def _tiers_vs_rfm(ds: Dataset, customers: pd.DataFrame, snapshot) -> pd.DataFrame:
-    """Value tiers against today's RFM segments, as segment profiling assigns them (its default basis)."""
+    """Value tiers against today's RFM segments, as segment profiling assigns them (its default basis).
+
+    The users' ids stay in Arrow: each customer finds their row among the RFM users by Arrow's hash lookup,
+    not by a pandas merge of millions of Python strings (5M customers: 7 s)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     from userops_lib.rfm import DEFAULT_SEGMENTS, KEPT, NO_PURCHASE, OTHERS, assign, features
 
     basis = "purchases" if "revenue" in ds.table("events").columns else "active_days"
-    users = assign(engine_frame(features(ds, snapshot=snapshot, basis=basis).select("user_id", *KEPT)))
-    segment = customers[["user_id"]].merge(users[["user_id", "rfm_segment"]], on="user_id", how="left")
-    rfm = segment.rfm_segment.fillna(NO_PURCHASE)
+    table = features(ds, snapshot=snapshot, basis=basis).select("user_id", *KEPT).to_pyarrow()
+    ids = table.column("user_id")
+    users = assign(table.drop(["user_id"]).to_pandas(self_destruct=True))
+    row = pc.index_in(pa.array(customers.user_id.to_numpy(), from_pandas=True).cast(ids.type), value_set=ids)
+    row = row.to_numpy(zero_copy_only=False)
+    found = ~np.isnan(row)
+    rfm = np.full(len(customers), NO_PURCHASE, dtype=object)
+    rfm[found] = users.rfm_segment.to_numpy()[row[found].astype(np.int64)]
     order = [s[0] for s in DEFAULT_SEGMENTS] + [OTHERS, NO_PURCHASE]
-    return stats.tiers_vs_rfm(customers, rfm, order)
+    return stats.tiers_vs_rfm(customers, pd.Series(rfm, index=customers.index), order)
 
 
 ABOUT = contract.About(

@@ -4,19 +4,16 @@ against RFM segments and the win-back list."""
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pandas as pd
 
-from userops_lib.analyses.customer_value import models
+from userops_lib.analyses.customer_value import models, predictions
 from userops_lib.rfm import tiers
 
 GONE_BELOW = 0.5  # P(alive) under this: probably gone
 HOLDOUT_BINS = 7  # calibration purchases 0..6 and 7+, as in Fader, Hardie & Lee's figure
 TOP_SHARES = (0.01, 0.05, 0.1, 0.2, 0.5)
-HIGH_SHARE, MID_SHARE = 0.2, 0.3
-CHUNK = 20_000
+HIGH_SHARE, MID_SHARE = 0.2, 0.3  # value tiers as segment profiling's: top 20% of value, next 30%
 TIERS_VS_RFM = (
     "rfm_segment",
     "customers",
@@ -26,7 +23,7 @@ TIERS_VS_RFM = (
     "probably_gone",
     "mean_p_alive",
     "mean_clv",
-)  # groups of customers per step of the interval draws  # value tiers as segment profiling's: top 20% of value, next 30%
+)
 
 
 def modelling_frame(summary: pd.DataFrame, unit_days: float) -> pd.DataFrame:
@@ -78,34 +75,34 @@ def totals(
     alpha: float,
     spend: models.Fitted | None = None,
     draws: int = 100,
+    histories: predictions.Histories | None = None,
 ) -> dict:
     """Expected customers alive, purchases in the horizon and (with a spend model) revenue: the value at
     the fitted parameters and an interval from parameter draws (Laplace or posterior). Customers sharing
-    frequency, recency and T share their predictions, so the draws are computed once per such group."""
-    keys = ["frequency", "recency", "T"]
-    groups = frame.groupby(keys, sort=False).agg(n=("customer_id", "size"), m=("monetary_value", "sum")).reset_index()
-    groups["customer_id"] = np.arange(len(groups))
-    chosen = purchases.draws.iloc[: min(draws, len(purchases.draws))]
-    model = _with_draws(purchases.model, chosen)
-    spend_model = None
+    frequency, recency and T share their predictions, so the draws are computed once per such history
+    (``histories``: those of ``frame``, when already at hand)."""
+    h = histories if histories is not None else predictions.Histories.of(frame)
+    n = h.counts()
+    chosen = predictions.parameters(
+        purchases.draws.iloc[: min(draws, len(purchases.draws))], models.PURCHASE_PARAMETERS
+    )
+    size = len(chosen["r"])
+    out = {"alive": np.zeros(size), "purchases": np.zeros(size)}
     if spend is not None:
-        drawn = spend.draws.sample(len(chosen), replace=True, random_state=1) if len(spend.draws) else spend.draws
-        spend_model = _with_draws(spend.model, drawn)
-    out = {"alive": np.zeros(len(chosen)), "purchases": np.zeros(len(chosen))}
-    if spend_model is not None:
-        out["revenue"] = np.zeros(len(chosen))
-    for start in range(0, len(groups), CHUNK):  # draws x groups at a time: memory stays small at any size
-        part = groups.iloc[start : start + CHUNK]
-        n = part.n.to_numpy(float)
-        alive = model.expected_probability_alive(data=part[["customer_id", *keys]]).to_numpy()[0]
-        bought = model.expected_purchases(data=part[["customer_id", *keys]], future_t=horizon).to_numpy()[0]
-        out["alive"] += alive @ n
-        out["purchases"] += bought @ n
-        if spend_model is not None:
-            x = part[["customer_id", "frequency"]].assign(monetary_value=0.0)
-            base = spend_model.expected_customer_spend(data=x).to_numpy()[0]  # (1 - w) * population mean
-            weight = spend_model.expected_customer_spend(data=x.assign(monetary_value=1.0)).to_numpy()[0] - base
-            out["revenue"] += (bought * (base * n + weight * part.m.to_numpy(float))).sum(axis=1)
+        drawn = spend.draws.sample(size, replace=True, random_state=1) if len(spend.draws) else spend.draws
+        spend_p = predictions.parameters(drawn, models.SPEND_PARAMETERS)
+        m = h.counts(frame.monetary_value.to_numpy(float))
+        out["revenue"] = np.zeros(size)
+    rows = max(1, predictions.CELLS // size)
+    model = predictions.Purchases(chosen, h)
+    for start in range(0, len(h), rows):  # draws x histories at a time: memory stays small at any size
+        i = np.arange(start, min(len(h), start + rows))
+        bought, alive = model.per_draw(horizon, i)
+        out["alive"] += alive @ n[i]
+        out["purchases"] += bought @ n[i]
+        if spend is not None:
+            base, weight = predictions.spend_terms(spend_p, h.x[i])
+            out["revenue"] += (bought * (base * n[i] + weight * m[i])).sum(axis=1)
     return {key: _interval(values, alpha) for key, values in out.items()}
 
 
@@ -115,15 +112,6 @@ def _interval(values: np.ndarray, alpha: float) -> tuple[float, float]:
         return (np.nan, np.nan)
     low, high = np.quantile(finite, [alpha / 2, 1 - alpha / 2])
     return (float(low), float(high))
-
-
-def _with_draws(model, draws: pd.DataFrame):
-    """A copy of a fitted pymc-marketing model whose posterior is ``draws`` (one chain)."""
-    import arviz as az
-
-    clone = copy.copy(model)
-    clone.idata = az.from_dict(posterior={k: draws[k].to_numpy()[None, :] for k in draws.columns})
-    return clone
 
 
 def concentration(values: pd.Series) -> pd.DataFrame:
@@ -145,22 +133,29 @@ def value_tiers(values: pd.Series) -> pd.Series:
 def tiers_vs_rfm(customers: pd.DataFrame, rfm: pd.Series, order: list[str]) -> pd.DataFrame:
     """Customers per RFM segment (today's, as segment profiling assigns them) and predicted value tier,
     with how many the model thinks probably gone and their mean P(alive) and value."""
-    frame = customers.assign(rfm_segment=rfm.to_numpy())
-    counts = pd.crosstab(frame.rfm_segment, frame.clv_tier).reindex(columns=["high", "mid", "low"], fill_value=0)
-    grouped = frame.groupby("rfm_segment")
+    codes, segments = pd.factorize(rfm.to_numpy(), sort=True)
+    size = len(segments)
+
+    def per_segment(values=None) -> np.ndarray:
+        return np.bincount(codes, weights=values, minlength=size)
+
+    def mean(values: np.ndarray) -> np.ndarray:  # pandas' grouped mean (compensated sums, missing values left out)
+        return pd.Series(values).groupby(codes).mean().reindex(range(size)).to_numpy()
+
+    tier = customers.clv_tier.to_numpy()
+    p_alive = customers.p_alive.to_numpy(float)
     out = pd.DataFrame(
         {
-            "customers": grouped.size(),  # the columns of TIERS_VS_RFM
-            "high": counts.high,
-            "mid": counts.mid,
-            "low": counts.low,
-            "probably_gone": grouped.p_alive.apply(lambda p: int((p < GONE_BELOW).sum())),
-            "mean_p_alive": grouped.p_alive.mean(),
-            "mean_clv": grouped.clv.mean(),
-        }
+            "customers": per_segment().astype(np.int64),  # the columns of TIERS_VS_RFM
+            **{name: per_segment((tier == name).astype(float)).astype(np.int64) for name in ("high", "mid", "low")},
+            "probably_gone": per_segment((p_alive < GONE_BELOW).astype(float)).astype(np.int64),
+            "mean_p_alive": mean(p_alive),
+            "mean_clv": mean(customers.clv.to_numpy(float)),
+        },
+        index=pd.Index(segments, name="rfm_segment"),
     )
     out = out.reindex([s for s in order if s in out.index] + [s for s in out.index if s not in order])
-    return out.rename_axis("rfm_segment").reset_index()
+    return out.reset_index()
 
 
 def winback(customers: pd.DataFrame, rows: int = 20) -> tuple[pd.DataFrame, dict]:
