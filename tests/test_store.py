@@ -148,3 +148,42 @@ def test_a_dataset_in_a_database_is_not_copied_into_a_store(tmp_path):
     assert int(ds.events.count().execute()) == 1
     assert not store.storable(ds)
     assert store.storable(load_dataset(DATA / "sample"))
+
+
+def test_the_stores_rfm_aggregation_is_what_the_events_give_and_read_only_for_its_moments(tmp_path):
+    """The store keeps the per-user RFM aggregation now and 30 days before (segment profiling's two
+    snapshots, customer value's one); features read from it equal the events' for those moments, and any
+    other moment is computed from the events. A run whose notebooks read no shared reduction stores none."""
+    from userops_lib import rfm
+
+    sample = str(DATA / "sample")
+    path = tmp_path / "store.duckdb"
+    store.write(load_dataset(sample), path, store.key(sample, "", ""))
+    held = store.open_store(path, store.key(sample, "", ""))
+    source = load_dataset(sample)
+    snapshot = pd.Timestamp(source.snapshot_at)
+    kept = [key for key in held.shared if key.startswith(rfm.KEY + "|")]
+    assert len(kept) == 1 and rfm.default_basis(held) == "purchases"
+    for snapshots in ([None, snapshot - pd.Timedelta(days=30)], [snapshot], [snapshot - pd.Timedelta(days=30)]):
+        assert rfm._kept(held, "purchases", [pd.Timestamp(s or snapshot) for s in snapshots]) is not None
+        ours = rfm.features_at(held, snapshots)
+        theirs = rfm.features_at(load_dataset(sample), snapshots)
+        for a, b in zip(ours, theirs, strict=True):
+            a, b = (t.execute().sort_values("user_id", ignore_index=True) for t in (a, b))
+            assert len(a) > 100
+            pd.testing.assert_frame_equal(a, b)
+    # Another period, or the other basis: not in the store, computed from the events.
+    assert rfm._kept(held, "purchases", [snapshot, snapshot - pd.Timedelta(days=14)]) is None
+    assert rfm._kept(held, "active_days", [snapshot]) is None
+    other = rfm.features_at(held, [None, snapshot - pd.Timedelta(days=14)])[1].execute()
+    fresh = rfm.features_at(load_dataset(sample), [None, snapshot - pd.Timedelta(days=14)])[1].execute()
+    pd.testing.assert_frame_equal(
+        other.sort_values("user_id", ignore_index=True), fresh.sort_values("user_id", ignore_index=True)
+    )
+    # Only what the run's analyses read: the funnel reads no shared reduction, the overview the active days.
+    jobs = {name: report.Job(name, Path(f"{name}.ipynb"), name, {}) for name in ("funnel", "overview", "mine")}
+    assert runner._shared([jobs["funnel"], jobs["mine"]]) == set()
+    assert runner._shared([jobs["overview"]]) == {"activity_days"}
+    bare = tmp_path / "bare.duckdb"
+    store.write(load_dataset(sample), bare, store.key(sample, "", ""), shared=set())
+    assert store.open_store(bare, store.key(sample, "", "")).shared == {}

@@ -49,6 +49,45 @@ DEFAULT_SEGMENTS: list[tuple[str, tuple, tuple, tuple, str, str]] = [
 ]
 
 
+KEY = "rfm"  # the shared per-user aggregation's name in a run's store (userops_lib.store)
+SHARED_PERIOD_DAYS = 30  # the store keeps the features now and this long before (segment profiling's default)
+
+
+def default_basis(ds: Dataset) -> str:
+    """Purchases when the events have revenue, else active days."""
+    return "purchases" if "revenue" in ds.table("events").columns else "active_days"
+
+
+def shared_expression(ds: Dataset) -> tuple[str, ir.Table]:
+    """The per-user aggregation a report run reduces once into its store, and its key: the features by the
+    default basis now and :data:`SHARED_PERIOD_DAYS` before (segment profiling reads both, customer value the
+    first). A call of :func:`features_at` for those moments, or some of them, reads it instead of the events."""
+    snapshot = pd.Timestamp(ds.snapshot_at)
+    moments = [snapshot.to_pydatetime(), (snapshot - pd.Timedelta(days=SHARED_PERIOD_DAYS)).to_pydatetime()]
+    basis = default_basis(ds)
+    return _key(basis, moments), _aggregate(ds, moments, basis)
+
+
+def keep(ds: Dataset, key: str, table: ir.Table) -> None:
+    """Use ``table`` (read from a run's store; ``key`` from :func:`shared_expression`) for ``ds``'s current events."""
+    ds.shared[key] = (ds.table("events"), table)
+
+
+def _key(basis: str, moments: list) -> str:
+    return "|".join([KEY, basis, *(pd.Timestamp(m).isoformat() for m in moments)])
+
+
+def _kept(ds: Dataset, basis: str, moments: list) -> tuple[ir.Table, list[int]] | None:
+    """A kept aggregation of ``ds``'s events holding every one of ``moments``, and the position of each in it."""
+    events = ds.table("events")
+    wanted = [pd.Timestamp(m).isoformat() for m in moments]
+    for key, (source, table) in ds.shared.items():
+        name, kept_basis, *kept = key.split("|") + ["", ""]
+        if name == KEY and kept_basis == basis and source is events and set(wanted) <= set(kept):
+            return table, [kept.index(w) for w in wanted]
+    return None
+
+
 def features(ds: Dataset, *, snapshot: dt.datetime | None = None, basis: str = "purchases") -> ir.Table:
     """One row per user (engine): recency_days, frequency, monetary, first/last seen, since_seen, age_days."""
     return features_at(ds, [snapshot], basis=basis)[0]
@@ -59,63 +98,24 @@ def features_at(ds: Dataset, snapshots: list, *, basis: str = "purchases") -> li
 
     With several snapshots every aggregate is taken once per snapshot, over the events before it (a
     ``FILTER``), in one aggregation per user that is kept in the connection: segment profiling's now and
-    a period ago read the events once instead of twice.
+    a period ago read the events once instead of twice. An aggregation kept for moments including these
+    (the run's store: :func:`shared_expression`) is read instead of the events.
     """
-    events = ds.table("events")
     calendar: Calendar = ds.calendar
     moments = [pd.Timestamp(s or ds.snapshot_at).to_pydatetime() for s in snapshots]
-    if basis == "purchases" and "revenue" not in events.columns:
-        raise DataError.single(
-            "events",
-            "no revenue column, so purchases cannot be told apart",
-            "map revenue in dataset.yml, or use frequency_basis=active_days",
-            column="revenue",
-            key="rfm.no_revenue",
-        )
-    events = with_revenue(events.filter(events.event_at < max(moments)))
-    revenue = events.revenue
-    bought = revenue > 0
-    one = len(moments) == 1  # no filter needed: every event kept is before the snapshot
-    before = [None if one else events.event_at < moment for moment in moments]
-    aggregates: dict = {}
-    if basis == "purchases":
-        # One aggregation per user: purchase frequency needs no distinct days (the costly part at scale).
-        for k, b in enumerate(before):
-            aggregates |= {
-                f"first_at_{k}": events.event_at.min(where=b),
-                f"last_at_{k}": events.event_at.max(where=b),
-                f"last_key_{k}": events.event_at.max(where=bought if b is None else bought & b),
-                f"frequency_{k}": bought.sum() if b is None else ibis.ifelse(bought & b, 1, 0).sum(),
-                f"monetary_{k}": engine.exact_sum(revenue, where=b),
-            }
-        per_user = events.group_by("user_id").aggregate(**aggregates)
+    kept = _kept(ds, basis, moments)
+    if kept is not None:  # the run's store, or an earlier call in this connection
+        per_user, index = kept
+        one = False
     else:
-        # Active days: user-days, then users (two plain aggregations an engine can spill to disk, rather
-        # than COUNT(DISTINCT day) per user).
-        for k, b in enumerate(before):
-            aggregates |= {
-                f"first_at_{k}": events.event_at.min(where=b),
-                f"last_at_{k}": events.event_at.max(where=b),
-                f"revenue_{k}": engine.exact_sum(revenue, where=b),
-            }
-        per_day = events.group_by(["user_id", calendar.date(events.event_at).name("day")]).aggregate(**aggregates)
-        aggregates = {}
-        for k, b in enumerate(before):
-            first, last = per_day[f"first_at_{k}"], per_day[f"last_at_{k}"]
-            seen = None if b is None else first.notnull()
-            aggregates |= {
-                f"first_at_{k}": first.min(),
-                f"last_at_{k}": last.max(),
-                f"last_key_{k}": last.max(),
-                f"frequency_{k}": per_day.count() if b is None else first.count(),
-                f"monetary_{k}": engine.exact_sum(per_day[f"revenue_{k}"], where=seen),
-            }
-        per_user = per_day.group_by("user_id").aggregate(**aggregates)
-    if not one:
-        per_user = per_user.cache()
+        per_user, index = _aggregate(ds, moments, basis), list(range(len(moments)))
+        one = len(moments) == 1
+        if not one:
+            per_user = per_user.cache()
+            ds.shared[_key(basis, moments)] = (ds.table("events"), per_user)
+    names = ("first_at", "last_at", "last_key", "frequency", "monetary")
     tables = []
-    for k, moment in enumerate(moments):
-        names = ("first_at", "last_at", "last_key", "frequency", "monetary")
+    for k, moment in zip(index, moments, strict=True):
         table = per_user.select("user_id", **{name: per_user[f"{name}_{k}"] for name in names})
         if not one:
             table = table.filter(table.first_at.notnull())  # users with an event before this snapshot
@@ -129,6 +129,60 @@ def features_at(ds: Dataset, snapshots: list, *, basis: str = "purchases") -> li
             )
         )
     return tables
+
+
+def _aggregate(ds: Dataset, moments: list, basis: str) -> ir.Table:
+    """The per-user aggregation behind :func:`features_at` (not computed): first and last event, last purchase
+    (or active day), frequency and revenue before each of ``moments``, as columns ``<name>_<k>``. With one
+    moment no filter is needed (every event kept is before it)."""
+    events = ds.table("events")
+    calendar: Calendar = ds.calendar
+    if basis == "purchases" and "revenue" not in events.columns:
+        raise DataError.single(
+            "events",
+            "no revenue column, so purchases cannot be told apart",
+            "map revenue in dataset.yml, or use frequency_basis=active_days",
+            column="revenue",
+            key="rfm.no_revenue",
+        )
+    events = with_revenue(events.filter(events.event_at < max(moments)))
+    revenue = events.revenue
+    bought = revenue > 0
+    one = len(moments) == 1
+    before = [None if one else events.event_at < moment for moment in moments]
+    aggregates: dict = {}
+    if basis == "purchases":
+        # One aggregation per user: purchase frequency needs no distinct days (the costly part at scale).
+        for k, b in enumerate(before):
+            aggregates |= {
+                f"first_at_{k}": events.event_at.min(where=b),
+                f"last_at_{k}": events.event_at.max(where=b),
+                f"last_key_{k}": events.event_at.max(where=bought if b is None else bought & b),
+                f"frequency_{k}": bought.sum() if b is None else ibis.ifelse(bought & b, 1, 0).sum(),
+                f"monetary_{k}": engine.exact_sum(revenue, where=b),
+            }
+        return events.group_by("user_id").aggregate(**aggregates)
+    # Active days: user-days, then users (two plain aggregations an engine can spill to disk, rather
+    # than COUNT(DISTINCT day) per user).
+    for k, b in enumerate(before):
+        aggregates |= {
+            f"first_at_{k}": events.event_at.min(where=b),
+            f"last_at_{k}": events.event_at.max(where=b),
+            f"revenue_{k}": engine.exact_sum(revenue, where=b),
+        }
+    per_day = events.group_by(["user_id", calendar.date(events.event_at).name("day")]).aggregate(**aggregates)
+    aggregates = {}
+    for k, b in enumerate(before):
+        first, last = per_day[f"first_at_{k}"], per_day[f"last_at_{k}"]
+        seen = None if b is None else first.notnull()
+        aggregates |= {
+            f"first_at_{k}": first.min(),
+            f"last_at_{k}": last.max(),
+            f"last_key_{k}": last.max(),
+            f"frequency_{k}": per_day.count() if b is None else first.count(),
+            f"monetary_{k}": engine.exact_sum(per_day[f"revenue_{k}"], where=seen),
+        }
+    return per_day.group_by("user_id").aggregate(**aggregates)
 
 
 def scores(values: pd.Series, *, reverse: bool = False) -> pd.Series:

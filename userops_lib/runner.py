@@ -322,6 +322,15 @@ def _job_key(job: Job) -> tuple[str, str, str]:
     return store.key(str(values["dataset"]), values.get("snapshot_at", ""), values.get("timezone", ""))
 
 
+def _shared(jobs) -> set[str]:
+    """The shared reductions the analyses of ``jobs`` read (``About.shared``; a notebook outside the registry
+    reads none from the store: it computes what it asks for)."""
+    from userops_lib import analyses
+
+    known = set(analyses.folders())
+    return {name for job in jobs if job.notebook.stem in known for name in analyses.get(job.notebook.stem).about.shared}
+
+
 def _write_stores(plan: Plan, internal: Path, progress: _Progress) -> tuple[dict[tuple, Path], dict]:
     """Write the run's store for each load the jobs ask for (one, unless notebooks differ in snapshot or zone):
     the plan's load where it is the one, else a load made here. Returns the stores by load and what was
@@ -341,7 +350,7 @@ def _write_stores(plan: Plan, internal: Path, progress: _Progress) -> tuple[dict
             if not store.storable(ds):
                 continue
             path = internal / f"store-{number}.duckdb"
-            facts = store.write(ds, path, wanted)
+            facts = store.write(ds, path, wanted, _shared(job for job in plan.jobs if _job_key(job) == wanted))
         except (DataError, OSError, duckdb.Error) as exc:
             progress.event(
                 f"the run's store was not written ({str(exc).splitlines()[0]}): notebooks read the dataset", 0, []

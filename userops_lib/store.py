@@ -3,8 +3,9 @@
 ``userops report`` loads the dataset while planning (every check runs there). Before the first kernel
 starts, the runner writes what the load kept and set aside, table by table, to a DuckDB file in the run's
 staging folder, with the dataset's description (its data-quality summary, snapshot, calendar, manifest),
-and the reduction several analyses share (the active days, :mod:`userops_lib.activity`), and hands each
-kernel the file's path in ``$USEROPS_RUN_STORE``. A notebook's
+and the reductions several analyses share that the run's notebooks read (``About.shared``: the active days,
+:mod:`userops_lib.activity`; the per-user RFM aggregation now and a period ago, :func:`userops_lib.rfm.shared_expression`),
+and hands each kernel the file's path in ``$USEROPS_RUN_STORE``. A notebook's
 :func:`userops_lib.notebook.open_dataset` opens it read-only when it was written for the same dataset,
 snapshot and calendar, and loads the source as always otherwise (in JupyterLab, or for a job whose
 parameters name another snapshot or zone). The file is deleted with the run's other internal files.
@@ -26,14 +27,16 @@ import time
 from pathlib import Path
 
 import ibis
+from ibis.backends.sql.datatypes import DuckDBType
 
-from userops_lib import activity, engine
+from userops_lib import activity, engine, rfm
 from userops_lib.data import Dataset
 
 ENV = "USEROPS_RUN_STORE"  # the store's path, for the kernels of a run
 CATALOG = "userops_store"
 _DESCRIPTION = "userops_dataset"
 _SKIP = {"con", "tables", "_set_aside", "shared"}  # the connection and the tables are the store's own
+SHARED = (activity.KEY, rfm.KEY)  # the shared reductions a store can hold
 
 
 def key(dataset: str, snapshot_at: object = "", timezone: object = "") -> tuple[str, str, str]:
@@ -51,9 +54,9 @@ def _quoted(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def write(ds: Dataset, path: Path, dataset_key: tuple[str, str, str]) -> dict:
-    """Write ``ds``'s kept and set-aside tables, its active days (:mod:`userops_lib.activity`) and its
-    description to a new DuckDB file at ``path``.
+def write(ds: Dataset, path: Path, dataset_key: tuple[str, str, str], shared=SHARED) -> dict:
+    """Write ``ds``'s kept and set-aside tables, the ``shared`` reductions (names of :data:`SHARED`: those the
+    run's analyses read) and its description to a new DuckDB file at ``path``.
 
     Returns what was written (rows per table, seconds). The file is complete or absent: it is written
     under a temporary name and renamed.
@@ -66,7 +69,7 @@ def write(ds: Dataset, path: Path, dataset_key: tuple[str, str, str]) -> dict:
     done = False
     try:
         try:
-            rows = _fill(ds, dataset_key)
+            rows = _fill(ds, dataset_key, [name for name in SHARED if name in shared])
         finally:
             con.raw_sql(f"DETACH {CATALOG}")  # writes the file out: can fail on a full disk too
         partial.rename(path)
@@ -78,7 +81,7 @@ def write(ds: Dataset, path: Path, dataset_key: tuple[str, str, str]) -> dict:
     return {"tables": rows, "seconds": round(time.monotonic() - started, 2)}
 
 
-def _fill(ds: Dataset, dataset_key: tuple[str, str, str]) -> dict:
+def _fill(ds: Dataset, dataset_key: tuple[str, str, str], wanted: list[str]) -> dict:
     """Create the store's tables in the attached catalogue; rows kept per table."""
     con = ds.con
     rows = {}
@@ -88,11 +91,10 @@ def _fill(ds: Dataset, dataset_key: tuple[str, str, str]) -> dict:
             if prefix == "kept":
                 rows[name] = con.raw_sql(f"SELECT count(*) FROM {CATALOG}.kept_{name}").fetchone()[0]
     shared = []
-    if ds.events is not None:  # the active days three analyses start from, reduced once for all kernels
-        con.raw_sql(
-            f"CREATE TABLE {CATALOG}.shared_{activity.KEY} AS {ibis.to_sql(activity.expression(ds), dialect='duckdb')}"
-        )
-        shared.append(activity.KEY)
+    for name in wanted if ds.events is not None else []:  # reduced once here for every kernel that reads it
+        key, expression = (name, activity.expression(ds)) if name == activity.KEY else rfm.shared_expression(ds)
+        _create(con, f"shared_{name}", expression)
+        shared.append((name, key))
     fields = {f.name: getattr(ds, f.name) for f in dataclasses.fields(ds) if f.name not in _SKIP}
     described = {
         "key": dataset_key,
@@ -105,6 +107,17 @@ def _fill(ds: Dataset, dataset_key: tuple[str, str, str]) -> dict:
     con.raw_sql(f"CREATE TABLE {CATALOG}.{_DESCRIPTION} (description BLOB)")
     con.con.execute(f"INSERT INTO {CATALOG}.{_DESCRIPTION} VALUES (?)", [description])
     return rows
+
+
+def _create(con, name: str, expression) -> None:
+    """``expression`` as the table ``name`` of the store, each column of the type Ibis gives it: DuckDB
+    makes a sum of integers a HUGEINT, which Ibis reads back as a decimal (an object column in pandas)."""
+    con.raw_sql(f"CREATE TABLE {CATALOG}.{name} AS {ibis.to_sql(expression, dialect='duckdb')}")
+    stored = con.table(name, database=(CATALOG, "main")).schema()
+    for column, dtype in expression.schema().items():
+        if stored[column] != dtype:
+            sql_type = DuckDBType.to_string(dtype)
+            con.raw_sql(f'ALTER TABLE {CATALOG}.{name} ALTER "{column}" TYPE {sql_type}')
 
 
 def open_store(path: Path, dataset_key: tuple[str, str, str]) -> Dataset | None:
@@ -126,8 +139,12 @@ def open_store(path: Path, dataset_key: tuple[str, str, str]) -> Dataset | None:
     tables = {name: con.table(f"kept_{name}", database=where) for name in described["kept"]}
     aside = {name: con.table(f"aside_{name}", database=where) for name in described["aside"]}
     ds = Dataset(con=con, tables=tables, _set_aside=aside, **described["fields"])
-    if activity.KEY in described.get("shared", ()):
-        activity.keep(ds, con.table(f"shared_{activity.KEY}", database=where))
+    for name, shared_key in described.get("shared", ()):
+        table = con.table(f"shared_{name}", database=where)
+        if name == activity.KEY:
+            activity.keep(ds, table)
+        else:
+            rfm.keep(ds, shared_key, table)
     return ds
 
 

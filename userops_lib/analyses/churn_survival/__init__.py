@@ -305,6 +305,7 @@ ABOUT = contract.About(
             "users.churned",
         ),
     ),
+    shared=("activity_days",),
 )
 
 

@@ -328,9 +328,9 @@ def _tiers_vs_rfm(ds: Dataset, customers: pd.DataFrame, snapshot) -> pd.DataFram
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from userops_lib.rfm import DEFAULT_SEGMENTS, KEPT, NO_PURCHASE, OTHERS, assign, features
+    from userops_lib.rfm import DEFAULT_SEGMENTS, KEPT, NO_PURCHASE, OTHERS, assign, default_basis, features
 
-    basis = "purchases" if "revenue" in ds.table("events").columns else "active_days"
+    basis = default_basis(ds)
     table = features(ds, snapshot=snapshot, basis=basis).select("user_id", *KEPT).to_pyarrow()
     ids = table.column("user_id")
     users = assign(table.drop(["user_id"]).to_pandas(self_destruct=True))
@@ -346,6 +346,7 @@ def _tiers_vs_rfm(ds: Dataset, customers: pd.DataFrame, snapshot) -> pd.DataFram
 ABOUT = contract.About(
     summary="Who is probably still a customer, how many purchases each customer will make in the horizon and what they are worth: the BG/NBD model of repeat purchasing and dropout with the Gamma-Gamma model of spend (pymc-marketing), checked on a holdout when `holdout_days` > 0.",
     requires=(("events",),),
+    shared=("rfm",),
 )
 
 

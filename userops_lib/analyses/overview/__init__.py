@@ -190,4 +190,5 @@ def _attribute_mix(counts: dict[str, pd.DataFrame], top_values: int) -> pd.DataF
 ABOUT = contract.About(
     summary="What the dataset holds and the daily KPIs (日报) of user operations.",
     rank=0,
+    shared=("activity_days",),
 )

@@ -163,7 +163,7 @@ def _analyse(
 ) -> Segments:
     """Every segmentation, its profiles, migration over the last period and a holdout validation."""
     if basis is None:
-        basis = "purchases" if "revenue" in ds.table("events").columns else "active_days"
+        basis = rfm.default_basis(ds)
     segment_map = segment_map or DEFAULT_SEGMENTS
     options = dict(
         segment_map=segment_map,
@@ -237,6 +237,7 @@ def _analyse(
 ABOUT = contract.About(
     summary="RFM segments, value tiers, lifecycle stages and core users.",
     requires=(("events",),),
+    shared=("activity_days", "rfm"),
 )
 
 
