@@ -11,7 +11,7 @@ import pandas as pd
 from tests.conftest import DATA, EVENTS_CSV, USERS_CSV, write_notebook
 from userops_lib import analyses, report, runner, store
 from userops_lib import notebook as nb
-from userops_lib.data import load_dataset
+from userops_lib.data import find_kept, load_dataset
 
 
 def _same_file(left: Path, right: Path) -> None:
@@ -165,7 +165,7 @@ def test_the_stores_rfm_aggregation_is_what_the_events_give_and_read_only_for_it
     kept = [key for key in held.shared if key.startswith(rfm.KEY + "|")]
     assert len(kept) == 1 and rfm.default_basis(held) == "purchases"
     for snapshots in ([None, snapshot - pd.Timedelta(days=30)], [snapshot], [snapshot - pd.Timedelta(days=30)]):
-        assert rfm._kept(held, "purchases", [pd.Timestamp(s or snapshot) for s in snapshots]) is not None
+        assert find_kept(held, rfm.KEY, "purchases", [s or snapshot for s in snapshots]) is not None
         ours = rfm.features_at(held, snapshots)
         theirs = rfm.features_at(load_dataset(sample), snapshots)
         for a, b in zip(ours, theirs, strict=True):
@@ -173,8 +173,8 @@ def test_the_stores_rfm_aggregation_is_what_the_events_give_and_read_only_for_it
             assert len(a) > 100
             pd.testing.assert_frame_equal(a, b)
     # Another period, or the other basis: not in the store, computed from the events.
-    assert rfm._kept(held, "purchases", [snapshot, snapshot - pd.Timedelta(days=14)]) is None
-    assert rfm._kept(held, "active_days", [snapshot]) is None
+    assert find_kept(held, rfm.KEY, "purchases", [snapshot, snapshot - pd.Timedelta(days=14)]) is None
+    assert find_kept(held, rfm.KEY, "active_days", [snapshot]) is None
     other = rfm.features_at(held, [None, snapshot - pd.Timedelta(days=14)])[1].execute()
     fresh = rfm.features_at(load_dataset(sample), [None, snapshot - pd.Timedelta(days=14)])[1].execute()
     pd.testing.assert_frame_equal(

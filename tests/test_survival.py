@@ -229,6 +229,40 @@ def test_event_log_durations_by_hand():
     assert rows.seen.to_dict() == {"a": 10.0, "b": 55.0, "c": 0.0}
 
 
+def test_durations_at_two_snapshots_from_one_pass_are_each_snapshots_own():
+    """The main fit asks for the calibration's cutoff too (``also``): one aggregation with a filter per
+    snapshot, kept; the cutoff's durations read from it equal those computed alone, by hand."""
+    day = pd.Timestamp("2024-01-01")
+    events = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "b", "b", "c", "d", "e"],
+            "event": ["x", "y", "x", "x", "y", "x", "x"],
+            "event_at": [day + pd.Timedelta(days=d) for d in (0, 10, 0, 55, 5, 50, 35)],
+        }
+    )
+    snapshot, cutoff = pd.Timestamp("2024-03-01"), pd.Timestamp("2024-02-10")  # days 60 and 40
+    for active in (None, ["x"]):
+        ds = load_dataset({"events": events}, snapshot_at=snapshot)
+        now, *_ = durations.user_durations(ds, churn_after_days=30, active_events=active, also=[cutoff])
+        assert len(ds.shared) == 1  # the two snapshots' spans, kept
+        then, *_ = durations.user_durations(ds, churn_after_days=30, active_events=active, snapshot=cutoff)
+        alone = load_dataset({"events": events}, snapshot_at=snapshot)
+        for table, at in ((now, None), (then, cutoff)):
+            fresh, *_ = durations.user_durations(alone, churn_after_days=30, active_events=active, snapshot=at)
+            a, b = (t.execute().sort_values("user_id", ignore_index=True) for t in (table, fresh))
+            pd.testing.assert_frame_equal(a, b)
+        rows = then.execute().set_index("user_id").sort_index()
+        # At day 40 (churn window ends day 10): a last seen day 10 (or day 0 counting x only) and c (day 5,
+        # y only) churned; b seen on day 0 only (day 55 is after the cutoff), churned at duration 0; d and e
+        # not yet seen or too new (first seen after day 10): left out.
+        if active is None:
+            assert rows.churned.to_dict() == {"a": False, "b": True, "c": True}
+            assert rows.duration.to_dict() == {"a": 10.0, "b": 0.0, "c": 0.0}
+        else:
+            assert rows.churned.to_dict() == {"a": True, "b": True}
+            assert rows.duration.to_dict() == {"a": 0.0, "b": 0.0}
+
+
 def test_risk_now_is_the_conditional_kaplan_meier_probability():
     rng = np.random.default_rng(5)
     n = 400

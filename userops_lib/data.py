@@ -66,7 +66,8 @@ class Dataset:
     manifest: Manifest | None = None
     restriction: str | None = None
     _set_aside: dict[str, ir.Table] = field(default_factory=dict, repr=False)
-    # Reductions several analyses read, kept once computed (:mod:`userops_lib.activity`); by name.
+    # Reductions several analyses read, kept once computed: the active days (:mod:`userops_lib.activity`) by
+    # name, per-user aggregations at several snapshots by :func:`kept_key`; each with the events it came from.
     shared: dict[str, tuple[ir.Table, ir.Table]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -209,6 +210,24 @@ class Dataset:
 
     def _repr_html_(self) -> str:
         return self.quality._repr_html_()
+
+
+def kept_key(name: str, kind: str, moments) -> str:
+    """The key of a per-user aggregation kept in ``Dataset.shared`` for several snapshots: its name, what it was
+    computed with (``kind``) and its moments, in order (column suffix ``_k`` is the k-th)."""
+    return "|".join([name, kind, *(pd.Timestamp(m).isoformat() for m in moments)])
+
+
+def find_kept(ds: Dataset, name: str, kind: str, moments) -> tuple[ir.Table, list[int]] | None:
+    """A kept aggregation of ``ds``'s current events (:func:`kept_key`) holding every one of ``moments``, and
+    the position of each among its moments; None when there is none."""
+    events = ds.table("events")
+    wanted = [pd.Timestamp(m).isoformat() for m in moments]
+    for key, (source, table) in ds.shared.items():
+        kept_name, kept_kind, *kept = key.split("|") + ["", ""]
+        if kept_name == name and kept_kind == kind and source is events and set(wanted) <= set(kept):
+            return table, [kept.index(w) for w in wanted]
+    return None
 
 
 def with_revenue(events: ir.Table) -> ir.Table:

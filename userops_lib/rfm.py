@@ -19,7 +19,7 @@ import pandas as pd
 
 from userops_lib import engine, i18n
 from userops_lib.calendar import Calendar
-from userops_lib.data import Dataset, with_revenue
+from userops_lib.data import Dataset, find_kept, kept_key, with_revenue
 from userops_lib.errors import DataError
 
 NO_PURCHASE = "No purchase"
@@ -65,27 +65,12 @@ def shared_expression(ds: Dataset) -> tuple[str, ir.Table]:
     snapshot = pd.Timestamp(ds.snapshot_at)
     moments = [snapshot.to_pydatetime(), (snapshot - pd.Timedelta(days=SHARED_PERIOD_DAYS)).to_pydatetime()]
     basis = default_basis(ds)
-    return _key(basis, moments), _aggregate(ds, moments, basis)
+    return kept_key(KEY, basis, moments), _aggregate(ds, moments, basis)
 
 
 def keep(ds: Dataset, key: str, table: ir.Table) -> None:
     """Use ``table`` (read from a run's store; ``key`` from :func:`shared_expression`) for ``ds``'s current events."""
     ds.shared[key] = (ds.table("events"), table)
-
-
-def _key(basis: str, moments: list) -> str:
-    return "|".join([KEY, basis, *(pd.Timestamp(m).isoformat() for m in moments)])
-
-
-def _kept(ds: Dataset, basis: str, moments: list) -> tuple[ir.Table, list[int]] | None:
-    """A kept aggregation of ``ds``'s events holding every one of ``moments``, and the position of each in it."""
-    events = ds.table("events")
-    wanted = [pd.Timestamp(m).isoformat() for m in moments]
-    for key, (source, table) in ds.shared.items():
-        name, kept_basis, *kept = key.split("|") + ["", ""]
-        if name == KEY and kept_basis == basis and source is events and set(wanted) <= set(kept):
-            return table, [kept.index(w) for w in wanted]
-    return None
 
 
 def features(ds: Dataset, *, snapshot: dt.datetime | None = None, basis: str = "purchases") -> ir.Table:
@@ -103,7 +88,7 @@ def features_at(ds: Dataset, snapshots: list, *, basis: str = "purchases") -> li
     """
     calendar: Calendar = ds.calendar
     moments = [pd.Timestamp(s or ds.snapshot_at).to_pydatetime() for s in snapshots]
-    kept = _kept(ds, basis, moments)
+    kept = find_kept(ds, KEY, basis, moments)
     if kept is not None:  # the run's store, or an earlier call in this connection
         per_user, index = kept
         one = False
@@ -112,7 +97,7 @@ def features_at(ds: Dataset, snapshots: list, *, basis: str = "purchases") -> li
         one = len(moments) == 1
         if not one:
             per_user = per_user.cache()
-            ds.shared[_key(basis, moments)] = (ds.table("events"), per_user)
+            ds.shared[kept_key(KEY, basis, moments)] = (ds.table("events"), per_user)
     names = ("first_at", "last_at", "last_key", "frequency", "monetary")
     tables = []
     for k, moment in zip(index, moments, strict=True):

@@ -192,8 +192,11 @@ def _analyse(
     are chosen from the data."""
     from userops_lib.analyses.churn_survival import curves, risk
 
+    # The calibration refits at an earlier cutoff (events only, whose unit is days): both snapshots' first and
+    # last events come from one pass over the events.
+    cutoff = risk.calibration_cutoff(ds, float(risk_horizon or DEFAULT_RISK_HORIZON["days"]))
     table, unit, used = durations.user_durations(
-        ds, source=source, churn_after_days=churn_after_days, active_events=active_events
+        ds, source=source, churn_after_days=churn_after_days, active_events=active_events, also=[cutoff]
     )
     # Event properties named as segment_by or covariates describe a user by their first event's value.
     table = ds.user_attributes(table, [segment_by or "", *(covariates or [])])

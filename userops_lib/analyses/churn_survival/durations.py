@@ -23,11 +23,12 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from userops_lib import activity, contract
-from userops_lib.data import Dataset
+from userops_lib.data import Dataset, find_kept, kept_key
 from userops_lib.errors import DataError
 from userops_lib.topn import MISSING, OTHER
 
 SOURCES = ("auto", "events", "users")
+SPANS = "churn_spans"  # kept per-user first and last events (several snapshots, one pass): the key's prefix
 
 
 def user_durations(
@@ -37,9 +38,14 @@ def user_durations(
     churn_after_days: int = 30,
     active_events: list[str] | None = None,
     snapshot=None,
+    also=(),
 ) -> tuple[ir.Table, str, str]:
     """One row per user: ``user_id, duration, churned, seen, tenure`` and the user attributes (an engine
-    expression), its unit and the source used (``events`` or ``users``)."""
+    expression), its unit and the source used (``events`` or ``users``).
+
+    ``also``: earlier snapshots whose durations will be asked for next (the calibration's cutoff): the users'
+    first and last events are then aggregated for every snapshot in one pass over the events and kept, and the
+    next call reads them."""
     users = ds.users
     has_table = users is not None and {"duration", "churned"} <= set(users.columns)
     if source not in SOURCES:
@@ -66,10 +72,8 @@ def user_durations(
                 limit=contract.Said("error.param.ge", bound="1"),
             )
         )
-    events = _active(ds, active_events)
     snapshot = pd.Timestamp(snapshot or ds.snapshot_at).to_pydatetime()
-    events = events.filter(events.event_at < snapshot)
-    spans = events.group_by("user_id").aggregate(first_at=events.event_at.min(), last_at=events.event_at.max())
+    spans = _spans(ds, active_events, [snapshot, *(pd.Timestamp(m).to_pydatetime() for m in also)])
     cutoff = snapshot - pd.Timedelta(days=churn_after_days).to_pytimedelta()
     churned = spans.last_at < cutoff
     # Durations are whole local days of the dataset's calendar, first active day to the end day.
@@ -88,6 +92,34 @@ def user_durations(
         # select by hand: a left join keeps both keys, and 'user_id_right' would become an attribute
         table = joined.select(*[joined[c] for c in table.columns], *[joined[c] for c in attributes])
     return table, "days", "events"
+
+
+def _spans(ds: Dataset, active_events: list[str] | None, moments: list) -> ir.Table:
+    """``user_id, first_at, last_at``: each user's first and last (active) event before ``moments[0]``, for
+    the users with one. With more moments, the events before each are aggregated in one pass (a FILTER per
+    moment) and kept in the connection; a kept aggregation holding ``moments[0]`` is read instead."""
+    kind = ",".join(active_events or [])
+    kept = find_kept(ds, SPANS, kind, moments[:1])
+    if kept is not None:
+        table, (k,) = kept
+        spans = table.select("user_id", first_at=table[f"first_at_{k}"], last_at=table[f"last_at_{k}"])
+        return spans.filter(spans.first_at.notnull())
+    active = _active(ds, active_events)
+    if len(moments) == 1:
+        active = active.filter(active.event_at < moments[0])
+        return active.group_by("user_id").aggregate(first_at=active.event_at.min(), last_at=active.event_at.max())
+    active = active.filter(active.event_at < max(moments))
+    before = [active.event_at < moment for moment in moments]
+    table = (
+        active.group_by("user_id")
+        .aggregate(
+            **{f"first_at_{k}": active.event_at.min(where=b) for k, b in enumerate(before)},
+            **{f"last_at_{k}": active.event_at.max(where=b) for k, b in enumerate(before)},
+        )
+        .cache()
+    )
+    ds.shared[kept_key(SPANS, kind, moments)] = (ds.table("events"), table)
+    return _spans(ds, active_events, moments[:1])
 
 
 def _active(ds: Dataset, active_events: list[str] | None) -> ir.Table:

@@ -172,6 +172,11 @@ def fit(
     return km, model
 
 
+def calibration_cutoff(ds, horizon: float) -> pd.Timestamp:
+    """The earlier snapshot the calibration refits at: ``horizon`` days before the dataset's."""
+    return pd.Timestamp(ds.snapshot_at) - pd.Timedelta(days=horizon)
+
+
 def calibrate(
     ds,
     used,
@@ -195,7 +200,7 @@ def calibrate(
     """
     if used != "events":
         return Calibration("needs_events")
-    cutoff = pd.Timestamp(ds.snapshot_at) - pd.Timedelta(days=horizon)
+    cutoff = calibration_cutoff(ds, horizon)
     early, *_ = durations.user_durations(
         ds, source="events", churn_after_days=churn_after_days, active_events=active_events, snapshot=cutoff
     )
