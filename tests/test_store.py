@@ -150,40 +150,36 @@ def test_a_dataset_in_a_database_is_not_copied_into_a_store(tmp_path):
     assert store.storable(load_dataset(DATA / "sample"))
 
 
-def test_the_stores_rfm_aggregation_is_what_the_events_give_and_read_only_for_its_moments(tmp_path):
-    """The store keeps the per-user RFM aggregation now and 30 days before (segment profiling's two
-    snapshots, customer value's one); features read from it equal the events' for those moments, and any
-    other moment is computed from the events. A run whose notebooks read no shared reduction stores none."""
+def test_the_store_holds_the_shared_reductions_the_runs_notebooks_read(tmp_path):
+    """Each analysis names the shared reductions it reads (About.shared); the runner stores those its jobs
+    read: the active days for the overview, nothing for a funnel-only run or a notebook of one's own."""
+    sample = str(DATA / "sample")
+    jobs = {name: report.Job(name, Path(f"{name}.ipynb"), name, {}) for name in ("funnel", "overview", "mine")}
+    assert runner._shared([jobs["funnel"], jobs["mine"]]) == set()
+    assert runner._shared([jobs["overview"], jobs["funnel"]]) == {"activity_days"}
+    full, bare = tmp_path / "full.duckdb", tmp_path / "bare.duckdb"
+    store.write(load_dataset(sample), full, store.key(sample, "", ""), shared={"activity_days"})
+    store.write(load_dataset(sample), bare, store.key(sample, "", ""), shared=set())
+    assert list(store.open_store(full, store.key(sample, "", "")).shared) == ["activity_days"]
+    assert store.open_store(bare, store.key(sample, "", "")).shared == {}
+
+
+def test_rfm_features_at_several_moments_are_kept_and_read_for_any_of_them():
+    """features_at with two snapshots keeps its one aggregation in the connection; a later call for one of
+    its moments reads it, and gives what the events give; another moment is computed from the events."""
     from userops_lib import rfm
 
     sample = str(DATA / "sample")
-    path = tmp_path / "store.duckdb"
-    store.write(load_dataset(sample), path, store.key(sample, "", ""))
-    held = store.open_store(path, store.key(sample, "", ""))
-    source = load_dataset(sample)
-    snapshot = pd.Timestamp(source.snapshot_at)
-    kept = [key for key in held.shared if key.startswith(rfm.KEY + "|")]
-    assert len(kept) == 1 and rfm.default_basis(held) == "purchases"
-    for snapshots in ([None, snapshot - pd.Timedelta(days=30)], [snapshot], [snapshot - pd.Timedelta(days=30)]):
-        assert find_kept(held, rfm.KEY, "purchases", [s or snapshot for s in snapshots]) is not None
-        ours = rfm.features_at(held, snapshots)
-        theirs = rfm.features_at(load_dataset(sample), snapshots)
-        for a, b in zip(ours, theirs, strict=True):
-            a, b = (t.execute().sort_values("user_id", ignore_index=True) for t in (a, b))
-            assert len(a) > 100
-            pd.testing.assert_frame_equal(a, b)
-    # Another period, or the other basis: not in the store, computed from the events.
-    assert find_kept(held, rfm.KEY, "purchases", [snapshot, snapshot - pd.Timedelta(days=14)]) is None
-    assert find_kept(held, rfm.KEY, "active_days", [snapshot]) is None
-    other = rfm.features_at(held, [None, snapshot - pd.Timedelta(days=14)])[1].execute()
-    fresh = rfm.features_at(load_dataset(sample), [None, snapshot - pd.Timedelta(days=14)])[1].execute()
-    pd.testing.assert_frame_equal(
-        other.sort_values("user_id", ignore_index=True), fresh.sort_values("user_id", ignore_index=True)
-    )
-    # Only what the run's analyses read: the funnel reads no shared reduction, the overview the active days.
-    jobs = {name: report.Job(name, Path(f"{name}.ipynb"), name, {}) for name in ("funnel", "overview", "mine")}
-    assert runner._shared([jobs["funnel"], jobs["mine"]]) == set()
-    assert runner._shared([jobs["overview"]]) == {"activity_days"}
-    bare = tmp_path / "bare.duckdb"
-    store.write(load_dataset(sample), bare, store.key(sample, "", ""), shared=set())
-    assert store.open_store(bare, store.key(sample, "", "")).shared == {}
+    ds = load_dataset(sample)
+    snapshot = pd.Timestamp(ds.snapshot_at)
+    earlier = snapshot - pd.Timedelta(days=30)
+    rfm.features_at(ds, [None, earlier])
+    assert find_kept(ds, rfm.KEY, "purchases", [earlier]) is not None
+    assert find_kept(ds, rfm.KEY, "purchases", [snapshot - pd.Timedelta(days=14)]) is None
+    assert find_kept(ds, rfm.KEY, "active_days", [snapshot]) is None
+    for snapshots in ([snapshot], [earlier], [snapshot - pd.Timedelta(days=14)]):
+        (ours,) = rfm.features_at(ds, snapshots)
+        (theirs,) = rfm.features_at(load_dataset(sample), snapshots)
+        a, b = (t.execute().sort_values("user_id", ignore_index=True) for t in (ours, theirs))
+        assert len(a) > 100
+        pd.testing.assert_frame_equal(a, b)

@@ -265,8 +265,8 @@ class About:
     summary: str  # the notebook's opening note for the analyst (English): what the analysis answers, and how
     requires: tuple[tuple[str, ...], ...] = ()  # alternatives, each tables or table.columns the data must have
     rank: int = 50  # place in a run and on the index page (lowest first; 0 for the one that opens a run)
-    # The reductions shared between analyses that it reads (activity.KEY, rfm.KEY): a report run reduces
-    # those its notebooks read once, into the run's store (userops_lib.store).
+    # The reductions shared between analyses that it reads (activity.KEY): a report run reduces those its
+    # notebooks read once, into the run's store (userops_lib.store).
     shared: tuple[str, ...] = ()
 
 

@@ -49,28 +49,12 @@ DEFAULT_SEGMENTS: list[tuple[str, tuple, tuple, tuple, str, str]] = [
 ]
 
 
-KEY = "rfm"  # the shared per-user aggregation's name in a run's store (userops_lib.store)
-SHARED_PERIOD_DAYS = 30  # the store keeps the features now and this long before (segment profiling's default)
+KEY = "rfm"  # per-user aggregations kept in the connection (Dataset.shared, data.kept_key)
 
 
 def default_basis(ds: Dataset) -> str:
     """Purchases when the events have revenue, else active days."""
     return "purchases" if "revenue" in ds.table("events").columns else "active_days"
-
-
-def shared_expression(ds: Dataset) -> tuple[str, ir.Table]:
-    """The per-user aggregation a report run reduces once into its store, and its key: the features by the
-    default basis now and :data:`SHARED_PERIOD_DAYS` before (segment profiling reads both, customer value the
-    first). A call of :func:`features_at` for those moments, or some of them, reads it instead of the events."""
-    snapshot = pd.Timestamp(ds.snapshot_at)
-    moments = [snapshot.to_pydatetime(), (snapshot - pd.Timedelta(days=SHARED_PERIOD_DAYS)).to_pydatetime()]
-    basis = default_basis(ds)
-    return kept_key(KEY, basis, moments), _aggregate(ds, moments, basis)
-
-
-def keep(ds: Dataset, key: str, table: ir.Table) -> None:
-    """Use ``table`` (read from a run's store; ``key`` from :func:`shared_expression`) for ``ds``'s current events."""
-    ds.shared[key] = (ds.table("events"), table)
 
 
 def features(ds: Dataset, *, snapshot: dt.datetime | None = None, basis: str = "purchases") -> ir.Table:
@@ -84,12 +68,12 @@ def features_at(ds: Dataset, snapshots: list, *, basis: str = "purchases") -> li
     With several snapshots every aggregate is taken once per snapshot, over the events before it (a
     ``FILTER``), in one aggregation per user that is kept in the connection: segment profiling's now and
     a period ago read the events once instead of twice. An aggregation kept for moments including these
-    (the run's store: :func:`shared_expression`) is read instead of the events.
+    (an earlier call in the same connection) is read instead of the events.
     """
     calendar: Calendar = ds.calendar
     moments = [pd.Timestamp(s or ds.snapshot_at).to_pydatetime() for s in snapshots]
     kept = find_kept(ds, KEY, basis, moments)
-    if kept is not None:  # the run's store, or an earlier call in this connection
+    if kept is not None:  # an earlier call in this connection
         per_user, index = kept
         one = False
     else:

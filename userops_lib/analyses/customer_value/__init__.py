@@ -346,7 +346,6 @@ def _tiers_vs_rfm(ds: Dataset, customers: pd.DataFrame, snapshot) -> pd.DataFram
 ABOUT = contract.About(
     summary="Who is probably still a customer, how many purchases each customer will make in the horizon and what they are worth: the BG/NBD model of repeat purchasing and dropout with the Gamma-Gamma model of spend (pymc-marketing), checked on a holdout when `holdout_days` > 0.",
     requires=(("events",),),
-    shared=("rfm",),
 )
 
 

@@ -237,7 +237,7 @@ def _analyse(
 ABOUT = contract.About(
     summary="RFM segments, value tiers, lifecycle stages and core users.",
     requires=(("events",),),
-    shared=("activity_days", "rfm"),
+    shared=("activity_days",),
 )
 
 
