@@ -19,6 +19,7 @@ Without PostgreSQL the PostgreSQL half is skipped locally and fails under CI.
 
 from __future__ import annotations
 
+import gc
 import os
 
 import pandas as pd
@@ -68,6 +69,11 @@ def postgres():
         pytest.skip(f"no PostgreSQL server here: {missing}")
     database = warehouse.Database(server)
     yield database
+    # The tables the datasets keep (Ibis caches: per-user aggregations in Dataset.shared) are dropped while
+    # their connections are open, not by a finalizer after the database is gone (an ignored error then).
+    for ds in database.datasets:
+        ds.shared.clear()
+    gc.collect()
     database.drop()
 
 
@@ -88,6 +94,7 @@ class Engines:
                     self.copies[str(source)] = database.dataset(source, folder)
                 ds = load_dataset(self.copies[str(source)], calendar=calendar)
                 assert ds.con.name == "postgres"
+                database.datasets.append(ds)
             else:
                 if name == "spark":
                     self.request.getfixturevalue("spark")

@@ -65,6 +65,7 @@ class Database:
         with _connect(server) as con:
             con.execute(f"CREATE DATABASE \"{self.name}\" ENCODING 'UTF8' TEMPLATE template0")
         self.url = _with_database(server, self.name)
+        self.datasets: list = []  # datasets read from it: what they keep is let go before the database is dropped
 
     def drop(self) -> None:
         with _connect(self.server) as con:
