@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import ibis
-from ibis.backends.sql.datatypes import DuckDBType
 
 from userops_lib import activity, engine
 from userops_lib.data import Dataset
@@ -54,8 +53,8 @@ def _quoted(path: Path) -> str:
 
 
 def write(ds: Dataset, path: Path, dataset_key: tuple[str, str, str], shared=SHARED) -> dict:
-    """Write ``ds``'s kept and set-aside tables, the ``shared`` reductions (names of :data:`SHARED`: those the
-    run's analyses read) and its description to a new DuckDB file at ``path``.
+    """Write ``ds``'s kept and set-aside tables, the active days when ``shared`` (the names the run's analyses
+    read, ``About.shared``) holds them, and its description to a new DuckDB file at ``path``.
 
     Returns what was written (rows per table, seconds). The file is complete or absent: it is written
     under a temporary name and renamed.
@@ -66,14 +65,14 @@ def write(ds: Dataset, path: Path, dataset_key: tuple[str, str, str], shared=SHA
     con = ds.con
     con.raw_sql(f"ATTACH {_quoted(partial)} AS {CATALOG}")
     # No kernel runs yet: the reductions get the run's whole share of the memory (half the RAM, or
-    # $USEROPS_MEMORY_LIMIT), not one connection's eighth. At 100M events the RFM aggregation took 52 s at
-    # 2.7 GiB (spilling) and 14 s at 11 GiB.
+    # $USEROPS_MEMORY_LIMIT), not one connection's eighth: at 100M events a per-user aggregation (RFM) took
+    # 52 s at 2.7 GiB (spilling) and 14 s at 11 GiB.
     share = engine.job_settings(1)[engine.MEMORY_ENV]
     con.raw_sql("RESET memory_limit" if share.lower() == engine.NO_LIMIT else f"SET memory_limit = '{share}'")
     done = False
     try:
         try:
-            rows = _fill(ds, dataset_key, [name for name in SHARED if name in shared])
+            rows = _fill(ds, dataset_key, activity.KEY in shared and ds.events is not None)
         finally:
             limit = engine.memory_limit()
             con.raw_sql(f"SET memory_limit = '{limit}'" if limit else "RESET memory_limit")
@@ -87,7 +86,7 @@ def write(ds: Dataset, path: Path, dataset_key: tuple[str, str, str], shared=SHA
     return {"tables": rows, "seconds": round(time.monotonic() - started, 2)}
 
 
-def _fill(ds: Dataset, dataset_key: tuple[str, str, str], wanted: list[str]) -> dict:
+def _fill(ds: Dataset, dataset_key: tuple[str, str, str], with_days: bool) -> dict:
     """Create the store's tables in the attached catalogue; rows kept per table."""
     con = ds.con
     rows = {}
@@ -97,9 +96,11 @@ def _fill(ds: Dataset, dataset_key: tuple[str, str, str], wanted: list[str]) -> 
             if prefix == "kept":
                 rows[name] = con.raw_sql(f"SELECT count(*) FROM {CATALOG}.kept_{name}").fetchone()[0]
     shared = []
-    for name in wanted if ds.events is not None else []:  # reduced once here for every kernel that reads it
-        _create(con, f"shared_{name}", activity.expression(ds))
-        shared.append(name)
+    if with_days:  # reduced once here for every kernel that reads them
+        con.raw_sql(
+            f"CREATE TABLE {CATALOG}.shared_{activity.KEY} AS {ibis.to_sql(activity.expression(ds), dialect='duckdb')}"
+        )
+        shared.append(activity.KEY)
     fields = {f.name: getattr(ds, f.name) for f in dataclasses.fields(ds) if f.name not in _SKIP}
     described = {
         "key": dataset_key,
@@ -112,17 +113,6 @@ def _fill(ds: Dataset, dataset_key: tuple[str, str, str], wanted: list[str]) -> 
     con.raw_sql(f"CREATE TABLE {CATALOG}.{_DESCRIPTION} (description BLOB)")
     con.con.execute(f"INSERT INTO {CATALOG}.{_DESCRIPTION} VALUES (?)", [description])
     return rows
-
-
-def _create(con, name: str, expression) -> None:
-    """``expression`` as the table ``name`` of the store, each column of the type Ibis gives it: DuckDB
-    makes a sum of integers a HUGEINT, which Ibis reads back as a decimal (an object column in pandas)."""
-    con.raw_sql(f"CREATE TABLE {CATALOG}.{name} AS {ibis.to_sql(expression, dialect='duckdb')}")
-    stored = con.table(name, database=(CATALOG, "main")).schema()
-    for column, dtype in expression.schema().items():
-        if stored[column] != dtype:
-            sql_type = DuckDBType.to_string(dtype)
-            con.raw_sql(f'ALTER TABLE {CATALOG}.{name} ALTER "{column}" TYPE {sql_type}')
 
 
 def open_store(path: Path, dataset_key: tuple[str, str, str]) -> Dataset | None:

@@ -114,13 +114,18 @@ def _draws(p: dict) -> int:
     return len(next(iter(p.values())))
 
 
-def mean_over_draws(p: dict, size: int, compute) -> np.ndarray:
-    """``compute(draws, index)`` (an array of draws x len(index)) averaged over the draws, for index 0..size-1,
-    in blocks of draws x rows of about CELLS cells (at least 1,000 rows)."""
+def blocks(p: dict, size: int):
+    """Rows 0..size-1 in blocks of draws x rows of about CELLS cells (at least 1,000 rows): memory stays
+    bounded at any number of rows and draws."""
     rows = max(1_000, CELLS // max(_draws(p), 1))
-    out = np.empty(size)
     for start in range(0, size, rows):
-        index = np.arange(start, min(size, start + rows))
+        yield np.arange(start, min(size, start + rows))
+
+
+def mean_over_draws(p: dict, size: int, compute) -> np.ndarray:
+    """``compute(draws, index)`` (an array of draws x len(index)) averaged over the draws, for index 0..size-1."""
+    out = np.empty(size)
+    for index in blocks(p, size):
         out[index] = compute(p, index).mean(axis=0)
     return out
 
@@ -164,9 +169,7 @@ class Purchases:
         block of histories sharing one denominator."""
         horizons = list(horizons)
         out = [np.empty(len(self.h)) for _ in horizons]
-        rows = max(1_000, CELLS // max(_draws(self.p), 1))
-        for start in range(0, len(self.h), rows):
-            index = np.arange(start, min(len(self.h), start + rows))
+        for index in blocks(self.p, len(self.h)):
             denominators = self._denominators(self.p, index)
             for values, numerators in zip(out, self._numerators(self.p, index, horizons), strict=True):
                 values[index] = (numerators / denominators).mean(axis=0)
@@ -185,6 +188,7 @@ def spend_per_purchase(p: dict, frequency: np.ndarray, monetary: np.ndarray) -> 
 __all__ = [
     "Histories",
     "Purchases",
+    "blocks",
     "denominator",
     "mean_over_draws",
     "new_customer",

@@ -93,10 +93,8 @@ def totals(
         spend_p = predictions.parameters(drawn, models.SPEND_PARAMETERS)
         m = h.counts(frame.monetary_value.to_numpy(float))
         out["revenue"] = np.zeros(size)
-    rows = max(1, predictions.CELLS // size)
     model = predictions.Purchases(chosen, h)
-    for start in range(0, len(h), rows):  # draws x histories at a time: memory stays small at any size
-        i = np.arange(start, min(len(h), start + rows))
+    for i in predictions.blocks(chosen, len(h)):  # draws x histories at a time: memory stays small at any size
         bought, alive = model.per_draw(horizon, i)
         out["alive"] += alive @ n[i]
         out["purchases"] += bought @ n[i]
